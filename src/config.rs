@@ -1,0 +1,151 @@
+//! Training hyperparameters, the defaults (chosen by experiment, see the
+//! README) and the article's preset.
+
+use crate::error::{Error, Result};
+
+/// How parameters are updated from a gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// `w -= lr · g` (the article).
+    Sgd,
+    /// `m += g²; w -= lr · g / sqrt(m + 1e-8)` (min-char-rnn).
+    Adagrad,
+}
+
+/// How the per-character gradients of a chunk are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GradReduce {
+    /// The mean over the chunk's predictions, matching the mean loss that is
+    /// reported: the step size does not depend on `seq_len`.
+    Mean,
+    /// The sum over the chunk (the article): the step grows with `seq_len`.
+    Sum,
+}
+
+/// Everything that decides a training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Hidden size H.
+    pub hidden: usize,
+    /// Unroll length T: characters per chunk.
+    pub seq_len: usize,
+    /// Learning rate.
+    pub lr: f32,
+    /// Element-wise gradient clip: every gradient entry is clamped to `[-clip, clip]`.
+    pub clip: f32,
+    /// Passes over the corpus.
+    pub epochs: usize,
+    /// Seed of the weight initialisation.
+    pub seed: u64,
+    pub optimizer: OptimizerKind,
+    pub grad: GradReduce,
+    /// Contiguous streams of the corpus trained together (B).
+    pub streams: usize,
+    /// The article's loop `while p + seq_len + 1 < N`: the last partial
+    /// chunk of every epoch is never trained.
+    pub drop_tail: bool,
+}
+
+/// Characters of training that the automatic epoch count aims for.
+pub const AUTO_EPOCH_CHARS: usize = 300_000;
+
+impl TrainConfig {
+    /// The defaults: they learn (measured, see the README), on the article's
+    /// text and on megabyte corpora alike.
+    pub fn new() -> TrainConfig {
+        TrainConfig {
+            hidden: 128,
+            seq_len: 40,
+            lr: 0.05,
+            clip: 5.0,
+            epochs: 1,
+            seed: 42,
+            optimizer: OptimizerKind::Adagrad,
+            grad: GradReduce::Mean,
+            streams: 1,
+            drop_tail: false,
+        }
+    }
+
+    /// The article's program as published: H 64, lr 0.2, seed 42, clip 5,
+    /// 50 epochs, seq_len 40, summed gradients, plain SGD, last partial chunk
+    /// dropped. It diverges (DESIGN.md §1).
+    pub fn article() -> TrainConfig {
+        TrainConfig {
+            hidden: 64,
+            seq_len: 40,
+            lr: 0.2,
+            clip: 5.0,
+            epochs: 50,
+            seed: 42,
+            optimizer: OptimizerKind::Sgd,
+            grad: GradReduce::Sum,
+            streams: 1,
+            drop_tail: true,
+        }
+    }
+
+    /// The default learning rate of an optimizer (with mean gradients).
+    pub fn default_lr(optimizer: OptimizerKind) -> f32 {
+        match optimizer {
+            OptimizerKind::Sgd => 0.1,
+            OptimizerKind::Adagrad => 0.05,
+        }
+    }
+
+    /// Enough epochs to train on about [`AUTO_EPOCH_CHARS`] characters, at least one.
+    pub fn auto_epochs(corpus_len: usize) -> usize {
+        AUTO_EPOCH_CHARS.div_ceil(corpus_len.max(1)).max(1)
+    }
+
+    /// Checks that the values can train; the error says which one is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Invalid(msg));
+        if self.hidden == 0 {
+            return bad("--hidden must be at least 1".into());
+        }
+        if self.seq_len == 0 {
+            return bad("--seq-len must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be a positive number, not {}", self.lr));
+        }
+        if self.clip.is_nan() || self.clip <= 0.0 {
+            return bad(format!(
+                "--clip must be a positive number (or inf), not {}",
+                self.clip
+            ));
+        }
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.streams == 0 {
+            return bad("--streams must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig::new()
+    }
+}
+
+impl std::fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adagrad => "adagrad",
+        })
+    }
+}
+
+impl std::fmt::Display for GradReduce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GradReduce::Mean => "mean",
+            GradReduce::Sum => "sum",
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! rnn-fast: character-level vanilla (tanh) RNN language models, trained
+//! fast on a CPU.
+//!
+//! The model and its exact semantics are those of a small NumPy article
+//! (see the README); this crate reproduces it and scales it. Reading order,
+//! top-down: [`cli`] → [`config`] → [`trainer`] → [`bptt`] → [`kernels`];
+//! [`corpus`] and [`vocab`]; [`model`] and [`layout`]; [`model_file`];
+//! [`sample`] and [`eval`]. [`reference`] is the plain `f64` oracle.
+
+pub mod bptt;
+pub mod cli;
+pub mod config;
+pub mod corpus;
+pub mod error;
+pub mod eval;
+pub mod kernels;
+pub mod layout;
+pub mod model;
+pub mod model_file;
+pub mod optimizer;
+pub mod reference;
+pub mod sample;
+pub mod shards;
+pub mod trainer;
+pub mod vocab;
+
+pub use error::{Error, Result};

@@ -1,0 +1,138 @@
+//! Generating text from a model, one character at a time:
+//! `h = tanh(Wxh[:, x] + Whh h + bh)`, `p = softmax((Why h + by) / temperature)`,
+//! and the next character drawn from p (or its most likely one).
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::kernels;
+use crate::layout::transpose;
+use crate::model::Model;
+
+/// How the next character is chosen from the model's distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pick {
+    /// The most likely character (ties: the lowest id).
+    Argmax,
+    /// A draw from `softmax(y / temperature)`; 1 is the model's own distribution.
+    Temperature(f32),
+}
+
+/// A model's hidden state stepping through text.
+#[derive(Clone, Debug)]
+pub struct Sampler<'m> {
+    model: &'m Model,
+    whh_t: Vec<f32>,
+    why_t: Vec<f32>,
+    h: Vec<f32>,
+    h_next: Vec<f32>,
+    logits: Vec<f32>,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl<'m> Sampler<'m> {
+    /// A sampler with a zero hidden state and its generator seeded with `seed`.
+    pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
+        let l = model.layout;
+        let w = l.split(&model.weights);
+        let mut whh_t = vec![0.0; l.hp * l.hp];
+        let mut why_t = vec![0.0; l.hp * l.vp];
+        transpose(w.whh, l.hp, l.hp, &mut whh_t);
+        transpose(w.why, l.vp, l.hp, &mut why_t);
+        Sampler {
+            model,
+            whh_t,
+            why_t,
+            h: vec![0.0; l.hp],
+            h_next: vec![0.0; l.hp],
+            logits: vec![0.0; l.vp],
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    /// Replaces the hidden state (length Hp, as [`crate::trainer::Trainer::last_state`] gives).
+    pub fn set_state(&mut self, h: &[f32]) {
+        self.h.copy_from_slice(h);
+    }
+
+    /// Reads character `id`: advances the hidden state and computes the
+    /// logits of the character after it.
+    pub fn feed(&mut self, id: u16) {
+        let l = self.model.layout;
+        let w = l.split(&self.model.weights);
+        let x = id as usize;
+        kernels::add(&mut self.h_next, &w.wxh[x * l.hp..(x + 1) * l.hp], w.bh);
+        kernels::gemm_nn(
+            1,
+            l.hp,
+            l.hp,
+            &self.h,
+            l.hp,
+            &self.whh_t,
+            l.hp,
+            &mut self.h_next,
+            l.hp,
+        );
+        kernels::tanh(&mut self.h_next);
+        std::mem::swap(&mut self.h, &mut self.h_next);
+        self.logits.copy_from_slice(w.by);
+        kernels::gemm_nn(
+            1,
+            l.vp,
+            l.hp,
+            &self.h,
+            l.hp,
+            &self.why_t,
+            l.vp,
+            &mut self.logits,
+            l.vp,
+        );
+    }
+
+    /// Chooses the next character from the logits of the last [`Sampler::feed`].
+    pub fn pick(&mut self, pick: Pick) -> u16 {
+        let y = &self.logits[..self.model.layout.v];
+        let argmax = y
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, &v)| if v > y[best] { i } else { best });
+        let temperature = match pick {
+            Pick::Argmax => return argmax as u16,
+            Pick::Temperature(t) => t as f64,
+        };
+        let max = y[argmax] as f64;
+        let weights: Vec<f64> = y
+            .iter()
+            .map(|&v| ((v as f64 - max) / temperature).exp())
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut u = self.rng.random::<f64>() * total;
+        for (i, w) in weights.iter().enumerate() {
+            if u < *w {
+                return i as u16;
+            }
+            u -= w;
+        }
+        argmax as u16
+    }
+
+    /// Generates `len` characters after `prime` (ids, at least one), calling
+    /// `emit` with each as it is produced.
+    pub fn generate<E>(
+        &mut self,
+        prime: &[u16],
+        len: usize,
+        pick: Pick,
+        mut emit: impl FnMut(u16) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for &id in prime {
+            self.feed(id);
+        }
+        for _ in 0..len {
+            let id = self.pick(pick);
+            emit(id)?;
+            self.feed(id);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Cutting a corpus into contiguous shards, each read in order in chunks, as
+//! the article reads its one text.
+//!
+//! A corpus of N characters has N-1 predictions (character i+1 from those up
+//! to i). Shard k owns a contiguous run of them, `ids[start_k ..= end_k]`,
+//! with `end_k = start_{k+1}`: every prediction belongs to exactly one shard,
+//! and the shards' sizes differ by at most one. A chunk of shard k is
+//! `ids[p .. p + T_k + 1]` with `T_k = min(T, end_k - p)`; the next chunk
+//! starts where it ended, so the hidden state carries across.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// The shards of one corpus and each one's read position.
+#[derive(Clone, Debug)]
+pub struct Shards {
+    bounds: Vec<(usize, usize)>,
+    pos: Vec<usize>,
+    seq_len: usize,
+    drop_tail: bool,
+}
+
+impl Shards {
+    /// `count` shards over a corpus of `n` characters, read in chunks of up
+    /// to `seq_len` predictions. With `drop_tail` a shard takes a chunk only
+    /// while more than `seq_len` predictions remain, as the article's loop
+    /// `while p + seq_len + 1 < N` does: its last partial chunk is never trained.
+    pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
+        let predictions = n.saturating_sub(1);
+        if count == 0 || count > predictions {
+            return Err(Error::Invalid(format!(
+                "cannot cut {n} characters into {count} streams: each needs at least 2 characters"
+            )));
+        }
+        let (base, extra) = (predictions / count, predictions % count);
+        let mut bounds = Vec::with_capacity(count);
+        let mut start = 0;
+        for k in 0..count {
+            let end = start + base + usize::from(k < extra);
+            bounds.push((start, end));
+            start = end;
+        }
+        let pos = bounds.iter().map(|&(s, _)| s).collect();
+        Ok(Shards {
+            bounds,
+            pos,
+            seq_len,
+            drop_tail,
+        })
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// Always false: there is at least one shard.
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// `[start, end]` of each shard: it predicts `ids[start+1 ..= end]`.
+    pub fn bounds(&self) -> &[(usize, usize)] {
+        &self.bounds
+    }
+
+    /// Back to the start of every shard (a new epoch).
+    pub fn rewind(&mut self) {
+        for (p, &(s, _)) in self.pos.iter_mut().zip(&self.bounds) {
+            *p = s;
+        }
+    }
+
+    /// The next chunk of every shard as an id range (empty once a shard is
+    /// done), advancing the positions; false when every shard is done.
+    pub fn next_chunks(&mut self, ranges: &mut [Range<usize>]) -> bool {
+        assert_eq!(ranges.len(), self.len());
+        let mut any = false;
+        for ((p, &(_, end)), range) in self.pos.iter_mut().zip(&self.bounds).zip(ranges) {
+            let left = end - *p;
+            let steps = if self.drop_tail {
+                if left > self.seq_len { self.seq_len } else { 0 }
+            } else {
+                left.min(self.seq_len)
+            };
+            if steps == 0 {
+                *p = end;
+                *range = end..end;
+            } else {
+                *range = *p..*p + steps + 1;
+                *p += steps;
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every prediction of the corpus is made exactly once per epoch.
+    #[test]
+    fn chunks_cover_every_prediction_once() {
+        for n in [2, 3, 10, 104, 1000, 1001] {
+            for count in 1..=7.min(n - 1) {
+                for seq_len in [1, 3, 40] {
+                    let mut s = Shards::new(n, count, seq_len, false).unwrap();
+                    let mut seen = vec![0u32; n];
+                    let mut ranges = vec![0..0; count];
+                    while s.next_chunks(&mut ranges) {
+                        for r in &ranges {
+                            assert!(r.len() <= seq_len + 1);
+                            for count in &mut seen[r.start + 1..r.end] {
+                                *count += 1;
+                            }
+                        }
+                    }
+                    assert_eq!(seen[0], 0);
+                    assert!(seen[1..].iter().all(|&c| c == 1), "n {n} count {count}");
+                }
+            }
+        }
+    }
+
+    /// The article's loop on its 104 characters with seq_len 40: two chunks,
+    /// at 0 and 40, and the last 23 characters are never targets.
+    #[test]
+    fn drop_tail_is_the_articles_loop() {
+        let mut s = Shards::new(104, 1, 40, true).unwrap();
+        let mut r: [Range<usize>; 1] = Default::default();
+        assert!(s.next_chunks(&mut r));
+        assert_eq!(r[0], 0..41);
+        assert!(s.next_chunks(&mut r));
+        assert_eq!(r[0], 40..81);
+        assert!(!s.next_chunks(&mut r));
+        // 104 - 81 = 23 characters are never predicted.
+    }
+
+    #[test]
+    fn too_many_shards_is_an_error() {
+        assert!(Shards::new(5, 4, 2, false).is_ok());
+        assert!(Shards::new(5, 5, 2, false).is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rnn_fast::model::Model;
+use rnn_fast::vocab::Vocab;
+
+/// A vocabulary of `v` distinct characters.
+pub fn vocab(v: usize) -> Vocab {
+    let chars: Vec<char> = (0..v as u32)
+        .map(|i| char::from_u32(0x21 + i).unwrap())
+        .collect();
+    Vocab::from_chars(chars).unwrap()
+}
+
+/// A model with every weight and bias drawn uniformly from [-scale, scale]
+/// (biases too, so that every gradient term is exercised).
+pub fn random_model(h: usize, v: usize, seed: u64, scale: f32) -> Model {
+    let mut model = Model::init(vocab(v), h, seed);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
+    let l = model.layout;
+    let t = l.split_mut(&mut model.weights);
+    for i in 0..l.v {
+        for j in 0..l.h {
+            t.wxh[i * l.hp + j] = rng.random_range(-scale..scale);
+        }
+    }
+    for i in 0..l.h {
+        for j in 0..l.h {
+            t.whh[i * l.hp + j] = rng.random_range(-scale..scale);
+        }
+        t.bh[i] = rng.random_range(-scale..scale);
+    }
+    for o in 0..l.v {
+        for j in 0..l.h {
+            t.why[o * l.hp + j] = rng.random_range(-scale..scale);
+        }
+        t.by[o] = rng.random_range(-scale..scale);
+    }
+    model
+}
+
+/// `len` random ids below `v`.
+pub fn random_ids(len: usize, v: usize, seed: u64) -> Vec<u16> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..len).map(|_| rng.random_range(0..v as u16)).collect()
+}
+
+/// A hidden state of `h` values in (-0.9, 0.9), padded with zeros to `hp`.
+pub fn random_state(h: usize, hp: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..hp)
+        .map(|i| {
+            if i < h {
+                rng.random_range(-0.9..0.9)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
