@@ -17,8 +17,10 @@
 //! end early (the last chunk of an epoch is short): their rows past the end
 //! get the input id 0 and a zero `dy`, so they add nothing to any gradient.
 
+use std::ops::Range;
+
 use crate::kernels;
-use crate::layout::{Layout, Tensors, transpose};
+use crate::layout::{Layout, Tensors};
 
 /// Buffers for one chunk of `streams` streams of up to `seq_len` steps, and
 /// the hidden state each stream carries from one chunk to the next.
@@ -35,9 +37,6 @@ pub struct Bptt {
     dh: Vec<f32>,
     /// `B × Hp`: `Whhᵀ dr_{t+1}`, the gradient flowing into h_t from the future.
     dh_next: Vec<f32>,
-    /// `Hp × Hp` and `Hp × Vp`: transposed copies of Whh and Why for the forward products.
-    whh_t: Vec<f32>,
-    why_t: Vec<f32>,
     /// `B × Hp`: the carried hidden state of each stream.
     state: Vec<f32>,
     /// Input and target ids of each row, and the number of steps of each stream.
@@ -71,8 +70,6 @@ impl Bptt {
             ys: vec![0.0; rows * vp],
             dh: vec![0.0; rows * hp],
             dh_next: vec![0.0; streams * hp],
-            whh_t: vec![0.0; hp * hp],
-            why_t: vec![0.0; hp * vp],
             state: vec![0.0; streams * hp],
             inputs: vec![0; rows],
             targets: vec![0; rows],
@@ -107,17 +104,15 @@ impl Bptt {
         self.state[b * hp..(b + 1) * hp].copy_from_slice(h);
     }
 
-    /// Forward pass over one chunk per stream: `chunks[b]` holds T_b + 1 ids
-    /// (inputs `[..T_b]`, targets `[1..]`; fewer than 2 ids: the stream idles).
-    /// Leaves `dy` in `ys` for [`Bptt::backward`], advances the carried states,
-    /// and returns the summed loss.
-    pub fn forward(&mut self, weights: &[f32], chunks: &[&[u16]]) -> ChunkLoss {
-        let steps = self.load_chunks(chunks);
+    /// Forward pass over one chunk per stream: stream b reads `ids[chunks[b]]`,
+    /// T_b + 1 ids (inputs `[..T_b]`, targets `[1..]`; fewer than 2 ids: the
+    /// stream idles). Leaves `dy` in `ys` for [`Bptt::backward`], advances the
+    /// carried states, and returns the summed loss.
+    pub fn forward(&mut self, weights: &[f32], ids: &[u16], chunks: &[Range<usize>]) -> ChunkLoss {
+        let steps = self.load_chunks(ids, chunks);
         let Layout { hp, vp, v, .. } = self.layout;
         let b_n = self.streams;
         let w = self.layout.split(weights);
-        transpose(w.whh, hp, hp, &mut self.whh_t);
-        transpose(w.why, vp, hp, &mut self.why_t);
 
         self.hs[..b_n * hp].copy_from_slice(&self.state);
         for t in 0..steps {
@@ -132,7 +127,7 @@ impl Bptt {
                     w.bh,
                 );
             }
-            kernels::gemm_nn(b_n, hp, hp, h_prev, hp, &self.whh_t, hp, h_next, hp);
+            kernels::gemm_nt(b_n, hp, hp, h_prev, hp, w.whh, hp, h_next, hp);
             kernels::tanh(h_next);
         }
 
@@ -142,7 +137,7 @@ impl Bptt {
             y.copy_from_slice(w.by);
         }
         let hs = &self.hs[b_n * hp..(steps + 1) * b_n * hp];
-        kernels::gemm_nn(rows, vp, hp, hs, hp, &self.why_t, vp, ys, vp);
+        kernels::gemm_nt(rows, vp, hp, hs, hp, w.why, hp, ys, vp);
 
         let mut loss = ChunkLoss::default();
         for (row, y) in ys.chunks_exact_mut(vp).enumerate() {
@@ -221,7 +216,7 @@ impl Bptt {
 
     /// Copies the chunks' ids into the row-major input and target tables and
     /// returns the number of steps (the longest chunk).
-    fn load_chunks(&mut self, chunks: &[&[u16]]) -> usize {
+    fn load_chunks(&mut self, ids: &[u16], chunks: &[Range<usize>]) -> usize {
         assert_eq!(chunks.len(), self.streams, "one chunk per stream");
         let b_n = self.streams;
         for (b, chunk) in chunks.iter().enumerate() {
@@ -231,7 +226,8 @@ impl Bptt {
         }
         let steps = self.lens.iter().copied().max().unwrap_or(0);
         for t in 0..steps {
-            for (b, chunk) in chunks.iter().enumerate() {
+            for (b, range) in chunks.iter().enumerate() {
+                let chunk = &ids[range.clone()];
                 let row = t * b_n + b;
                 let active = t < self.lens[b];
                 self.inputs[row] = if active { chunk[t] } else { 0 };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::bench;
 use crate::config::{GradReduce, OptimizerKind, TrainConfig};
 use crate::corpus::{self, Corpus};
 use crate::error::{Error, Result};
@@ -41,6 +42,11 @@ pub enum Command {
     /// Score a model on a text: mean cross-entropy in nats and bits per character.
     #[command(after_help = "Example:\n  rnn-fast eval model.safetensors held-out.txt --json")]
     Eval(EvalArgs),
+    /// Train for a few seconds and report characters/s, GFLOP/s and the fraction of the FMA peak.
+    #[command(
+        after_help = "Examples:\n  rnn-fast bench --hidden 256 --corpus input.txt\n  rnn-fast bench --hidden 256 --streams 32 --seconds 5 --json"
+    )]
+    Bench(BenchArgs),
 }
 
 /// Settings that reproduce a published program.
@@ -82,6 +88,10 @@ pub struct TrainArgs {
     /// Gradient of a chunk: the mean over its characters, or the article's sum [default: mean].
     #[arg(long, value_enum)]
     pub grad: Option<GradReduce>,
+    /// Contiguous streams of the corpus trained together, one update for all
+    /// (B; 1 keeps the article's semantics) [default: 1].
+    #[arg(long, value_name = "B", value_parser = at_least_one)]
+    pub streams: Option<usize>,
     /// Start from a published program's settings; the options above override them.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -123,6 +133,28 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Text to train on [default: the article's text, built in].
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    /// Hidden size H.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
+    pub hidden: usize,
+    /// Streams trained together (B).
+    #[arg(long, value_name = "B", default_value_t = 1, value_parser = at_least_one)]
+    pub streams: usize,
+    /// Characters per chunk (T).
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one)]
+    pub seq_len: usize,
+    /// Seconds to measure (after a short warm-up).
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = positive_f32)]
+    pub seconds: f32,
+    /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
 fn at_least_one(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -156,6 +188,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train(args),
         Some(Command::Sample(args)) => sample(args),
         Some(Command::Eval(args)) => eval(args),
+        Some(Command::Bench(args)) => bench(args),
     }
 }
 
@@ -179,6 +212,7 @@ pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
     c.clip = args.clip.unwrap_or(c.clip);
     c.seed = args.seed.unwrap_or(c.seed);
     c.grad = args.grad.unwrap_or(c.grad);
+    c.streams = args.streams.unwrap_or(c.streams);
     c.epochs = match (args.epochs, article) {
         (Some(e), _) => e,
         (None, true) => c.epochs,
@@ -366,6 +400,27 @@ fn eval(args: EvalArgs) -> Result<()> {
                 score.bits_per_char()
             ),
         )
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let text = match &args.corpus {
+        Some(path) => corpus::read_text(path)?,
+        None => corpus::BUILTIN_TEXT.to_string(),
+    };
+    let corpus = Corpus::from_text(&text)?;
+    let config = TrainConfig {
+        hidden: args.hidden,
+        seq_len: args.seq_len,
+        streams: args.streams,
+        ..TrainConfig::new()
+    };
+    let report = bench::run(&corpus, config, args.seconds as f64)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        say(&mut out, format_args!("{}", report.to_json()))
+    } else {
+        say(&mut out, format_args!("{report}"))
     }
 }
 

@@ -31,7 +31,7 @@ pub fn evaluate(model: &Model, ids: &[u16]) -> Score {
     let mut start = 0;
     while start + 1 < ids.len() {
         let end = (start + EVAL_CHUNK + 1).min(ids.len());
-        let loss = bptt.forward(&model.weights, &[&ids[start..end]]);
+        let loss = bptt.forward(&model.weights, ids, std::slice::from_ref(&(start..end)));
         total.sum += loss.sum;
         total.count += loss.count;
         start = end - 1;

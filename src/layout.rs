@@ -110,17 +110,6 @@ impl Layout {
     }
 }
 
-/// `dst (cols×rows) = srcᵀ`, with `src` (rows×cols) row-major: the forward
-/// products read Whh and Why transposed.
-pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
-    for (r, src_row) in src.chunks_exact(cols).take(rows).enumerate() {
-        for (c, &v) in src_row.iter().enumerate() {
-            dst[c * rows + r] = v;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! [`corpus`] and [`vocab`]; [`model`] and [`layout`]; [`model_file`];
 //! [`sample`] and [`eval`]. [`reference`] is the plain `f64` oracle.
 
+pub mod bench;
 pub mod bptt;
 pub mod cli;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod layout;
 pub mod model;
 pub mod model_file;
 pub mod optimizer;
+pub mod peak;
 pub mod reference;
 pub mod sample;
 pub mod shards;

@@ -6,7 +6,6 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::kernels;
-use crate::layout::transpose;
 use crate::model::Model;
 
 /// How the next character is chosen from the model's distribution.
@@ -22,8 +21,6 @@ pub enum Pick {
 #[derive(Clone, Debug)]
 pub struct Sampler<'m> {
     model: &'m Model,
-    whh_t: Vec<f32>,
-    why_t: Vec<f32>,
     h: Vec<f32>,
     h_next: Vec<f32>,
     logits: Vec<f32>,
@@ -34,15 +31,8 @@ impl<'m> Sampler<'m> {
     /// A sampler with a zero hidden state and its generator seeded with `seed`.
     pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
         let l = model.layout;
-        let w = l.split(&model.weights);
-        let mut whh_t = vec![0.0; l.hp * l.hp];
-        let mut why_t = vec![0.0; l.hp * l.vp];
-        transpose(w.whh, l.hp, l.hp, &mut whh_t);
-        transpose(w.why, l.vp, l.hp, &mut why_t);
         Sampler {
             model,
-            whh_t,
-            why_t,
             h: vec![0.0; l.hp],
             h_next: vec![0.0; l.hp],
             logits: vec![0.0; l.vp],
@@ -62,13 +52,13 @@ impl<'m> Sampler<'m> {
         let w = l.split(&self.model.weights);
         let x = id as usize;
         kernels::add(&mut self.h_next, &w.wxh[x * l.hp..(x + 1) * l.hp], w.bh);
-        kernels::gemm_nn(
+        kernels::gemm_nt(
             1,
             l.hp,
             l.hp,
             &self.h,
             l.hp,
-            &self.whh_t,
+            w.whh,
             l.hp,
             &mut self.h_next,
             l.hp,
@@ -76,14 +66,14 @@ impl<'m> Sampler<'m> {
         kernels::tanh(&mut self.h_next);
         std::mem::swap(&mut self.h, &mut self.h_next);
         self.logits.copy_from_slice(w.by);
-        kernels::gemm_nn(
+        kernels::gemm_nt(
             1,
             l.vp,
             l.hp,
             &self.h,
             l.hp,
-            &self.why_t,
-            l.vp,
+            w.why,
+            l.hp,
             &mut self.logits,
             l.vp,
         );

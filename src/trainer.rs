@@ -45,6 +45,7 @@ pub struct Trainer {
     shards: Shards,
     ranges: Vec<Range<usize>>,
     epoch: usize,
+    in_epoch: bool,
 }
 
 impl Trainer {
@@ -79,6 +80,7 @@ impl Trainer {
             model,
             config,
             epoch: 0,
+            in_epoch: false,
         })
     }
 
@@ -108,21 +110,31 @@ impl Trainer {
         self.bptt.state(0)
     }
 
-    /// One pass over `ids` (the corpus this trainer was made for).
+    /// Trains on the next chunk of every stream of `ids` (the corpus this
+    /// trainer was made for): one update. `None` marks the end of an epoch;
+    /// the call after it starts the next (states zero, shards rewound).
+    pub fn train_chunk(&mut self, ids: &[u16]) -> Option<ChunkLoss> {
+        if !self.in_epoch {
+            self.bptt.reset_state();
+            self.shards.rewind();
+            self.in_epoch = true;
+        }
+        if !self.shards.next_chunks(&mut self.ranges) {
+            self.in_epoch = false;
+            self.epoch += 1;
+            return None;
+        }
+        Some(self.step(ids))
+    }
+
+    /// The rest of the current epoch (a whole one when none is under way).
     pub fn run_epoch(&mut self, ids: &[u16]) -> EpochReport {
         let start = Instant::now();
-        self.bptt.reset_state();
-        self.shards.rewind();
         let mut total = ChunkLoss::default();
-        let mut chunks: Vec<&[u16]> = Vec::with_capacity(self.config.streams);
-        while self.shards.next_chunks(&mut self.ranges) {
-            chunks.clear();
-            chunks.extend(self.ranges.iter().map(|r| &ids[r.clone()]));
-            let loss = self.step(&chunks);
+        while let Some(loss) = self.train_chunk(ids) {
             total.sum += loss.sum;
             total.count += loss.count;
         }
-        self.epoch += 1;
         EpochReport {
             epoch: self.epoch,
             loss: total.sum / total.count.max(1) as f64,
@@ -131,9 +143,9 @@ impl Trainer {
         }
     }
 
-    /// One update from one chunk per stream.
-    fn step(&mut self, chunks: &[&[u16]]) -> ChunkLoss {
-        let loss = self.bptt.forward(&self.model.weights, chunks);
+    /// One update from the chunks `ids[ranges[b]]`, one per stream.
+    fn step(&mut self, ids: &[u16]) -> ChunkLoss {
+        let loss = self.bptt.forward(&self.model.weights, ids, &self.ranges);
         self.grads.fill(0.0);
         self.bptt.backward(&self.model.weights, &mut self.grads);
         let scale = match self.config.grad {

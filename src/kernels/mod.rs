@@ -4,8 +4,9 @@
 //!
 //! | primitive       | math                                   | used for |
 //! |-----------------|----------------------------------------|----------|
-//! | `gemm_nn`       | C (m×n) += A (m×k) · B (k×n)           | recurrence `Whh h` (m = streams), logits, `Whyᵀ dy`, `Whhᵀ dr` |
-//! | `gemm_tn`       | C (m×n) += Aᵀ · B, A stored (k×m)      | `dWhy = DYᵀ H`, `dWhh = DRᵀ H_prev` |
+//! | `gemm_nt`       | C (m×n) += A (m×k) · Bᵀ, B stored (n×k) | forward: recurrence `H_prev Whhᵀ` (m = streams), logits `H Whyᵀ` |
+//! | `gemm_nn`       | C (m×n) += A (m×k) · B (k×n)           | backward: `DY Why`, `DR Whh` |
+//! | `gemm_tn`       | C (m×n) += Aᵀ · B, A stored (k×m)      | weight gradients `dWhy = DYᵀ H`, `dWhh = DRᵀ H_prev` |
 //! | `add`           | dst = a + b                            | input gather `Wxh[x] + bh` |
 //! | `add_assign`    | dst += src                             | scatter-add into `dWxh[x]`, bias sums |
 //! | `tanh`          | x = tanh(x)                            | hidden activation |
@@ -13,11 +14,35 @@
 //! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p[target] | output layer |
 //!
 //! `wide` selects its instruction set at compile time (see
-//! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses.
+//! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
+//! cargo feature `scalar-kernels` makes the engine run the scalar twins
+//! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
 
 pub mod scalar;
+pub mod simd;
 
-pub use scalar::{add, add_assign, gemm_nn, gemm_tn, softmax_xent, tanh, tanh_backward};
+#[cfg(not(feature = "scalar-kernels"))]
+pub use simd::{add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward};
 
-/// The SIMD width that padded sizes are rounded up to (f32 lanes).
-pub const LANES: usize = 8;
+#[cfg(feature = "scalar-kernels")]
+pub use scalar::{add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward};
+
+use simd::Lane;
+
+/// The SIMD width that padded sizes are rounded up to (f32 lanes of [`simd::Fast`]).
+pub const LANES: usize = <simd::Fast as Lane>::N;
+
+/// The instruction set the kernels were compiled for.
+pub const SIMD_PATH: &str = if cfg!(feature = "scalar-kernels") {
+    "scalar (feature scalar-kernels)"
+} else if cfg!(target_feature = "avx512f") {
+    "avx512f (f32x16)"
+} else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+    "avx2+fma (f32x8)"
+} else if cfg!(target_feature = "avx") {
+    "avx (f32x8, no fma)"
+} else if cfg!(target_feature = "sse2") {
+    "sse2 (f32x8 as two f32x4)"
+} else {
+    "scalar (f32x8 emulated)"
+};

@@ -53,6 +53,30 @@ pub fn gemm_tn(
     }
 }
 
+/// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k): each entry a dot
+/// product of two rows.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for i in 0..m {
+        let a_row = &a[i * lda..i * lda + k];
+        for j in 0..n {
+            let b_row = &b[j * ldb..j * ldb + k];
+            let dot: f32 = a_row.iter().zip(b_row).map(|(x, y)| x * y).sum();
+            c[i * ldc + j] += dot;
+        }
+    }
+}
+
 /// `dst = a + b`, element-wise (the one-hot input product: a gathered row of
 /// Wxh plus the bias).
 pub fn add(dst: &mut [f32], a: &[f32], b: &[f32]) {

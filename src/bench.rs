@@ -1,0 +1,156 @@
+//! `rnn-fast bench`: train for a few seconds and report throughput against
+//! the machine's measured FMA peak.
+//!
+//! FLOPs per trained character, dense (DESIGN.md §2):
+//! forward `Whh h` 2H² and `Why h` 2HV; backward `Whyᵀ dy` 2HV, `dWhy` 2HV,
+//! `dWhh` 2H², `Whhᵀ dr` 2H²: **6H² + 6HV**. Gathers, tanh, softmax and the
+//! update are not counted.
+
+use std::time::{Duration, Instant};
+
+use wide::f32x8;
+
+use crate::config::TrainConfig;
+use crate::corpus::Corpus;
+use crate::error::Result;
+use crate::kernels::{self, simd::Fast};
+use crate::peak;
+use crate::trainer::Trainer;
+
+/// The FLOP formula, as printed.
+pub const FLOP_FORMULA: &str = "6H^2 + 6HV";
+
+/// Training time before the measurement starts (caches, page faults, clocks).
+const WARMUP: Duration = Duration::from_millis(300);
+/// Time spent measuring each FMA peak.
+const PEAK_TIME: Duration = Duration::from_millis(300);
+
+/// What a benchmark run measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchReport {
+    pub hidden: usize,
+    pub vocab: usize,
+    pub seq_len: usize,
+    pub streams: usize,
+    pub threads: usize,
+    /// The compiled SIMD path of the kernels.
+    pub simd: &'static str,
+    /// Characters trained in the measured window, and its length.
+    pub chars: usize,
+    pub seconds: f64,
+    pub chars_per_sec: f64,
+    /// Useful FLOPs per character: 6H² + 6HV.
+    pub flops_per_char: f64,
+    pub gflops: f64,
+    /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`, measured in this run.
+    pub peak_gflops: f64,
+    /// FMA peak of `f32x8` on all `threads` (the portable path), measured in this run.
+    pub peak_f32x8_gflops: f64,
+    /// `gflops / peak_gflops`.
+    pub fraction_of_peak: f64,
+    /// Mean training loss over the measured window, nats per character.
+    pub loss: f64,
+}
+
+/// FLOPs per trained character of a model with `h` hidden units and `v` characters.
+pub fn flops_per_char(h: usize, v: usize) -> f64 {
+    let (h, v) = (h as f64, v as f64);
+    6.0 * h * h + 6.0 * h * v
+}
+
+/// Trains on `corpus` with `config` for about `seconds` after a warm-up and
+/// reports what it measured.
+pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchReport> {
+    let mut trainer = Trainer::new(config.clone(), corpus)?;
+    let warmup = Instant::now();
+    while warmup.elapsed() < WARMUP {
+        trainer.train_chunk(&corpus.ids);
+    }
+    let window = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let (mut chars, mut loss_sum) = (0usize, 0.0f64);
+    while start.elapsed() < window {
+        if let Some(loss) = trainer.train_chunk(&corpus.ids) {
+            chars += loss.count;
+            loss_sum += loss.sum;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let threads = 1;
+    let peak = peak::fma_gflops::<Fast>(PEAK_TIME) * threads as f64;
+    let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * threads as f64;
+    let v = corpus.vocab.len();
+    let chars_per_sec = chars as f64 / elapsed;
+    let fpc = flops_per_char(config.hidden, v);
+    let gflops = chars_per_sec * fpc / 1e9;
+    Ok(BenchReport {
+        hidden: config.hidden,
+        vocab: v,
+        seq_len: config.seq_len,
+        streams: config.streams,
+        threads,
+        simd: kernels::SIMD_PATH,
+        chars,
+        seconds: elapsed,
+        chars_per_sec,
+        flops_per_char: fpc,
+        gflops,
+        peak_gflops: peak,
+        peak_f32x8_gflops: peak_f32x8,
+        fraction_of_peak: gflops / peak,
+        loss: loss_sum / chars.max(1) as f64,
+    })
+}
+
+impl BenchReport {
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "hidden": self.hidden,
+            "vocab": self.vocab,
+            "seq_len": self.seq_len,
+            "streams": self.streams,
+            "threads": self.threads,
+            "simd": self.simd,
+            "chars": self.chars,
+            "seconds": self.seconds,
+            "chars_per_sec": self.chars_per_sec,
+            "flops_per_char": self.flops_per_char,
+            "flop_formula": FLOP_FORMULA,
+            "gflops": self.gflops,
+            "peak_gflops": self.peak_gflops,
+            "peak_f32x8_gflops": self.peak_f32x8_gflops,
+            "fraction_of_peak": self.fraction_of_peak,
+            "loss": self.loss,
+        })
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "H {}, V {}, T {}, streams {}, threads {}, simd {}",
+            self.hidden, self.vocab, self.seq_len, self.streams, self.threads, self.simd
+        )?;
+        writeln!(
+            f,
+            "{:.0} chars/s ({} chars in {:.2} s), train loss {:.3} nats/char",
+            self.chars_per_sec, self.chars, self.seconds, self.loss
+        )?;
+        writeln!(
+            f,
+            "{:.1} GFLOP/s ({FLOP_FORMULA} = {:.3} MFLOP/char)",
+            self.gflops,
+            self.flops_per_char / 1e6
+        )?;
+        write!(
+            f,
+            "measured FMA peak {:.1} GFLOP/s ({}; f32x8 {:.1}): {:.1}% of peak",
+            self.peak_gflops,
+            kernels::SIMD_PATH,
+            self.peak_f32x8_gflops,
+            100.0 * self.fraction_of_peak
+        )
+    }
+}

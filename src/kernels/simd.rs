@@ -1,0 +1,565 @@
+//! Hand-vectorised kernels on `wide` vectors; same signatures as
+//! [`super::scalar`], which is their test oracle.
+//!
+//! Every kernel is generic over [`Lane`], implemented for `f32x8` (the
+//! portable path: one AVX register, or two SSE halves) and `f32x16` (one
+//! AVX-512 register where the build has `avx512f`). The un-suffixed
+//! functions use [`Fast`], the widest vector this build compiles to one
+//! register.
+//!
+//! ## The matrix products
+//!
+//! `C (m×n) += op(A) · op(B)` in three forms, all row-major:
+//!
+//! - `gemm_nn`: `A (m×k) · B (k×n)`; `gemm_tn`: `Aᵀ · B` with `A (k×m)`.
+//!   Register-blocked: an `MR × NV` block of C (MR rows, NV vectors of
+//!   columns) lives in registers while p runs over k; each step loads NV
+//!   vectors of row p of B, broadcasts MR elements of A and does MR·NV
+//!   independent FMAs (enough independent chains to hide the FMA latency).
+//!   Columns are walked in panels so a panel of B stays in L1 while all row
+//!   blocks pass over it. Leftover columns (n not a multiple of the width)
+//!   are done in scalar.
+//! - `gemm_nt`: `A (m×k) · B (n×k)ᵀ`: each C entry is a dot product of two
+//!   contiguous rows. An `MR × NR` block keeps MR·NR vector accumulators over
+//!   k and reduces each horizontally at the end. This reads Whh and Why in
+//!   their stored orientation (no transposed copy) for the forward pass.
+//!
+//! Inner loops index fixed-length sub-slices, so the compiler removes the
+//! bounds checks: one check per step of k, none per element.
+
+use std::ops::{Add, Mul, Sub};
+
+use wide::{f32x8, f32x16};
+
+/// An `f32` SIMD vector as the kernels need it.
+pub trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    /// Number of `f32` lanes.
+    const N: usize;
+    /// All lanes `x`.
+    fn splat(x: f32) -> Self;
+    /// The first `N` values of `s`.
+    fn load(s: &[f32]) -> Self;
+    /// Writes the lanes to the first `N` values of `s`.
+    fn store(self, s: &mut [f32]);
+    /// `self · a + acc`, fused.
+    fn fma(self, a: Self, acc: Self) -> Self;
+    /// Lane-wise maximum.
+    fn max(self, other: Self) -> Self;
+    /// Largest lane.
+    fn reduce_max(self) -> f32;
+    /// Sum of the lanes.
+    fn reduce_add(self) -> f32;
+    /// Lane-wise `e^x`.
+    fn exp(self) -> Self;
+    /// Lane-wise `tanh x`.
+    fn tanh(self) -> Self;
+}
+
+macro_rules! impl_lane {
+    ($t:ident, $n:literal) => {
+        impl Lane for $t {
+            const N: usize = $n;
+            #[inline(always)]
+            fn splat(x: f32) -> Self {
+                $t::splat(x)
+            }
+            #[inline(always)]
+            fn load(s: &[f32]) -> Self {
+                let a: [f32; $n] = s[..$n].try_into().expect("length checked by the slice");
+                $t::new(a)
+            }
+            #[inline(always)]
+            fn store(self, s: &mut [f32]) {
+                s[..$n].copy_from_slice(self.as_array());
+            }
+            #[inline(always)]
+            fn fma(self, a: Self, acc: Self) -> Self {
+                self.mul_add(a, acc)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                $t::max(self, other)
+            }
+            #[inline(always)]
+            fn reduce_max(self) -> f32 {
+                self.as_array()
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max)
+            }
+            #[inline(always)]
+            fn reduce_add(self) -> f32 {
+                $t::reduce_add(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $t::tanh(self)
+            }
+        }
+    };
+}
+
+impl_lane!(f32x8, 8);
+impl_lane!(f32x16, 16);
+
+/// The vector the un-suffixed kernels use: `f32x16` where the build has
+/// AVX-512 (one register), `f32x8` otherwise.
+#[cfg(target_feature = "avx512f")]
+pub type Fast = f32x16;
+/// The vector the un-suffixed kernels use: `f32x16` where the build has
+/// AVX-512 (one register), `f32x8` otherwise.
+#[cfg(not(target_feature = "avx512f"))]
+pub type Fast = f32x8;
+
+/// Rows and column-vectors of the `gemm_nn`/`gemm_tn` register block for
+/// m ≥ 4: 4 × 16/N vectors (8 accumulators of f32x8 for AVX2's 16 registers,
+/// 16 of f32x16 for AVX-512's 32).
+const MR: usize = 4;
+/// Column vectors of the one-row block (a matrix-vector product): 8
+/// independent accumulators hide the FMA latency.
+const NV_ROW: usize = 8;
+
+/// `C[i0.., j0..]` (`MR × NV` vectors) `+= A-block · B-panel` over all k.
+/// `TA`: A is stored transposed (k×m).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    i0: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let n = V::N;
+    let mut acc = [[V::splat(0.0); NV]; ROWS];
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        let c_row = &c[(i0 + r) * ldc + j0..][..NV * n];
+        for (v, acc_rv) in acc_r.iter_mut().enumerate() {
+            *acc_rv = V::load(&c_row[v * n..]);
+        }
+    }
+    let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| {
+        if TA {
+            &a[..0]
+        } else {
+            &a[(i0 + r) * lda..][..k]
+        }
+    });
+    for p in 0..k {
+        let b_row = &b[p * ldb + j0..][..NV * n];
+        let mut bv = [V::splat(0.0); NV];
+        for (v, bvv) in bv.iter_mut().enumerate() {
+            *bvv = V::load(&b_row[v * n..]);
+        }
+        let a_col: [f32; ROWS] = if TA {
+            let s = &a[p * lda + i0..][..ROWS];
+            std::array::from_fn(|r| s[r])
+        } else {
+            std::array::from_fn(|r| a_rows[r][p])
+        };
+        for (acc_r, &a_rp) in acc.iter_mut().zip(&a_col) {
+            let av = V::splat(a_rp);
+            for (acc_rv, &bvv) in acc_r.iter_mut().zip(&bv) {
+                *acc_rv = av.fma(bvv, *acc_rv);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let c_row = &mut c[(i0 + r) * ldc + j0..][..NV * n];
+        for (v, acc_rv) in acc_r.iter().enumerate() {
+            acc_rv.store(&mut c_row[v * n..]);
+        }
+    }
+}
+
+/// `block` for `ROWS` rows and a run-time number of vectors `nv` ≤ 8.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_nv<V: Lane, const ROWS: usize, const TA: bool>(
+    nv: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    i0: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    match nv {
+        1 => block::<V, ROWS, 1, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        2 => block::<V, ROWS, 2, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        3 => block::<V, ROWS, 3, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        4 => block::<V, ROWS, 4, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        5 => block::<V, ROWS, 5, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        6 => block::<V, ROWS, 6, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        7 => block::<V, ROWS, 7, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        8 => block::<V, ROWS, 8, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        _ => unreachable!("at most 8 vectors per block"),
+    }
+}
+
+/// `C += op(A) · B` for the vector-aligned columns, then the scalar tail.
+#[allow(clippy::too_many_arguments)]
+fn gemm_b<V: Lane, const TA: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let vectors = n / V::N;
+    if m < MR {
+        // Matrix-vector products (the recurrence of 1..3 streams): one row at
+        // a time, 8 vectors of columns per block.
+        for i in 0..m {
+            let mut jv = 0;
+            while jv < vectors {
+                let nv = (vectors - jv).min(NV_ROW);
+                block_nv::<V, 1, TA>(nv, k, a, lda, i, b, ldb, jv * V::N, c, ldc);
+                jv += nv;
+            }
+        }
+    } else {
+        // A panel of `panel` vectors of B stays in L1 while every row block
+        // passes over it.
+        let panel = (16 / V::N).max(1) * 2;
+        let mut jv = 0;
+        while jv < vectors {
+            let nv = (vectors - jv).min(panel);
+            let j0 = jv * V::N;
+            let mut i = 0;
+            while i + MR <= m {
+                block_nv::<V, MR, TA>(nv, k, a, lda, i, b, ldb, j0, c, ldc);
+                i += MR;
+            }
+            while i < m {
+                block_nv::<V, 1, TA>(nv, k, a, lda, i, b, ldb, j0, c, ldc);
+                i += 1;
+            }
+            jv += nv;
+        }
+    }
+    let j_tail = vectors * V::N;
+    if j_tail < n {
+        for i in 0..m {
+            for p in 0..k {
+                let a_ip = if TA { a[p * lda + i] } else { a[i * lda + p] };
+                let b_row = &b[p * ldb + j_tail..p * ldb + n];
+                let c_row = &mut c[i * ldc + j_tail..i * ldc + n];
+                for (cj, bj) in c_row.iter_mut().zip(b_row) {
+                    *cj += a_ip * bj;
+                }
+            }
+        }
+    }
+}
+
+/// `C (m×n) += A (m×k) · B (k×n)` on `V` vectors.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nn_v<V: Lane>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_b::<V, false>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// `C (m×n) += Aᵀ · B`, `A` stored (k×m), on `V` vectors.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn_v<V: Lane>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_b::<V, true>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// Dot products of an `ROWS × COLS` block: `C[i0+r][j0+s] += A row · B row`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    i0: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let n = V::N;
+    let kv = k / n * n;
+    let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| &a[(i0 + r) * lda..][..k]);
+    let b_rows: [&[f32]; COLS] = std::array::from_fn(|s| &b[(j0 + s) * ldb..][..k]);
+    let mut acc = [[V::splat(0.0); COLS]; ROWS];
+    let mut p = 0;
+    while p < kv {
+        let bv: [V; COLS] = std::array::from_fn(|s| V::load(&b_rows[s][p..]));
+        for (acc_r, a_row) in acc.iter_mut().zip(&a_rows) {
+            let av = V::load(&a_row[p..]);
+            for (acc_rs, &bvs) in acc_r.iter_mut().zip(&bv) {
+                *acc_rs = av.fma(bvs, *acc_rs);
+            }
+        }
+        p += n;
+    }
+    for r in 0..ROWS {
+        for s in 0..COLS {
+            let mut sum = acc[r][s].reduce_add();
+            for q in kv..k {
+                sum += a_rows[r][q] * b_rows[s][q];
+            }
+            c[(i0 + r) * ldc + j0 + s] += sum;
+        }
+    }
+}
+
+/// `C (m×n) += A (m×k) · B (n×k)ᵀ` on `V` vectors. Blocks of 4×4 dot
+/// products on 16-lane vectors (16 accumulators), 2×4 on 8-lane ones (8);
+/// a single row (matrix-vector) takes 8 rows of B at a time.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt_v<V: Lane>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let block_rows = if V::N >= 16 { 4 } else { 2 };
+    let (rows, cols) = if m < block_rows {
+        (1, 8)
+    } else {
+        (block_rows, 4)
+    };
+    let mut j = 0;
+    while j + cols <= n {
+        let mut i = 0;
+        while i + rows <= m {
+            match (rows, cols) {
+                (1, 8) => dots::<V, 1, 8>(k, a, lda, i, b, ldb, j, c, ldc),
+                (2, 4) => dots::<V, 2, 4>(k, a, lda, i, b, ldb, j, c, ldc),
+                (4, 4) => dots::<V, 4, 4>(k, a, lda, i, b, ldb, j, c, ldc),
+                _ => unreachable!("block shapes are fixed above"),
+            }
+            i += rows;
+        }
+        for i in i..m {
+            dots_tail::<V>(k, a, lda, i, b, ldb, j, cols, c, ldc);
+        }
+        j += cols;
+    }
+    for i in 0..m {
+        dots_tail::<V>(k, a, lda, i, b, ldb, j, n - j, c, ldc);
+    }
+}
+
+/// `count` single dot products of row i of A with rows `j0..` of B.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dots_tail<V: Lane>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    i: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    count: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    for j in j0..j0 + count {
+        dots::<V, 1, 1>(k, a, lda, i, b, ldb, j, c, ldc);
+    }
+}
+
+/// `dst = a + b` on `V` vectors.
+pub fn add_v<V: Lane>(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    let len = dst.len().min(a.len()).min(b.len());
+    let (dst, a, b) = (&mut dst[..len], &a[..len], &b[..len]);
+    let body = len / V::N * V::N;
+    for ((d, x), y) in dst[..body]
+        .chunks_exact_mut(V::N)
+        .zip(a.chunks_exact(V::N))
+        .zip(b.chunks_exact(V::N))
+    {
+        (V::load(x) + V::load(y)).store(d);
+    }
+    super::scalar::add(&mut dst[body..], &a[body..], &b[body..]);
+}
+
+/// `dst += src` on `V` vectors.
+pub fn add_assign_v<V: Lane>(dst: &mut [f32], src: &[f32]) {
+    let len = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..len], &src[..len]);
+    let body = len / V::N * V::N;
+    for (d, s) in dst[..body]
+        .chunks_exact_mut(V::N)
+        .zip(src.chunks_exact(V::N))
+    {
+        (V::load(d) + V::load(s)).store(d);
+    }
+    super::scalar::add_assign(&mut dst[body..], &src[body..]);
+}
+
+/// `x = tanh(x)` on `V` vectors.
+pub fn tanh_v<V: Lane>(x: &mut [f32]) {
+    let body = x.len() / V::N * V::N;
+    for chunk in x[..body].chunks_exact_mut(V::N) {
+        V::load(chunk).tanh().store(chunk);
+    }
+    super::scalar::tanh(&mut x[body..]);
+}
+
+/// `dh = (1 - h²) ⊙ dh` on `V` vectors.
+pub fn tanh_backward_v<V: Lane>(h: &[f32], dh: &mut [f32]) {
+    let len = dh.len().min(h.len());
+    let (h, dh) = (&h[..len], &mut dh[..len]);
+    let body = len / V::N * V::N;
+    let one = V::splat(1.0);
+    for (d, hv) in dh[..body].chunks_exact_mut(V::N).zip(h.chunks_exact(V::N)) {
+        let hv = V::load(hv);
+        (V::load(d) * (one - hv * hv)).store(d);
+    }
+    super::scalar::tanh_backward(&h[body..], &mut dh[body..]);
+}
+
+/// Softmax cross-entropy on `V` vectors; see [`super::scalar::softmax_xent`].
+pub fn softmax_xent_v<V: Lane>(y: &mut [f32], target: usize) -> f32 {
+    let y_target = y[target];
+    let body = y.len() / V::N * V::N;
+    let mut max_v = V::splat(f32::NEG_INFINITY);
+    for chunk in y[..body].chunks_exact(V::N) {
+        max_v = max_v.max(V::load(chunk));
+    }
+    let max = y[body..].iter().copied().fold(max_v.reduce_max(), f32::max);
+    let max_s = V::splat(max);
+    let mut sum_v = V::splat(0.0);
+    for chunk in y[..body].chunks_exact_mut(V::N) {
+        let e = (V::load(chunk) - max_s).exp();
+        e.store(chunk);
+        sum_v = sum_v + e;
+    }
+    let mut sum = sum_v.reduce_add();
+    for v in &mut y[body..] {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    let inv_v = V::splat(inv);
+    for chunk in y[..body].chunks_exact_mut(V::N) {
+        (V::load(chunk) * inv_v).store(chunk);
+    }
+    for v in &mut y[body..] {
+        *v *= inv;
+    }
+    y[target] -= 1.0;
+    max + sum.ln() - y_target
+}
+
+/// `C (m×n) += A (m×k) · B (k×n)`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nn(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_nn_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_tn_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_nt_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+/// `dst = a + b`, element-wise.
+pub fn add(dst: &mut [f32], a: &[f32], b: &[f32]) {
+    add_v::<Fast>(dst, a, b);
+}
+
+/// `dst += src`, element-wise.
+pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    add_assign_v::<Fast>(dst, src);
+}
+
+/// `x = tanh(x)`, element-wise.
+pub fn tanh(x: &mut [f32]) {
+    tanh_v::<Fast>(x);
+}
+
+/// `dh = (1 - h²) ⊙ dh`, in place.
+pub fn tanh_backward(h: &[f32], dh: &mut [f32]) {
+    tanh_backward_v::<Fast>(h, dh);
+}
+
+/// Softmax cross-entropy of one row of logits; see [`super::scalar::softmax_xent`].
+pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
+    softmax_xent_v::<Fast>(y, target)
+}

@@ -1,0 +1,300 @@
+//! Every SIMD kernel, at both vector widths, against its scalar twin over
+//! sizes 1..=70 (across the 8- and 16-lane boundaries) and start offsets
+//! 0..4 (unaligned loads, tails).
+
+mod common;
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rnn_fast::kernels::scalar;
+use rnn_fast::kernels::simd::{self, Lane};
+use wide::{f32x8, f32x16};
+
+const U: f64 = f32::EPSILON as f64 / 2.0;
+
+fn random(len: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-2.0..2.0)).collect()
+}
+
+type Gemm = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
+
+#[derive(Clone, Copy)]
+enum Form {
+    NN,
+    TN,
+    NT,
+}
+
+/// Runs one product shape through `fast` and `slow` with A, B, C placed at
+/// `off` in padded buffers with leading dimensions larger than the rows.
+/// Both results differ from the exact one by at most (k+1)·u·Σ|terms|
+/// (recursive summation; FMA only tightens it), so they may differ from
+/// each other by twice that.
+#[allow(clippy::too_many_arguments)]
+fn check_gemm(
+    form: Form,
+    fast: Gemm,
+    slow: Gemm,
+    m: usize,
+    n: usize,
+    k: usize,
+    off: usize,
+    seed: u64,
+) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (a_rows, a_cols) = match form {
+        Form::NN | Form::NT => (m, k),
+        Form::TN => (k, m),
+    };
+    let (b_rows, b_cols) = match form {
+        Form::NN | Form::TN => (k, n),
+        Form::NT => (n, k),
+    };
+    let (lda, ldb, ldc) = (a_cols + 3, b_cols + 5, n + 2);
+    let a = random(off + a_rows * lda, &mut rng);
+    let b = random(off + b_rows * ldb, &mut rng);
+    let c0 = random(off + m * ldc, &mut rng);
+    let (mut c_fast, mut c_slow) = (c0.clone(), c0.clone());
+    fast(
+        m,
+        n,
+        k,
+        &a[off..],
+        lda,
+        &b[off..],
+        ldb,
+        &mut c_fast[off..],
+        ldc,
+    );
+    slow(
+        m,
+        n,
+        k,
+        &a[off..],
+        lda,
+        &b[off..],
+        ldb,
+        &mut c_slow[off..],
+        ldc,
+    );
+    let a_at = |i: usize, p: usize| match form {
+        Form::NN | Form::NT => a[off + i * lda + p],
+        Form::TN => a[off + p * lda + i],
+    };
+    let b_at = |p: usize, j: usize| match form {
+        Form::NN | Form::TN => b[off + p * ldb + j],
+        Form::NT => b[off + j * ldb + p],
+    };
+    for i in 0..m {
+        for j in 0..ldc {
+            let at = off + i * ldc + j;
+            if j >= n {
+                assert_eq!(c_fast[at], c0[at], "wrote outside C at ({i}, {j})");
+                continue;
+            }
+            let magnitude: f64 = c0[at].abs() as f64
+                + (0..k)
+                    .map(|p| (a_at(i, p) * b_at(p, j)).abs() as f64)
+                    .sum::<f64>();
+            let tol = 2.0 * (k + 1) as f64 * U * magnitude;
+            let diff = (c_fast[at] as f64 - c_slow[at] as f64).abs();
+            assert!(
+                diff <= tol,
+                "m {m} n {n} k {k} off {off}: C[{i}][{j}] fast {} slow {} (tol {tol:e})",
+                c_fast[at],
+                c_slow[at]
+            );
+        }
+    }
+    // Nothing before C's start was touched.
+    assert_eq!(c_fast[..off], c0[..off]);
+}
+
+/// Shapes: each dimension swept over 1..=70 with the others from a set
+/// that includes 1, the vector widths and odd sizes.
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let others = [(1, 1), (1, 70), (3, 17), (4, 8), (5, 33), (9, 16), (70, 3)];
+    let mut v = Vec::new();
+    for x in 1..=70 {
+        for &(p, q) in &others {
+            v.push((p, x, q));
+            v.push((x, p, q));
+            v.push((p, q, x));
+        }
+    }
+    v
+}
+
+fn check_all_gemms<V: Lane>() {
+    let forms: [(Form, Gemm, Gemm); 3] = [
+        (Form::NN, simd::gemm_nn_v::<V>, scalar::gemm_nn),
+        (Form::TN, simd::gemm_tn_v::<V>, scalar::gemm_tn),
+        (Form::NT, simd::gemm_nt_v::<V>, scalar::gemm_nt),
+    ];
+    for (s, &(m, n, k)) in shapes().iter().enumerate() {
+        for (form, fast, slow) in forms {
+            check_gemm(form, fast, slow, m, n, k, s % 4, s as u64);
+        }
+    }
+}
+
+#[test]
+fn gemm_f32x8_matches_scalar() {
+    check_all_gemms::<f32x8>();
+}
+
+#[test]
+fn gemm_f32x16_matches_scalar() {
+    check_all_gemms::<f32x16>();
+}
+
+#[test]
+fn gemm_with_zero_sizes_does_nothing() {
+    let a = [1.0f32; 4];
+    let mut c = [5.0f32; 4];
+    simd::gemm_nn(0, 2, 2, &a, 2, &a, 2, &mut c, 2);
+    simd::gemm_nt(2, 0, 2, &a, 2, &a, 2, &mut c, 2);
+    simd::gemm_tn(2, 2, 0, &a, 2, &a, 2, &mut c, 2);
+    assert_eq!(c, [5.0; 4]);
+}
+
+fn check_elementwise<V: Lane>() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    for len in 1..=70 {
+        for off in 0..4 {
+            let x = random(off + len, &mut rng);
+            let y = random(off + len, &mut rng);
+            let (xs, ys) = (&x[off..], &y[off..]);
+
+            let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
+            simd::add_v::<V>(&mut fast, xs, ys);
+            scalar::add(&mut slow, xs, ys);
+            assert_eq!(fast, slow, "add len {len}");
+
+            let (mut fast, mut slow) = (xs.to_vec(), xs.to_vec());
+            simd::add_assign_v::<V>(&mut fast, ys);
+            scalar::add_assign(&mut slow, ys);
+            assert_eq!(fast, slow, "add_assign len {len}");
+
+            let (mut fast, mut slow) = (ys.to_vec(), ys.to_vec());
+            simd::tanh_backward_v::<V>(xs, &mut fast);
+            scalar::tanh_backward(xs, &mut slow);
+            for (f, s) in fast.iter().zip(&slow) {
+                // One multiply may be fused differently: a few ulp of the value.
+                assert!(
+                    (f - s).abs() <= 4.0 * f32::EPSILON * s.abs().max(1e-30),
+                    "tanh_backward {f} {s}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn elementwise_f32x8_matches_scalar() {
+    check_elementwise::<f32x8>();
+}
+
+#[test]
+fn elementwise_f32x16_matches_scalar() {
+    check_elementwise::<f32x16>();
+}
+
+/// tanh against f64 over [-12, 12] (and the saturated tails), every length
+/// and offset: within 2^-22 absolute (4 ulp at 1), and exact sign and ±1 at
+/// saturation.
+fn check_tanh<V: Lane>() {
+    let mut xs: Vec<f32> = (-12_000..=12_000).map(|i| i as f32 * 1e-3).collect();
+    xs.extend([1e-30, -1e-30, 1e-5, -1e-5, 30.0, -30.0, 0.0]);
+    let mut t = xs.clone();
+    simd::tanh_v::<V>(&mut t);
+    let mut worst = 0.0f64;
+    for (&x, &y) in xs.iter().zip(&t) {
+        let err = (y as f64 - (x as f64).tanh()).abs();
+        worst = worst.max(err);
+        assert!(
+            err <= 2f64.powi(-22),
+            "tanh({x}) = {y}, f64 says {}",
+            (x as f64).tanh()
+        );
+        assert!(y.abs() <= 1.0);
+    }
+    eprintln!("tanh worst absolute error {worst:e}");
+    for len in 1..=70 {
+        for off in 0..4 {
+            let src: Vec<f32> = (0..off + len)
+                .map(|i| (i as f32 * 0.37).sin() * 5.0)
+                .collect();
+            let (mut fast, mut slow) = (src[off..].to_vec(), src[off..].to_vec());
+            simd::tanh_v::<V>(&mut fast);
+            scalar::tanh(&mut slow);
+            for (f, s) in fast.iter().zip(&slow) {
+                assert!((f - s).abs() <= 2f32.powi(-21), "len {len}: {f} vs {s}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_f32x8_is_accurate() {
+    check_tanh::<f32x8>();
+}
+
+#[test]
+fn tanh_f32x16_is_accurate() {
+    check_tanh::<f32x16>();
+}
+
+/// Softmax cross-entropy against f64 for logits of every length 1..=70,
+/// every target, offsets 0..4, including large logits that would overflow a
+/// naive exp: the loss within 1e-5 relative (+1e-6), each dy within 1e-6.
+fn check_softmax<V: Lane>() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for len in 1..=70 {
+        for off in 0..4 {
+            let scale = if off == 3 { 60.0 } else { 4.0 };
+            let y: Vec<f32> = (0..off + len)
+                .map(|_| rng.random_range(-scale..scale))
+                .collect();
+            let y = &y[off..];
+            let max = y
+                .iter()
+                .map(|&v| v as f64)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + y.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+            for target in [0, len / 2, len - 1] {
+                let mut fast = y.to_vec();
+                let loss = simd::softmax_xent_v::<V>(&mut fast, target);
+                let expected = lse - y[target] as f64;
+                assert!(
+                    (loss as f64 - expected).abs() <= 1e-5 * expected.abs() + 1e-6,
+                    "len {len} target {target}: loss {loss} vs {expected}"
+                );
+                for (o, &d) in fast.iter().enumerate() {
+                    let p = (y[o] as f64 - lse).exp() - if o == target { 1.0 } else { 0.0 };
+                    assert!((d as f64 - p).abs() <= 1e-6, "len {len} dy[{o}] {d} vs {p}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_xent_f32x8_matches_f64() {
+    check_softmax::<f32x8>();
+}
+
+#[test]
+fn softmax_xent_f32x16_matches_f64() {
+    check_softmax::<f32x16>();
+}
+
+#[test]
+fn scalar_softmax_xent_matches_f64() {
+    let y = [1.0f32, -2.0, 0.5, 3.0];
+    let mut d = y;
+    let loss = scalar::softmax_xent(&mut d, 2);
+    let lse = y.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+    assert!((loss as f64 - (lse - 0.5)).abs() < 1e-6);
+    assert!((d.iter().map(|&v| v as f64).sum::<f64>()).abs() < 1e-6);
+}
