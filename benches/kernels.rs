@@ -1,1 +1,172 @@
-fn main() {}
+//! Each kernel against its scalar twin at the sizes training uses
+//! (H 256, V 65 padded, T 40, B 1 and 32). Every pair is checked equal (to
+//! the rounding bound) before it is timed. Throughput is in FLOPs (criterion
+//! prints them as elements/s).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rnn_fast::kernels::{LANES, scalar, simd};
+
+type Gemm = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
+
+fn values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn assert_close(fast: &[f32], slow: &[f32], k: usize, what: &str) {
+    for (f, s) in fast.iter().zip(slow) {
+        let tol = 4.0 * k as f32 * f32::EPSILON * (1.0 + s.abs()) * 4.0;
+        assert!((f - s).abs() <= tol, "{what}: {f} vs {s}");
+    }
+}
+
+fn gemms(c: &mut Criterion) {
+    let (h, vp, t) = (256, 65usize.next_multiple_of(LANES), 40);
+    // (name, m, n, k, simd, scalar); A and B are m·k and k·n values in the form's layout.
+    let cases: Vec<(&str, usize, usize, usize, Gemm, Gemm)> = vec![
+        (
+            "recurrence fwd B=1 (nt 1x256x256)",
+            1,
+            h,
+            h,
+            simd::gemm_nt,
+            scalar::gemm_nt,
+        ),
+        (
+            "recurrence bwd B=1 (nn 1x256x256)",
+            1,
+            h,
+            h,
+            simd::gemm_nn,
+            scalar::gemm_nn,
+        ),
+        (
+            "recurrence fwd B=32 (nt 32x256x256)",
+            32,
+            h,
+            h,
+            simd::gemm_nt,
+            scalar::gemm_nt,
+        ),
+        (
+            "recurrence bwd B=32 (nn 32x256x256)",
+            32,
+            h,
+            h,
+            simd::gemm_nn,
+            scalar::gemm_nn,
+        ),
+        (
+            "logits T=40 (nt 40x72x256)",
+            t,
+            vp,
+            h,
+            simd::gemm_nt,
+            scalar::gemm_nt,
+        ),
+        (
+            "Why^T dy T=40 (nn 40x256x72)",
+            t,
+            h,
+            vp,
+            simd::gemm_nn,
+            scalar::gemm_nn,
+        ),
+        (
+            "dWhy T=40 (tn 72x256x40)",
+            vp,
+            h,
+            t,
+            simd::gemm_tn,
+            scalar::gemm_tn,
+        ),
+        (
+            "dWhh T=40 (tn 256x256x40)",
+            h,
+            h,
+            t,
+            simd::gemm_tn,
+            scalar::gemm_tn,
+        ),
+    ];
+    let mut group = c.benchmark_group("gemm");
+    for (name, m, n, k, fast, slow) in cases {
+        let nt = name.contains("(nt");
+        let tn = name.contains("(tn");
+        let (lda, ldb) = (if tn { m } else { k }, if nt { k } else { n });
+        let a = values(m * k, 1);
+        let b = values(k * n, 2);
+        let (mut c_fast, mut c_slow) = (vec![0.0; m * n], vec![0.0; m * n]);
+        fast(m, n, k, &a, lda, &b, ldb, &mut c_fast, n);
+        slow(m, n, k, &a, lda, &b, ldb, &mut c_slow, n);
+        assert_close(&c_fast, &c_slow, k, name);
+        group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        let mut out = vec![0.0; m * n];
+        for (variant, f) in [("simd", fast), ("scalar", slow)] {
+            group.bench_function(BenchmarkId::new(variant, name), |bench| {
+                bench.iter(|| f(m, n, k, black_box(&a), lda, black_box(&b), ldb, &mut out, n))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn elementwise(c: &mut Criterion) {
+    let h = 256;
+    let x = values(h, 3);
+    let mut group = c.benchmark_group("elementwise");
+    let (mut fast, mut slow) = (x.clone(), x.clone());
+    simd::tanh(&mut fast);
+    scalar::tanh(&mut slow);
+    assert_close(&fast, &slow, 8, "tanh");
+    group.throughput(Throughput::Elements(h as u64));
+    for (variant, f) in [
+        ("simd", simd::tanh as fn(&mut [f32])),
+        ("scalar", scalar::tanh),
+    ] {
+        group.bench_function(BenchmarkId::new(variant, "tanh 256"), |bench| {
+            bench.iter(|| {
+                let mut v = x.clone();
+                f(black_box(&mut v));
+                v
+            })
+        });
+    }
+    let logits = values(65, 4);
+    let (mut fast, mut slow) = (logits.clone(), logits.clone());
+    let (lf, ls) = (
+        simd::softmax_xent(&mut fast, 7),
+        scalar::softmax_xent(&mut slow, 7),
+    );
+    assert!((lf - ls).abs() < 1e-5, "softmax_xent {lf} vs {ls}");
+    assert_close(&fast, &slow, 8, "softmax dy");
+    group.throughput(Throughput::Elements(65));
+    for (variant, f) in [
+        ("simd", simd::softmax_xent as fn(&mut [f32], usize) -> f32),
+        ("scalar", scalar::softmax_xent),
+    ] {
+        group.bench_function(BenchmarkId::new(variant, "softmax_xent 65"), |bench| {
+            bench.iter(|| {
+                let mut v = logits.clone();
+                f(black_box(&mut v), 7)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
+criterion_group! { name = benches; config = config(); targets = gemms, elementwise }
+criterion_main!(benches);

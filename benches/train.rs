@@ -1,1 +1,63 @@
-fn main() {}
+//! A whole training update (forward, backward and Adagrad step over one chunk
+//! of T = 40 characters per stream) for H in 64, 128, 256, 512, V = 65, at
+//! 1 and 32 streams. Throughput in characters (criterion's elements/s).
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rnn_fast::config::TrainConfig;
+use rnn_fast::corpus::Corpus;
+use rnn_fast::trainer::Trainer;
+
+/// A deterministic pseudo-random text of 65 distinct characters.
+fn text(len: usize) -> String {
+    let chars: Vec<char> = (0..65u32)
+        .map(|i| char::from_u32(0x30 + i).unwrap())
+        .collect();
+    let mut state = 12345u64;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            chars[(state >> 33) as usize % 65]
+        })
+        .collect()
+}
+
+fn train_step(c: &mut Criterion) {
+    let corpus = Corpus::from_text(&text(200_000)).unwrap();
+    assert_eq!(corpus.vocab.len(), 65);
+    let mut group = c.benchmark_group("train_step");
+    for streams in [1, 32] {
+        for hidden in [64, 128, 256, 512] {
+            let config = TrainConfig {
+                hidden,
+                streams,
+                ..TrainConfig::new()
+            };
+            let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
+            group.throughput(Throughput::Elements((config.seq_len * streams) as u64));
+            let id = BenchmarkId::new(format!("B={streams}"), format!("H={hidden}"));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    // The end of an epoch returns None and starts the next one.
+                    if trainer.train_chunk(&corpus.ids).is_none() {
+                        trainer.train_chunk(&corpus.ids);
+                    }
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! { name = benches; config = config(); targets = train_step }
+criterion_main!(benches);

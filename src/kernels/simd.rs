@@ -115,10 +115,13 @@ pub type Fast = f32x16;
 #[cfg(not(target_feature = "avx512f"))]
 pub type Fast = f32x8;
 
-/// Rows and column-vectors of the `gemm_nn`/`gemm_tn` register block for
-/// m ≥ 4: 4 × 16/N vectors (8 accumulators of f32x8 for AVX2's 16 registers,
-/// 16 of f32x16 for AVX-512's 32).
+/// Rows of the `gemm_nn`/`gemm_tn` register block for m ≥ 4; with 2 vectors
+/// of f32x8 (8 accumulators of AVX2's 16 registers) or 4 of f32x16 (16 of
+/// AVX-512's 32).
 const MR: usize = 4;
+/// Rows of B (steps of k) per cache block of `gemm_nn`/`gemm_tn`: a panel
+/// of 64 columns × KC rows is 32 KiB, within L1.
+const KC: usize = 128;
 /// Column vectors of the one-row block (a matrix-vector product): 8
 /// independent accumulators hide the FMA latency.
 const NV_ROW: usize = 8;
@@ -237,23 +240,31 @@ fn gemm_b<V: Lane, const TA: bool>(
             }
         }
     } else {
-        // A panel of `panel` vectors of B stays in L1 while every row block
-        // passes over it.
-        let panel = (16 / V::N).max(1) * 2;
-        let mut jv = 0;
-        while jv < vectors {
-            let nv = (vectors - jv).min(panel);
-            let j0 = jv * V::N;
-            let mut i = 0;
-            while i + MR <= m {
-                block_nv::<V, MR, TA>(nv, k, a, lda, i, b, ldb, j0, c, ldc);
-                i += MR;
+        // k is cut into blocks of KC so that a panel of B (KC rows ×
+        // `panel` vectors) stays in L1 while every row block passes over it.
+        let panel = if V::N >= 16 { 4 } else { 2 };
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let (a, b) = if TA {
+                (&a[k0 * lda..], &b[k0 * ldb..])
+            } else {
+                (&a[k0..], &b[k0 * ldb..])
+            };
+            let mut jv = 0;
+            while jv < vectors {
+                let nv = (vectors - jv).min(panel);
+                let j0 = jv * V::N;
+                let mut i = 0;
+                while i + MR <= m {
+                    block_nv::<V, MR, TA>(nv, kc, a, lda, i, b, ldb, j0, c, ldc);
+                    i += MR;
+                }
+                while i < m {
+                    block_nv::<V, 1, TA>(nv, kc, a, lda, i, b, ldb, j0, c, ldc);
+                    i += 1;
+                }
+                jv += nv;
             }
-            while i < m {
-                block_nv::<V, 1, TA>(nv, k, a, lda, i, b, ldb, j0, c, ldc);
-                i += 1;
-            }
-            jv += nv;
         }
     }
     let j_tail = vectors * V::N;
