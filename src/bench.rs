@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use wide::f32x8;
 
-use crate::config::TrainConfig;
+use crate::config::{Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::kernels::{self, simd::Fast};
@@ -32,7 +32,9 @@ pub struct BenchReport {
     pub vocab: usize,
     pub seq_len: usize,
     pub streams: usize,
+    pub shards: usize,
     pub threads: usize,
+    pub parallel: Parallel,
     /// The compiled SIMD path of the kernels.
     pub simd: &'static str,
     /// Characters trained in the measured window, and its length.
@@ -42,7 +44,8 @@ pub struct BenchReport {
     /// Useful FLOPs per character: 6H² + 6HV.
     pub flops_per_char: f64,
     pub gflops: f64,
-    /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`, measured in this run.
+    /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`,
+    /// measured on one core in this run and multiplied by `threads`.
     pub peak_gflops: f64,
     /// FMA peak of `f32x8` on all `threads` (the portable path), measured in this run.
     pub peak_f32x8_gflops: f64,
@@ -64,19 +67,19 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let mut trainer = Trainer::new(config.clone(), corpus)?;
     let warmup = Instant::now();
     while warmup.elapsed() < WARMUP {
-        trainer.train_chunk(&corpus.ids);
+        trainer.train_for(&corpus.ids, usize::MAX, Some(WARMUP));
     }
     let window = Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let (mut chars, mut loss_sum) = (0usize, 0.0f64);
     while start.elapsed() < window {
-        if let Some(loss) = trainer.train_chunk(&corpus.ids) {
-            chars += loss.count;
-            loss_sum += loss.sum;
-        }
+        let left = window.saturating_sub(start.elapsed());
+        let (loss, _) = trainer.train_for(&corpus.ids, usize::MAX, Some(left));
+        chars += loss.count;
+        loss_sum += loss.sum;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let threads = 1;
+    let threads = config.threads;
     let peak = peak::fma_gflops::<Fast>(PEAK_TIME) * threads as f64;
     let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * threads as f64;
     let v = corpus.vocab.len();
@@ -88,7 +91,9 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         vocab: v,
         seq_len: config.seq_len,
         streams: config.streams,
+        shards: config.shards,
         threads,
+        parallel: config.parallel,
         simd: kernels::SIMD_PATH,
         chars,
         seconds: elapsed,
@@ -110,7 +115,9 @@ impl BenchReport {
             "vocab": self.vocab,
             "seq_len": self.seq_len,
             "streams": self.streams,
+            "shards": self.shards,
             "threads": self.threads,
+            "parallel": self.parallel.to_string(),
             "simd": self.simd,
             "chars": self.chars,
             "seconds": self.seconds,
@@ -130,8 +137,15 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "H {}, V {}, T {}, streams {}, threads {}, simd {}",
-            self.hidden, self.vocab, self.seq_len, self.streams, self.threads, self.simd
+            "H {}, V {}, T {}, streams {}, shards {}, threads {}, parallel {}, simd {}",
+            self.hidden,
+            self.vocab,
+            self.seq_len,
+            self.streams,
+            self.shards,
+            self.threads,
+            self.parallel,
+            self.simd
         )?;
         writeln!(
             f,

@@ -2,17 +2,19 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bench;
-use crate::config::{GradReduce, OptimizerKind, TrainConfig};
+use crate::config::{GradReduce, OptimizerKind, Parallel, TrainConfig};
 use crate::corpus::{self, Corpus};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::Model;
 use crate::model_file;
 use crate::sample::{Pick, Sampler};
+use crate::session::{self, Report, SessionOptions, Stop};
 use crate::trainer::{self, Trainer};
 
 /// Train character-level tanh RNN language models on a CPU, fast, and sample text from them.
@@ -92,6 +94,29 @@ pub struct TrainArgs {
     /// (B; 1 keeps the article's semantics) [default: 1].
     #[arg(long, value_name = "B", value_parser = at_least_one)]
     pub streams: Option<usize>,
+    /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
+    /// Contiguous shards of the corpus, each read in order with its own hidden
+    /// state (K) [default: threads × streams, at most one per 10,000 characters].
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    pub shards: Option<usize>,
+    /// How shards train together: avg (deterministic gradient averaging) or hogwild (lock-free).
+    #[arg(long, value_enum)]
+    pub parallel: Option<Parallel>,
+    /// Fraction of the corpus, at its end, held out to report a validation loss
+    /// [default: 0.05 above 100,000 characters, else 0].
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub val_frac: Option<f64>,
+    /// Report (and evaluate) every N trained characters, besides epoch ends [default: 200000; 0: epoch ends only].
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
+    #[arg(long, value_name = "FILE.csv")]
+    pub log: Option<PathBuf>,
+    /// Stop training after S seconds (evaluations not counted) and save the model.
+    #[arg(long, value_name = "S", value_parser = positive_f32)]
+    pub max_seconds: Option<f32>,
     /// Start from a published program's settings; the options above override them.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -147,12 +172,28 @@ pub struct BenchArgs {
     /// Characters per chunk (T).
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one)]
     pub seq_len: usize,
+    /// Worker threads [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    pub threads: usize,
+    /// Shards (K) [default: threads × streams].
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    pub shards: Option<usize>,
+    /// avg or hogwild.
+    #[arg(long, value_enum, default_value_t = Parallel::Avg)]
+    pub parallel: Parallel,
     /// Seconds to measure (after a short warm-up).
     #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = positive_f32)]
     pub seconds: f32,
     /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
     #[arg(long)]
     pub json: bool,
+}
+
+fn fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err("must be a number in [0, 1)".into()),
+    }
 }
 
 fn at_least_one(s: &str) -> std::result::Result<usize, String> {
@@ -192,7 +233,11 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The settings a `train` invocation asks for.
+/// Shards get at least this many characters each when their count is not given.
+pub const MIN_SHARD_CHARS: usize = 10_000;
+
+/// The settings a `train` invocation asks for, for a training text of
+/// `corpus_len` characters.
 pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
     let article = args.preset == Some(Preset::Article);
     let mut c = if article {
@@ -213,6 +258,17 @@ pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
     c.seed = args.seed.unwrap_or(c.seed);
     c.grad = args.grad.unwrap_or(c.grad);
     c.streams = args.streams.unwrap_or(c.streams);
+    c.parallel = args.parallel.unwrap_or(c.parallel);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    c.threads = args.threads.unwrap_or(if article { 1 } else { cores });
+    c.shards = args.shards.unwrap_or_else(|| {
+        let most = (corpus_len / MIN_SHARD_CHARS).max(1);
+        if article {
+            1
+        } else {
+            (c.threads * c.streams).min(most)
+        }
+    });
     c.epochs = match (args.epochs, article) {
         (Some(e), _) => e,
         (None, true) => c.epochs,
@@ -232,6 +288,8 @@ pub fn config_metadata(c: &TrainConfig) -> Vec<(String, String)> {
         ("optimizer", c.optimizer.to_string()),
         ("grad", c.grad.to_string()),
         ("streams", c.streams.to_string()),
+        ("shards", c.shards.to_string()),
+        ("parallel", c.parallel.to_string()),
         ("drop_tail", c.drop_tail.to_string()),
     ]
     .into_iter()
@@ -247,19 +305,42 @@ fn train(args: TrainArgs) -> Result<()> {
             corpus::BUILTIN_NAME.into(),
         ),
     };
-    let corpus = Corpus::from_text(&text).map_err(|e| in_file(&name, e))?;
+    let mut corpus = Corpus::from_text(&text).map_err(|e| in_file(&name, e))?;
     drop(text);
+    let total = corpus.len();
+    let val_frac = args
+        .val_frac
+        .unwrap_or(if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 });
+    let val_len = (total as f64 * val_frac) as usize;
+    if val_frac > 0.0 && (val_len < 2 || total - val_len < 2) {
+        return Err(Error::Invalid(format!(
+            "--val-frac {val_frac} of {total} characters leaves no validation text or no training text"
+        )));
+    }
+    let val = corpus.ids.split_off(total - val_len);
     let config = train_config(&args, corpus.len());
     config.validate()?;
     model_file::check_writable(&args.output)?;
+    let mut log = match &args.log {
+        Some(path) => Some(CsvLog::create(path)?),
+        None => None,
+    };
 
     let mut out = std::io::stdout().lock();
     let c = &config;
+    let held_out = if val.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} trained, last {} held out for validation)",
+            corpus.len(),
+            val.len()
+        )
+    };
     say(
         &mut out,
         format_args!(
-            "training on {name}: {} characters, {} distinct\nH {}, seq_len {}, {} lr {} ({} gradients, clip {}), {} epochs, seed {}",
-            corpus.len(),
+            "training on {name}: {total} characters{held_out}, {} distinct\nH {}, seq_len {}, {} lr {} ({} gradients, clip {}), {} epochs, seed {}\n{} threads, {} shards, {} streams per pass, parallel {}",
             corpus.vocab.len(),
             c.hidden,
             c.seq_len,
@@ -268,33 +349,43 @@ fn train(args: TrainArgs) -> Result<()> {
             c.grad,
             c.clip,
             c.epochs,
-            c.seed
+            c.seed,
+            c.threads,
+            c.shards,
+            c.streams,
+            c.parallel,
         ),
     )?;
     let mut trainer = Trainer::new(config.clone(), &corpus)?;
-    let every = (config.epochs / 10).max(1);
+    let options = SessionOptions {
+        epochs: config.epochs,
+        eval_every: args.eval_every.unwrap_or(DEFAULT_EVAL_EVERY),
+        max_time: args.max_seconds.map(Duration::from_secs_f32),
+    };
     let mut warned = false;
     let mut best = f64::INFINITY;
-    for _ in 0..config.epochs {
-        let r = trainer.run_epoch(&corpus.ids);
-        if r.epoch == 1 || r.epoch % every == 0 || r.epoch == config.epochs {
-            say(
-                &mut out,
-                format_args!(
-                    "epoch {:4}  loss {:.3} nats/char ({:.3} bits/char)  {:.0} chars/s",
-                    r.epoch,
-                    r.loss,
-                    r.loss / std::f64::consts::LN_2,
-                    r.chars as f64 / r.seconds.max(1e-9)
-                ),
-            )?;
+    let stop = session::run(&mut trainer, &corpus.ids, &val, &options, |r| {
+        say(&mut out, format_args!("{}", report_line(r)))?;
+        if let Some(log) = &mut log {
+            log.row(r)?;
         }
-        if !warned && let Some(line) = trainer::diagnose(r.loss, best, corpus.vocab.len(), &config)
+        if !warned
+            && let Some(line) = trainer::diagnose(r.train_loss, best, corpus.vocab.len(), &config)
         {
             eprintln!("{line}");
             warned = true;
         }
-        best = best.min(r.loss);
+        best = best.min(r.train_loss);
+        Ok(())
+    })?;
+    if stop == Stop::TimeLimit {
+        say(
+            &mut out,
+            format_args!(
+                "stopped after --max-seconds {}",
+                args.max_seconds.unwrap_or(0.0)
+            ),
+        )?;
     }
     model_file::save(&args.output, trainer.model(), &config_metadata(&config))?;
     say(&mut out, format_args!("saved {}", args.output.display()))?;
@@ -304,7 +395,7 @@ fn train(args: TrainArgs) -> Result<()> {
         let mut sampler = Sampler::new(model, config.seed);
         let prime = if config.drop_tail {
             // The article samples from 'h' with the state training left.
-            sampler.set_state(trainer.last_state());
+            sampler.set_state(&trainer.last_state());
             model.vocab.id('h').unwrap_or(0)
         } else {
             corpus.ids[0]
@@ -413,6 +504,9 @@ fn bench(args: BenchArgs) -> Result<()> {
         hidden: args.hidden,
         seq_len: args.seq_len,
         streams: args.streams,
+        threads: args.threads,
+        shards: args.shards.unwrap_or(args.threads * args.streams),
+        parallel: args.parallel,
         ..TrainConfig::new()
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;
@@ -421,6 +515,78 @@ fn bench(args: BenchArgs) -> Result<()> {
         say(&mut out, format_args!("{}", report.to_json()))
     } else {
         say(&mut out, format_args!("{report}"))
+    }
+}
+
+/// Corpora longer than this hold out 5% for validation by default.
+const VAL_DEFAULT_ABOVE: usize = 100_000;
+/// Characters between two reports by default.
+const DEFAULT_EVAL_EVERY: usize = 200_000;
+
+/// One report as a line of the training log.
+fn report_line(r: &Report) -> String {
+    let epoch = if r.epoch.fract() == 0.0 {
+        format!("{:4}", r.epoch)
+    } else {
+        format!("{:7.2}", r.epoch)
+    };
+    let bits = |nats: f64| nats / std::f64::consts::LN_2;
+    let val = match r.val {
+        Some(v) => format!(
+            "  val {:.3} nats/char ({:.3} bits/char)",
+            v.loss_nats,
+            v.bits_per_char()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "epoch {epoch}  loss {:.3} nats/char ({:.3} bits/char){val}  {:.0} chars/s  {:.1} s",
+        r.train_loss,
+        bits(r.train_loss),
+        r.chars_per_sec,
+        r.elapsed_s
+    )
+}
+
+/// The `--log` CSV file: one row per report, flushed as it is written.
+struct CsvLog {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl CsvLog {
+    const HEADER: &'static str = "elapsed_s,epoch,chars_seen,train_loss,val_loss";
+
+    fn create(path: &std::path::Path) -> Result<CsvLog> {
+        let file = std::fs::File::create(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut log = CsvLog {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        };
+        log.line(format_args!("{}", Self::HEADER))?;
+        Ok(log)
+    }
+
+    fn row(&mut self, r: &Report) -> Result<()> {
+        let val = r
+            .val
+            .map_or(String::new(), |v| format!("{:.6}", v.loss_nats));
+        self.line(format_args!(
+            "{:.3},{:.4},{},{:.6},{val}",
+            r.elapsed_s, r.epoch, r.chars_seen, r.train_loss
+        ))
+    }
+
+    fn line(&mut self, line: std::fmt::Arguments<'_>) -> Result<()> {
+        writeln!(self.file, "{line}")
+            .and_then(|()| self.file.flush())
+            .map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 

@@ -22,6 +22,20 @@ pub enum GradReduce {
     Sum,
 }
 
+/// How several shards train together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Parallel {
+    /// Every step, each group of streams computes the gradient of its next
+    /// chunk against the same weights; the gradients are summed in a fixed
+    /// order and one update is applied. Deterministic: the result depends
+    /// on the seed and the shard count, never on the thread count.
+    Avg,
+    /// Each group of streams runs the article's loop and applies its own
+    /// updates to the shared weights without locks (relaxed atomics).
+    /// Not deterministic.
+    Hogwild,
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -39,8 +53,16 @@ pub struct TrainConfig {
     pub seed: u64,
     pub optimizer: OptimizerKind,
     pub grad: GradReduce,
-    /// Contiguous streams of the corpus trained together (B).
+    /// Streams trained together in one forward/backward pass (B): the
+    /// shards are processed in groups of this many.
     pub streams: usize,
+    /// Contiguous shards the corpus is cut into (K), each read in order with
+    /// its own hidden state.
+    pub shards: usize,
+    /// How the groups of shards are combined.
+    pub parallel: Parallel,
+    /// Worker threads; with `Parallel::Avg` the result does not depend on it.
+    pub threads: usize,
     /// The article's loop `while p + seq_len + 1 < N`: the last partial
     /// chunk of every epoch is never trained.
     pub drop_tail: bool,
@@ -63,6 +85,9 @@ impl TrainConfig {
             optimizer: OptimizerKind::Adagrad,
             grad: GradReduce::Mean,
             streams: 1,
+            shards: 1,
+            parallel: Parallel::Avg,
+            threads: 1,
             drop_tail: false,
         }
     }
@@ -81,6 +106,9 @@ impl TrainConfig {
             optimizer: OptimizerKind::Sgd,
             grad: GradReduce::Sum,
             streams: 1,
+            shards: 1,
+            parallel: Parallel::Avg,
+            threads: 1,
             drop_tail: true,
         }
     }
@@ -122,6 +150,17 @@ impl TrainConfig {
         if self.streams == 0 {
             return bad("--streams must be at least 1".into());
         }
+        if self.shards == 0 {
+            return bad("--shards must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return bad("--threads must be at least 1".into());
+        }
+        if self.drop_tail && self.shards > 1 {
+            return bad(
+                "the article's loop (--preset article) reads one stream: use --shards 1".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -137,6 +176,15 @@ impl std::fmt::Display for OptimizerKind {
         f.write_str(match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adagrad => "adagrad",
+        })
+    }
+}
+
+impl std::fmt::Display for Parallel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Parallel::Avg => "avg",
+            Parallel::Hogwild => "hogwild",
         })
     }
 }

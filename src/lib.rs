@@ -22,6 +22,7 @@ pub mod optimizer;
 pub mod peak;
 pub mod reference;
 pub mod sample;
+pub mod session;
 pub mod shards;
 pub mod trainer;
 pub mod vocab;

@@ -30,7 +30,7 @@ impl Shards {
         let predictions = n.saturating_sub(1);
         if count == 0 || count > predictions {
             return Err(Error::Invalid(format!(
-                "cannot cut {n} characters into {count} streams: each needs at least 2 characters"
+                "cannot cut {n} characters into {count} shards: each needs at least 2 characters"
             )));
         }
         let (base, extra) = (predictions / count, predictions % count);
@@ -63,6 +63,21 @@ impl Shards {
     /// `[start, end]` of each shard: it predicts `ids[start+1 ..= end]`.
     pub fn bounds(&self) -> &[(usize, usize)] {
         &self.bounds
+    }
+
+    /// Splits the shards, in order, into groups of `size` (the last may be
+    /// smaller), each with its own read positions.
+    pub fn groups(&self, size: usize) -> Vec<Shards> {
+        assert!(size > 0);
+        self.bounds
+            .chunks(size)
+            .map(|bounds| Shards {
+                bounds: bounds.to_vec(),
+                pos: bounds.iter().map(|&(s, _)| s).collect(),
+                seq_len: self.seq_len,
+                drop_tail: self.drop_tail,
+            })
+            .collect()
     }
 
     /// Back to the start of every shard (a new epoch).

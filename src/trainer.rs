@@ -1,25 +1,47 @@
-//! The training loop: truncated BPTT over the shards of a corpus, one update
-//! per chunk, as the article's `fit` but training every character.
+//! The training loop: truncated BPTT over the shards of a corpus, as the
+//! article's `fit`, but training every character, on several threads.
+//!
+//! The corpus is cut into K contiguous shards (DESIGN.md §3), each read in
+//! order in chunks of T characters with its own carried hidden state. The
+//! shards are processed in groups of B streams ([`Worker`]s); each worker has
+//! its own [`Bptt`] buffers and gradient buffer, and the workers run on a
+//! rayon pool of `threads` threads.
 //!
 //! ```text
-//! for each epoch:
-//!     every stream's hidden state = 0, every shard rewound
-//!     while a shard has characters left:
-//!         grads = 0; loss = forward + backward of the next chunk of each stream
-//!         g = clamp(grads / predictions (mean) or grads (sum), -clip, clip)
-//!         weights -= update(g)
+//! avg (deterministic):                     hogwild (lock-free):
+//! for each step:                           each worker, in parallel, repeatedly:
+//!     each worker, in parallel:                copy the shared weights
+//!         grads_k = 0                          grads = 0; forward + backward of
+//!         forward + backward of its                its next chunk
+//!         next chunk (same weights)            update the shared weights with
+//!     g = Σ_k grads_k (in k order)                 its own gradient (relaxed atomics)
+//!     weights -= update(g)
 //! ```
+//!
+//! `g` is scaled by 1/predictions (mean) or 1 (sum) and clamped to
+//! [-clip, clip] before the update. With `avg` the result depends on the seed
+//! and K, never on the thread count: each worker's gradient is computed the
+//! same way whichever thread runs it, and the sum has a fixed order. Hogwild
+//! runs in rounds of [`HOGWILD_ROUND`] chunks per worker; the shared weights
+//! and Adagrad state are `AtomicU32` for the round (see
+//! [`crate::optimizer::step_shared`]).
 
 use std::ops::Range;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::bptt::{Bptt, ChunkLoss};
-use crate::config::{GradReduce, TrainConfig};
+use crate::config::{GradReduce, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
+use crate::kernels;
 use crate::model::Model;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{self, Optimizer};
 use crate::shards::Shards;
+
+/// Chunks each Hogwild worker trains between two synchronisation points.
+pub const HOGWILD_ROUND: usize = 8;
 
 /// What one epoch did.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,16 +56,54 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
+/// A group of B shards trained together: their read positions, BPTT
+/// buffers (with their carried hidden states) and a gradient buffer.
+#[derive(Debug)]
+struct Worker {
+    shards: Shards,
+    ranges: Vec<Range<usize>>,
+    bptt: Bptt,
+    grads: Vec<f32>,
+    /// Hogwild: this worker's copy of the shared weights.
+    snapshot: Vec<f32>,
+    /// Loss of the chunk(s) trained since the last collection.
+    loss: ChunkLoss,
+    /// False once every shard of the group is done for this epoch.
+    active: bool,
+}
+
+impl Worker {
+    /// Forward and backward of the group's next chunk against `weights`,
+    /// into the zeroed gradient buffer; false when the group is done.
+    /// An idle worker's gradient is zero, so it adds nothing to a sum.
+    fn compute(&mut self, weights: &[f32], ids: &[u16]) -> Option<ChunkLoss> {
+        self.grads.fill(0.0);
+        if !self.active || !self.shards.next_chunks(&mut self.ranges) {
+            self.active = false;
+            return None;
+        }
+        let loss = self.bptt.forward(weights, ids, &self.ranges);
+        self.bptt.backward(weights, &mut self.grads);
+        Some(loss)
+    }
+
+    fn start_epoch(&mut self) {
+        self.shards.rewind();
+        self.bptt.reset_state();
+        self.active = true;
+    }
+}
+
 /// A model being trained on one corpus.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Trainer {
     config: TrainConfig,
     model: Model,
-    bptt: Bptt,
-    grads: Vec<f32>,
     optimizer: Optimizer,
-    shards: Shards,
-    ranges: Vec<Range<usize>>,
+    /// Locked only to hand each to its thread (uncontended).
+    workers: Vec<Mutex<Worker>>,
+    /// `None` with one thread: everything runs on the caller's thread.
+    pool: Option<rayon::ThreadPool>,
     epoch: usize,
     in_epoch: bool,
 }
@@ -66,17 +126,42 @@ impl Trainer {
         }
         let shards = Shards::new(
             corpus.len(),
-            config.streams,
+            config.shards,
             config.seq_len,
             config.drop_tail,
         )?;
         let layout = model.layout;
+        let workers = shards
+            .groups(config.streams)
+            .into_iter()
+            .map(|shards| Worker {
+                ranges: vec![0..0; shards.len()],
+                bptt: Bptt::new(layout, shards.len(), config.seq_len),
+                grads: layout.zeros(),
+                snapshot: match config.parallel {
+                    Parallel::Hogwild => layout.zeros(),
+                    Parallel::Avg => Vec::new(),
+                },
+                loss: ChunkLoss::default(),
+                active: false,
+                shards,
+            })
+            .map(Mutex::new)
+            .collect();
+        let pool = match config.threads {
+            1 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("rnn-fast-{i}"))
+                    .build()
+                    .map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?,
+            ),
+        };
         Ok(Trainer {
-            bptt: Bptt::new(layout, config.streams, config.seq_len),
-            grads: layout.zeros(),
             optimizer: Optimizer::new(config.optimizer, layout.len()),
-            ranges: vec![0..0; config.streams],
-            shards,
+            workers,
+            pool,
             model,
             config,
             epoch: 0,
@@ -106,25 +191,77 @@ impl Trainer {
 
     /// The hidden state left by training in the first stream (the article
     /// samples from it).
-    pub fn last_state(&self) -> &[f32] {
-        self.bptt.state(0)
+    pub fn last_state(&self) -> Vec<f32> {
+        let first = self.workers[0]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        first.bptt.state(0).to_vec()
     }
 
-    /// Trains on the next chunk of every stream of `ids` (the corpus this
-    /// trainer was made for): one update. `None` marks the end of an epoch;
-    /// the call after it starts the next (states zero, shards rewound).
+    /// One training step on `ids` (the corpus this trainer was made for):
+    /// with `avg`, one update from the next chunk of every shard; with
+    /// `hogwild`, one round. Returns the loss trained, or `None` at the end
+    /// of an epoch; the call after it starts the next (states zero, shards
+    /// rewound).
     pub fn train_chunk(&mut self, ids: &[u16]) -> Option<ChunkLoss> {
+        self.pooled(|t, parallel| t.step(ids, parallel))
+    }
+
+    /// Trains steps until at least `chars` characters are trained, the
+    /// epoch ends or `limit` has passed, in one visit to the thread pool
+    /// (waking the pool once per step would cost more than the step at
+    /// small sizes). Returns the loss trained and whether the epoch ended.
+    pub fn train_for(
+        &mut self,
+        ids: &[u16],
+        chars: usize,
+        limit: Option<Duration>,
+    ) -> (ChunkLoss, bool) {
+        let start = Instant::now();
+        self.pooled(|t, parallel| {
+            let mut total = ChunkLoss::default();
+            loop {
+                let Some(loss) = t.step(ids, parallel) else {
+                    return (total, true);
+                };
+                total.sum += loss.sum;
+                total.count += loss.count;
+                if total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l) {
+                    return (total, false);
+                }
+            }
+        })
+    }
+
+    /// Runs `f` on the thread pool (with `parallel` true), or on this thread
+    /// when there is no pool.
+    fn pooled<R: Send>(&mut self, f: impl FnOnce(&mut Trainer, bool) -> R + Send) -> R {
+        match self.pool.take() {
+            Some(pool) => {
+                let r = pool.install(|| f(self, true));
+                self.pool = Some(pool);
+                r
+            }
+            None => f(self, false),
+        }
+    }
+
+    /// One step (see [`Trainer::train_chunk`]); `parallel`: spread the
+    /// workers over the current pool.
+    fn step(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
         if !self.in_epoch {
-            self.bptt.reset_state();
-            self.shards.rewind();
+            for_each_worker(&mut self.workers, false, Worker::start_epoch);
             self.in_epoch = true;
         }
-        if !self.shards.next_chunks(&mut self.ranges) {
+        let loss = match self.config.parallel {
+            Parallel::Avg => self.avg_step(ids, parallel),
+            Parallel::Hogwild => self.hogwild_round(ids, parallel),
+        };
+        if loss.is_none() {
             self.in_epoch = false;
             self.epoch += 1;
-            return None;
         }
-        Some(self.step(ids))
+        loss
     }
 
     /// The rest of the current epoch (a whole one when none is under way).
@@ -143,23 +280,120 @@ impl Trainer {
         }
     }
 
-    /// One update from the chunks `ids[ranges[b]]`, one per stream.
-    fn step(&mut self, ids: &[u16]) -> ChunkLoss {
-        let loss = self.bptt.forward(&self.model.weights, ids, &self.ranges);
-        self.grads.fill(0.0);
-        self.bptt.backward(&self.model.weights, &mut self.grads);
-        let scale = match self.config.grad {
-            GradReduce::Mean => 1.0 / loss.count.max(1) as f32,
-            GradReduce::Sum => 1.0,
+    /// Gradient averaging: every worker's next chunk against the same
+    /// weights, then one update with the gradients summed in worker order;
+    /// both on the pool in one visit.
+    fn avg_step(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
+        let Trainer {
+            config,
+            model,
+            optimizer,
+            workers,
+            ..
+        } = self;
+        let total = {
+            let weights = &model.weights;
+            let compute = |w: &mut Worker| w.loss = w.compute(weights, ids).unwrap_or_default();
+            for_each_worker(workers, parallel, compute);
+            let total = total_loss(workers);
+            if total.count > 0 {
+                let scale = grad_scale(config.grad, total.count);
+                let workers = &*workers;
+                // Σ_k grads_k over a block, in worker order.
+                let sum = |range: Range<usize>, dst: &mut [f32]| {
+                    for (k, w) in workers.iter().enumerate() {
+                        let w = w.lock().unwrap_or_else(PoisonError::into_inner);
+                        let g = &w.grads[range.clone()];
+                        if k == 0 {
+                            dst.copy_from_slice(g);
+                        } else {
+                            kernels::add_assign(dst, g);
+                        }
+                    }
+                };
+                let (clip, lr) = (config.clip, config.lr);
+                optimizer.step_with(&mut model.weights, sum, scale, clip, lr, parallel);
+            }
+            total
         };
-        self.optimizer.step(
-            &mut self.model.weights,
-            &self.grads,
-            scale,
-            self.config.clip,
-            self.config.lr,
-        );
-        loss
+        (total.count > 0).then_some(total)
+    }
+
+    /// Hogwild: each worker trains up to [`HOGWILD_ROUND`] chunks, each time
+    /// copying the shared weights, computing its gradient and applying its
+    /// own update to the shared weights and optimizer state.
+    fn hogwild_round(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
+        let to_atomics = |v: &[f32]| -> Vec<AtomicU32> {
+            v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
+        };
+        let weights = to_atomics(&self.model.weights);
+        let state = to_atomics(self.optimizer.state());
+        let (kind, clip, lr) = (self.optimizer.kind(), self.config.clip, self.config.lr);
+        let grad = self.config.grad;
+        let run = |w: &mut Worker| {
+            w.loss = ChunkLoss::default();
+            for _ in 0..HOGWILD_ROUND {
+                for (local, shared) in w.snapshot.iter_mut().zip(&weights) {
+                    *local = f32::from_bits(shared.load(Ordering::Relaxed));
+                }
+                let snapshot = std::mem::take(&mut w.snapshot);
+                let loss = w.compute(&snapshot, ids);
+                w.snapshot = snapshot;
+                let Some(loss) = loss else { break };
+                let scale = grad_scale(grad, loss.count);
+                optimizer::step_shared(kind, &weights, &state, &w.grads, scale, clip, lr);
+                w.loss.sum += loss.sum;
+                w.loss.count += loss.count;
+            }
+        };
+        for_each_worker(&mut self.workers, parallel, run);
+        let from_atomics = |dst: &mut [f32], src: &[AtomicU32]| {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = f32::from_bits(s.load(Ordering::Relaxed));
+            }
+        };
+        from_atomics(&mut self.model.weights, &weights);
+        from_atomics(self.optimizer.state_mut(), &state);
+        let total = total_loss(&mut self.workers);
+        (total.count > 0).then_some(total)
+    }
+}
+
+/// Runs `f` on every worker. With `parallel`, on every thread of the
+/// current pool, worker k always on thread k mod threads: a worker's buffers
+/// (its gradient alone is the size of the model) stay in that core's cache
+/// from one step to the next, which work stealing would not ensure.
+fn for_each_worker(workers: &mut [Mutex<Worker>], parallel: bool, f: impl Fn(&mut Worker) + Sync) {
+    if parallel {
+        let workers = &*workers;
+        rayon::broadcast(|ctx| {
+            for w in workers.iter().skip(ctx.index()).step_by(ctx.num_threads()) {
+                f(&mut w.lock().unwrap_or_else(PoisonError::into_inner));
+            }
+        });
+    } else {
+        for w in workers.iter_mut() {
+            f(w.get_mut().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+}
+
+/// The losses of every worker's last step, added in worker order.
+fn total_loss(workers: &mut [Mutex<Worker>]) -> ChunkLoss {
+    workers.iter_mut().fold(ChunkLoss::default(), |a, w| {
+        let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+        ChunkLoss {
+            sum: a.sum + w.loss.sum,
+            count: a.count + w.loss.count,
+        }
+    })
+}
+
+/// The gradient scale for `count` predictions.
+fn grad_scale(grad: GradReduce, count: usize) -> f32 {
+    match grad {
+        GradReduce::Mean => 1.0 / count.max(1) as f32,
+        GradReduce::Sum => 1.0,
     }
 }
 
