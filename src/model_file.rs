@@ -55,8 +55,27 @@ pub fn to_bytes(model: &Model, extra: &[(String, String)]) -> Result<Vec<u8>> {
     );
     metadata.insert("hidden".into(), model.hidden().to_string());
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+    Ok(with_sorted_header(bytes))
+}
+
+/// The same file with its JSON header's keys sorted. `safetensors` writes
+/// the metadata from a `HashMap`, whose order changes from run to run; sorted,
+/// the same model always gives the same bytes. The header is padded with
+/// spaces to a multiple of 8 bytes, as the format asks.
+fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
+    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted.
+    let mut json = serde_json::to_vec(&header).expect("a Value serializes");
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// Saves the model to `path` atomically.

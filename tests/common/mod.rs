@@ -60,3 +60,40 @@ pub fn random_state(h: usize, hp: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// A deterministic text of `len` characters: pseudo-random words of a small
+/// alphabet, with spaces and newlines, so a model has something to learn.
+pub fn words(len: usize, seed: u64) -> String {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz".chars().collect();
+    let mut s = String::with_capacity(len);
+    while s.len() < len {
+        let n = rng.random_range(1..8);
+        for _ in 0..n {
+            s.push(alphabet[rng.random_range(0..alphabet.len())]);
+        }
+        s.push(if rng.random_range(0..10) == 0 {
+            '\n'
+        } else {
+            ' '
+        });
+    }
+    s.truncate(len);
+    s
+}
+
+/// A corpus from `../shared/corpora` (or wherever `RNN_FAST_CORPORA` points,
+/// as `.ci/run` sets it). `None`, said plainly, when it is not there; in CI
+/// (`CI` set) a missing corpus fails the test.
+pub fn shared_corpus(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("RNN_FAST_CORPORA").map(std::path::PathBuf::from);
+    let path = dir.map(|d| d.join(name)).filter(|p| p.is_file());
+    if path.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} not found: .ci/run sets RNN_FAST_CORPORA to ../shared/corpora"
+        );
+        eprintln!("SKIPPED: {name} not found (set RNN_FAST_CORPORA to the corpora directory)");
+    }
+    path
+}
