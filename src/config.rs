@@ -10,6 +10,8 @@ pub enum OptimizerKind {
     Sgd,
     /// `m += g²; w -= lr · g / sqrt(m + 1e-8)` (min-char-rnn).
     Adagrad,
+    /// Adam, β1 0.9, β2 0.999, with bias correction (torch-rnn's default).
+    Adam,
 }
 
 /// How the per-character gradients of a chunk are combined.
@@ -68,8 +70,10 @@ pub struct TrainConfig {
     pub drop_tail: bool,
 }
 
-/// Characters of training that the automatic epoch count aims for.
-pub const AUTO_EPOCH_CHARS: usize = 300_000;
+/// The automatic epoch count: 5 epochs, but at least this many characters...
+pub const AUTO_MIN_CHARS: usize = 300_000;
+/// ...and at most this many (and at least one epoch).
+pub const AUTO_MAX_CHARS: usize = 5_000_000;
 
 impl TrainConfig {
     /// The defaults: they learn (measured, see the README), on the article's
@@ -78,11 +82,11 @@ impl TrainConfig {
         TrainConfig {
             hidden: 128,
             seq_len: 40,
-            lr: 0.05,
+            lr: 0.002,
             clip: 5.0,
             epochs: 1,
             seed: 42,
-            optimizer: OptimizerKind::Adagrad,
+            optimizer: OptimizerKind::Adam,
             grad: GradReduce::Mean,
             streams: 1,
             shards: 1,
@@ -118,12 +122,18 @@ impl TrainConfig {
         match optimizer {
             OptimizerKind::Sgd => 0.1,
             OptimizerKind::Adagrad => 0.05,
+            OptimizerKind::Adam => 0.002,
         }
     }
 
-    /// Enough epochs to train on about [`AUTO_EPOCH_CHARS`] characters, at least one.
+    /// The default epoch count for a corpus of `corpus_len` characters: 5
+    /// epochs, stretched to train at least [`AUTO_MIN_CHARS`] characters
+    /// (a short text is memorised) and cut to at most [`AUTO_MAX_CHARS`]
+    /// (a big one takes seconds, not hours), never below one epoch.
     pub fn auto_epochs(corpus_len: usize) -> usize {
-        AUTO_EPOCH_CHARS.div_ceil(corpus_len.max(1)).max(1)
+        let n = corpus_len.max(1);
+        let chars = n.saturating_mul(5).clamp(AUTO_MIN_CHARS, AUTO_MAX_CHARS);
+        chars.div_ceil(n).max(1)
     }
 
     /// Checks that the values can train; the error says which one is wrong.
@@ -176,6 +186,7 @@ impl std::fmt::Display for OptimizerKind {
         f.write_str(match self {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Adagrad => "adagrad",
+            OptimizerKind::Adam => "adam",
         })
     }
 }

@@ -1,12 +1,18 @@
-//! The parameter update: sum, scale, clip and apply gradients, as flat loops
+//! The parameter update: scale, clip and apply a gradient, as flat loops
 //! over the shared layout.
 //!
-//! Per parameter, with `g = clamp(scale · gradient, -clip, clip)`:
+//! Per parameter, with `g = clamp(scale · gradient, -clip, clip)` and t the
+//! number of updates so far (1 for the first):
 //!
 //! ```text
 //! SGD:      w -= lr · g
 //! Adagrad:  m += g²;  w -= lr · g / sqrt(m + 1e-8)
+//! Adam:     m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²   (β1 0.9, β2 0.999)
+//!           w -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + 1e-8)
 //! ```
+//!
+//! The state is two slots of the parameter layout, `m` then `v` (Adagrad
+//! uses `m` only, SGD neither).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,49 +21,92 @@ use rayon::prelude::*;
 
 use crate::config::OptimizerKind;
 
-/// Added under the square root of Adagrad's denominator.
-const ADAGRAD_EPS: f32 = 1e-8;
+/// Added under Adagrad's square root and to Adam's denominator.
+const EPS: f32 = 1e-8;
+/// Adam's decay rates of the first and second moments.
+const BETA1: f32 = 0.9;
+const BETA2: f32 = 0.999;
 /// Parameters per parallel task of the update.
 const BLOCK: usize = 4096;
 
-/// An optimizer and its state (Adagrad's running sum of squared gradients).
+/// One block of the update: its index, and the weights and both state slots.
+type BlockItem<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+
+/// An optimizer, its state and its update count.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
     kind: OptimizerKind,
+    /// `m` (first `len` values) then `v`.
     state: Vec<f32>,
+    steps: u64,
 }
 
-/// One parameter's update: returns the new weight and optimizer state.
-/// `ADAGRAD` is a constant so that the loops around it vectorise.
-#[inline(always)]
-fn update<const ADAGRAD: bool>(
-    w: f32,
-    m: f32,
-    g: f32,
-    scale: f32,
-    clip: f32,
-    lr: f32,
-) -> (f32, f32) {
-    let g = (g * scale).clamp(-clip, clip);
-    if ADAGRAD {
-        let m = m + g * g;
-        (w - lr * g / (m + ADAGRAD_EPS).sqrt(), m)
-    } else {
-        (w - lr * g, m)
+/// The update of one step, with its constants (learning rate, Adam's bias
+/// corrections) worked out once.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Sgd { lr: f32 },
+    Adagrad { lr: f32 },
+    Adam { lr: f32, c1: f32, c2: f32 },
+}
+
+impl Rule {
+    /// The rule of update number `t` (from 1).
+    fn new(kind: OptimizerKind, lr: f32, t: u64) -> Rule {
+        match kind {
+            OptimizerKind::Sgd => Rule::Sgd { lr },
+            OptimizerKind::Adagrad => Rule::Adagrad { lr },
+            OptimizerKind::Adam => {
+                let t = t.min(i32::MAX as u64) as i32;
+                Rule::Adam {
+                    lr,
+                    c1: 1.0 / (1.0 - BETA1.powi(t)),
+                    c2: 1.0 / (1.0 - BETA2.powi(t)),
+                }
+            }
+        }
     }
-}
 
-/// [`update`] over slices.
-fn update_all<const ADAGRAD: bool>(
-    w: &mut [f32],
-    m: &mut [f32],
-    g: &[f32],
-    scale: f32,
-    clip: f32,
-    lr: f32,
-) {
-    for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-        (*w, *m) = update::<ADAGRAD>(*w, *m, g, scale, clip, lr);
+    /// One parameter: the new `(w, m, v)` from the clipped gradient `g`.
+    #[inline(always)]
+    fn apply(self, w: f32, m: f32, v: f32, g: f32) -> (f32, f32, f32) {
+        match self {
+            Rule::Sgd { lr } => (w - lr * g, m, v),
+            Rule::Adagrad { lr } => {
+                let m = m + g * g;
+                (w - lr * g / (m + EPS).sqrt(), m, v)
+            }
+            Rule::Adam { lr, c1, c2 } => {
+                let m = BETA1 * m + (1.0 - BETA1) * g;
+                let v = BETA2 * v + (1.0 - BETA2) * g * g;
+                (w - lr * (m * c1) / ((v * c2).sqrt() + EPS), m, v)
+            }
+        }
+    }
+
+    /// [`Rule::apply`] over a block; the match is outside the loop so that
+    /// each loop vectorises.
+    fn apply_all(
+        self,
+        w: &mut [f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        g: &[f32],
+        scale: f32,
+        clip: f32,
+    ) {
+        macro_rules! each {
+            ($rule:expr) => {
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    (*w, *m, *v) = $rule.apply(*w, *m, *v, (g * scale).clamp(-clip, clip));
+                }
+            };
+        }
+        match self {
+            Rule::Sgd { lr } => each!(Rule::Sgd { lr }),
+            Rule::Adagrad { lr } => each!(Rule::Adagrad { lr }),
+            Rule::Adam { lr, c1, c2 } => each!(Rule::Adam { lr, c1, c2 }),
+        }
     }
 }
 
@@ -66,7 +115,8 @@ impl Optimizer {
     pub fn new(kind: OptimizerKind, len: usize) -> Optimizer {
         Optimizer {
             kind,
-            state: vec![0.0; len],
+            state: vec![0.0; 2 * len],
+            steps: 0,
         }
     }
 
@@ -75,7 +125,7 @@ impl Optimizer {
         self.kind
     }
 
-    /// The per-parameter state (zeros for SGD), in the parameter layout.
+    /// The state: `m` then `v`, each in the parameter layout.
     pub fn state(&self) -> &[f32] {
         &self.state
     }
@@ -83,6 +133,16 @@ impl Optimizer {
     /// Mutable state, for the Hogwild rounds that share it.
     pub fn state_mut(&mut self) -> &mut [f32] {
         &mut self.state
+    }
+
+    /// Updates done.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Counts `n` updates done elsewhere (Hogwild's shared updates).
+    pub fn add_steps(&mut self, n: u64) {
+        self.steps += n;
     }
 
     /// Updates `weights` with one gradient buffer.
@@ -104,27 +164,28 @@ impl Optimizer {
         lr: f32,
         parallel: bool,
     ) {
-        assert_eq!(weights.len(), self.state.len());
-        let kind = self.kind;
-        let block_update = |(block, (w, m)): (usize, (&mut [f32], &mut [f32]))| {
+        assert_eq!(2 * weights.len(), self.state.len());
+        self.steps += 1;
+        let rule = Rule::new(self.kind, lr, self.steps);
+        let (m, v) = self.state.split_at_mut(weights.len());
+        let block_update = |(block, ((w, m), v)): BlockItem<'_>| {
             let mut buf = [0.0f32; BLOCK];
             let g = &mut buf[..w.len()];
             gradient(block * BLOCK..block * BLOCK + w.len(), g);
-            match kind {
-                OptimizerKind::Sgd => update_all::<false>(w, m, g, scale, clip, lr),
-                OptimizerKind::Adagrad => update_all::<true>(w, m, g, scale, clip, lr),
-            }
+            rule.apply_all(w, m, v, g, scale, clip);
         };
         if parallel {
             weights
                 .par_chunks_mut(BLOCK)
-                .zip(self.state.par_chunks_mut(BLOCK))
+                .zip(m.par_chunks_mut(BLOCK))
+                .zip(v.par_chunks_mut(BLOCK))
                 .enumerate()
                 .for_each(block_update);
         } else {
             weights
                 .chunks_mut(BLOCK)
-                .zip(self.state.chunks_mut(BLOCK))
+                .zip(m.chunks_mut(BLOCK))
+                .zip(v.chunks_mut(BLOCK))
                 .enumerate()
                 .for_each(block_update);
         }
@@ -132,13 +193,16 @@ impl Optimizer {
 }
 
 /// Hogwild's update of weights and optimizer state shared between threads
-/// as `f32` bits in relaxed atomics: each entry is read and written without
-/// a lock, so two threads may overwrite each other's update of the same
-/// entry (Hogwild accepts that); no entry is ever torn, and there is no data
-/// race in Rust's sense. Relaxed loads and stores compile to plain moves on
-/// x86-64.
+/// as `f32` bits in relaxed atomics (`state`: `m` then `v`, as
+/// [`Optimizer::state`]). Each entry is read and written without a lock, so
+/// two threads may overwrite each other's update of the same entry (Hogwild
+/// accepts that); no entry is ever torn, and there is no data race in Rust's
+/// sense. Relaxed loads and stores compile to plain moves on x86-64. `t` is
+/// the update number Adam's bias correction uses.
+#[allow(clippy::too_many_arguments)]
 pub fn step_shared(
     kind: OptimizerKind,
+    t: u64,
     weights: &[AtomicU32],
     state: &[AtomicU32],
     grads: &[f32],
@@ -146,16 +210,18 @@ pub fn step_shared(
     clip: f32,
     lr: f32,
 ) {
-    for ((w, m), &g) in weights.iter().zip(state).zip(grads) {
-        let w_old = f32::from_bits(w.load(Ordering::Relaxed));
-        let m_old = f32::from_bits(m.load(Ordering::Relaxed));
-        let (w_new, m_new) = match kind {
-            OptimizerKind::Sgd => update::<false>(w_old, m_old, g, scale, clip, lr),
-            OptimizerKind::Adagrad => update::<true>(w_old, m_old, g, scale, clip, lr),
-        };
+    let rule = Rule::new(kind, lr, t.max(1));
+    let (m, v) = state.split_at(weights.len());
+    let load = |a: &AtomicU32| f32::from_bits(a.load(Ordering::Relaxed));
+    for (((w, m), v), &g) in weights.iter().zip(m).zip(v).zip(grads) {
+        let g = (g * scale).clamp(-clip, clip);
+        let (w_new, m_new, v_new) = rule.apply(load(w), load(m), load(v), g);
         w.store(w_new.to_bits(), Ordering::Relaxed);
-        if kind == OptimizerKind::Adagrad {
+        if kind != OptimizerKind::Sgd {
             m.store(m_new.to_bits(), Ordering::Relaxed);
+        }
+        if kind == OptimizerKind::Adam {
+            v.store(v_new.to_bits(), Ordering::Relaxed);
         }
     }
 }
@@ -163,6 +229,23 @@ pub fn step_shared(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adam_first_steps_are_lr_times_sign() {
+        // Bias correction makes the first step exactly lr · g / |g|.
+        let mut w = vec![0.0, 0.0, 0.0];
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 3);
+        opt.step(&mut w, &[3.0, -0.5, 0.0], 1.0, 5.0, 0.01);
+        assert!(
+            (w[0] + 0.01).abs() < 1e-6 && (w[1] - 0.01).abs() < 1e-6,
+            "{w:?}"
+        );
+        assert_eq!(w[2], 0.0);
+        // A second, equal gradient: m̂ = g, v̂ = g², the step is lr again.
+        opt.step(&mut w, &[3.0, -0.5, 0.0], 1.0, 5.0, 0.01);
+        assert!((w[0] + 0.02).abs() < 1e-6, "{w:?}");
+        assert_eq!(opt.steps(), 2);
+    }
 
     #[test]
     fn sgd_scales_and_clips() {
@@ -213,8 +296,8 @@ mod tests {
         ob.step(&mut b, &total, 0.25, 2.0, 0.1);
         assert_eq!(a, b);
         let w: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0.5f32.to_bits())).collect();
-        let m: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
-        step_shared(OptimizerKind::Adagrad, &w, &m, &total, 0.25, 2.0, 0.1);
+        let m: Vec<AtomicU32> = (0..2 * n).map(|_| AtomicU32::new(0)).collect();
+        step_shared(OptimizerKind::Adagrad, 1, &w, &m, &total, 0.25, 2.0, 0.1);
         let w: Vec<f32> = w
             .iter()
             .map(|x| f32::from_bits(x.load(Ordering::Relaxed)))

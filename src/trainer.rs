@@ -27,7 +27,7 @@
 //! [`crate::optimizer::step_shared`]).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -329,6 +329,7 @@ impl Trainer {
         let weights = to_atomics(&self.model.weights);
         let state = to_atomics(self.optimizer.state());
         let (kind, clip, lr) = (self.optimizer.kind(), self.config.clip, self.config.lr);
+        let updates = AtomicU64::new(self.optimizer.steps());
         let grad = self.config.grad;
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
@@ -341,7 +342,8 @@ impl Trainer {
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
                 let scale = grad_scale(grad, loss.count);
-                optimizer::step_shared(kind, &weights, &state, &w.grads, scale, clip, lr);
+                let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
+                optimizer::step_shared(kind, t, &weights, &state, &w.grads, scale, clip, lr);
                 w.loss.sum += loss.sum;
                 w.loss.count += loss.count;
             }
@@ -354,6 +356,8 @@ impl Trainer {
         };
         from_atomics(&mut self.model.weights, &weights);
         from_atomics(self.optimizer.state_mut(), &state);
+        let done = updates.into_inner() - self.optimizer.steps();
+        self.optimizer.add_steps(done);
         let total = total_loss(&mut self.workers);
         (total.count > 0).then_some(total)
     }

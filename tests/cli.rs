@@ -175,7 +175,7 @@ fn model_file_is_plain_safetensors() {
     assert_eq!(meta["format"], "rnn-fast");
     assert_eq!(meta["hidden"], "16");
     assert_eq!(meta["vocab_size"], "24");
-    assert_eq!(meta["optimizer"], "adagrad");
+    assert_eq!(meta["optimizer"], "adam");
     assert_eq!(meta["seq_len"], "40");
     let vocab: Vec<String> = serde_json::from_str(meta["vocab"].as_str().unwrap()).unwrap();
     assert_eq!(vocab[0], "\n");
