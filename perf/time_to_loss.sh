@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Time to reach a validation loss on Tiny Shakespeare (last 5% held out),
-# H 256, T 40, Adam lr 0.002, 32 shards: rnn-fast avg and hogwild at 1 and 2
-# threads, and the same model and training in PyTorch (perf/pytorch_rnn.py)
-# at 1 and 2 threads. Training time only (evaluations excluded), both sides.
+# H 256, T 40, Adam lr 0.002, 32 shards in groups of 16 streams: rnn-fast avg
+# and hogwild at 1 and 2 threads (avg trains the same model at both), and
+# the same model and training in PyTorch (perf/pytorch_rnn.py, batch 32) at
+# 1 and 2 threads. Training time only (evaluations excluded), both sides.
 #
 # usage: perf/time_to_loss.sh [CORPUS] [TARGET] [SECONDS]
 #   CORPUS   default: $RNN_FAST_CORPORA/tinyshakespeare.txt or ../shared/corpora/...
@@ -36,10 +37,10 @@ for parallel in avg hogwild; do
     for threads in 1 2; do
         log="$out/$parallel-$threads.csv"
         target/release/rnn-fast train "$corpus" --hidden 256 --seq-len 40 --optimizer adam \
-            --shards 32 --streams $((32 / threads)) --threads "$threads" --parallel "$parallel" \
+            --shards 32 --streams 16 --threads "$threads" --parallel "$parallel" \
             --epochs 1000 --max-seconds "$secs" --eval-every 200000 --sample-len 0 \
             --log "$log" -o "$out/$parallel-$threads.safetensors" > "$out/$parallel-$threads.out" 2>&1
-        echo "| rnn-fast --parallel $parallel --shards 32 --streams $((32 / threads)) | $threads | $(first_hit "$log") |"
+        echo "| rnn-fast --parallel $parallel --shards 32 --streams 16 | $threads | $(first_hit "$log") |"
     done
 done
 if "$python" -c 'import torch' 2>/dev/null; then

@@ -108,7 +108,8 @@ pub struct TrainArgs {
     /// [default: 0.05 above 100,000 characters, else 0].
     #[arg(long, value_name = "F", value_parser = fraction)]
     pub val_frac: Option<f64>,
-    /// Report (and evaluate) every N trained characters, besides epoch ends [default: 200000; 0: epoch ends only].
+    /// Report (and evaluate) every N trained characters, besides epoch ends
+    /// [default: 200,000 or 5 × the held-out characters, whichever is larger; 0: epoch ends only].
     #[arg(long, value_name = "N")]
     pub eval_every: Option<usize>,
     /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
@@ -367,7 +368,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut trainer = Trainer::new(config.clone(), &corpus)?;
     let options = SessionOptions {
         epochs: config.epochs,
-        eval_every: args.eval_every.unwrap_or(DEFAULT_EVAL_EVERY),
+        eval_every: args
+            .eval_every
+            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
         max_time: args.max_seconds.map(Duration::from_secs_f32),
     };
     let mut warned = false;
@@ -528,8 +531,11 @@ fn bench(args: BenchArgs) -> Result<()> {
 
 /// Corpora longer than this hold out 5% for validation by default.
 const VAL_DEFAULT_ABOVE: usize = 100_000;
-/// Characters between two reports by default.
+/// Characters between two reports by default...
 const DEFAULT_EVAL_EVERY: usize = 200_000;
+/// ...or this many times the held-out text, so that evaluating a large one
+/// costs a small fraction of the training time.
+const EVAL_EVERY_VAL_TIMES: usize = 5;
 
 /// One report as a line of the training log.
 fn report_line(r: &Report) -> String {

@@ -1,9 +1,24 @@
 //! Scoring a text: the mean cross-entropy of predicting each character from
 //! the ones before it, with the hidden state starting at zero and carried
 //! through the whole text.
+//!
+//! [`evaluate`] is exact and sequential (`rnn-fast eval`). The validation
+//! loss during training uses [`evaluate_segments`]: the text cut into
+//! segments of at least [`MIN_SEGMENT`] characters, each starting from a
+//! zero state, scored as streams of one pass and on all threads. Every
+//! character is still predicted once; only the first few characters of each
+//! segment see less context, a negligible change at that length.
+
+use rayon::prelude::*;
 
 use crate::bptt::{Bptt, ChunkLoss};
 use crate::model::Model;
+use crate::shards::Shards;
+
+/// Characters per segment of [`evaluate_segments`], at least.
+pub const MIN_SEGMENT: usize = 100_000;
+/// Segments scored together in one pass.
+const SEGMENT_STREAMS: usize = 8;
 
 /// Characters per forward chunk; any length gives the same result.
 const EVAL_CHUNK: usize = 256;
@@ -36,6 +51,44 @@ pub fn evaluate(model: &Model, ids: &[u16]) -> Score {
         total.count += loss.count;
         start = end - 1;
     }
+    Score {
+        chars: total.count,
+        loss_nats: total.sum / total.count.max(1) as f64,
+    }
+}
+
+/// Scores `ids` cut into at most `max_segments` segments of at least
+/// [`MIN_SEGMENT`] characters (one segment, the exact score, for a text
+/// shorter than two of them). With `parallel`, groups of segments run on the
+/// current rayon pool; the result does not depend on the thread count.
+pub fn evaluate_segments(model: &Model, ids: &[u16], max_segments: usize, parallel: bool) -> Score {
+    let segments = (ids.len() / MIN_SEGMENT).clamp(1, max_segments.max(1));
+    if segments == 1 {
+        return evaluate(model, ids);
+    }
+    let shards = Shards::new(ids.len(), segments, EVAL_CHUNK, false)
+        .expect("segments of at least MIN_SEGMENT characters");
+    let score_group = |mut group: Shards| -> ChunkLoss {
+        let mut bptt = Bptt::new(model.layout, group.len(), EVAL_CHUNK);
+        let mut ranges = vec![0..0; group.len()];
+        let mut total = ChunkLoss::default();
+        while group.next_chunks(&mut ranges) {
+            let loss = bptt.forward(&model.weights, ids, &ranges);
+            total.sum += loss.sum;
+            total.count += loss.count;
+        }
+        total
+    };
+    let groups = shards.groups(SEGMENT_STREAMS);
+    let losses: Vec<ChunkLoss> = if parallel {
+        groups.into_par_iter().map(score_group).collect()
+    } else {
+        groups.into_iter().map(score_group).collect()
+    };
+    let total = losses.iter().fold(ChunkLoss::default(), |a, l| ChunkLoss {
+        sum: a.sum + l.sum,
+        count: a.count + l.count,
+    });
     Score {
         chars: total.count,
         loss_nats: total.sum / total.count.max(1) as f64,

@@ -35,6 +35,7 @@ use crate::bptt::{Bptt, ChunkLoss};
 use crate::config::{GradReduce, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
+use crate::eval::{self, Score};
 use crate::kernels;
 use crate::model::Model;
 use crate::optimizer::{self, Optimizer};
@@ -196,6 +197,13 @@ impl Trainer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         first.bptt.state(0).to_vec()
+    }
+
+    /// The validation score of the model on `ids` (see
+    /// [`eval::evaluate_segments`]), on this trainer's threads.
+    pub fn validate(&mut self, ids: &[u16]) -> Score {
+        let segments = self.config.shards.max(self.config.threads);
+        self.pooled(|t, parallel| eval::evaluate_segments(&t.model, ids, segments, parallel))
     }
 
     /// One training step on `ids` (the corpus this trainer was made for):

@@ -223,6 +223,75 @@ fn eval_agrees_with_the_articles_forward_pass_in_python() {
 }
 
 #[test]
+fn validation_log_and_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    let words: String = (0..40_000u32)
+        .map(|i| ["the ", "cat ", "sat ", "on ", "a ", "mat\n"][(i * 7 % 13 % 6) as usize])
+        .collect();
+    std::fs::write(&text, words).unwrap();
+    let log = dir.path().join("log.csv");
+    let o = ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--val-frac",
+            "0.1",
+            "--eval-every",
+            "20000",
+        ])
+        .args(["--epochs", "3", "--sample-len", "0", "--log"])
+        .arg(&log)
+        .arg("-o")
+        .arg(dir.path().join("m.safetensors"))
+        .arg(&text));
+    let out = stdout(&o);
+    assert!(out.contains("held out for validation"), "{out}");
+    let csv = std::fs::read_to_string(&log).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("elapsed_s,epoch,chars_seen,train_loss,val_loss")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() >= 3, "{csv}");
+    for w in rows.windows(2) {
+        assert!(
+            w[1][0] >= w[0][0] && w[1][2] > w[0][2],
+            "time and characters grow: {csv}"
+        );
+    }
+    let (first, last) = (&rows[0], rows.last().unwrap());
+    assert!((last[1] - 3.0).abs() < 1e-9, "three epochs: {csv}");
+    assert!(last[4] < first[4], "validation loss falls: {csv}");
+
+    // --max-seconds stops early and still saves a model that loads.
+    let model = dir.path().join("short.safetensors");
+    let o = ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "100000",
+            "--max-seconds",
+            "0.3",
+        ])
+        .args(["--sample-len", "0", "-o"])
+        .arg(&model)
+        .arg(&text));
+    assert!(
+        stdout(&o).contains("stopped after --max-seconds 0.3"),
+        "{}",
+        stdout(&o)
+    );
+    rnn_fast::model_file::load(&model).unwrap();
+}
+
+#[test]
 fn sampling_is_seeded_and_primed() {
     let dir = tempfile::tempdir().unwrap();
     let model = small_model(dir.path());
@@ -330,6 +399,13 @@ fn bad_input_is_one_clear_line() {
     fails_with(&["eval", model, &unknown], "'猫'");
     fails_with(&["eval", model, &empty], "the file is empty");
     fails_with(&["frobnicate"], "frobnicate");
+    fails_with(&["train", "--threads", "0"], "--threads");
+    fails_with(&["train", "--val-frac", "1.5"], "--val-frac");
+    fails_with(
+        &["train", "--shards", "500", "-o", out],
+        "cannot cut 104 characters into 500 shards",
+    );
+    fails_with(&["train", "--parallel", "sometimes"], "sometimes");
     // Nothing was written by the failed runs.
     assert!(!Path::new(out).exists());
 }

@@ -162,3 +162,33 @@ fn eval_matches_reference_forward() {
         score.loss_nats
     );
 }
+
+#[test]
+fn segmented_validation_is_close_to_exact_and_thread_independent() {
+    let model = common::random_model(16, 9, 3, 0.6);
+    let ids = common::random_ids(3 * eval::MIN_SEGMENT + 17, 9, 5);
+    let exact = eval::evaluate(&model, &ids);
+    let seq = eval::evaluate_segments(&model, &ids, 32, false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let par = pool.install(|| eval::evaluate_segments(&model, &ids, 32, true));
+    assert_eq!(seq, par);
+    // Three segments: every character predicted once, and only the first
+    // characters of two segments see a shorter context.
+    assert_eq!(seq.chars, exact.chars);
+    let rel = (seq.loss_nats - exact.loss_nats).abs() / exact.loss_nats;
+    assert!(
+        rel < 1e-3,
+        "segmented {} vs exact {}",
+        seq.loss_nats,
+        exact.loss_nats
+    );
+    // A text shorter than two segments is scored exactly.
+    let short = &ids[..eval::MIN_SEGMENT + 5];
+    assert_eq!(
+        eval::evaluate_segments(&model, short, 32, false),
+        eval::evaluate(&model, short)
+    );
+}
