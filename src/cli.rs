@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -13,9 +12,9 @@ use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::Model;
 use crate::model_file;
+use crate::plot;
 use crate::sample::{Pick, Sampler};
-use crate::session::{self, Report, SessionOptions, Stop};
-use crate::trainer::{self, Trainer};
+use crate::train_command;
 
 /// Train character-level tanh RNN language models on a CPU, fast, and sample text from them.
 #[derive(Debug, Parser)]
@@ -35,7 +34,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  rnn-fast train                            the article's text (built in), then a sample\n  rnn-fast train input.txt --hidden 256 --epochs 2 -o shakespeare.safetensors\n  rnn-fast train --preset article           the article's exact settings (it diverges)"
     )]
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Generate text from a model.
     #[command(
         after_help = "Examples:\n  rnn-fast sample model.safetensors --prime \"ROMEO:\" --len 500 --temperature 0.8\n  rnn-fast sample model.safetensors --prime h --argmax"
@@ -49,6 +48,12 @@ pub enum Command {
         after_help = "Examples:\n  rnn-fast bench --hidden 256 --corpus input.txt\n  rnn-fast bench --hidden 256 --streams 32 --seconds 5 --json"
     )]
     Bench(BenchArgs),
+    /// Draw the loss curves of a --log CSV file as SVG: train and validation
+    /// loss against characters seen and against time.
+    #[command(
+        after_help = "Example:\n  rnn-fast train input.txt --log run.csv && rnn-fast plot run.csv -o loss.svg"
+    )]
+    Plot(PlotArgs),
 }
 
 /// Settings that reproduce a published program.
@@ -118,9 +123,37 @@ pub struct TrainArgs {
     /// Stop training after S seconds (evaluations not counted) and save the model.
     #[arg(long, value_name = "S", value_parser = positive_f32)]
     pub max_seconds: Option<f32>,
+    /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
+    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    pub clip_norm: Option<f32>,
+    /// Multiply the learning rate by F after every --lr-decay-every epochs [default: 1, no decay].
+    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    pub lr_decay: Option<f32>,
+    /// Epochs between two learning-rate decays [default: 1].
+    #[arg(long, value_name = "EPOCHS", value_parser = at_least_one)]
+    pub lr_decay_every: Option<usize>,
     /// Start from a published program's settings; the options above override them.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+    /// Continue the run saved in CKPT (a model file written by train is a
+    /// checkpoint); --epochs counts the whole run. Training settings come
+    /// from the checkpoint.
+    #[arg(long, value_name = "CKPT", conflicts_with_all = ["init_from", "preset"])]
+    pub resume: Option<PathBuf>,
+    /// Fine-tune the weights of MODEL on CORPUS (same vocabulary, same H),
+    /// with a fresh optimizer.
+    #[arg(long, value_name = "MODEL")]
+    pub init_from: Option<PathBuf>,
+    /// Also save a checkpoint to the output path every S seconds (and at the
+    /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
+    #[arg(long, value_name = "S", value_parser = positive_f32)]
+    pub checkpoint_every: Option<f32>,
+    /// Print a sample of 200 characters every N trained characters.
+    #[arg(long, value_name = "N")]
+    pub sample_every: Option<usize>,
+    /// Print nothing but warnings and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Characters of sample printed after training (0: none).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub sample_len: usize,
@@ -140,6 +173,9 @@ pub struct SampleArgs {
     /// Divides the logits: below 1 is more conservative, above 1 more varied.
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive_f32, allow_negative_numbers = true)]
     pub temperature: f32,
+    /// Draw only among the K most likely characters.
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    pub top_k: Option<usize>,
     /// Always take the most likely character (deterministic; ignores --temperature).
     #[arg(long)]
     pub argmax: bool,
@@ -190,6 +226,15 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// CSV written by `rnn-fast train --log`.
+    pub log: PathBuf,
+    /// The SVG file to write.
+    #[arg(short, long, default_value = "loss.svg")]
+    pub output: PathBuf,
+}
+
 fn fraction(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
@@ -222,207 +267,17 @@ fn positive_f32_or_inf(s: &str) -> std::result::Result<f32, String> {
 /// Runs the parsed command; `None` is `train` with every default.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => train(TrainArgs {
+        None => train_command::run(TrainArgs {
             output: PathBuf::from("model.safetensors"),
             sample_len: 200,
             ..TrainArgs::default()
         }),
-        Some(Command::Train(args)) => train(args),
+        Some(Command::Train(args)) => train_command::run(*args),
         Some(Command::Sample(args)) => sample(args),
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Plot(args)) => plot::run(&args.log, &args.output),
     }
-}
-
-/// Shards when their count is not given (fewer for short texts).
-pub const DEFAULT_SHARDS: usize = 32;
-/// Streams per pass when not given: 32 shards make 8 groups of 4, enough
-/// for 8 threads, and 4 streams already reuse each Whh element 4 times.
-pub const DEFAULT_STREAMS: usize = 4;
-/// Shards get at least this many characters each when their count is not given.
-pub const MIN_SHARD_CHARS: usize = 10_000;
-
-/// The settings a `train` invocation asks for, for a training text of
-/// `corpus_len` characters.
-pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
-    let article = args.preset == Some(Preset::Article);
-    let mut c = if article {
-        TrainConfig::article()
-    } else {
-        TrainConfig::new()
-    };
-    if let Some(o) = args.optimizer {
-        c.optimizer = o;
-        if !article {
-            c.lr = TrainConfig::default_lr(o);
-        }
-    }
-    c.hidden = args.hidden.unwrap_or(c.hidden);
-    c.seq_len = args.seq_len.unwrap_or(c.seq_len);
-    c.lr = args.lr.unwrap_or(c.lr);
-    c.clip = args.clip.unwrap_or(c.clip);
-    c.seed = args.seed.unwrap_or(c.seed);
-    c.grad = args.grad.unwrap_or(c.grad);
-    c.parallel = args.parallel.unwrap_or(c.parallel);
-    // The default shard and stream counts do not depend on the machine, so
-    // that the default (avg) run gives the same model everywhere.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    c.threads = args.threads.unwrap_or(if article { 1 } else { cores });
-    c.shards = args.shards.unwrap_or(if article {
-        1
-    } else {
-        DEFAULT_SHARDS.min((corpus_len / MIN_SHARD_CHARS).max(1))
-    });
-    c.streams = args.streams.unwrap_or(if article {
-        1
-    } else {
-        DEFAULT_STREAMS.min(c.shards)
-    });
-    c.epochs = match (args.epochs, article) {
-        (Some(e), _) => e,
-        (None, true) => c.epochs,
-        (None, false) => TrainConfig::auto_epochs(corpus_len),
-    };
-    c
-}
-
-/// The hyperparameters stored in a model file's metadata.
-pub fn config_metadata(c: &TrainConfig) -> Vec<(String, String)> {
-    [
-        ("seq_len", c.seq_len.to_string()),
-        ("lr", c.lr.to_string()),
-        ("clip", c.clip.to_string()),
-        ("epochs", c.epochs.to_string()),
-        ("seed", c.seed.to_string()),
-        ("optimizer", c.optimizer.to_string()),
-        ("grad", c.grad.to_string()),
-        ("streams", c.streams.to_string()),
-        ("shards", c.shards.to_string()),
-        ("parallel", c.parallel.to_string()),
-        ("drop_tail", c.drop_tail.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-fn train(args: TrainArgs) -> Result<()> {
-    let (text, name) = match &args.corpus {
-        Some(path) => (corpus::read_text(path)?, path.display().to_string()),
-        None => (
-            corpus::BUILTIN_TEXT.to_string(),
-            corpus::BUILTIN_NAME.into(),
-        ),
-    };
-    let mut corpus = Corpus::from_text(&text).map_err(|e| in_file(&name, e))?;
-    drop(text);
-    let total = corpus.len();
-    let val_frac = args
-        .val_frac
-        .unwrap_or(if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 });
-    let val_len = (total as f64 * val_frac) as usize;
-    if val_frac > 0.0 && (val_len < 2 || total - val_len < 2) {
-        return Err(Error::Invalid(format!(
-            "--val-frac {val_frac} of {total} characters leaves no validation text or no training text"
-        )));
-    }
-    let val = corpus.ids.split_off(total - val_len);
-    let config = train_config(&args, corpus.len());
-    config.validate()?;
-    model_file::check_writable(&args.output)?;
-    let mut log = match &args.log {
-        Some(path) => Some(CsvLog::create(path)?),
-        None => None,
-    };
-
-    let mut out = std::io::stdout().lock();
-    let c = &config;
-    let held_out = if val.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " ({} trained, last {} held out for validation)",
-            corpus.len(),
-            val.len()
-        )
-    };
-    say(
-        &mut out,
-        format_args!(
-            "training on {name}: {total} characters{held_out}, {} distinct\nH {}, seq_len {}, {} lr {} ({} gradients, clip {}), {} epochs, seed {}\n{} threads, {} shards, {} streams per pass, parallel {}",
-            corpus.vocab.len(),
-            c.hidden,
-            c.seq_len,
-            c.optimizer,
-            c.lr,
-            c.grad,
-            c.clip,
-            c.epochs,
-            c.seed,
-            c.threads,
-            c.shards,
-            c.streams,
-            c.parallel,
-        ),
-    )?;
-    let mut trainer = Trainer::new(config.clone(), &corpus)?;
-    let options = SessionOptions {
-        epochs: config.epochs,
-        eval_every: args
-            .eval_every
-            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
-        max_time: args.max_seconds.map(Duration::from_secs_f32),
-    };
-    let mut warned = false;
-    let mut best = f64::INFINITY;
-    let stop = session::run(&mut trainer, &corpus.ids, &val, &options, |r| {
-        say(&mut out, format_args!("{}", report_line(r)))?;
-        if let Some(log) = &mut log {
-            log.row(r)?;
-        }
-        if !warned
-            && let Some(line) = trainer::diagnose(r.train_loss, best, corpus.vocab.len(), &config)
-        {
-            eprintln!("{line}");
-            warned = true;
-        }
-        best = best.min(r.train_loss);
-        Ok(())
-    })?;
-    if stop == Stop::TimeLimit {
-        say(
-            &mut out,
-            format_args!(
-                "stopped after --max-seconds {}",
-                args.max_seconds.unwrap_or(0.0)
-            ),
-        )?;
-    }
-    model_file::save(&args.output, trainer.model(), &config_metadata(&config))?;
-    say(&mut out, format_args!("saved {}", args.output.display()))?;
-
-    if args.sample_len > 0 {
-        let model = trainer.model();
-        let mut sampler = Sampler::new(model, config.seed);
-        let prime = if config.drop_tail {
-            // The article samples from 'h' with the state training left.
-            sampler.set_state(&trainer.last_state());
-            model.vocab.id('h').unwrap_or(0)
-        } else {
-            corpus.ids[0]
-        };
-        say(&mut out, format_args!("--- sample ---"))?;
-        write_sample(
-            &mut out,
-            model,
-            &mut sampler,
-            &[prime],
-            args.sample_len,
-            Pick::Temperature(1.0),
-        )?;
-        say(&mut out, format_args!(""))?;
-    }
-    Ok(())
 }
 
 fn sample(args: SampleArgs) -> Result<()> {
@@ -442,7 +297,10 @@ fn sample(args: SampleArgs) -> Result<()> {
     let pick = if args.argmax {
         Pick::Argmax
     } else {
-        Pick::Temperature(args.temperature)
+        Pick::Draw {
+            temperature: args.temperature,
+            top_k: args.top_k,
+        }
     };
     let mut sampler = Sampler::new(&model, args.seed);
     let mut out = std::io::stdout().lock();
@@ -451,7 +309,7 @@ fn sample(args: SampleArgs) -> Result<()> {
 
 /// Writes the prime and `len` generated characters, streaming; a trailing
 /// newline is added only for a terminal, so piped output is exactly the text.
-fn write_sample(
+pub(crate) fn write_sample(
     out: &mut impl Write,
     model: &Model,
     sampler: &mut Sampler<'_>,
@@ -529,83 +387,8 @@ fn bench(args: BenchArgs) -> Result<()> {
     }
 }
 
-/// Corpora longer than this hold out 5% for validation by default.
-const VAL_DEFAULT_ABOVE: usize = 100_000;
-/// Characters between two reports by default...
-const DEFAULT_EVAL_EVERY: usize = 200_000;
-/// ...or this many times the held-out text, so that evaluating a large one
-/// costs a small fraction of the training time.
-const EVAL_EVERY_VAL_TIMES: usize = 5;
-
-/// One report as a line of the training log.
-fn report_line(r: &Report) -> String {
-    let epoch = if r.epoch.fract() == 0.0 {
-        format!("{:4}", r.epoch)
-    } else {
-        format!("{:7.2}", r.epoch)
-    };
-    let bits = |nats: f64| nats / std::f64::consts::LN_2;
-    let val = match r.val {
-        Some(v) => format!(
-            "  val {:.3} nats/char ({:.3} bits/char)",
-            v.loss_nats,
-            v.bits_per_char()
-        ),
-        None => String::new(),
-    };
-    format!(
-        "epoch {epoch}  loss {:.3} nats/char ({:.3} bits/char){val}  {:.0} chars/s  {:.1} s",
-        r.train_loss,
-        bits(r.train_loss),
-        r.chars_per_sec,
-        r.elapsed_s
-    )
-}
-
-/// The `--log` CSV file: one row per report, flushed as it is written.
-struct CsvLog {
-    path: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
-}
-
-impl CsvLog {
-    const HEADER: &'static str = "elapsed_s,epoch,chars_seen,train_loss,val_loss";
-
-    fn create(path: &std::path::Path) -> Result<CsvLog> {
-        let file = std::fs::File::create(path).map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut log = CsvLog {
-            path: path.to_path_buf(),
-            file: std::io::BufWriter::new(file),
-        };
-        log.line(format_args!("{}", Self::HEADER))?;
-        Ok(log)
-    }
-
-    fn row(&mut self, r: &Report) -> Result<()> {
-        let val = r
-            .val
-            .map_or(String::new(), |v| format!("{:.6}", v.loss_nats));
-        self.line(format_args!(
-            "{:.3},{:.4},{},{:.6},{val}",
-            r.elapsed_s, r.epoch, r.chars_seen, r.train_loss
-        ))
-    }
-
-    fn line(&mut self, line: std::fmt::Arguments<'_>) -> Result<()> {
-        writeln!(self.file, "{line}")
-            .and_then(|()| self.file.flush())
-            .map_err(|source| Error::Write {
-                path: self.path.clone(),
-                source,
-            })
-    }
-}
-
 /// Prefixes an input error with the file it came from.
-fn in_file(name: &impl std::fmt::Display, e: Error) -> Error {
+pub(crate) fn in_file(name: &impl std::fmt::Display, e: Error) -> Error {
     match e {
         Error::Invalid(msg) => Error::Invalid(format!("{name}: {msg}")),
         other => other,
@@ -613,6 +396,6 @@ fn in_file(name: &impl std::fmt::Display, e: Error) -> Error {
 }
 
 /// Writes one line to standard output.
-fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) -> Result<()> {
+pub(crate) fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) -> Result<()> {
     writeln!(out, "{line}").map_err(Error::Output)
 }

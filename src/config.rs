@@ -49,6 +49,12 @@ pub struct TrainConfig {
     pub lr: f32,
     /// Element-wise gradient clip: every gradient entry is clamped to `[-clip, clip]`.
     pub clip: f32,
+    /// Global norm clip: the whole gradient is scaled down to this L2 norm
+    /// when above it (before the element-wise clip).
+    pub clip_norm: Option<f32>,
+    /// The learning rate is multiplied by this after every `lr_decay_every` epochs.
+    pub lr_decay: f32,
+    pub lr_decay_every: usize,
     /// Passes over the corpus.
     pub epochs: usize,
     /// Seed of the weight initialisation.
@@ -84,6 +90,9 @@ impl TrainConfig {
             seq_len: 40,
             lr: 0.002,
             clip: 5.0,
+            clip_norm: None,
+            lr_decay: 1.0,
+            lr_decay_every: 1,
             epochs: 1,
             seed: 42,
             optimizer: OptimizerKind::Adam,
@@ -105,6 +114,9 @@ impl TrainConfig {
             seq_len: 40,
             lr: 0.2,
             clip: 5.0,
+            clip_norm: None,
+            lr_decay: 1.0,
+            lr_decay_every: 1,
             epochs: 50,
             seed: 42,
             optimizer: OptimizerKind::Sgd,
@@ -154,6 +166,20 @@ impl TrainConfig {
                 self.clip
             ));
         }
+        if let Some(n) = self.clip_norm
+            && !(n.is_finite() && n > 0.0)
+        {
+            return bad(format!("--clip-norm must be a positive number, not {n}"));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return bad(format!(
+                "--lr-decay must be in (0, 1], not {}",
+                self.lr_decay
+            ));
+        }
+        if self.lr_decay_every == 0 {
+            return bad("--lr-decay-every must be at least 1".into());
+        }
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());
         }
@@ -172,6 +198,107 @@ impl TrainConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// The learning rate during epoch `epoch` (0-based):
+    /// `lr · lr_decay^(epoch / lr_decay_every)`.
+    pub fn lr_at(&self, epoch: usize) -> f32 {
+        let decays = (epoch / self.lr_decay_every).min(i32::MAX as usize) as i32;
+        self.lr * self.lr_decay.powi(decays)
+    }
+
+    /// The settings as model-file metadata (string to string). The thread
+    /// count is left out: it does not change an avg model.
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        let mut m = vec![
+            ("hidden", self.hidden.to_string()),
+            ("seq_len", self.seq_len.to_string()),
+            ("lr", self.lr.to_string()),
+            ("clip", self.clip.to_string()),
+            ("lr_decay", self.lr_decay.to_string()),
+            ("lr_decay_every", self.lr_decay_every.to_string()),
+            ("epochs", self.epochs.to_string()),
+            ("seed", self.seed.to_string()),
+            ("optimizer", self.optimizer.to_string()),
+            ("grad", self.grad.to_string()),
+            ("streams", self.streams.to_string()),
+            ("shards", self.shards.to_string()),
+            ("parallel", self.parallel.to_string()),
+            ("drop_tail", self.drop_tail.to_string()),
+        ];
+        if let Some(n) = self.clip_norm {
+            m.push(("clip_norm", n.to_string()));
+        }
+        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// The settings stored by [`TrainConfig::to_metadata`]; the error names
+    /// the missing or unreadable key. `threads` is not stored: it is 1 here.
+    pub fn from_metadata(meta: &std::collections::HashMap<String, String>) -> Result<TrainConfig> {
+        fn get<T: std::str::FromStr>(
+            meta: &std::collections::HashMap<String, String>,
+            key: &str,
+        ) -> Result<T> {
+            let v = meta
+                .get(key)
+                .ok_or_else(|| Error::Invalid(format!("the file's metadata lacks {key:?}")))?;
+            v.parse()
+                .map_err(|_| Error::Invalid(format!("the file's metadata has {key} = {v:?}")))
+        }
+        let enum_value = |key: &str| -> Result<String> { get::<String>(meta, key) };
+        let optimizer = match enum_value("optimizer")?.as_str() {
+            "sgd" => OptimizerKind::Sgd,
+            "adagrad" => OptimizerKind::Adagrad,
+            "adam" => OptimizerKind::Adam,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown optimizer {other:?} in the file"
+                )));
+            }
+        };
+        let grad = match enum_value("grad")?.as_str() {
+            "mean" => GradReduce::Mean,
+            "sum" => GradReduce::Sum,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown grad {other:?} in the file"
+                )));
+            }
+        };
+        let parallel = match enum_value("parallel")?.as_str() {
+            "avg" => Parallel::Avg,
+            "hogwild" => Parallel::Hogwild,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown parallel {other:?} in the file"
+                )));
+            }
+        };
+        let config = TrainConfig {
+            hidden: get(meta, "hidden")?,
+            seq_len: get(meta, "seq_len")?,
+            lr: get(meta, "lr")?,
+            clip: get(meta, "clip")?,
+            clip_norm: meta
+                .get("clip_norm")
+                .map(|_| get(meta, "clip_norm"))
+                .transpose()?,
+            lr_decay: get(meta, "lr_decay")?,
+            lr_decay_every: get(meta, "lr_decay_every")?,
+            epochs: get(meta, "epochs")?,
+            seed: get(meta, "seed")?,
+            optimizer,
+            grad,
+            streams: get(meta, "streams")?,
+            shards: get(meta, "shards")?,
+            parallel,
+            threads: 1,
+            drop_tail: get(meta, "drop_tail")?,
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 

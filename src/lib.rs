@@ -20,10 +20,12 @@ pub mod model;
 pub mod model_file;
 pub mod optimizer;
 pub mod peak;
+pub mod plot;
 pub mod reference;
 pub mod sample;
 pub mod session;
 pub mod shards;
+pub mod train_command;
 pub mod trainer;
 pub mod vocab;
 

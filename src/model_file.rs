@@ -19,6 +19,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::model::Model;
+use crate::trainer::TrainState;
 use crate::vocab::Vocab;
 
 /// The `format` metadata value of an rnn-fast model.
@@ -29,24 +30,105 @@ pub const FORMAT_VERSION: &str = "1";
 /// Names of the tensors, in the article's order.
 pub const TENSOR_NAMES: [&str; 5] = ["Wxh", "Whh", "Why", "bh", "by"];
 
-/// The model as safetensors bytes, with `extra` metadata (hyperparameters).
-pub fn to_bytes(model: &Model, extra: &[(String, String)]) -> Result<Vec<u8>> {
-    let tensors = article_tensors(model);
-    let bytes: Vec<Vec<u8>> = tensors
+/// A tensor to write: name, dtype, shape and little-endian bytes.
+struct Entry {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Entry {
+    fn f32(name: String, shape: Vec<usize>, values: impl IntoIterator<Item = f32>) -> Entry {
+        let data = values.into_iter().flat_map(f32::to_le_bytes).collect();
+        Entry {
+            name,
+            dtype: Dtype::F32,
+            shape,
+            data,
+        }
+    }
+}
+
+/// The five tensors of a buffer in `layout` (weights, or a slot of
+/// optimizer state), in the article's orientation, unpadded, named
+/// `prefix` + [`TENSOR_NAMES`].
+fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
+    let Layout { h, v, hp, .. } = *layout;
+    let t = layout.split(buf);
+    let name = |n: &str| format!("{prefix}{n}");
+    vec![
+        Entry::f32(
+            name("Wxh"),
+            vec![h, v],
+            (0..h * v).map(|k| t.wxh[(k % v) * hp + k / v]),
+        ),
+        Entry::f32(
+            name("Whh"),
+            vec![h, h],
+            (0..h * h).map(|k| t.whh[(k / h) * hp + k % h]),
+        ),
+        Entry::f32(
+            name("Why"),
+            vec![v, h],
+            (0..v * h).map(|k| t.why[(k / h) * hp + k % h]),
+        ),
+        Entry::f32(name("bh"), vec![h], t.bh[..h].iter().copied()),
+        Entry::f32(name("by"), vec![v], t.by[..v].iter().copied()),
+    ]
+}
+
+/// The model (and, for a checkpoint, the training state) as safetensors
+/// bytes, with `extra` metadata (the settings).
+///
+/// A checkpoint adds `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
+/// the weights' orientation), `train.hidden [K, H]` (each shard's hidden
+/// state), `train.positions [K]` (I64, each shard's read position) and the
+/// metadata `train.epoch`, `train.in_epoch`, `train.optimizer_steps`.
+pub fn to_bytes(
+    model: &Model,
+    extra: &[(String, String)],
+    state: Option<&TrainState>,
+) -> Result<Vec<u8>> {
+    let layout = model.layout;
+    let mut entries = article_entries(&layout, &model.weights, "");
+    let mut metadata: HashMap<String, String> = extra.iter().cloned().collect();
+    if let Some(st) = state {
+        let (m, v) = st.optimizer.split_at(layout.len());
+        entries.extend(article_entries(&layout, m, "opt.m."));
+        entries.extend(article_entries(&layout, v, "opt.v."));
+        let k = st.positions.len();
+        let hidden = st
+            .hidden
+            .chunks_exact(layout.hp)
+            .flat_map(|row| row[..layout.h].iter().copied());
+        entries.push(Entry::f32("train.hidden".into(), vec![k, layout.h], hidden));
+        entries.push(Entry {
+            name: "train.positions".into(),
+            dtype: Dtype::I64,
+            shape: vec![k],
+            data: st
+                .positions
+                .iter()
+                .flat_map(|&p| (p as i64).to_le_bytes())
+                .collect(),
+        });
+        metadata.insert("train.epoch".into(), st.epoch.to_string());
+        metadata.insert("train.in_epoch".into(), st.in_epoch.to_string());
+        metadata.insert(
+            "train.optimizer_steps".into(),
+            st.optimizer_steps.to_string(),
+        );
+    }
+    let views: Vec<(&str, TensorView<'_>)> = entries
         .iter()
-        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views: Vec<(&str, TensorView<'_>)> = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), data)
+        .map(|e| {
+            let view = TensorView::new(e.dtype, e.shape.clone(), &e.data)
                 .expect("shape and data length agree by construction");
-            (*name, view)
+            (e.name.as_str(), view)
         })
         .collect();
     let vocab: Vec<String> = model.vocab.chars().iter().map(|c| c.to_string()).collect();
-    let mut metadata: HashMap<String, String> = extra.iter().cloned().collect();
     metadata.insert("format".into(), FORMAT.into());
     metadata.insert("format_version".into(), FORMAT_VERSION.into());
     metadata.insert(
@@ -78,17 +160,24 @@ fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// Saves the model to `path` atomically.
-pub fn save(path: &Path, model: &Model, extra: &[(String, String)]) -> Result<()> {
-    let bytes = to_bytes(model, extra)?;
+/// Saves the model (a checkpoint when `state` is given) to `path` atomically.
+pub fn save(
+    path: &Path,
+    model: &Model,
+    extra: &[(String, String)],
+    state: Option<&TrainState>,
+) -> Result<()> {
+    let bytes = to_bytes(model, extra, state)?;
     write_atomic(path, &bytes)
 }
 
-/// A model file read back: the model and the header's metadata.
+/// A model file read back: the model, the header's metadata and, for a
+/// checkpoint, the training state.
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub model: Model,
     pub metadata: HashMap<String, String>,
+    pub state: Option<TrainState>,
 }
 
 /// Loads and validates a model file.
@@ -143,62 +232,71 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         [a, b] if a == b && *a > 0 => *a,
         s => return Err(format!("tensor Whh has shape {s:?}, expected [H, H]")),
     };
-    let v = vocab.len();
-    let expected = [vec![h, v], vec![h, h], vec![v, h], vec![h], vec![v]];
-    let mut values = Vec::with_capacity(5);
-    for (name, shape) in TENSOR_NAMES.iter().zip(&expected) {
-        let t = tensors
-            .tensor(name)
-            .map_err(|_| format!("it has no tensor {name:?}"))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
-        }
-        if t.shape() != shape.as_slice() {
-            return Err(format!(
-                "tensor {name} has shape {:?}, expected {shape:?} (H = {h}, V = {v} characters in the vocabulary)",
-                t.shape()
-            ));
-        }
-        let floats: Vec<f32> = t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Some(i) = floats.iter().position(|f| !f.is_finite()) {
-            return Err(format!(
-                "tensor {name} holds a non-finite value ({}) at index {i}",
-                floats[i]
-            ));
-        }
-        values.push(floats);
-    }
-    let model = from_article_tensors(vocab, h, &values);
-    Ok(Loaded { model, metadata })
-}
-
-/// The five tensors in the article's orientation: name, shape, values.
-fn article_tensors(model: &Model) -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
-    let Layout { h, v, hp, .. } = model.layout;
-    let t = model.layout.split(&model.weights);
-    let wxh = (0..h * v).map(|k| t.wxh[(k % v) * hp + k / v]).collect();
-    let whh = (0..h * h).map(|k| t.whh[(k / h) * hp + k % h]).collect();
-    let why = (0..v * h).map(|k| t.why[(k / h) * hp + k % h]).collect();
-    vec![
-        ("Wxh", vec![h, v], wxh),
-        ("Whh", vec![h, h], whh),
-        ("Why", vec![v, h], why),
-        ("bh", vec![h], t.bh[..h].to_vec()),
-        ("by", vec![v], t.by[..v].to_vec()),
-    ]
-}
-
-/// The inverse of [`article_tensors`]; `values` are in [`TENSOR_NAMES`] order
-/// with their shapes already checked.
-fn from_article_tensors(vocab: Vocab, h: usize, values: &[Vec<f32>]) -> Model {
     let layout = Layout::new(h, vocab.len());
-    let (v, hp) = (layout.v, layout.hp);
-    let mut weights = layout.zeros();
-    let t = layout.split_mut(&mut weights);
+    let weights = read_article(&tensors, &layout, "")?;
+    let model = Model {
+        vocab,
+        layout,
+        weights,
+    };
+    let state = match tensors.tensor("train.positions") {
+        Ok(_) => Some(read_state(&tensors, &layout, &metadata)?),
+        Err(_) => None,
+    };
+    Ok(Loaded {
+        model,
+        metadata,
+        state,
+    })
+}
+
+/// A tensor's values as f32: it must exist, be F32 of `shape`, and be finite.
+fn read_f32(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let t = tensors
+        .tensor(name)
+        .map_err(|_| format!("it has no tensor {name:?}"))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
+    }
+    if t.shape() != shape {
+        return Err(format!(
+            "tensor {name} has shape {:?}, expected {shape:?}",
+            t.shape()
+        ));
+    }
+    let floats: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(i) = floats.iter().position(|f| !f.is_finite()) {
+        return Err(format!(
+            "tensor {name} holds a non-finite value ({}) at index {i}",
+            floats[i]
+        ));
+    }
+    Ok(floats)
+}
+
+/// The inverse of [`article_entries`]: the five tensors `prefix` + name, checked,
+/// into a buffer of `layout` (pad zero).
+fn read_article(
+    tensors: &SafeTensors<'_>,
+    layout: &Layout,
+    prefix: &str,
+) -> Result<Vec<f32>, String> {
+    let Layout { h, v, hp, .. } = *layout;
+    let shapes = [vec![h, v], vec![h, h], vec![v, h], vec![h], vec![v]];
+    let mut values = Vec::with_capacity(5);
+    for (name, shape) in TENSOR_NAMES.iter().zip(&shapes) {
+        let full = format!("{prefix}{name}");
+        values.push(
+            read_f32(tensors, &full, shape)
+                .map_err(|e| format!("{e} (H = {h}, V = {v} characters in the vocabulary)"))?,
+        );
+    }
+    let mut buf = layout.zeros();
+    let t = layout.split_mut(&mut buf);
     for i in 0..h {
         for x in 0..v {
             t.wxh[x * hp + i] = values[0][i * v + x];
@@ -210,11 +308,64 @@ fn from_article_tensors(vocab: Vocab, h: usize, values: &[Vec<f32>]) -> Model {
     }
     t.bh[..h].copy_from_slice(&values[3]);
     t.by[..v].copy_from_slice(&values[4]);
-    Model {
-        vocab,
-        layout,
-        weights,
+    Ok(buf)
+}
+
+/// The training state of a checkpoint (see [`to_bytes`]).
+fn read_state(
+    tensors: &SafeTensors<'_>,
+    layout: &Layout,
+    metadata: &HashMap<String, String>,
+) -> Result<TrainState, String> {
+    let pos = tensors
+        .tensor("train.positions")
+        .map_err(|e| format!("bad train.positions ({e})"))?;
+    let k = match (pos.dtype(), pos.shape()) {
+        (Dtype::I64, [k]) if *k > 0 => *k,
+        (d, s) => {
+            return Err(format!(
+                "tensor train.positions is {d:?} {s:?}, expected I64 [K]"
+            ));
+        }
+    };
+    let positions = pos
+        .data()
+        .chunks_exact(8)
+        .map(|b| {
+            let p = i64::from_le_bytes(b.try_into().expect("8 bytes"));
+            usize::try_from(p).map_err(|_| format!("negative shard position {p}"))
+        })
+        .collect::<Result<Vec<usize>, String>>()?;
+    let rows = read_f32(tensors, "train.hidden", &[k, layout.h])?;
+    let mut hidden = vec![0.0; k * layout.hp];
+    for (dst, src) in hidden
+        .chunks_exact_mut(layout.hp)
+        .zip(rows.chunks_exact(layout.h))
+    {
+        dst[..layout.h].copy_from_slice(src);
     }
+    let mut optimizer = read_article(tensors, layout, "opt.m.")?;
+    optimizer.extend(read_article(tensors, layout, "opt.v.")?);
+    let get = |key: &str| -> Result<&String, String> {
+        metadata
+            .get(key)
+            .ok_or_else(|| format!("a checkpoint without {key:?} in its metadata"))
+    };
+    let parse_err = |key: &str| format!("bad {key} in its metadata");
+    Ok(TrainState {
+        epoch: get("train.epoch")?
+            .parse()
+            .map_err(|_| parse_err("train.epoch"))?,
+        in_epoch: get("train.in_epoch")?
+            .parse()
+            .map_err(|_| parse_err("train.in_epoch"))?,
+        optimizer_steps: get("train.optimizer_steps")?
+            .parse()
+            .map_err(|_| parse_err("train.optimizer_steps"))?,
+        optimizer,
+        positions,
+        hidden,
+    })
 }
 
 /// Writes `bytes` to `path` so that `path` is always either its old content

@@ -29,6 +29,35 @@ const BETA2: f32 = 0.999;
 /// Parameters per parallel task of the update.
 const BLOCK: usize = 4096;
 
+/// How one update turns a raw gradient into the step: `g = scale · grad`;
+/// with `clip_norm`, `g` is scaled down to that global L2 norm if above it;
+/// then every entry is clamped to `[-clip, clip]`; then the rule with `lr`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update {
+    pub scale: f32,
+    pub clip: f32,
+    pub clip_norm: Option<f32>,
+    pub lr: f32,
+}
+
+impl Update {
+    /// The factor that brings a gradient of squared norm `sq` (before
+    /// `scale`) down to `clip_norm`; 1 without it or below it.
+    fn norm_factor(&self, sq: f64) -> f32 {
+        match self.clip_norm {
+            Some(max) => {
+                let norm = sq.sqrt() * self.scale as f64;
+                if norm > max as f64 {
+                    (max as f64 / norm) as f32
+                } else {
+                    1.0
+                }
+            }
+            None => 1.0,
+        }
+    }
+}
+
 /// One block of the update: its index, and the weights and both state slots.
 type BlockItem<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
 
@@ -120,6 +149,17 @@ impl Optimizer {
         }
     }
 
+    /// An optimizer continuing from a saved `state` (`m` then `v`, two
+    /// slots of `len`) after `steps` updates.
+    pub fn restore(
+        kind: OptimizerKind,
+        len: usize,
+        state: Vec<f32>,
+        steps: u64,
+    ) -> Option<Optimizer> {
+        (state.len() == 2 * len).then_some(Optimizer { kind, state, steps })
+    }
+
     /// The update rule.
     pub fn kind(&self) -> OptimizerKind {
         self.kind
@@ -146,9 +186,9 @@ impl Optimizer {
     }
 
     /// Updates `weights` with one gradient buffer.
-    pub fn step(&mut self, weights: &mut [f32], grads: &[f32], scale: f32, clip: f32, lr: f32) {
+    pub fn step(&mut self, weights: &mut [f32], grads: &[f32], update: Update) {
         let sum = |range: Range<usize>, dst: &mut [f32]| dst.copy_from_slice(&grads[range]);
-        self.step_with(weights, sum, scale, clip, lr, false);
+        self.step_with(weights, sum, update, false);
     }
 
     /// Updates `weights` block by block: `gradient(range, dst)` writes the
@@ -159,15 +199,35 @@ impl Optimizer {
         &mut self,
         weights: &mut [f32],
         gradient: impl Fn(Range<usize>, &mut [f32]) + Sync,
-        scale: f32,
-        clip: f32,
-        lr: f32,
+        update: Update,
         parallel: bool,
     ) {
         assert_eq!(2 * weights.len(), self.state.len());
         self.steps += 1;
-        let rule = Rule::new(self.kind, lr, self.steps);
-        let (m, v) = self.state.split_at_mut(weights.len());
+        let rule = Rule::new(self.kind, update.lr, self.steps);
+        let n = weights.len();
+        // With a norm clip, a first pass sums the squares block by block,
+        // the partial sums added in block order (so threads do not matter).
+        let factor = if update.clip_norm.is_some() {
+            let square = |block: usize| -> f64 {
+                let mut buf = [0.0f32; BLOCK];
+                let range = block * BLOCK..(block * BLOCK + BLOCK).min(n);
+                let g = &mut buf[..range.len()];
+                gradient(range, g);
+                g.iter().map(|&x| x as f64 * x as f64).sum()
+            };
+            let blocks = n.div_ceil(BLOCK);
+            let partial: Vec<f64> = if parallel {
+                (0..blocks).into_par_iter().map(square).collect()
+            } else {
+                (0..blocks).map(square).collect()
+            };
+            update.norm_factor(partial.iter().sum())
+        } else {
+            1.0
+        };
+        let (scale, clip) = (update.scale * factor, update.clip);
+        let (m, v) = self.state.split_at_mut(n);
         let block_update = |(block, ((w, m), v)): BlockItem<'_>| {
             let mut buf = [0.0f32; BLOCK];
             let g = &mut buf[..w.len()];
@@ -199,18 +259,20 @@ impl Optimizer {
 /// accepts that); no entry is ever torn, and there is no data race in Rust's
 /// sense. Relaxed loads and stores compile to plain moves on x86-64. `t` is
 /// the update number Adam's bias correction uses.
-#[allow(clippy::too_many_arguments)]
 pub fn step_shared(
     kind: OptimizerKind,
     t: u64,
     weights: &[AtomicU32],
     state: &[AtomicU32],
     grads: &[f32],
-    scale: f32,
-    clip: f32,
-    lr: f32,
+    update: Update,
 ) {
-    let rule = Rule::new(kind, lr, t.max(1));
+    let rule = Rule::new(kind, update.lr, t.max(1));
+    let factor = match update.clip_norm {
+        Some(_) => update.norm_factor(grads.iter().map(|&x| x as f64 * x as f64).sum()),
+        None => 1.0,
+    };
+    let (scale, clip) = (update.scale * factor, update.clip);
     let (m, v) = state.split_at(weights.len());
     let load = |a: &AtomicU32| f32::from_bits(a.load(Ordering::Relaxed));
     for (((w, m), v), &g) in weights.iter().zip(m).zip(v).zip(grads) {
@@ -230,19 +292,58 @@ pub fn step_shared(
 mod tests {
     use super::*;
 
+    fn upd(scale: f32, clip: f32, lr: f32) -> Update {
+        Update {
+            scale,
+            clip,
+            clip_norm: None,
+            lr,
+        }
+    }
+
+    #[test]
+    fn norm_clip_scales_the_whole_gradient() {
+        // g = (3, 4) · 2 has norm 10; clipped to norm 1: (0.6, 0.8)·... with SGD lr 1.
+        let n = 2 * BLOCK + 3;
+        let mut g = vec![0.0; n];
+        g[0] = 3.0;
+        g[n - 1] = 4.0;
+        let mut w = vec![0.0; n];
+        let mut opt = Optimizer::new(OptimizerKind::Sgd, n);
+        let update = Update {
+            clip_norm: Some(1.0),
+            ..upd(2.0, f32::INFINITY, 1.0)
+        };
+        opt.step(&mut w, &g, update);
+        assert!(
+            (w[0] + 0.6).abs() < 1e-6 && (w[n - 1] + 0.8).abs() < 1e-6,
+            "{} {}",
+            w[0],
+            w[n - 1]
+        );
+        // Below the norm nothing changes.
+        let mut w2 = vec![0.0; n];
+        let small = Update {
+            clip_norm: Some(100.0),
+            ..upd(2.0, f32::INFINITY, 1.0)
+        };
+        Optimizer::new(OptimizerKind::Sgd, n).step(&mut w2, &g, small);
+        assert_eq!((w2[0], w2[n - 1]), (-6.0, -8.0));
+    }
+
     #[test]
     fn adam_first_steps_are_lr_times_sign() {
         // Bias correction makes the first step exactly lr · g / |g|.
         let mut w = vec![0.0, 0.0, 0.0];
         let mut opt = Optimizer::new(OptimizerKind::Adam, 3);
-        opt.step(&mut w, &[3.0, -0.5, 0.0], 1.0, 5.0, 0.01);
+        opt.step(&mut w, &[3.0, -0.5, 0.0], upd(1.0, 5.0, 0.01));
         assert!(
             (w[0] + 0.01).abs() < 1e-6 && (w[1] - 0.01).abs() < 1e-6,
             "{w:?}"
         );
         assert_eq!(w[2], 0.0);
         // A second, equal gradient: m̂ = g, v̂ = g², the step is lr again.
-        opt.step(&mut w, &[3.0, -0.5, 0.0], 1.0, 5.0, 0.01);
+        opt.step(&mut w, &[3.0, -0.5, 0.0], upd(1.0, 5.0, 0.01));
         assert!((w[0] + 0.02).abs() < 1e-6, "{w:?}");
         assert_eq!(opt.steps(), 2);
     }
@@ -251,7 +352,7 @@ mod tests {
     fn sgd_scales_and_clips() {
         let mut w = vec![1.0, 1.0, 1.0];
         let mut opt = Optimizer::new(OptimizerKind::Sgd, 3);
-        opt.step(&mut w, &[2.0, -40.0, 0.0], 0.5, 5.0, 0.1);
+        opt.step(&mut w, &[2.0, -40.0, 0.0], upd(0.5, 5.0, 0.1));
         assert_eq!(w, vec![1.0 - 0.1, 1.0 + 0.5, 1.0]);
     }
 
@@ -259,12 +360,12 @@ mod tests {
     fn adagrad_first_step_is_lr_times_sign() {
         let mut w = vec![0.0, 0.0];
         let mut opt = Optimizer::new(OptimizerKind::Adagrad, 2);
-        opt.step(&mut w, &[3.0, -0.5], 1.0, 5.0, 0.1);
+        opt.step(&mut w, &[3.0, -0.5], upd(1.0, 5.0, 0.1));
         assert!(
             (w[0] + 0.1).abs() < 1e-6 && (w[1] - 0.1).abs() < 1e-6,
             "{w:?}"
         );
-        opt.step(&mut w, &[3.0, 0.0], 1.0, 5.0, 0.1);
+        opt.step(&mut w, &[3.0, 0.0], upd(1.0, 5.0, 0.1));
         // m = 18: the second step is 0.1 · 3 / sqrt(18).
         assert!((w[0] + 0.1 + 0.3 / 18f32.sqrt()).abs() < 1e-6, "{w:?}");
         assert!((w[1] - 0.1).abs() < 1e-6);
@@ -292,12 +393,19 @@ mod tests {
                 *d = g[0][i] + g[1][i] + g[2][i];
             }
         };
-        oa.step_with(&mut a, sum, 0.25, 2.0, 0.1, true);
-        ob.step(&mut b, &total, 0.25, 2.0, 0.1);
+        oa.step_with(&mut a, sum, upd(0.25, 2.0, 0.1), true);
+        ob.step(&mut b, &total, upd(0.25, 2.0, 0.1));
         assert_eq!(a, b);
         let w: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0.5f32.to_bits())).collect();
         let m: Vec<AtomicU32> = (0..2 * n).map(|_| AtomicU32::new(0)).collect();
-        step_shared(OptimizerKind::Adagrad, 1, &w, &m, &total, 0.25, 2.0, 0.1);
+        step_shared(
+            OptimizerKind::Adagrad,
+            1,
+            &w,
+            &m,
+            &total,
+            upd(0.25, 2.0, 0.1),
+        );
         let w: Vec<f32> = w
             .iter()
             .map(|x| f32::from_bits(x.load(Ordering::Relaxed)))

@@ -13,8 +13,12 @@ use crate::model::Model;
 pub enum Pick {
     /// The most likely character (ties: the lowest id).
     Argmax,
-    /// A draw from `softmax(y / temperature)`; 1 is the model's own distribution.
-    Temperature(f32),
+    /// A draw from `softmax(y / temperature)` (1 is the model's own
+    /// distribution), over the `top_k` most likely characters when given.
+    Draw {
+        temperature: f32,
+        top_k: Option<usize>,
+    },
 }
 
 /// A model's hidden state stepping through text.
@@ -86,14 +90,29 @@ impl<'m> Sampler<'m> {
             .iter()
             .enumerate()
             .fold(0, |best, (i, &v)| if v > y[best] { i } else { best });
-        let temperature = match pick {
+        let (temperature, top_k) = match pick {
             Pick::Argmax => return argmax as u16,
-            Pick::Temperature(t) => t as f64,
+            Pick::Draw { temperature, top_k } => (temperature as f64, top_k),
+        };
+        // With top-k, characters below the k-th largest logit get no weight.
+        let floor = match top_k {
+            Some(k) if k < y.len() => {
+                let mut sorted = y.to_vec();
+                sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+                sorted[k - 1]
+            }
+            _ => f32::NEG_INFINITY,
         };
         let max = y[argmax] as f64;
         let weights: Vec<f64> = y
             .iter()
-            .map(|&v| ((v as f64 - max) / temperature).exp())
+            .map(|&v| {
+                if v < floor {
+                    0.0
+                } else {
+                    ((v as f64 - max) / temperature).exp()
+                }
+            })
             .collect();
         let total: f64 = weights.iter().sum();
         let mut u = self.rng.random::<f64>() * total;

@@ -19,12 +19,36 @@ use crate::trainer::Trainer;
 /// When to report and when to stop.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionOptions {
-    /// Total epochs of the run.
+    /// Total epochs of the run (a resumed run counts the epochs before it).
     pub epochs: usize,
     /// Report after this many trained characters (0: only at epoch ends).
     pub eval_every: usize,
-    /// Stop after this much training time.
+    /// Stop after this much training time (of this session).
     pub max_time: Option<Duration>,
+    /// The observer hears from the session at least this often.
+    pub tick: Duration,
+    /// Where a resumed run stands: characters trained and training time so far.
+    pub start_chars: usize,
+    pub start_elapsed: Duration,
+}
+
+/// Where a session stands, between two steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Training time so far, this session and those before it.
+    pub elapsed: Duration,
+    /// Characters trained so far, and in the whole run when it finishes.
+    pub chars_seen: usize,
+    pub planned_chars: usize,
+}
+
+/// What the session tells the program running it.
+pub trait Observer {
+    /// A report was made (also a row of the log).
+    fn report(&mut self, trainer: &Trainer, report: &Report) -> Result<()>;
+    /// A moment between two steps, at least every `tick`: time to draw
+    /// progress, write a checkpoint or stop. `Ok(false)` stops the session.
+    fn tick(&mut self, trainer: &Trainer, progress: &Progress) -> Result<bool>;
 }
 
 /// One report: a row of the CSV log.
@@ -66,45 +90,57 @@ pub enum Stop {
     Finished,
     /// The time limit was reached.
     TimeLimit,
+    /// The observer asked to stop.
+    Stopped,
 }
 
 /// Trains `trainer` on `train` for `options.epochs` epochs (or until the
-/// time limit), reporting through `on_report`, which may stop the run with
-/// an error (a closed output, say).
+/// time limit or the observer stops it), telling `observer`, which may also
+/// end the run with an error (a closed output, say).
 pub fn run(
     trainer: &mut Trainer,
     train: &[u16],
     val: &[u16],
     options: &SessionOptions,
-    mut on_report: impl FnMut(&Report) -> Result<()>,
+    observer: &mut dyn Observer,
 ) -> Result<Stop> {
     let epoch_chars = train.len().saturating_sub(1).max(1);
+    let planned_chars = epoch_chars * options.epochs;
     let every_epochs = (options.epochs / 10).max(1);
-    let mut trained = Duration::ZERO;
-    let mut chars_seen = 0usize;
+    let mut session = Duration::ZERO;
+    let mut chars_seen = options.start_chars;
     // Loss and time since the last report, and since the epoch began.
     let mut window = Window::default();
     let mut epoch = Window::default();
-    let mut report = |trainer: &mut Trainer, trained: Duration, chars_seen: usize, w: Window| {
-        on_report(&Report {
-            elapsed_s: trained.as_secs_f64(),
+    let elapsed = |session: Duration| options.start_elapsed + session;
+    let report = |trainer: &mut Trainer,
+                  observer: &mut dyn Observer,
+                  elapsed: Duration,
+                  chars_seen: usize,
+                  w: Window| {
+        let r = Report {
+            elapsed_s: elapsed.as_secs_f64(),
             epoch: chars_seen as f64 / epoch_chars as f64,
             chars_seen,
             train_loss: w.loss.sum / w.loss.count.max(1) as f64,
             val: (val.len() >= 2).then(|| trainer.validate(val)),
             chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
-        })
+        };
+        observer.report(trainer, &r)
     };
     while trainer.epoch() < options.epochs {
         let want = match options.eval_every {
             0 => usize::MAX,
             n => n.saturating_sub(window.loss.count).max(1),
         };
-        let limit = options.max_time.map(|m| m.saturating_sub(trained));
+        let limit = match options.max_time {
+            Some(m) => m.saturating_sub(session).min(options.tick),
+            None => options.tick,
+        };
         let start = Instant::now();
-        let (loss, epoch_ended) = trainer.train_for(train, want, limit);
+        let (loss, epoch_ended) = trainer.train_for(train, want, Some(limit));
         let took = start.elapsed();
-        trained += took;
+        session += took;
         chars_seen += loss.count;
         window.add(loss, took);
         epoch.add(loss, took);
@@ -113,17 +149,34 @@ pub fn run(
             let e = trainer.epoch();
             let ended = std::mem::take(&mut epoch);
             if e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs {
-                report(trainer, trained, chars_seen, ended)?;
+                report(trainer, observer, elapsed(session), chars_seen, ended)?;
                 window = Window::default();
             }
         } else if options.eval_every > 0 && window.loss.count >= options.eval_every {
-            report(trainer, trained, chars_seen, std::mem::take(&mut window))?;
+            report(
+                trainer,
+                observer,
+                elapsed(session),
+                chars_seen,
+                std::mem::take(&mut window),
+            )?;
         }
-        if options.max_time.is_some_and(|limit| trained >= limit) {
+        let progress = Progress {
+            elapsed: elapsed(session),
+            chars_seen,
+            planned_chars,
+        };
+        let go_on = observer.tick(trainer, &progress)?;
+        let out_of_time = options.max_time.is_some_and(|limit| session >= limit);
+        if !go_on || out_of_time {
             if window.loss.count > 0 {
-                report(trainer, trained, chars_seen, window)?;
+                report(trainer, observer, elapsed(session), chars_seen, window)?;
             }
-            return Ok(Stop::TimeLimit);
+            return Ok(if go_on {
+                Stop::TimeLimit
+            } else {
+                Stop::Stopped
+            });
         }
     }
     Ok(Stop::Finished)

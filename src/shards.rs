@@ -80,6 +80,32 @@ impl Shards {
             .collect()
     }
 
+    /// The read position of each shard: the index of its next chunk's first character.
+    pub fn positions(&self) -> &[usize] {
+        &self.pos
+    }
+
+    /// Restores read positions saved by [`Shards::positions`]; each must lie
+    /// within its shard.
+    pub fn set_positions(&mut self, pos: &[usize]) -> Result<()> {
+        if pos.len() != self.len() {
+            return Err(Error::Invalid(format!(
+                "{} shard positions for {} shards",
+                pos.len(),
+                self.len()
+            )));
+        }
+        for (k, (&p, &(start, end))) in pos.iter().zip(&self.bounds).enumerate() {
+            if p < start || p > end {
+                return Err(Error::Invalid(format!(
+                    "shard {k}'s position {p} lies outside it ({start}..={end})"
+                )));
+            }
+        }
+        self.pos.copy_from_slice(pos);
+        Ok(())
+    }
+
     /// Back to the start of every shard (a new epoch).
     pub fn rewind(&mut self) {
         for (p, &(s, _)) in self.pos.iter_mut().zip(&self.bounds) {

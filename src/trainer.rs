@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Score};
 use crate::kernels;
 use crate::model::Model;
-use crate::optimizer::{self, Optimizer};
+use crate::optimizer::{self, Optimizer, Update};
 use crate::shards::Shards;
 
 /// Chunks each Hogwild worker trains between two synchronisation points.
@@ -93,6 +93,24 @@ impl Worker {
         self.bptt.reset_state();
         self.active = true;
     }
+}
+
+/// Everything besides the weights and the configuration that an exact
+/// resume needs: where training stands and the optimizer's memory. (There
+/// is no random state: training draws no random numbers after the
+/// initialisation.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    /// Epochs completed, and whether one is under way.
+    pub epoch: usize,
+    pub in_epoch: bool,
+    /// Optimizer updates done, and its state (`m` then `v`, parameter layout).
+    pub optimizer_steps: u64,
+    pub optimizer: Vec<f32>,
+    /// Each shard's read position.
+    pub positions: Vec<usize>,
+    /// Each shard's carried hidden state, K × Hp.
+    pub hidden: Vec<f32>,
 }
 
 /// A model being trained on one corpus.
@@ -168,6 +186,72 @@ impl Trainer {
             epoch: 0,
             in_epoch: false,
         })
+    }
+
+    /// Continues a run saved with [`Trainer::state`]: `model` is its
+    /// weights, `corpus` must be the one it trained on.
+    pub fn resume(
+        config: TrainConfig,
+        model: Model,
+        corpus: &Corpus,
+        state: TrainState,
+    ) -> Result<Trainer> {
+        let mut t = Trainer::with_model(config, model, corpus)?;
+        let len = t.model.layout.len();
+        t.optimizer = Optimizer::restore(
+            t.config.optimizer,
+            len,
+            state.optimizer,
+            state.optimizer_steps,
+        )
+        .ok_or_else(|| {
+            Error::Invalid("the saved optimizer state does not match the model".into())
+        })?;
+        let hp = t.model.layout.hp;
+        if state.positions.len() != t.config.shards || state.hidden.len() != t.config.shards * hp {
+            return Err(Error::Invalid(format!(
+                "the saved state has {} shard positions, the run has {} shards",
+                state.positions.len(),
+                t.config.shards
+            )));
+        }
+        let mut k = 0;
+        for w in t.workers.iter_mut() {
+            let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+            let n = w.shards.len();
+            w.shards.set_positions(&state.positions[k..k + n])?;
+            for b in 0..n {
+                w.bptt
+                    .set_state(b, &state.hidden[(k + b) * hp..(k + b + 1) * hp]);
+            }
+            w.active = true;
+            k += n;
+        }
+        t.epoch = state.epoch;
+        t.in_epoch = state.in_epoch;
+        Ok(t)
+    }
+
+    /// Where training stands, for a checkpoint (see [`Trainer::resume`]).
+    pub fn state(&self) -> TrainState {
+        let hp = self.model.layout.hp;
+        let mut positions = Vec::with_capacity(self.config.shards);
+        let mut hidden = Vec::with_capacity(self.config.shards * hp);
+        for w in &self.workers {
+            let w = w.lock().unwrap_or_else(PoisonError::into_inner);
+            positions.extend_from_slice(w.shards.positions());
+            for b in 0..w.shards.len() {
+                hidden.extend_from_slice(w.bptt.state(b));
+            }
+        }
+        TrainState {
+            epoch: self.epoch,
+            in_epoch: self.in_epoch,
+            optimizer_steps: self.optimizer.steps(),
+            optimizer: self.optimizer.state().to_vec(),
+            positions,
+            hidden,
+        }
     }
 
     /// The configuration.
@@ -297,6 +381,7 @@ impl Trainer {
             model,
             optimizer,
             workers,
+            epoch,
             ..
         } = self;
         let total = {
@@ -319,8 +404,13 @@ impl Trainer {
                         }
                     }
                 };
-                let (clip, lr) = (config.clip, config.lr);
-                optimizer.step_with(&mut model.weights, sum, scale, clip, lr, parallel);
+                let update = Update {
+                    scale,
+                    clip: config.clip,
+                    clip_norm: config.clip_norm,
+                    lr: config.lr_at(*epoch),
+                };
+                optimizer.step_with(&mut model.weights, sum, update, parallel);
             }
             total
         };
@@ -336,7 +426,9 @@ impl Trainer {
         };
         let weights = to_atomics(&self.model.weights);
         let state = to_atomics(self.optimizer.state());
-        let (kind, clip, lr) = (self.optimizer.kind(), self.config.clip, self.config.lr);
+        let kind = self.optimizer.kind();
+        let (clip, clip_norm) = (self.config.clip, self.config.clip_norm);
+        let lr = self.config.lr_at(self.epoch);
         let updates = AtomicU64::new(self.optimizer.steps());
         let grad = self.config.grad;
         let run = |w: &mut Worker| {
@@ -349,9 +441,14 @@ impl Trainer {
                 let loss = w.compute(&snapshot, ids);
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
-                let scale = grad_scale(grad, loss.count);
+                let update = Update {
+                    scale: grad_scale(grad, loss.count),
+                    clip,
+                    clip_norm,
+                    lr,
+                };
                 let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
-                optimizer::step_shared(kind, t, &weights, &state, &w.grads, scale, clip, lr);
+                optimizer::step_shared(kind, t, &weights, &state, &w.grads, update);
                 w.loss.sum += loss.sum;
                 w.loss.count += loss.count;
             }

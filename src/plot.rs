@@ -1,0 +1,296 @@
+//! `rnn-fast plot`: loss curves from a `--log` CSV as a self-contained SVG.
+//! Two panels, the loss against characters seen and against training time,
+//! each with the training loss and, when logged, the validation loss. The
+//! SVG is written by hand (a few lines and text labels; no font files are
+//! needed to draw it).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model_file;
+
+/// The header `rnn-fast train --log` writes.
+pub const CSV_HEADER: &str = "elapsed_s,epoch,chars_seen,train_loss,val_loss";
+
+/// One row of the log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Row {
+    pub elapsed_s: f64,
+    pub epoch: f64,
+    pub chars_seen: f64,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+}
+
+/// Reads the log at `log` and writes its curves to `output` (atomically).
+pub fn run(log: &Path, output: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).map_err(|source| Error::Read {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    let rows = parse(&text).map_err(|reason| Error::Corpus {
+        path: log.to_path_buf(),
+        reason,
+    })?;
+    model_file::write_atomic(output, render(&rows).as_bytes())?;
+    println!("wrote {} ({} points)", output.display(), rows.len());
+    Ok(())
+}
+
+/// Parses a log; the error says which line is wrong.
+pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
+    let mut lines = text.lines();
+    if lines.next().map(str::trim) != Some(CSV_HEADER) {
+        return Err(format!(
+            "not a training log: the first line must be {CSV_HEADER:?} (write one with rnn-fast train --log FILE.csv)"
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || {
+            format!(
+                "line {}: expected 5 comma-separated numbers, got {line:?}",
+                i + 2
+            )
+        };
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        let num = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+        let row = Row {
+            elapsed_s: num(f[0]).ok_or_else(bad)?,
+            epoch: num(f[1]).ok_or_else(bad)?,
+            chars_seen: num(f[2]).ok_or_else(bad)?,
+            train_loss: num(f[3]).ok_or_else(bad)?,
+            val_loss: if f[4].is_empty() {
+                None
+            } else {
+                Some(num(f[4]).ok_or_else(bad)?)
+            },
+        };
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err("the log has no rows yet".into());
+    }
+    Ok(rows)
+}
+
+/// A panel: its title, its x-axis label and the row's x value.
+type Panel = (&'static str, &'static str, fn(&Row) -> f64);
+
+/// Panel size and margins, in SVG units.
+const PANEL_W: f64 = 440.0;
+const PANEL_H: f64 = 300.0;
+const LEFT: f64 = 60.0;
+const TOP: f64 = 40.0;
+const GAP: f64 = 90.0;
+const TRAIN_COLOUR: &str = "#1f77b4";
+const VAL_COLOUR: &str = "#ff7f0e";
+
+/// The two-panel SVG of `rows` (at least one).
+pub fn render(rows: &[Row]) -> String {
+    let losses = rows
+        .iter()
+        .flat_map(|r| std::iter::once(r.train_loss).chain(r.val_loss));
+    let (lo, hi) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let y_ticks = nice_ticks(lo, hi);
+    let width = LEFT + 2.0 * PANEL_W + GAP + 30.0;
+    let height = TOP + PANEL_H + 70.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let has_val = rows.iter().any(|r| r.val_loss.is_some());
+    let panels: [Panel; 2] = [
+        ("loss against characters seen", "characters trained", |r| {
+            r.chars_seen
+        }),
+        ("loss against training time", "seconds of training", |r| {
+            r.elapsed_s
+        }),
+    ];
+    for (p, (title, x_label, x_of)) in panels.into_iter().enumerate() {
+        let x0 = LEFT + p as f64 * (PANEL_W + GAP);
+        let xs: Vec<f64> = rows.iter().map(x_of).collect();
+        let (x_lo, x_hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        let x_ticks = nice_ticks(x_lo.min(0.0), x_hi);
+        let sx = scale(
+            x_ticks[0],
+            *x_ticks.last().expect("ticks"),
+            x0,
+            x0 + PANEL_W,
+        );
+        let sy = scale(
+            y_ticks[0],
+            *y_ticks.last().expect("ticks"),
+            TOP + PANEL_H,
+            TOP,
+        );
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\">{title}</text>",
+            x0 + PANEL_W / 2.0,
+            TOP - 15.0
+        );
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{x0}\" y=\"{TOP}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#888\"/>"
+        );
+        for &t in &y_ticks {
+            let y = sy(t);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                x0 + PANEL_W,
+                x0 - 6.0,
+                y + 4.0,
+                label(t)
+            );
+        }
+        for &t in &x_ticks {
+            let x = sx(t);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                TOP + PANEL_H,
+                TOP + PANEL_H + 16.0,
+                label(t)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 {} {})\">nats per character</text>",
+            x0 + PANEL_W / 2.0,
+            TOP + PANEL_H + 36.0,
+            x0 - 42.0,
+            TOP + PANEL_H / 2.0,
+            x0 - 42.0,
+            TOP + PANEL_H / 2.0
+        );
+        let train: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (sx(x_of(r)), sy(r.train_loss)))
+            .collect();
+        polyline(&mut svg, &train, TRAIN_COLOUR);
+        let val: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| r.val_loss.map(|v| (sx(x_of(r)), sy(v))))
+            .collect();
+        polyline(&mut svg, &val, VAL_COLOUR);
+    }
+    let legend_y = TOP + PANEL_H + 58.0;
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{LEFT}\" y1=\"{legend_y}\" x2=\"{}\" y2=\"{legend_y}\" stroke=\"{TRAIN_COLOUR}\" stroke-width=\"2\"/><text x=\"{}\" y=\"{}\">train loss</text>",
+        LEFT + 24.0,
+        LEFT + 30.0,
+        legend_y + 4.0
+    );
+    if has_val {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{}\" y1=\"{legend_y}\" x2=\"{}\" y2=\"{legend_y}\" stroke=\"{VAL_COLOUR}\" stroke-width=\"2\"/><text x=\"{}\" y=\"{}\">validation loss</text>",
+            LEFT + 130.0,
+            LEFT + 154.0,
+            LEFT + 160.0,
+            legend_y + 4.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Maps `[a, b]` onto `[p, q]`.
+fn scale(a: f64, b: f64, p: f64, q: f64) -> impl Fn(f64) -> f64 {
+    let span = if b > a { b - a } else { 1.0 };
+    move |x| p + (x - a) / span * (q - p)
+}
+
+fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
+    if points.is_empty() {
+        return;
+    }
+    let coords: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    let _ = writeln!(
+        svg,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+        coords.join(" ")
+    );
+}
+
+/// About five round tick values covering `[lo, hi]` (steps of 1, 2 or 5 × 10^k).
+pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5, lo + 0.5)
+    };
+    let raw = (hi - lo) / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor() * step;
+    let count = ((hi - first) / step).ceil() as usize;
+    (0..=count).map(|i| first + i as f64 * step).collect()
+}
+
+/// A tick label: 1.5M, 200k, 12, 1.75.
+fn label(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1e6 {
+        format!("{}M", trim(x / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", trim(x / 1e3))
+    } else {
+        trim(x)
+    }
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(nice_ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let t = nice_ticks(1.73, 4.2);
+        assert!(t[0] <= 1.73 && *t.last().unwrap() >= 4.2, "{t:?}");
+        assert_eq!(label(1_500_000.0), "1.5M");
+        assert_eq!(label(200_000.0), "200k");
+        assert_eq!(label(1.75), "1.75");
+    }
+
+    #[test]
+    fn bad_logs_are_rejected_with_the_line() {
+        assert!(parse("a,b\n").unwrap_err().contains("not a training log"));
+        let e = parse(&format!("{CSV_HEADER}\n1,2,3\n")).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(
+            parse(&format!("{CSV_HEADER}\n"))
+                .unwrap_err()
+                .contains("no rows")
+        );
+        let rows = parse(&format!("{CSV_HEADER}\n1,0.5,100,2.5,\n2,1,200,2.0,2.1\n")).unwrap();
+        assert_eq!(rows[0].val_loss, None);
+        assert_eq!(rows[1].val_loss, Some(2.1));
+    }
+}
