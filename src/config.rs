@@ -335,3 +335,45 @@ impl std::fmt::Display for GradReduce {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lr_decays_every_n_epochs() {
+        let c = TrainConfig {
+            lr: 0.1,
+            lr_decay: 0.5,
+            lr_decay_every: 2,
+            ..TrainConfig::new()
+        };
+        assert_eq!(c.lr_at(0), 0.1);
+        assert_eq!(c.lr_at(1), 0.1);
+        assert_eq!(c.lr_at(2), 0.05);
+        assert_eq!(c.lr_at(5), 0.025);
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let c = TrainConfig {
+            clip_norm: Some(1.5),
+            parallel: Parallel::Hogwild,
+            threads: 1,
+            ..TrainConfig::article()
+        };
+        let meta = c.to_metadata().into_iter().collect();
+        assert_eq!(TrainConfig::from_metadata(&meta).unwrap(), c);
+        let mut broken = meta.clone();
+        broken.remove("seq_len");
+        let e = TrainConfig::from_metadata(&broken).unwrap_err().to_string();
+        assert!(e.contains("seq_len"), "{e}");
+    }
+
+    #[test]
+    fn auto_epochs_stay_between_the_bounds() {
+        assert_eq!(TrainConfig::auto_epochs(104), 2_885);
+        assert_eq!(TrainConfig::auto_epochs(1_000_000), 5);
+        assert_eq!(TrainConfig::auto_epochs(40_000_000), 1);
+    }
+}

@@ -292,6 +292,120 @@ fn validation_log_and_time_limit() {
 }
 
 #[test]
+fn piped_output_is_plain_lines_and_quiet_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = ok(bin()
+        .args(["train", "--hidden", "16", "--epochs", "20", "-o"])
+        .arg(dir.path().join("m.safetensors")));
+    let out = stdout(&o);
+    assert!(
+        !out.contains('\r') && !out.contains('\x1b'),
+        "terminal codes in piped output: {out:?}"
+    );
+    assert!(
+        out.lines().filter(|l| l.starts_with("epoch")).count() >= 10,
+        "{out}"
+    );
+    let o = ok(bin()
+        .args(["train", "--hidden", "16", "--epochs", "5", "--quiet", "-o"])
+        .arg(dir.path().join("q.safetensors")));
+    assert_eq!(stdout(&o), "");
+    assert!(dir.path().join("q.safetensors").is_file());
+}
+
+#[test]
+fn temperature_near_zero_and_top_1_are_argmax() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let run_sample = |extra: &[&str]| {
+        stdout(&ok(bin()
+            .arg("sample")
+            .arg(&model)
+            .args(["--prime", "rnn", "--len", "120"])
+            .args(extra)))
+    };
+    let argmax = run_sample(&["--argmax"]);
+    assert_eq!(
+        run_sample(&["--temperature", "0.0001", "--seed", "3"]),
+        argmax
+    );
+    assert_eq!(run_sample(&["--top-k", "1", "--seed", "4"]), argmax);
+    // A high temperature spreads the draws: more distinct characters than argmax.
+    let hot = run_sample(&["--temperature", "3", "--seed", "5"]);
+    let distinct = |s: &str| s.chars().collect::<std::collections::BTreeSet<_>>().len();
+    assert!(distinct(&hot) > distinct(&argmax), "{hot:?} vs {argmax:?}");
+}
+
+#[test]
+fn plot_draws_the_log_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.csv");
+    let words: String = (0..150_000u32)
+        .map(|i| ["to ", "be ", "or ", "not ", "that\n"][(i * 7 % 11 % 5) as usize])
+        .collect();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, words).unwrap();
+    ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--eval-every",
+            "50000",
+            "--sample-len",
+            "0",
+            "--log",
+        ])
+        .arg(&log)
+        .arg("-o")
+        .arg(dir.path().join("m.safetensors"))
+        .arg(&text));
+    let svg_path = dir.path().join("loss.svg");
+    let o = ok(bin().arg("plot").arg(&log).arg("-o").arg(&svg_path));
+    assert!(stdout(&o).contains("points"));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
+    // Two panels, each a train and a validation curve.
+    assert_eq!(svg.matches("<polyline").count(), 4, "{svg}");
+    assert!(svg.contains("validation loss") && svg.contains("characters trained"));
+    assert_eq!(svg.matches('<').count(), svg.matches('>').count());
+    // Not a log: one clear line.
+    fails_with(&["plot", text.to_str().unwrap()], "not a training log");
+}
+
+#[test]
+fn checkpoint_every_also_keeps_the_best_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let words: String = (0..150_000u32)
+        .map(|i| ["to ", "be ", "or ", "not ", "that\n"][(i * 7 % 11 % 5) as usize])
+        .collect();
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, words).unwrap();
+    let out = dir.path().join("m.safetensors");
+    ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--eval-every",
+            "50000",
+        ])
+        .args(["--checkpoint-every", "0.01", "--sample-len", "0", "-o"])
+        .arg(&out)
+        .arg(&text));
+    let best = rnn_fast::model_file::load(&dir.path().join("m.best.safetensors")).unwrap();
+    assert!(best.state.is_some(), "the best model is a checkpoint too");
+    assert!(rnn_fast::model_file::load(&out).unwrap().state.is_some());
+}
+
+#[test]
 fn sampling_is_seeded_and_primed() {
     let dir = tempfile::tempdir().unwrap();
     let model = small_model(dir.path());
@@ -406,6 +520,13 @@ fn bad_input_is_one_clear_line() {
         "cannot cut 104 characters into 500 shards",
     );
     fails_with(&["train", "--parallel", "sometimes"], "sometimes");
+    fails_with(
+        &["train", "--lr-decay", "1.5"],
+        "--lr-decay must be in (0, 1]",
+    );
+    fails_with(&["train", "--clip-norm", "0"], "--clip-norm");
+    fails_with(&["sample", model, "--top-k", "0"], "--top-k");
+    fails_with(&["plot", "/no/such/log.csv"], "cannot read");
     // Nothing was written by the failed runs.
     assert!(!Path::new(out).exists());
 }
