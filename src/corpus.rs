@@ -59,36 +59,44 @@ impl Corpus {
     }
 }
 
-/// Reads a text file: it must exist, be a regular file, be non-empty, be valid
-/// UTF-8 (the first bad byte is named by its offset) and not look binary.
+/// Reads a text file: it must exist, be a regular file, and hold text (see
+/// [`text_from_bytes`]).
 pub fn read_text(path: &Path) -> Result<String> {
-    let corpus_err = |reason: String| Error::Corpus {
-        path: path.to_path_buf(),
-        reason,
-    };
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
-        return Err(corpus_err("is a directory, not a text file".into()));
+        return Err(Error::Corpus {
+            path: path.to_path_buf(),
+            reason: "is a directory, not a text file".into(),
+        });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
+    text_from_bytes(bytes).map_err(|reason| Error::Corpus {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// A file's bytes as text: non-empty, without NUL bytes (binary), valid
+/// UTF-8; the error names the first bad byte by its offset.
+pub fn text_from_bytes(bytes: Vec<u8>) -> std::result::Result<String, String> {
     if bytes.is_empty() {
-        return Err(corpus_err("the file is empty".into()));
+        return Err("the file is empty".into());
     }
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(corpus_err(format!(
+        return Err(format!(
             "looks like a binary file (NUL byte at byte offset {offset}), not text"
-        )));
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let byte = e.as_bytes()[offset];
-        corpus_err(format!(
+        format!(
             "is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} (convert the file to UTF-8 first)"
-        ))
+        )
     })
 }
 

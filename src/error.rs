@@ -28,6 +28,13 @@ pub enum Error {
     /// An argument or a combination of inputs that cannot work.
     #[error("{0}")]
     Invalid(String),
+    /// Training stopped because the loss stopped being a number.
+    #[error("{0}")]
+    Diverged(String),
+    /// A signal stopped training; the run so far is saved. Exit status `code`
+    /// (128 + the signal number).
+    #[error("{message}")]
+    Interrupted { code: u8, message: String },
     /// Writing to standard output failed (a closed pipe is handled by `main`).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
@@ -37,6 +44,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The process exit status for this error: 128 + signal for an
+    /// interruption, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted { code, .. } => *code,
+            _ => 1,
+        }
+    }
+
     /// True when the error is a closed standard output (`rnn-fast sample | head`),
     /// which is not a failure.
     pub fn is_broken_pipe(&self) -> bool {

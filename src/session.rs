@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use crate::bptt::ChunkLoss;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::Score;
 use crate::trainer::Trainer;
 
@@ -141,6 +141,13 @@ pub fn run(
         let (loss, epoch_ended) = trainer.train_for(train, want, Some(limit));
         let took = start.elapsed();
         session += took;
+        if trainer.diverged() {
+            return Err(Error::Diverged(format!(
+                "training diverged after {} characters: the loss is no longer a number ({}), so the last step was not applied; lower --lr, or clip harder (--clip, --clip-norm)",
+                chars_seen + loss.count,
+                loss.sum / loss.count.max(1) as f64
+            )));
+        }
         chars_seen += loss.count;
         window.add(loss, took);
         epoch.add(loss, took);

@@ -3,6 +3,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -263,6 +265,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         warned: false,
         sample_every: args.sample_every.filter(|&n| n > 0),
         next_sample: start_chars + args.sample_every.unwrap_or(0),
+        interrupts: None,
+        start_chars,
+        start_elapsed,
+        last_train: f64::NAN,
     };
     let held_out = if val.is_empty() {
         String::new()
@@ -318,7 +324,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         chars_seen: start_chars,
         planned_chars: 0,
     };
-    let stop = session::run(
+    observer.interrupts = Some(Interrupts::install()?);
+    let result = session::run(
         &mut trainer,
         &corpus.ids,
         &val,
@@ -327,9 +334,37 @@ pub fn run(args: TrainArgs) -> Result<()> {
             inner: &mut observer,
             last: &mut progress,
         },
-    )?;
+    );
+    let stop = match result {
+        Err(Error::Diverged(msg)) => {
+            observer.out.finish();
+            let kept = if observer.checkpoint_every.is_some() && args.output.is_file() {
+                format!("; the last checkpoint, {}, is kept", args.output.display())
+            } else {
+                "; nothing was saved".to_string()
+            };
+            return Err(Error::Diverged(format!("{msg}{kept}")));
+        }
+        other => other?,
+    };
     observer.save(&trainer, &args.output, &progress)?;
     observer.out.finish();
+    if stop == Stop::Stopped
+        && let Some((signal, code)) = observer.interrupts.as_ref().and_then(Interrupts::received)
+    {
+        let corpus_arg = args
+            .corpus
+            .as_ref()
+            .map_or(String::new(), |p| format!(" {}", p.display()));
+        return Err(Error::Interrupted {
+            code,
+            message: format!(
+                "interrupted by {signal}: the run so far is saved in {}; resume with: rnn-fast train{corpus_arg} --resume {}",
+                args.output.display(),
+                args.output.display()
+            ),
+        });
+    }
     if stop == Stop::TimeLimit {
         observer.out.line(format_args!(
             "stopped after --max-seconds {}: resume with --resume {}",
@@ -411,11 +446,10 @@ impl Output {
     /// Shows the bar for a run of `planned` characters, `done` of them done.
     fn start(&mut self, planned: usize, done: usize) {
         if let Output::Bar(bar) = self {
-            let style = ProgressStyle::with_template(
-                "{bar:30.cyan/blue} {percent:>3}% {msg}  {per_sec}  ETA {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("█▉▊▋▌▍▎▏ ");
+            let style =
+                ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg}  ETA {eta}")
+                    .expect("a valid template")
+                    .progress_chars("█▉▊▋▌▍▎▏ ");
             bar.set_style(style);
             bar.set_length(planned as u64);
             bar.set_position(done as u64);
@@ -460,11 +494,24 @@ struct TrainObserver {
     warned: bool,
     sample_every: Option<usize>,
     next_sample: usize,
+    /// Ctrl-C and SIGTERM, once installed.
+    interrupts: Option<Interrupts>,
+    /// Where this session started (for its throughput), and the last train loss.
+    start_chars: usize,
+    start_elapsed: Duration,
+    last_train: f64,
 }
 
 impl TrainObserver {
     /// Saves a checkpoint (the model and everything to resume it) to `path`.
     fn save(&self, trainer: &Trainer, path: &Path, progress: &Progress) -> Result<()> {
+        if !trainer.model().is_finite() {
+            return Err(Error::Diverged(format!(
+                "the weights are no longer finite numbers after {} characters; {} was not overwritten; lower --lr",
+                progress.chars_seen,
+                path.display()
+            )));
+        }
         let mut meta = self.config.to_metadata();
         meta.extend(self.run_meta.iter().cloned());
         // Not the elapsed time: the same run must write the same bytes
@@ -492,6 +539,7 @@ impl Observer for TrainObserver {
             self.warned = true;
         }
         self.best_train = self.best_train.min(r.train_loss);
+        self.last_train = r.train_loss;
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
         {
@@ -510,10 +558,23 @@ impl Observer for TrainObserver {
 
     fn tick(&mut self, trainer: &Trainer, p: &Progress) -> Result<bool> {
         if let Output::Bar(bar) = &self.out {
+            let epoch_chars = (p.planned_chars as f64 / self.config.epochs as f64).max(1.0);
+            let rate = p.chars_seen.saturating_sub(self.start_chars) as f64
+                / p.elapsed
+                    .saturating_sub(self.start_elapsed)
+                    .as_secs_f64()
+                    .max(1e-9);
             bar.set_position(p.chars_seen as u64);
             bar.set_message(format!(
-                "epoch {:.2}",
-                p.chars_seen as f64 / (p.planned_chars as f64 / self.config.epochs as f64).max(1.0)
+                "epoch {:.2}  {:.0}k chars/s  loss {:.3}{}",
+                p.chars_seen as f64 / epoch_chars,
+                rate / 1e3,
+                self.last_train,
+                if self.best_val.is_finite() {
+                    format!("  best val {:.3}", self.best_val)
+                } else {
+                    String::new()
+                }
             ));
         }
         if let Some(every) = self.checkpoint_every
@@ -547,7 +608,50 @@ impl Observer for TrainObserver {
                 p.chars_seen
             ))?;
         }
-        Ok(true)
+        // A signal asks to stop after this step (the session then saves).
+        Ok(self
+            .interrupts
+            .as_ref()
+            .is_none_or(|i| i.received().is_none()))
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM during training: the first sets a flag that
+/// stops the run after the current step, with a checkpoint; a second one,
+/// of either kind, exits at once (signal-hook's conditional shutdown). Files
+/// are written atomically, so even that leaves no half-written model.
+struct Interrupts {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Interrupts {
+    fn install() -> Result<Interrupts> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let any = Arc::new(AtomicBool::new(false));
+        let int = Arc::new(AtomicBool::new(false));
+        let term = Arc::new(AtomicBool::new(false));
+        let err =
+            |e: std::io::Error| Error::Invalid(format!("cannot install signal handlers: {e}"));
+        for (signal, code, flag) in [(SIGINT, 130, &int), (SIGTERM, 143, &term)] {
+            // Registered first, so it sees `any` as it was before this signal.
+            signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&any))
+                .map_err(err)?;
+            signal_hook::flag::register(signal, Arc::clone(&any)).map_err(err)?;
+            signal_hook::flag::register(signal, Arc::clone(flag)).map_err(err)?;
+        }
+        Ok(Interrupts { int, term })
+    }
+
+    /// The signal received, if any, and its exit status.
+    fn received(&self) -> Option<(&'static str, u8)> {
+        if self.int.load(Ordering::Relaxed) {
+            Some(("SIGINT", 130))
+        } else if self.term.load(Ordering::Relaxed) {
+            Some(("SIGTERM", 143))
+        } else {
+            None
+        }
     }
 }
 

@@ -27,7 +27,7 @@
 //! [`crate::optimizer::step_shared`]).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,8 @@ pub struct Trainer {
     pool: Option<rayon::ThreadPool>,
     epoch: usize,
     in_epoch: bool,
+    /// A step's loss was not finite: its update was skipped and training must stop.
+    diverged: bool,
 }
 
 impl Trainer {
@@ -185,6 +187,7 @@ impl Trainer {
             config,
             epoch: 0,
             in_epoch: false,
+            diverged: false,
         })
     }
 
@@ -254,6 +257,12 @@ impl Trainer {
         }
     }
 
+    /// True once a step's loss was NaN or infinite (its update was not
+    /// applied, so the weights are those of the last good step).
+    pub fn diverged(&self) -> bool {
+        self.diverged
+    }
+
     /// The configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.config
@@ -318,7 +327,8 @@ impl Trainer {
                 };
                 total.sum += loss.sum;
                 total.count += loss.count;
-                if total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l) {
+                if t.diverged || total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l)
+                {
                     return (total, false);
                 }
             }
@@ -382,6 +392,7 @@ impl Trainer {
             optimizer,
             workers,
             epoch,
+            diverged,
             ..
         } = self;
         let total = {
@@ -389,7 +400,9 @@ impl Trainer {
             let compute = |w: &mut Worker| w.loss = w.compute(weights, ids).unwrap_or_default();
             for_each_worker(workers, parallel, compute);
             let total = total_loss(workers);
-            if total.count > 0 {
+            if !total.sum.is_finite() {
+                *diverged = true;
+            } else if total.count > 0 {
                 let scale = grad_scale(config.grad, total.count);
                 let workers = &*workers;
                 // Σ_k grads_k over a block, in worker order.
@@ -430,6 +443,7 @@ impl Trainer {
         let (clip, clip_norm) = (self.config.clip, self.config.clip_norm);
         let lr = self.config.lr_at(self.epoch);
         let updates = AtomicU64::new(self.optimizer.steps());
+        let diverged = AtomicBool::new(false);
         let grad = self.config.grad;
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
@@ -441,6 +455,10 @@ impl Trainer {
                 let loss = w.compute(&snapshot, ids);
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
+                if !loss.sum.is_finite() {
+                    diverged.store(true, Ordering::Relaxed);
+                    break;
+                }
                 let update = Update {
                     scale: grad_scale(grad, loss.count),
                     clip,
@@ -463,6 +481,7 @@ impl Trainer {
         from_atomics(self.optimizer.state_mut(), &state);
         let done = updates.into_inner() - self.optimizer.steps();
         self.optimizer.add_steps(done);
+        self.diverged |= diverged.into_inner();
         let total = total_loss(&mut self.workers);
         (total.count > 0).then_some(total)
     }

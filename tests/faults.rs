@@ -1,0 +1,355 @@
+//! Faults: kills, signals, divergence, a full disk, unwritable outputs and
+//! corrupt model files. Nothing is lost, nothing fails silently.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rnn_fast::model_file;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+}
+
+fn words_file(dir: &Path, len: usize) -> PathBuf {
+    let p = dir.join("words.txt");
+    std::fs::write(&p, common::words(len, 21)).unwrap();
+    p
+}
+
+/// A checkpoint on disk must always load and evaluate: the old one or the new one.
+fn assert_loads_and_evaluates(path: &Path, text: &str, trial: usize) {
+    let loaded = model_file::load(path).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+    assert!(loaded.state.is_some(), "trial {trial}: not a checkpoint");
+    let ids = loaded.model.vocab.encode(&text[..2_000]).unwrap();
+    let score = rnn_fast::eval::evaluate(&loaded.model, &ids);
+    assert!(score.loss_nats.is_finite(), "trial {trial}");
+}
+
+#[test]
+fn sigkill_never_leaves_an_unreadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_path = words_file(dir.path(), 300_000);
+    let text = std::fs::read_to_string(&text_path).unwrap();
+    let ckpt = dir.path().join("run.safetensors");
+    let train = |extra: &[&str]| {
+        let mut c = bin();
+        c.args([
+            "train",
+            "--hidden",
+            "48",
+            "--sample-len",
+            "0",
+            "--checkpoint-every",
+            "0.01",
+        ])
+        .args(extra)
+        .arg("-o")
+        .arg(&ckpt)
+        .arg(&text_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    };
+    // A first checkpoint, so that there is always a file to find.
+    assert!(
+        train(&["--epochs", "1", "--max-seconds", "0.05"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for trial in 0..30 {
+        let mut child = train(&["--epochs", "1000"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_loads_and_evaluates(&ckpt, &text, trial);
+    }
+}
+
+/// Starts a long run, sends `signal` after `delay`, returns (exit code, stderr).
+fn interrupt(dir: &Path, text: &Path, out: &Path, signal: &str) -> (Option<i32>, String) {
+    let child = bin()
+        .args([
+            "train",
+            "--hidden",
+            "32",
+            "--epochs",
+            "1000",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(out)
+        .arg(text)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    for (signal, code, name) in [("-INT", 130, "SIGINT"), ("-TERM", 143, "SIGTERM")] {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let (status, err) = interrupt(dir.path(), &text, &out, signal);
+        assert_eq!(status, Some(code), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("interrupted by {name}")) && err.contains("--resume"),
+            "{err}"
+        );
+        let state = model_file::load(&out).unwrap().state.unwrap();
+        assert!(state.optimizer_steps > 0);
+        // And it resumes.
+        let o = bin()
+            .args(["train", "--resume"])
+            .arg(&out)
+            .args(["--max-seconds", "0.1", "--sample-len", "0", "-o"])
+            .arg(&out)
+            .arg(&text)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 50_000);
+    let out = dir.path().join("m.safetensors");
+    let o = bin()
+        .args([
+            "train",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e38",
+            "--clip",
+            "inf",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&text)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("training diverged") && err.contains("lower --lr"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing good to save, nothing saved");
+    // With an earlier good checkpoint at the path, it is kept as it was.
+    assert!(
+        bin()
+            .args(["train", "--epochs", "1", "--sample-len", "0", "-o"])
+            .arg(&out)
+            .arg(&text)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let before = std::fs::read(&out).unwrap();
+    let o = bin()
+        .args([
+            "train",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e38",
+            "--clip",
+            "inf",
+            "--init-from",
+        ])
+        .arg(&out)
+        .args(["--checkpoint-every", "0.001", "--sample-len", "0", "-o"])
+        .arg(&out)
+        .arg(&text)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("training diverged"),
+        "{err}"
+    );
+    let after = model_file::load(&out).unwrap();
+    assert!(after.model.is_finite());
+    if std::fs::read(&out).unwrap() != before {
+        // Only a checkpoint of good weights may have replaced it.
+        assert!(after.state.is_some());
+    }
+}
+
+#[test]
+fn an_unwritable_output_fails_before_training() {
+    let o = bin()
+        .args(["train", "-o", "/proc/rnn-fast-model.safetensors"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("cannot write /proc/rnn-fast-model.safetensors"),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("epoch"),
+        "it trained first"
+    );
+}
+
+#[test]
+fn a_full_disk_keeps_the_previous_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96k", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root) to fill a disk");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    let out = mnt.join("model.safetensors");
+    // A small model fits...
+    let o = bin()
+        .args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "3",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = std::fs::read(&out).unwrap();
+    // ...a large one does not: the save fails with one line, the old file stays.
+    let o = bin()
+        .args([
+            "train",
+            "--hidden",
+            "256",
+            "--epochs",
+            "3",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.lines().count() == 1, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    model_file::load(&out).unwrap();
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+/// Valid checkpoint bytes of a small model.
+fn checkpoint_bytes() -> Vec<u8> {
+    let corpus = rnn_fast::corpus::Corpus::from_text(&common::words(3_000, 5)).unwrap();
+    let config = rnn_fast::config::TrainConfig {
+        hidden: 8,
+        shards: 3,
+        ..Default::default()
+    };
+    let mut t = rnn_fast::trainer::Trainer::new(config.clone(), &corpus).unwrap();
+    t.train_chunk(&corpus.ids);
+    model_file::to_bytes(t.model(), &config.to_metadata(), Some(&t.state())).unwrap()
+}
+
+/// Rewrites a tensor entry of the JSON header (same length, so offsets stay).
+fn edit_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    assert!(header.contains(from), "{from} not in {header}");
+    let mut out = bytes[..8].to_vec();
+    out.extend(header.replacen(from, to, 1).into_bytes());
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn corrupt_model_files_are_errors_not_panics() {
+    let good = checkpoint_bytes();
+    assert!(model_file::from_bytes(&good).is_ok());
+    let check = |bytes: Vec<u8>, expect: &str| {
+        let e = model_file::from_bytes(&bytes).unwrap_err();
+        assert!(e.contains(expect), "{e:?} lacks {expect:?}");
+    };
+    // Truncated anywhere.
+    for cut in [0, 4, 8, 20, good.len() / 3, good.len() / 2, good.len() - 1] {
+        check(good[..cut].to_vec(), "");
+    }
+    check(
+        b"not a model at all, just text".to_vec(),
+        "not a safetensors file",
+    );
+    // Wrong dtype and shape (same-length edits keep the offsets).
+    check(
+        edit_header(&good, "\"dtype\":\"F32\"", "\"dtype\":\"I32\""),
+        "expected F32",
+    );
+    // A vocabulary that does not match the tensors: one character fewer.
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(good[8..8 + n].to_vec()).unwrap();
+    let shorter = header.replacen("\\\"y\\\",", "", 1);
+    assert_ne!(shorter, header);
+    let mut bytes = (shorter.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(shorter.into_bytes());
+    bytes.extend(&good[8 + n..]);
+    check(bytes, "expected [");
+    // NaN weights.
+    let loaded = model_file::from_bytes(&good).unwrap();
+    let mut model = loaded.model.clone();
+    model.weights[3] = f32::NAN;
+    let nan = model_file::to_bytes(&model, &[], None).unwrap();
+    check(nan, "non-finite value");
+}
