@@ -249,3 +249,76 @@ fn init_from_fine_tunes_the_weights() {
         first_loss(&fresh)
     );
 }
+
+#[test]
+fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 600_000);
+    let straight = train(
+        dir.path(),
+        &text,
+        "straight.safetensors",
+        &["--epochs", "2"],
+    );
+    let part = dir.path().join("part.safetensors");
+    let child = bin()
+        .args([
+            "train",
+            "--hidden",
+            "24",
+            "--shards",
+            "6",
+            "--streams",
+            "2",
+            "--threads",
+            "2",
+        ])
+        .args([
+            "--seq-len",
+            "20",
+            "--sample-len",
+            "0",
+            "--val-frac",
+            "0.05",
+            "--epochs",
+            "2",
+            "-o",
+        ])
+        .arg(&part)
+        .arg(&text)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    if o.status.success() {
+        eprintln!("SKIPPED: the run finished before the interrupt");
+        return;
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(bin()
+        .args(["train", "--resume"])
+        .arg(&part)
+        .args(["--sample-len", "0", "-o"])
+        .arg(dir.path().join("resumed.safetensors"))
+        .arg(&text));
+    let a = std::fs::read(straight).unwrap();
+    let b = std::fs::read(dir.path().join("resumed.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "the interrupted and resumed run wrote another file than the straight one"
+    );
+}
