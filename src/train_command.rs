@@ -131,6 +131,8 @@ fn fixed_by_checkpoint(args: &TrainArgs) -> Vec<&'static str> {
 
 /// Runs `rnn-fast train`.
 pub fn run(args: TrainArgs) -> Result<()> {
+    // First, so that a signal during the set-up also stops the run cleanly.
+    let interrupts = Interrupts::install()?;
     let (text, name) = match &args.corpus {
         Some(path) => (corpus::read_text(path)?, path.display().to_string()),
         None => (
@@ -324,7 +326,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         chars_seen: start_chars,
         planned_chars: 0,
     };
-    observer.interrupts = Some(Interrupts::install()?);
+    observer.interrupts = Some(interrupts);
     let result = session::run(
         &mut trainer,
         &corpus.ids,

@@ -253,7 +253,7 @@ fn init_from_fine_tunes_the_weights() {
 #[test]
 fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), 600_000);
+    let text = words_file(dir.path(), 1_500_000);
     let straight = train(
         dir.path(),
         &text,
@@ -290,7 +290,7 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(400));
     assert!(
         Command::new("kill")
             .args(["-INT", &child.id().to_string()])
