@@ -291,19 +291,6 @@ fn a_full_disk_keeps_the_previous_model() {
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
-/// Valid checkpoint bytes of a small model.
-fn checkpoint_bytes() -> Vec<u8> {
-    let corpus = rnn_fast::corpus::Corpus::from_text(&common::words(3_000, 5)).unwrap();
-    let config = rnn_fast::config::TrainConfig {
-        hidden: 8,
-        shards: 3,
-        ..Default::default()
-    };
-    let mut t = rnn_fast::trainer::Trainer::new(config.clone(), &corpus).unwrap();
-    t.train_chunk(&corpus.ids);
-    model_file::to_bytes(t.model(), &config.to_metadata(), Some(&t.state())).unwrap()
-}
-
 /// Rewrites a tensor entry of the JSON header (same length, so offsets stay).
 fn edit_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
@@ -318,7 +305,7 @@ fn edit_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn corrupt_model_files_are_errors_not_panics() {
-    let good = checkpoint_bytes();
+    let good = common::small_files(8).1;
     assert!(model_file::from_bytes(&good).is_ok());
     let check = |bytes: Vec<u8>, expect: &str| {
         let e = model_file::from_bytes(&bytes).unwrap_err();

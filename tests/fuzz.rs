@@ -14,18 +14,8 @@ use rnn_fast::{corpus, model_file};
 
 /// Valid bytes to start mutating from: a model and a checkpoint.
 fn seeds() -> Vec<Vec<u8>> {
-    let c = rnn_fast::corpus::Corpus::from_text(&common::words(2_000, 3)).unwrap();
-    let config = rnn_fast::config::TrainConfig {
-        hidden: 5,
-        shards: 2,
-        ..Default::default()
-    };
-    let mut t = rnn_fast::trainer::Trainer::new(config.clone(), &c).unwrap();
-    t.train_chunk(&c.ids);
-    vec![
-        model_file::to_bytes(t.model(), &config.to_metadata(), None).unwrap(),
-        model_file::to_bytes(t.model(), &config.to_metadata(), Some(&t.state())).unwrap(),
-    ]
+    let (model, checkpoint) = common::small_files(5);
+    vec![model, checkpoint]
 }
 
 /// One mutation: flip bits, overwrite, insert, delete, truncate, or splice

@@ -27,26 +27,52 @@ fn ok(cmd: &mut Command) -> Output {
 }
 
 /// The settings every run here shares: small, several shards and groups.
+fn train_command(text: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.args([
+        "train",
+        "--hidden",
+        "24",
+        "--shards",
+        "6",
+        "--streams",
+        "2",
+        "--threads",
+        "2",
+    ])
+    .args(["--seq-len", "20", "--sample-len", "0", "--val-frac", "0.05"])
+    .args(extra)
+    .arg("-o")
+    .arg(out)
+    .arg(text);
+    c
+}
+
+/// Runs [`train_command`] into `dir/out`.
 fn train(dir: &Path, text: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(out);
-    ok(bin()
-        .args([
-            "train",
-            "--hidden",
-            "24",
-            "--shards",
-            "6",
-            "--streams",
-            "2",
-            "--threads",
-            "2",
-        ])
-        .args(["--seq-len", "20", "--sample-len", "0", "--val-frac", "0.05"])
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg(text));
+    ok(&mut train_command(text, &out, extra));
     out
+}
+
+/// Resumes `part` to its end (with `extra` options) and checks the file
+/// equals `straight`'s; returns what the resumed run printed.
+fn resume_matches(dir: &Path, text: &Path, part: &Path, straight: &Path, extra: &[&str]) -> String {
+    let resumed = dir.join("resumed.safetensors");
+    let o = ok(bin()
+        .args(["train", "--resume"])
+        .arg(part)
+        .args(extra)
+        .args(["--sample-len", "0", "-o"])
+        .arg(&resumed)
+        .arg(text));
+    let a = std::fs::read(straight).unwrap();
+    let b = std::fs::read(&resumed).unwrap();
+    assert!(
+        a == b,
+        "the resumed run wrote another file than the straight one"
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn words_file(dir: &Path, len: usize) -> PathBuf {
@@ -66,22 +92,10 @@ fn resuming_at_an_epoch_end_gives_the_same_file() {
         &["--epochs", "3"],
     );
     let first = train(dir.path(), &text, "first.safetensors", &["--epochs", "1"]);
-    let o = ok(bin()
-        .args(["train", "--resume"])
-        .arg(&first)
-        .args(["--epochs", "3", "--sample-len", "0", "-o"])
-        .arg(dir.path().join("resumed.safetensors"))
-        .arg(&text));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = resume_matches(dir.path(), &text, &first, &straight, &["--epochs", "3"]);
     assert!(
         out.contains("resuming after") && out.contains("1 epochs done"),
         "{out}"
-    );
-    let a = std::fs::read(straight).unwrap();
-    let b = std::fs::read(dir.path().join("resumed.safetensors")).unwrap();
-    assert!(
-        a == b,
-        "the resumed run wrote another file than the straight one"
     );
 }
 
@@ -108,18 +122,7 @@ fn resuming_mid_epoch_gives_the_same_file() {
         "stopped inside epoch 1: {:?}",
         (state.epoch, state.in_epoch)
     );
-    ok(bin()
-        .args(["train", "--resume"])
-        .arg(&part)
-        .args(["--sample-len", "0", "-o"])
-        .arg(dir.path().join("resumed.safetensors"))
-        .arg(&text));
-    let a = std::fs::read(straight).unwrap();
-    let b = std::fs::read(dir.path().join("resumed.safetensors")).unwrap();
-    assert!(
-        a == b,
-        "the resumed run wrote another file than the straight one"
-    );
+    resume_matches(dir.path(), &text, &part, &straight, &[]);
 }
 
 #[test]
@@ -258,34 +261,10 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
         dir.path(),
         &text,
         "straight.safetensors",
-        &["--epochs", "2"],
+        &["--epochs", "3"],
     );
     let part = dir.path().join("part.safetensors");
-    let child = bin()
-        .args([
-            "train",
-            "--hidden",
-            "24",
-            "--shards",
-            "6",
-            "--streams",
-            "2",
-            "--threads",
-            "2",
-        ])
-        .args([
-            "--seq-len",
-            "20",
-            "--sample-len",
-            "0",
-            "--val-frac",
-            "0.05",
-            "--epochs",
-            "2",
-            "-o",
-        ])
-        .arg(&part)
-        .arg(&text)
+    let child = train_command(&text, &part, &["--epochs", "3"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -309,16 +288,5 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    ok(bin()
-        .args(["train", "--resume"])
-        .arg(&part)
-        .args(["--sample-len", "0", "-o"])
-        .arg(dir.path().join("resumed.safetensors"))
-        .arg(&text));
-    let a = std::fs::read(straight).unwrap();
-    let b = std::fs::read(dir.path().join("resumed.safetensors")).unwrap();
-    assert!(
-        a == b,
-        "the interrupted and resumed run wrote another file than the straight one"
-    );
+    resume_matches(dir.path(), &text, &part, &straight, &[]);
 }

@@ -97,3 +97,22 @@ pub fn shared_corpus(name: &str) -> Option<std::path::PathBuf> {
     }
     path
 }
+
+/// The bytes of a model file and of a checkpoint of a small model (H
+/// `hidden`) after one update on a words text.
+pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
+    use rnn_fast::{config::TrainConfig, corpus::Corpus, model_file, trainer::Trainer};
+    let corpus = Corpus::from_text(&words(3_000, 5)).unwrap();
+    let config = TrainConfig {
+        hidden,
+        shards: 3,
+        ..TrainConfig::new()
+    };
+    let mut t = Trainer::new(config.clone(), &corpus).unwrap();
+    t.train_chunk(&corpus.ids);
+    let meta = config.to_metadata();
+    (
+        model_file::to_bytes(t.model(), &meta, None).unwrap(),
+        model_file::to_bytes(t.model(), &meta, Some(&t.state())).unwrap(),
+    )
+}
