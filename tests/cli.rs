@@ -38,6 +38,16 @@ fn epoch_losses(out: &str) -> Vec<f64> {
         .collect()
 }
 
+/// A 150,000-character text of five words, in `dir`.
+fn to_be_file(dir: &Path) -> PathBuf {
+    let words: String = (0..150_000u32)
+        .map(|i| ["to ", "be ", "or ", "not ", "that\n"][(i * 7 % 11 % 5) as usize])
+        .collect();
+    let text = dir.join("t.txt");
+    std::fs::write(&text, words).unwrap();
+    text
+}
+
 /// Trains a small model on the article's text into `dir` and returns its path.
 fn small_model(dir: &Path) -> PathBuf {
     let model = dir.join("small.safetensors");
@@ -340,11 +350,7 @@ fn temperature_near_zero_and_top_1_are_argmax() {
 fn plot_draws_the_log_as_svg() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("run.csv");
-    let words: String = (0..150_000u32)
-        .map(|i| ["to ", "be ", "or ", "not ", "that\n"][(i * 7 % 11 % 5) as usize])
-        .collect();
-    let text = dir.path().join("t.txt");
-    std::fs::write(&text, words).unwrap();
+    let text = to_be_file(dir.path());
     ok(bin()
         .args([
             "train",
@@ -381,11 +387,7 @@ fn plot_draws_the_log_as_svg() {
 #[test]
 fn checkpoint_every_also_keeps_the_best_model() {
     let dir = tempfile::tempdir().unwrap();
-    let words: String = (0..150_000u32)
-        .map(|i| ["to ", "be ", "or ", "not ", "that\n"][(i * 7 % 11 % 5) as usize])
-        .collect();
-    let text = dir.path().join("t.txt");
-    std::fs::write(&text, words).unwrap();
+    let text = to_be_file(dir.path());
     let out = dir.path().join("m.safetensors");
     ok(bin()
         .args([

@@ -133,24 +133,25 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     }
 }
 
+/// Settings whose first update sends the weights to infinity.
+const DIVERGING: [&str; 7] = [
+    "train",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1e38",
+    "--clip",
+    "inf",
+];
+
 #[test]
 fn a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 50_000);
     let out = dir.path().join("m.safetensors");
     let o = bin()
-        .args([
-            "train",
-            "--optimizer",
-            "sgd",
-            "--lr",
-            "1e38",
-            "--clip",
-            "inf",
-            "--sample-len",
-            "0",
-            "-o",
-        ])
+        .args(DIVERGING)
+        .args(["--sample-len", "0", "-o"])
         .arg(&out)
         .arg(&text)
         .output()
@@ -176,16 +177,8 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     );
     let before = std::fs::read(&out).unwrap();
     let o = bin()
-        .args([
-            "train",
-            "--optimizer",
-            "sgd",
-            "--lr",
-            "1e38",
-            "--clip",
-            "inf",
-            "--init-from",
-        ])
+        .args(DIVERGING)
+        .args(["--init-from"])
         .arg(&out)
         .args(["--checkpoint-every", "0.001", "--sample-len", "0", "-o"])
         .arg(&out)
