@@ -106,6 +106,46 @@ fn interrupt(dir: &Path, text: &Path, out: &Path, signal: &str) -> (Option<i32>,
 }
 
 #[test]
+fn a_second_ctrl_c_exits_at_once_without_a_torn_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    let out = dir.path().join("twice.safetensors");
+    let child = bin()
+        .args([
+            "train",
+            "--hidden",
+            "32",
+            "--epochs",
+            "1000",
+            "--checkpoint-every",
+            "0.01",
+        ])
+        .args(["--sample-len", "0", "-o"])
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    // Whatever moment the second signal hit, the file is whole.
+    let text = std::fs::read_to_string(&text).unwrap();
+    assert_loads_and_evaluates(&out, &text, 0);
+}
+
+#[test]
 fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 200_000);
