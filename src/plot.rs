@@ -238,7 +238,7 @@ pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
     };
     let raw = (hi - lo) / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
         .find(|&s| s >= raw)
