@@ -1,7 +1,7 @@
 //! Truncated backpropagation through time over one chunk of B streams.
 //!
 //! Only the recurrence is sequential. Everything else in a chunk is done for
-//! all T·B steps at once, as small matrix products (DESIGN.md §2):
+//! all T·B steps at once, as small matrix products (design brief, ../shared/DESIGN.md §2):
 //!
 //! ```text
 //! forward, t = 0..T:   A_t = gather(Wxh, x_t) + bh + H_{t-1} · Whhᵀ     (B×Hp)
@@ -75,16 +75,6 @@ impl Bptt {
             targets: vec![0; rows],
             lens: vec![0; streams],
         }
-    }
-
-    /// Number of streams B.
-    pub fn streams(&self) -> usize {
-        self.streams
-    }
-
-    /// Longest chunk, T.
-    pub fn seq_len(&self) -> usize {
-        self.seq_len
     }
 
     /// Sets every stream's hidden state to zero.

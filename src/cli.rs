@@ -121,7 +121,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.csv")]
     pub log: Option<PathBuf>,
     /// Stop training after S seconds (evaluations not counted) and save the model.
-    #[arg(long, value_name = "S", value_parser = positive_f32)]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub max_seconds: Option<f32>,
     /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
     #[arg(long, value_name = "F", value_parser = positive_f32)]
@@ -146,7 +146,7 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     /// Also save a checkpoint to the output path every S seconds (and at the
     /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
-    #[arg(long, value_name = "S", value_parser = positive_f32)]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     pub checkpoint_every: Option<f32>,
     /// Print a sample of 200 characters every N trained characters.
     #[arg(long, value_name = "N")]
@@ -219,7 +219,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Parallel::Avg)]
     pub parallel: Parallel,
     /// Seconds to measure (after a short warm-up).
-    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = positive_f32)]
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
     pub seconds: f32,
     /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
     #[arg(long)]
@@ -254,6 +254,14 @@ fn positive_f32(s: &str) -> std::result::Result<f32, String> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
         _ => Err("must be a positive number".into()),
+    }
+}
+
+/// A duration in seconds: positive, and at most a year.
+fn seconds(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 31_536_000.0 => Ok(x),
+        _ => Err("must be a number of seconds, above 0 and at most 31536000 (a year)".into()),
     }
 }
 

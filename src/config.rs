@@ -30,7 +30,8 @@ pub enum Parallel {
     /// Every step, each group of streams computes the gradient of its next
     /// chunk against the same weights; the gradients are summed in a fixed
     /// order and one update is applied. Deterministic: the result depends
-    /// on the seed and the shard count, never on the thread count.
+    /// on the seed, the shard count and the streams per group, never on the
+    /// thread count.
     Avg,
     /// Each group of streams runs the article's loop and applies its own
     /// updates to the shared weights without locks (relaxed atomics).
@@ -76,6 +77,15 @@ pub struct TrainConfig {
     pub drop_tail: bool,
 }
 
+/// Largest hidden size: Whh alone is then 1 GiB.
+pub const MAX_HIDDEN: usize = 16_384;
+/// Longest chunk, and most streams per pass: beyond them the BPTT buffers
+/// would not fit in memory, and nothing is gained.
+pub const MAX_SEQ_LEN: usize = 100_000;
+pub const MAX_STREAMS: usize = 4_096;
+/// Most epochs (so that counts of characters cannot overflow).
+pub const MAX_EPOCHS: usize = 1_000_000_000;
+
 /// The automatic epoch count: 5 epochs, but at least this many characters...
 pub const AUTO_MIN_CHARS: usize = 300_000;
 /// ...and at most this many (and at least one epoch).
@@ -107,7 +117,7 @@ impl TrainConfig {
 
     /// The article's program as published: H 64, lr 0.2, seed 42, clip 5,
     /// 50 epochs, seq_len 40, summed gradients, plain SGD, last partial chunk
-    /// dropped. It diverges (DESIGN.md §1).
+    /// dropped. It diverges (see the README).
     pub fn article() -> TrainConfig {
         TrainConfig {
             hidden: 64,
@@ -151,11 +161,29 @@ impl TrainConfig {
     /// Checks that the values can train; the error says which one is wrong.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::Invalid(msg));
-        if self.hidden == 0 {
-            return bad("--hidden must be at least 1".into());
+        if !(1..=MAX_HIDDEN).contains(&self.hidden) {
+            return bad(format!(
+                "--hidden must be between 1 and {MAX_HIDDEN}, not {}",
+                self.hidden
+            ));
         }
-        if self.seq_len == 0 {
-            return bad("--seq-len must be at least 1".into());
+        if !(1..=MAX_SEQ_LEN).contains(&self.seq_len) {
+            return bad(format!(
+                "--seq-len must be between 1 and {MAX_SEQ_LEN}, not {}",
+                self.seq_len
+            ));
+        }
+        if self.streams > MAX_STREAMS {
+            return bad(format!(
+                "--streams must be at most {MAX_STREAMS}, not {}",
+                self.streams
+            ));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return bad(format!(
+                "--epochs must be at most {MAX_EPOCHS}, not {}",
+                self.epochs
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr must be a positive number, not {}", self.lr));

@@ -203,7 +203,7 @@ impl Optimizer {
         parallel: bool,
     ) {
         assert_eq!(2 * weights.len(), self.state.len());
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
         let rule = Rule::new(self.kind, update.lr, self.steps);
         let n = weights.len();
         // With a norm clip, a first pass sums the squares block by block,

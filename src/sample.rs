@@ -94,26 +94,19 @@ impl<'m> Sampler<'m> {
             Pick::Argmax => return argmax as u16,
             Pick::Draw { temperature, top_k } => (temperature as f64, top_k),
         };
-        // With top-k, characters below the k-th largest logit get no weight.
-        let floor = match top_k {
-            Some(k) if k < y.len() => {
-                let mut sorted = y.to_vec();
-                sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-                sorted[k - 1]
-            }
-            _ => f32::NEG_INFINITY,
-        };
         let max = y[argmax] as f64;
-        let weights: Vec<f64> = y
+        let mut weights: Vec<f64> = y
             .iter()
-            .map(|&v| {
-                if v < floor {
-                    0.0
-                } else {
-                    ((v as f64 - max) / temperature).exp()
-                }
-            })
+            .map(|&v| ((v as f64 - max) / temperature).exp())
             .collect();
+        // With top-k, only the k most likely characters (ties: the lower ids) keep weight.
+        if let Some(k) = top_k.filter(|&k| k < y.len()) {
+            let mut order: Vec<usize> = (0..y.len()).collect();
+            order.sort_by(|&a, &b| y[b].total_cmp(&y[a]).then(a.cmp(&b)));
+            for &i in &order[k..] {
+                weights[i] = 0.0;
+            }
+        }
         let total: f64 = weights.iter().sum();
         let mut u = self.rng.random::<f64>() * total;
         for (i, w) in weights.iter().enumerate() {

@@ -104,8 +104,8 @@ pub fn run(
     options: &SessionOptions,
     observer: &mut dyn Observer,
 ) -> Result<Stop> {
-    let epoch_chars = train.len().saturating_sub(1).max(1);
-    let planned_chars = epoch_chars * options.epochs;
+    let epoch_chars = trainer.chars_per_epoch().max(1);
+    let planned_chars = epoch_chars.saturating_mul(options.epochs);
     let every_epochs = (options.epochs / 10).max(1);
     let mut session = Duration::ZERO;
     let mut chars_seen = options.start_chars;
@@ -118,9 +118,15 @@ pub fn run(
                   elapsed: Duration,
                   chars_seen: usize,
                   w: Window| {
+        // At an epoch end, the exact count; inside one, the fraction trained.
+        let epoch = if trainer.in_epoch() {
+            chars_seen as f64 / epoch_chars as f64
+        } else {
+            trainer.epoch() as f64
+        };
         let r = Report {
             elapsed_s: elapsed.as_secs_f64(),
-            epoch: chars_seen as f64 / epoch_chars as f64,
+            epoch,
             chars_seen,
             train_loss: w.loss.sum / w.loss.count.max(1) as f64,
             val: (val.len() >= 2).then(|| trainer.validate(val)),

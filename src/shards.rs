@@ -60,9 +60,21 @@ impl Shards {
         self.bounds.is_empty()
     }
 
-    /// `[start, end]` of each shard: it predicts `ids[start+1 ..= end]`.
-    pub fn bounds(&self) -> &[(usize, usize)] {
-        &self.bounds
+    /// Predictions one epoch trains: all of them, or with `drop_tail` only
+    /// the full chunks of each shard.
+    pub fn chars_per_epoch(&self) -> usize {
+        self.bounds
+            .iter()
+            .map(|&(start, end)| {
+                let n = end - start;
+                if self.drop_tail {
+                    // Chunks are taken while more than seq_len predictions remain.
+                    n.saturating_sub(1) / self.seq_len * self.seq_len
+                } else {
+                    n
+                }
+            })
+            .sum()
     }
 
     /// Splits the shards, in order, into groups of `size` (the last may be
@@ -178,6 +190,11 @@ mod tests {
         assert_eq!(r[0], 40..81);
         assert!(!s.next_chunks(&mut r));
         // 104 - 81 = 23 characters are never predicted.
+        assert_eq!(s.chars_per_epoch(), 80);
+        assert_eq!(
+            Shards::new(104, 3, 40, false).unwrap().chars_per_epoch(),
+            103
+        );
     }
 
     #[test]

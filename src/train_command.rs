@@ -180,11 +180,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let mut c = TrainConfig::from_metadata(&l.metadata)?;
             c.epochs = args.epochs.unwrap_or(c.epochs);
             c.threads = args.threads.unwrap_or(train_config(&args, total).threads);
-            let frac = l
+            let frac: f64 = l
                 .metadata
                 .get("val_frac")
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0);
+                .filter(|f| (0.0..1.0).contains(f))
+                .ok_or_else(|| {
+                    Error::Invalid("the checkpoint's val_frac is missing or not in [0, 1)".into())
+                })?;
             (c, frac)
         }
         _ => {
@@ -212,6 +215,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .unwrap_or(0),
         _ => 0,
     };
+    // A resumed run's .best file is replaced only by a better model.
+    let resumed_best_val = match &start {
+        Start::Resume(l) => l
+            .metadata
+            .get("train.best_val")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::INFINITY),
+        _ => f64::INFINITY,
+    };
     let resumed_epoch = match &start {
         Start::Resume(l) => l.state.as_ref().map_or(0, |s| s.epoch),
         _ => 0,
@@ -219,7 +231,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (log, start_elapsed) = match &args.log {
         Some(path) => {
             let (log, last) = CsvLog::open(path, matches!(start, Start::Resume(_)))?;
-            (Some(log), Duration::from_secs_f64(last))
+            // A hand-edited log must not stop the run: a bad time counts as 0.
+            let last = Duration::try_from_secs_f64(last).unwrap_or(Duration::ZERO);
+            (Some(log), last)
         }
         None => (None, Duration::ZERO),
     };
@@ -262,7 +276,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         output: args.output.clone(),
         checkpoint_every: args.checkpoint_every.map(Duration::from_secs_f32),
         last_checkpoint: Instant::now(),
-        best_val: f64::INFINITY,
+        best_val: resumed_best_val,
         best_train: f64::INFINITY,
         warned: false,
         sample_every: args.sample_every.filter(|&n| n > 0),
@@ -318,9 +332,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         start_chars,
         start_elapsed,
     };
-    observer
-        .out
-        .start(corpus.len().saturating_sub(1) * config.epochs, start_chars);
+    observer.out.start(
+        trainer.chars_per_epoch().saturating_mul(config.epochs),
+        start_chars,
+    );
     let mut progress = Progress {
         elapsed: start_elapsed,
         chars_seen: start_chars,
@@ -519,6 +534,9 @@ impl TrainObserver {
         // Not the elapsed time: the same run must write the same bytes
         // (the log keeps the time; a resumed log continues from its last row).
         meta.push(("train.chars_seen".into(), progress.chars_seen.to_string()));
+        if self.best_val.is_finite() {
+            meta.push(("train.best_val".into(), self.best_val.to_string()));
+        }
         model_file::save(path, trainer.model(), &meta, Some(&trainer.state()))
     }
 }

@@ -1,7 +1,7 @@
 //! The training loop: truncated BPTT over the shards of a corpus, as the
 //! article's `fit`, but training every character, on several threads.
 //!
-//! The corpus is cut into K contiguous shards (DESIGN.md §3), each read in
+//! The corpus is cut into K contiguous shards (design brief, ../shared/DESIGN.md §3), each read in
 //! order in chunks of T characters with its own carried hidden state. The
 //! shards are processed in groups of B streams ([`Worker`]s); each worker has
 //! its own [`Bptt`] buffers and gradient buffer, and the workers run on a
@@ -19,8 +19,8 @@
 //! ```
 //!
 //! `g` is scaled by 1/predictions (mean) or 1 (sum) and clamped to
-//! [-clip, clip] before the update. With `avg` the result depends on the seed
-//! and K, never on the thread count: each worker's gradient is computed the
+//! [-clip, clip] before the update. With `avg` the result depends on the seed,
+//! K and B, never on the thread count: each worker's gradient is computed the
 //! same way whichever thread runs it, and the sum has a fixed order. Hogwild
 //! runs in rounds of [`HOGWILD_ROUND`] chunks per worker; the shared weights
 //! and Adagrad state are `AtomicU32` for the round (see
@@ -119,7 +119,7 @@ pub struct Trainer {
     config: TrainConfig,
     model: Model,
     optimizer: Optimizer,
-    /// Locked only to hand each to its thread (uncontended).
+    /// Locked only to hand each to its thread at the start of a step (uncontended).
     workers: Vec<Mutex<Worker>>,
     /// `None` with one thread: everything runs on the caller's thread.
     pool: Option<rayon::ThreadPool>,
@@ -257,6 +257,23 @@ impl Trainer {
         }
     }
 
+    /// True while an epoch is under way (false between epochs).
+    pub fn in_epoch(&self) -> bool {
+        self.in_epoch
+    }
+
+    /// Characters one epoch trains (fewer than N - 1 with the article's
+    /// dropped tail).
+    pub fn chars_per_epoch(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| {
+                let w = w.lock().unwrap_or_else(PoisonError::into_inner);
+                w.shards.chars_per_epoch()
+            })
+            .sum()
+    }
+
     /// True once a step's loss was NaN or infinite (its update was not
     /// applied, so the weights are those of the last good step).
     pub fn diverged(&self) -> bool {
@@ -295,7 +312,7 @@ impl Trainer {
     /// The validation score of the model on `ids` (see
     /// [`eval::evaluate_segments`]), on this trainer's threads.
     pub fn validate(&mut self, ids: &[u16]) -> Score {
-        let segments = self.config.shards.max(self.config.threads);
+        let segments = self.config.shards;
         self.pooled(|t, parallel| eval::evaluate_segments(&t.model, ids, segments, parallel))
     }
 
@@ -404,17 +421,16 @@ impl Trainer {
                 *diverged = true;
             } else if total.count > 0 {
                 let scale = grad_scale(config.grad, total.count);
-                let workers = &*workers;
-                // Σ_k grads_k over a block, in worker order.
+                // Σ_k grads_k over a block, in worker order (no locks: this
+                // step holds every worker).
+                let grads: Vec<&[f32]> = workers
+                    .iter_mut()
+                    .map(|w| &w.get_mut().unwrap_or_else(PoisonError::into_inner).grads[..])
+                    .collect();
                 let sum = |range: Range<usize>, dst: &mut [f32]| {
-                    for (k, w) in workers.iter().enumerate() {
-                        let w = w.lock().unwrap_or_else(PoisonError::into_inner);
-                        let g = &w.grads[range.clone()];
-                        if k == 0 {
-                            dst.copy_from_slice(g);
-                        } else {
-                            kernels::add_assign(dst, g);
-                        }
+                    dst.copy_from_slice(&grads[0][range.clone()]);
+                    for g in &grads[1..] {
+                        kernels::add_assign(dst, &g[range.clone()]);
                     }
                 };
                 let update = Update {
@@ -456,7 +472,10 @@ impl Trainer {
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
                 if !loss.sum.is_finite() {
+                    // Not applied; kept in the loss so the report shows it.
                     diverged.store(true, Ordering::Relaxed);
+                    w.loss.sum += loss.sum;
+                    w.loss.count += loss.count;
                     break;
                 }
                 let update = Update {
@@ -537,13 +556,20 @@ pub fn diagnose(loss: f64, best: f64, vocab_size: usize, config: &TrainConfig) -
         return None;
     }
     let cause = match config.grad {
-        GradReduce::Sum => format!(
-            "gradients are summed over {} steps (--grad sum), so lr {} acts like lr {} on the mean loss; use --grad mean or divide --lr by {}",
-            config.seq_len,
-            config.lr,
-            config.lr * config.seq_len as f32,
-            config.seq_len
-        ),
+        GradReduce::Sum => {
+            // Summed over T steps of each of K shards.
+            let n = config.seq_len * config.shards;
+            let what = if config.shards == 1 {
+                format!("{} steps", config.seq_len)
+            } else {
+                format!("{} steps of {} shards", config.seq_len, config.shards)
+            };
+            format!(
+                "gradients are summed over {what} (--grad sum), so lr {} acts like lr {} on the mean loss; use --grad mean or divide --lr by {n}",
+                config.lr,
+                config.lr * n as f32
+            )
+        }
         GradReduce::Mean => format!("lower --lr (now {})", config.lr),
     };
     Some(format!(

@@ -113,8 +113,20 @@ fn article_preset_diverges_as_the_article_did() {
         "{out}"
     );
     let losses = epoch_losses(&out);
-    // Printed at epochs 1, 5, 10, ..., 50, as the article prints them.
+    // Printed at epochs 1, 5, 10, ..., 50, as the article prints them (its
+    // epochs train 80 of the 103 predictions: the tail is dropped).
     assert_eq!(losses.len(), 11, "{out}");
+    let epochs: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("epoch"))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        epochs,
+        [
+            "1", "5", "10", "15", "20", "25", "30", "35", "40", "45", "50"
+        ]
+    );
     // Epoch 1 is near chance (ln 24 = 3.18; the article printed 3.821), then
     // the loss climbs far above it and stays there.
     assert!((3.0..4.5).contains(&losses[0]), "{losses:?}");
@@ -516,6 +528,12 @@ fn bad_input_is_one_clear_line() {
     fails_with(&["eval", model, &empty], "the file is empty");
     fails_with(&["frobnicate"], "frobnicate");
     fails_with(&["train", "--threads", "0"], "--threads");
+    fails_with(
+        &["train", "--hidden", "100000"],
+        "--hidden must be between 1 and 16384",
+    );
+    fails_with(&["train", "--max-seconds", "1e20"], "--max-seconds");
+    fails_with(&["bench", "--seconds", "1e20"], "--seconds");
     fails_with(&["train", "--val-frac", "1.5"], "--val-frac");
     fails_with(
         &["train", "--shards", "500", "-o", out],
