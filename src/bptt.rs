@@ -52,6 +52,20 @@ pub struct ChunkLoss {
     pub count: usize,
 }
 
+impl ChunkLoss {
+    /// Mean loss per prediction, nats (0 for no predictions).
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count.max(1) as f64
+    }
+}
+
+impl std::ops::AddAssign for ChunkLoss {
+    fn add_assign(&mut self, other: ChunkLoss) {
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
 impl Bptt {
     /// Buffers for `streams` streams and chunks of up to `seq_len` steps, all
     /// hidden states zero.

@@ -47,13 +47,12 @@ pub fn evaluate(model: &Model, ids: &[u16]) -> Score {
     while start + 1 < ids.len() {
         let end = (start + EVAL_CHUNK + 1).min(ids.len());
         let loss = bptt.forward(&model.weights, ids, std::slice::from_ref(&(start..end)));
-        total.sum += loss.sum;
-        total.count += loss.count;
+        total += loss;
         start = end - 1;
     }
     Score {
         chars: total.count,
-        loss_nats: total.sum / total.count.max(1) as f64,
+        loss_nats: total.mean(),
     }
 }
 
@@ -74,8 +73,7 @@ pub fn evaluate_segments(model: &Model, ids: &[u16], max_segments: usize, parall
         let mut total = ChunkLoss::default();
         while group.next_chunks(&mut ranges) {
             let loss = bptt.forward(&model.weights, ids, &ranges);
-            total.sum += loss.sum;
-            total.count += loss.count;
+            total += loss;
         }
         total
     };
@@ -85,12 +83,12 @@ pub fn evaluate_segments(model: &Model, ids: &[u16], max_segments: usize, parall
     } else {
         groups.into_iter().map(score_group).collect()
     };
-    let total = losses.iter().fold(ChunkLoss::default(), |a, l| ChunkLoss {
-        sum: a.sum + l.sum,
-        count: a.count + l.count,
-    });
+    let mut total = ChunkLoss::default();
+    for &l in &losses {
+        total += l;
+    }
     Score {
         chars: total.count,
-        loss_nats: total.sum / total.count.max(1) as f64,
+        loss_nats: total.mean(),
     }
 }

@@ -368,6 +368,14 @@ fn read_state(
     })
 }
 
+/// The directory a file is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes `bytes` to `path` so that `path` is always either its old content
 /// or all of the new: temporary file in the same directory, fsync, rename,
 /// fsync of the directory.
@@ -376,10 +384,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".rnn-fast-")
         .suffix(".tmp")
@@ -408,10 +413,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Checks before a long run that `path` can be written: its directory exists
 /// and accepts a new file.
 pub fn check_writable(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     if path.is_dir() {
         return Err(Error::Write {
             path: path.to_path_buf(),

@@ -21,6 +21,14 @@ pub enum Pick {
     },
 }
 
+impl Pick {
+    /// A draw from the model's own distribution (temperature 1, all characters).
+    pub const MODEL: Pick = Pick::Draw {
+        temperature: 1.0,
+        top_k: None,
+    };
+}
+
 /// A model's hidden state stepping through text.
 #[derive(Clone, Debug)]
 pub struct Sampler<'m> {

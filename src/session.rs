@@ -77,8 +77,7 @@ struct Window {
 
 impl Window {
     fn add(&mut self, loss: ChunkLoss, time: Duration) {
-        self.loss.sum += loss.sum;
-        self.loss.count += loss.count;
+        self.loss += loss;
         self.time += time;
     }
 }
@@ -128,7 +127,7 @@ pub fn run(
             elapsed_s: elapsed.as_secs_f64(),
             epoch,
             chars_seen,
-            train_loss: w.loss.sum / w.loss.count.max(1) as f64,
+            train_loss: w.loss.mean(),
             val: (val.len() >= 2).then(|| trainer.validate(val)),
             chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
         };
@@ -151,7 +150,7 @@ pub fn run(
             return Err(Error::Diverged(format!(
                 "training diverged after {} characters: the loss is no longer a number ({}), so the last step was not applied; lower --lr, or clip harder (--clip, --clip-norm)",
                 chars_seen + loss.count,
-                loss.sum / loss.count.max(1) as f64
+                loss.mean()
             )));
         }
         chars_seen += loss.count;

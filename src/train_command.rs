@@ -405,17 +405,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         };
         let mut out = std::io::stdout().lock();
         say(&mut out, format_args!("--- sample ---"))?;
-        let pick = Pick::Draw {
-            temperature: 1.0,
-            top_k: None,
-        };
         write_sample(
             &mut out,
             model,
             &mut sampler,
             &[prime],
             args.sample_len,
-            pick,
+            Pick::MODEL,
         )?;
         say(&mut out, format_args!(""))?;
     }
@@ -610,17 +606,13 @@ impl Observer for TrainObserver {
             let model = trainer.model();
             let mut sampler = Sampler::new(model, self.config.seed ^ p.chars_seen as u64);
             let mut text = Vec::new();
-            let pick = Pick::Draw {
-                temperature: 1.0,
-                top_k: None,
-            };
             write_sample(
                 &mut text,
                 model,
                 &mut sampler,
                 &[self.first_id],
                 PERIODIC_SAMPLE_LEN,
-                pick,
+                Pick::MODEL,
             )?;
             let text = String::from_utf8_lossy(&text).into_owned();
             self.out.line(format_args!(

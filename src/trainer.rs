@@ -342,8 +342,7 @@ impl Trainer {
                 let Some(loss) = t.step(ids, parallel) else {
                     return (total, true);
                 };
-                total.sum += loss.sum;
-                total.count += loss.count;
+                total += loss;
                 if t.diverged || total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l)
                 {
                     return (total, false);
@@ -388,12 +387,11 @@ impl Trainer {
         let start = Instant::now();
         let mut total = ChunkLoss::default();
         while let Some(loss) = self.train_chunk(ids) {
-            total.sum += loss.sum;
-            total.count += loss.count;
+            total += loss;
         }
         EpochReport {
             epoch: self.epoch,
-            loss: total.sum / total.count.max(1) as f64,
+            loss: total.mean(),
             chars: total.count,
             seconds: start.elapsed().as_secs_f64(),
         }
@@ -474,8 +472,7 @@ impl Trainer {
                 if !loss.sum.is_finite() {
                     // Not applied; kept in the loss so the report shows it.
                     diverged.store(true, Ordering::Relaxed);
-                    w.loss.sum += loss.sum;
-                    w.loss.count += loss.count;
+                    w.loss += loss;
                     break;
                 }
                 let update = Update {
@@ -486,8 +483,7 @@ impl Trainer {
                 };
                 let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
                 optimizer::step_shared(kind, t, &weights, &state, &w.grads, update);
-                w.loss.sum += loss.sum;
-                w.loss.count += loss.count;
+                w.loss += loss;
             }
         };
         for_each_worker(&mut self.workers, parallel, run);
@@ -527,13 +523,11 @@ fn for_each_worker(workers: &mut [Mutex<Worker>], parallel: bool, f: impl Fn(&mu
 
 /// The losses of every worker's last step, added in worker order.
 fn total_loss(workers: &mut [Mutex<Worker>]) -> ChunkLoss {
-    workers.iter_mut().fold(ChunkLoss::default(), |a, w| {
-        let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
-        ChunkLoss {
-            sum: a.sum + w.loss.sum,
-            count: a.count + w.loss.count,
-        }
-    })
+    let mut total = ChunkLoss::default();
+    for w in workers.iter_mut() {
+        total += w.get_mut().unwrap_or_else(PoisonError::into_inner).loss;
+    }
+    total
 }
 
 /// The gradient scale for `count` predictions.
