@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
+
 use crate::bptt::{Bptt, ChunkLoss};
 use crate::config::{GradReduce, Parallel, TrainConfig};
 use crate::corpus::Corpus;
@@ -127,6 +129,9 @@ pub struct Trainer {
     in_epoch: bool,
     /// A step's loss was not finite: its update was skipped and training must stop.
     diverged: bool,
+    /// Hogwild: the weights and optimizer state shared by the threads during
+    /// a round (allocated at the first round).
+    shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
 }
 
 impl Trainer {
@@ -188,6 +193,7 @@ impl Trainer {
             epoch: 0,
             in_epoch: false,
             diverged: false,
+            shared: None,
         })
     }
 
@@ -419,25 +425,29 @@ impl Trainer {
                 *diverged = true;
             } else if total.count > 0 {
                 let scale = grad_scale(config.grad, total.count);
-                // Σ_k grads_k over a block, in worker order (no locks: this
-                // step holds every worker).
-                let grads: Vec<&[f32]> = workers
-                    .iter_mut()
-                    .map(|w| &w.get_mut().unwrap_or_else(PoisonError::into_inner).grads[..])
-                    .collect();
-                let sum = |range: Range<usize>, dst: &mut [f32]| {
-                    dst.copy_from_slice(&grads[0][range.clone()]);
-                    for g in &grads[1..] {
-                        kernels::add_assign(dst, &g[range.clone()]);
-                    }
-                };
+                // Σ_k grads_k into worker 0's buffer, one worker at a time in
+                // worker order (element-wise, so the result does not depend
+                // on the threads); no locks and no allocation: this step
+                // holds every worker.
+                let (first, rest) = workers.split_first_mut().expect("at least one worker");
+                let sum = &mut first
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .grads;
+                for w in rest {
+                    let g = &w.get_mut().unwrap_or_else(PoisonError::into_inner).grads;
+                    add_blocks(sum, g, parallel);
+                }
+                let sum = &*sum;
+                let gradient =
+                    |range: Range<usize>, dst: &mut [f32]| dst.copy_from_slice(&sum[range]);
                 let update = Update {
                     scale,
                     clip: config.clip,
                     clip_norm: config.clip_norm,
                     lr: config.lr_at(*epoch),
                 };
-                optimizer.step_with(&mut model.weights, sum, update, parallel);
+                optimizer.step_with(&mut model.weights, gradient, update, parallel);
             }
             total
         };
@@ -448,11 +458,21 @@ impl Trainer {
     /// copying the shared weights, computing its gradient and applying its
     /// own update to the shared weights and optimizer state.
     fn hogwild_round(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
-        let to_atomics = |v: &[f32]| -> Vec<AtomicU32> {
-            v.iter().map(|x| AtomicU32::new(x.to_bits())).collect()
-        };
-        let weights = to_atomics(&self.model.weights);
-        let state = to_atomics(self.optimizer.state());
+        // The shared copies, allocated once; filled from the model for the round.
+        let (weights, state) = self.shared.get_or_insert_with(|| {
+            let atomics = |n: usize| (0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
+            (
+                atomics(self.model.weights.len()),
+                atomics(self.optimizer.state().len()),
+            )
+        });
+        for (a, &x) in weights.iter().zip(&self.model.weights) {
+            a.store(x.to_bits(), Ordering::Relaxed);
+        }
+        for (a, &x) in state.iter().zip(self.optimizer.state()) {
+            a.store(x.to_bits(), Ordering::Relaxed);
+        }
+        let (weights, state) = (&*weights, &*state);
         let kind = self.optimizer.kind();
         let (clip, clip_norm) = (self.config.clip, self.config.clip_norm);
         let lr = self.config.lr_at(self.epoch);
@@ -462,7 +482,7 @@ impl Trainer {
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
             for _ in 0..HOGWILD_ROUND {
-                for (local, shared) in w.snapshot.iter_mut().zip(&weights) {
+                for (local, shared) in w.snapshot.iter_mut().zip(weights) {
                     *local = f32::from_bits(shared.load(Ordering::Relaxed));
                 }
                 let snapshot = std::mem::take(&mut w.snapshot);
@@ -482,7 +502,7 @@ impl Trainer {
                     lr,
                 };
                 let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
-                optimizer::step_shared(kind, t, &weights, &state, &w.grads, update);
+                optimizer::step_shared(kind, t, weights, state, &w.grads, update);
                 w.loss += loss;
             }
         };
@@ -492,8 +512,8 @@ impl Trainer {
                 *d = f32::from_bits(s.load(Ordering::Relaxed));
             }
         };
-        from_atomics(&mut self.model.weights, &weights);
-        from_atomics(self.optimizer.state_mut(), &state);
+        from_atomics(&mut self.model.weights, weights);
+        from_atomics(self.optimizer.state_mut(), state);
         let done = updates.into_inner() - self.optimizer.steps();
         self.optimizer.add_steps(done);
         self.diverged |= diverged.into_inner();
@@ -518,6 +538,19 @@ fn for_each_worker(workers: &mut [Mutex<Worker>], parallel: bool, f: impl Fn(&mu
         for w in workers.iter_mut() {
             f(w.get_mut().unwrap_or_else(PoisonError::into_inner));
         }
+    }
+}
+
+/// `dst += src` in blocks of the update's size, spread over the current
+/// pool when `parallel`.
+fn add_blocks(dst: &mut [f32], src: &[f32], parallel: bool) {
+    const BLOCK: usize = 4096;
+    if parallel {
+        dst.par_chunks_mut(BLOCK)
+            .zip(src.par_chunks(BLOCK))
+            .for_each(|(d, s)| kernels::add_assign(d, s));
+    } else {
+        kernels::add_assign(dst, src);
     }
 }
 
