@@ -70,8 +70,7 @@ pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
     c.parallel = args.parallel.unwrap_or(c.parallel);
     // The default shard and stream counts do not depend on the machine, so
     // that the default (avg) run gives the same model everywhere.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    c.threads = args.threads.unwrap_or(if article { 1 } else { cores });
+    c.threads = args.threads.unwrap_or(if article { 1 } else { cores() });
     c.shards = args.shards.unwrap_or(if article {
         1
     } else {
@@ -88,6 +87,11 @@ pub fn train_config(args: &TrainArgs, corpus_len: usize) -> TrainConfig {
         (None, false) => TrainConfig::auto_epochs(corpus_len),
     };
     c
+}
+
+/// The default thread count: every core.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Where a run starts.
@@ -179,7 +183,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let mut c = TrainConfig::from_metadata(&l.metadata)?;
             c.epochs = args.epochs.unwrap_or(c.epochs);
-            c.threads = args.threads.unwrap_or(train_config(&args, total).threads);
+            c.threads = args.threads.unwrap_or_else(cores);
             let frac: f64 = l
                 .metadata
                 .get("val_frac")

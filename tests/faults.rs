@@ -279,38 +279,28 @@ fn a_full_disk_keeps_the_previous_model() {
     }
     let _guard = Unmount(&mnt);
     let out = mnt.join("model.safetensors");
+    let train = |hidden: &str| {
+        bin()
+            .args([
+                "train",
+                "--hidden",
+                hidden,
+                "--epochs",
+                "3",
+                "--sample-len",
+                "0",
+                "-o",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
     // A small model fits...
-    let o = bin()
-        .args([
-            "train",
-            "--hidden",
-            "8",
-            "--epochs",
-            "3",
-            "--sample-len",
-            "0",
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = train("8");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before = std::fs::read(&out).unwrap();
     // ...a large one does not: the save fails with one line, the old file stays.
-    let o = bin()
-        .args([
-            "train",
-            "--hidden",
-            "256",
-            "--epochs",
-            "3",
-            "--sample-len",
-            "0",
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = train("256");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.lines().count() == 1, "{err}");
     assert!(err.contains("No space left on device"), "{err}");
