@@ -1,6 +1,7 @@
-//! A whole training update (forward, backward and Adagrad step over one chunk
-//! of T = 40 characters per stream) for H in 64, 128, 256, 512, V = 65, at
-//! 1 and 32 streams. Throughput in characters (criterion's elements/s).
+//! A whole training update (forward, backward and the default Adam step
+//! over one chunk of T = 40 characters per stream) for H in 64, 128, 256,
+//! 512, V = 65, at 1 and 32 streams (one group of B shards, one thread).
+//! Throughput in characters (criterion's elements/s).
 
 use std::time::Duration;
 
@@ -34,7 +35,9 @@ fn train_step(c: &mut Criterion) {
             let config = TrainConfig {
                 hidden,
                 streams,
-                ..TrainConfig::new()
+                shards: streams,
+                threads: 1,
+                ..TrainConfig::defaults(corpus.len())
             };
             let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
             group.throughput(Throughput::Elements((config.seq_len * streams) as u64));

@@ -1,7 +1,7 @@
 //! `rnn-fast bench`: train for a few seconds and report throughput against
 //! the machine's measured FMA peak.
 //!
-//! FLOPs per trained character, dense (design brief, ../shared/DESIGN.md §2):
+//! FLOPs per trained character, dense:
 //! forward `Whh h` 2H² and `Why h` 2HV; backward `Whyᵀ dy` 2HV, `dWhy` 2HV,
 //! `dWhh` 2H², `Whhᵀ dr` 2H²: **6H² + 6HV**. Gathers, tanh, softmax and the
 //! update are not counted.

@@ -1,7 +1,7 @@
 //! Truncated backpropagation through time over one chunk of B streams.
 //!
 //! Only the recurrence is sequential. Everything else in a chunk is done for
-//! all T·B steps at once, as small matrix products (design brief, ../shared/DESIGN.md §2):
+//! all T·B steps at once, as small matrix products:
 //!
 //! ```text
 //! forward, t = 0..T:   A_t = gather(Wxh, x_t) + bh + H_{t-1} · Whhᵀ     (B×Hp)

@@ -1,42 +1,72 @@
-//! Training hyperparameters, the defaults (chosen by experiment, see the
-//! README) and the article's preset.
+//! Training settings: everything that decides a run, their defaults (chosen
+//! by experiment, see the README) in one place, and the article's preset.
 
 use crate::error::{Error, Result};
 
-/// How parameters are updated from a gradient.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OptimizerKind {
-    /// `w -= lr · g` (the article).
-    Sgd,
-    /// `m += g²; w -= lr · g / sqrt(m + 1e-8)` (min-char-rnn).
-    Adagrad,
-    /// Adam, β1 0.9, β2 0.999, with bias correction (torch-rnn's default).
-    Adam,
+/// An enum setting whose values each have one name, written once (by
+/// [`named_setting!`]): in model files, on the command line and in messages.
+pub trait Named: Copy + Sized + 'static {
+    /// Every value, in the order the help lists them.
+    const ALL: &'static [Self];
+    /// The value's name.
+    fn name(self) -> &'static str;
+    /// One line about the value, for `--help`.
+    fn help(self) -> &'static str;
+    /// The value named `name`, if any.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
 }
 
-/// How the per-character gradients of a chunk are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GradReduce {
-    /// The mean over the chunk's predictions, matching the mean loss that is
-    /// reported: the step size does not depend on `seq_len`.
-    Mean,
-    /// The sum over the chunk (the article): the step grows with `seq_len`.
-    Sum,
+/// Declares an enum setting with each value's name and help line, and
+/// implements [`Named`] and `Display` from them.
+macro_rules! named_setting {
+    ($(#[$meta:meta])* $vis:vis enum $t:ident { $($(#[$vmeta:meta])* $v:ident = $name:literal, $help:literal;)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $t {
+            $(#[doc = $help] $(#[$vmeta])* $v,)+
+        }
+        impl Named for $t {
+            const ALL: &'static [$t] = &[$($t::$v),+];
+            fn name(self) -> &'static str {
+                match self { $($t::$v => $name,)+ }
+            }
+            fn help(self) -> &'static str {
+                match self { $($t::$v => $help,)+ }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
 }
 
-/// How several shards train together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Parallel {
-    /// Every step, each group of streams computes the gradient of its next
-    /// chunk against the same weights; the gradients are summed in a fixed
-    /// order and one update is applied. Deterministic: the result depends
-    /// on the seed, the shard count and the streams per group, never on the
-    /// thread count.
-    Avg,
-    /// Each group of streams runs the article's loop and applies its own
-    /// updates to the shared weights without locks (relaxed atomics).
-    /// Not deterministic.
-    Hogwild,
+named_setting! {
+    /// How parameters are updated from a gradient.
+    pub enum OptimizerKind {
+        Sgd = "sgd", "w -= lr · g (the article)";
+        Adagrad = "adagrad", "m += g²; w -= lr · g / sqrt(m + 1e-8) (min-char-rnn)";
+        Adam = "adam", "Adam, β1 0.9, β2 0.999, with bias correction (torch-rnn's default)";
+    }
+}
+
+named_setting! {
+    /// How the per-character gradients of a chunk are combined.
+    pub enum GradReduce {
+        Mean = "mean", "the mean over the chunk's predictions, matching the reported loss: the step size does not depend on seq_len";
+        Sum = "sum", "the sum over the chunk (the article): the step grows with seq_len";
+    }
+}
+
+named_setting! {
+    /// How several shards train together.
+    pub enum Parallel {
+        Avg = "avg", "each step, every group computes the gradient of its next chunk against the same weights; the gradients are summed in a fixed order and one update is applied (deterministic: never depends on the thread count)";
+        Hogwild = "hogwild", "each group runs the article's loop and updates the shared weights without locks (relaxed atomics; not deterministic)";
+    }
 }
 
 /// Everything that decides a training run.
@@ -90,34 +120,47 @@ pub const MAX_EPOCHS: usize = 1_000_000_000;
 pub const AUTO_MIN_CHARS: usize = 300_000;
 /// ...and at most this many (and at least one epoch).
 pub const AUTO_MAX_CHARS: usize = 5_000_000;
+/// Shards when their count is not given (fewer for short texts).
+pub const DEFAULT_SHARDS: usize = 32;
+/// Streams per pass when not given: 32 shards make 8 groups of 4, enough
+/// for 8 threads, and 4 streams already reuse each Whh element 4 times.
+pub const DEFAULT_STREAMS: usize = 4;
+/// Shards get at least this many characters each when their count is not given.
+pub const MIN_SHARD_CHARS: usize = 10_000;
 
 impl TrainConfig {
-    /// The defaults: they learn (measured, see the README), on the article's
-    /// text and on megabyte corpora alike.
-    pub fn new() -> TrainConfig {
+    /// The defaults for a training text of `train_len` characters: they
+    /// learn (measured, see the README), on the article's text and on
+    /// megabyte corpora alike. H 128, T 40, Adam lr 0.002 on mean gradients,
+    /// clip 5, [`DEFAULT_SHARDS`] shards (at most one per [`MIN_SHARD_CHARS`])
+    /// in groups of [`DEFAULT_STREAMS`], [`TrainConfig::auto_epochs`], avg,
+    /// every core. The shard and stream counts do not depend on the machine,
+    /// so that the default (avg) run gives the same model everywhere.
+    pub fn defaults(train_len: usize) -> TrainConfig {
+        let shards = DEFAULT_SHARDS.min((train_len / MIN_SHARD_CHARS).max(1));
         TrainConfig {
             hidden: 128,
             seq_len: 40,
-            lr: 0.002,
+            lr: TrainConfig::default_lr(OptimizerKind::Adam),
             clip: 5.0,
             clip_norm: None,
             lr_decay: 1.0,
             lr_decay_every: 1,
-            epochs: 1,
+            epochs: TrainConfig::auto_epochs(train_len),
             seed: 42,
             optimizer: OptimizerKind::Adam,
             grad: GradReduce::Mean,
-            streams: 1,
-            shards: 1,
+            streams: TrainConfig::default_streams(shards),
+            shards,
             parallel: Parallel::Avg,
-            threads: 1,
+            threads: cores(),
             drop_tail: false,
         }
     }
 
     /// The article's program as published: H 64, lr 0.2, seed 42, clip 5,
-    /// 50 epochs, seq_len 40, summed gradients, plain SGD, last partial chunk
-    /// dropped. It diverges (see the README).
+    /// 50 epochs, seq_len 40, summed gradients, plain SGD, one thread, one
+    /// shard, last partial chunk dropped. It diverges (see the README).
     pub fn article() -> TrainConfig {
         TrainConfig {
             hidden: 64,
@@ -139,6 +182,11 @@ impl TrainConfig {
         }
     }
 
+    /// The default streams per pass for `shards` shards.
+    pub fn default_streams(shards: usize) -> usize {
+        DEFAULT_STREAMS.min(shards)
+    }
+
     /// The default learning rate of an optimizer (with mean gradients).
     pub fn default_lr(optimizer: OptimizerKind) -> f32 {
         match optimizer {
@@ -158,33 +206,21 @@ impl TrainConfig {
         chars.div_ceil(n).max(1)
     }
 
-    /// Checks that the values can train; the error says which one is wrong.
+    /// Checks that the values can train; the error names the option, the
+    /// value and the allowed range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Invalid(msg));
-        if !(1..=MAX_HIDDEN).contains(&self.hidden) {
-            return bad(format!(
-                "--hidden must be between 1 and {MAX_HIDDEN}, not {}",
-                self.hidden
-            ));
-        }
-        if !(1..=MAX_SEQ_LEN).contains(&self.seq_len) {
-            return bad(format!(
-                "--seq-len must be between 1 and {MAX_SEQ_LEN}, not {}",
-                self.seq_len
-            ));
-        }
-        if self.streams > MAX_STREAMS {
-            return bad(format!(
-                "--streams must be at most {MAX_STREAMS}, not {}",
-                self.streams
-            ));
-        }
-        if self.epochs > MAX_EPOCHS {
-            return bad(format!(
-                "--epochs must be at most {MAX_EPOCHS}, not {}",
-                self.epochs
-            ));
-        }
+        let bad = |msg: String| Err(Error::Usage(msg));
+        let in_range = |name: &str, value: usize, max: usize| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                bad(format!("{name} must be between 1 and {max}, not {value}"))
+            }
+        };
+        in_range("--hidden", self.hidden, MAX_HIDDEN)?;
+        in_range("--seq-len", self.seq_len, MAX_SEQ_LEN)?;
+        in_range("--streams", self.streams, MAX_STREAMS)?;
+        in_range("--epochs", self.epochs, MAX_EPOCHS)?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr must be a positive number, not {}", self.lr));
         }
@@ -208,12 +244,6 @@ impl TrainConfig {
         if self.lr_decay_every == 0 {
             return bad("--lr-decay-every must be at least 1".into());
         }
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
-        }
-        if self.streams == 0 {
-            return bad("--streams must be at least 1".into());
-        }
         if self.shards == 0 {
             return bad("--shards must be at least 1".into());
         }
@@ -227,141 +257,18 @@ impl TrainConfig {
         }
         Ok(())
     }
-}
 
-impl TrainConfig {
     /// The learning rate during epoch `epoch` (0-based):
     /// `lr · lr_decay^(epoch / lr_decay_every)`.
     pub fn lr_at(&self, epoch: usize) -> f32 {
         let decays = (epoch / self.lr_decay_every).min(i32::MAX as usize) as i32;
         self.lr * self.lr_decay.powi(decays)
     }
-
-    /// The settings as model-file metadata (string to string). The thread
-    /// count is left out: it does not change an avg model.
-    pub fn to_metadata(&self) -> Vec<(String, String)> {
-        let mut m = vec![
-            ("hidden", self.hidden.to_string()),
-            ("seq_len", self.seq_len.to_string()),
-            ("lr", self.lr.to_string()),
-            ("clip", self.clip.to_string()),
-            ("lr_decay", self.lr_decay.to_string()),
-            ("lr_decay_every", self.lr_decay_every.to_string()),
-            ("epochs", self.epochs.to_string()),
-            ("seed", self.seed.to_string()),
-            ("optimizer", self.optimizer.to_string()),
-            ("grad", self.grad.to_string()),
-            ("streams", self.streams.to_string()),
-            ("shards", self.shards.to_string()),
-            ("parallel", self.parallel.to_string()),
-            ("drop_tail", self.drop_tail.to_string()),
-        ];
-        if let Some(n) = self.clip_norm {
-            m.push(("clip_norm", n.to_string()));
-        }
-        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    }
-
-    /// The settings stored by [`TrainConfig::to_metadata`]; the error names
-    /// the missing or unreadable key. `threads` is not stored: it is 1 here.
-    pub fn from_metadata(meta: &std::collections::HashMap<String, String>) -> Result<TrainConfig> {
-        fn get<T: std::str::FromStr>(
-            meta: &std::collections::HashMap<String, String>,
-            key: &str,
-        ) -> Result<T> {
-            let v = meta
-                .get(key)
-                .ok_or_else(|| Error::Invalid(format!("the file's metadata lacks {key:?}")))?;
-            v.parse()
-                .map_err(|_| Error::Invalid(format!("the file's metadata has {key} = {v:?}")))
-        }
-        let enum_value = |key: &str| -> Result<String> { get::<String>(meta, key) };
-        let optimizer = match enum_value("optimizer")?.as_str() {
-            "sgd" => OptimizerKind::Sgd,
-            "adagrad" => OptimizerKind::Adagrad,
-            "adam" => OptimizerKind::Adam,
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown optimizer {other:?} in the file"
-                )));
-            }
-        };
-        let grad = match enum_value("grad")?.as_str() {
-            "mean" => GradReduce::Mean,
-            "sum" => GradReduce::Sum,
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown grad {other:?} in the file"
-                )));
-            }
-        };
-        let parallel = match enum_value("parallel")?.as_str() {
-            "avg" => Parallel::Avg,
-            "hogwild" => Parallel::Hogwild,
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown parallel {other:?} in the file"
-                )));
-            }
-        };
-        let config = TrainConfig {
-            hidden: get(meta, "hidden")?,
-            seq_len: get(meta, "seq_len")?,
-            lr: get(meta, "lr")?,
-            clip: get(meta, "clip")?,
-            clip_norm: meta
-                .get("clip_norm")
-                .map(|_| get(meta, "clip_norm"))
-                .transpose()?,
-            lr_decay: get(meta, "lr_decay")?,
-            lr_decay_every: get(meta, "lr_decay_every")?,
-            epochs: get(meta, "epochs")?,
-            seed: get(meta, "seed")?,
-            optimizer,
-            grad,
-            streams: get(meta, "streams")?,
-            shards: get(meta, "shards")?,
-            parallel,
-            threads: 1,
-            drop_tail: get(meta, "drop_tail")?,
-        };
-        config.validate()?;
-        Ok(config)
-    }
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig::new()
-    }
-}
-
-impl std::fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adagrad => "adagrad",
-            OptimizerKind::Adam => "adam",
-        })
-    }
-}
-
-impl std::fmt::Display for Parallel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Parallel::Avg => "avg",
-            Parallel::Hogwild => "hogwild",
-        })
-    }
-}
-
-impl std::fmt::Display for GradReduce {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            GradReduce::Mean => "mean",
-            GradReduce::Sum => "sum",
-        })
-    }
+/// The default thread count: every core.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]
@@ -374,7 +281,7 @@ mod tests {
             lr: 0.1,
             lr_decay: 0.5,
             lr_decay_every: 2,
-            ..TrainConfig::new()
+            ..TrainConfig::defaults(1_000)
         };
         assert_eq!(c.lr_at(0), 0.1);
         assert_eq!(c.lr_at(1), 0.1);
@@ -383,19 +290,22 @@ mod tests {
     }
 
     #[test]
-    fn metadata_round_trips() {
-        let c = TrainConfig {
-            clip_norm: Some(1.5),
-            parallel: Parallel::Hogwild,
-            threads: 1,
-            ..TrainConfig::article()
-        };
-        let meta = c.to_metadata().into_iter().collect();
-        assert_eq!(TrainConfig::from_metadata(&meta).unwrap(), c);
-        let mut broken = meta.clone();
-        broken.remove("seq_len");
-        let e = TrainConfig::from_metadata(&broken).unwrap_err().to_string();
-        assert!(e.contains("seq_len"), "{e}");
+    fn names_round_trip() {
+        for &k in OptimizerKind::ALL {
+            assert_eq!(OptimizerKind::from_name(k.name()), Some(k));
+            assert_eq!(k.to_string(), k.name());
+        }
+        assert_eq!(Parallel::from_name("hogwild"), Some(Parallel::Hogwild));
+        assert_eq!(GradReduce::from_name("Sum"), None);
+    }
+
+    #[test]
+    fn defaults_follow_the_text_length() {
+        let short = TrainConfig::defaults(104);
+        assert_eq!((short.shards, short.streams, short.epochs), (1, 1, 2_885));
+        let long = TrainConfig::defaults(1_000_000);
+        assert_eq!((long.shards, long.streams, long.epochs), (32, 4, 5));
+        assert!(long.validate().is_ok());
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Corpus {
 
     fn check_len(len: usize) -> Result<()> {
         if len < 2 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Text(format!(
                 "the text has {len} character(s); at least 2 are needed to learn a next character"
             )));
         }

@@ -3,21 +3,23 @@
 //!
 //! The model and its exact semantics are those of a small NumPy article
 //! (see the README); this crate reproduces it and scales it. Reading order,
-//! top-down: [`cli`] → [`config`] → [`trainer`] → [`bptt`] → [`kernels`];
-//! [`corpus`] and [`vocab`]; [`model`] and [`layout`]; [`model_file`];
-//! [`sample`] and [`eval`]. [`reference`] is the plain `f64` oracle.
+//! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
+//! [`kernels`]; [`corpus`] and [`vocab`]; [`model`] and [`layout`];
+//! [`checkpoint`] and [`files`]; [`sample`] and [`eval`]. [`reference`] is
+//! the plain `f64` oracle. The command line (`src/cli/`, in the binary)
+//! turns arguments into these values and calls them.
 
 pub mod bench;
 pub mod bptt;
-pub mod cli;
+pub mod checkpoint;
 pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod kernels;
 pub mod layout;
 pub mod model;
-pub mod model_file;
 pub mod optimizer;
 pub mod peak;
 pub mod plot;
@@ -25,7 +27,6 @@ pub mod reference;
 pub mod sample;
 pub mod session;
 pub mod shards;
-pub mod train_command;
 pub mod trainer;
 pub mod vocab;
 

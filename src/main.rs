@@ -1,35 +1,24 @@
-//! `rnn-fast`: parse the arguments, run, print any error as one line.
+//! `rnn-fast`: parse the arguments, run, print any error as one line, and
+//! exit with the status the error's kind maps to ([`rnn_fast::Error::exit_code`]).
+
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use rnn_fast::cli::{self, Cli};
+use rnn_fast::Error;
+use rnn_fast::error::EXIT_USAGE;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // clap's message is several lines; keep the first, which names the problem.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("error: bad arguments");
-            eprintln!("{first} (see 'rnn-fast --help')");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(e @ rnn_fast::Error::Interrupted { .. }) => {
+        Err(e @ Error::Interrupted { .. }) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code())
         }
@@ -38,4 +27,22 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Help and version are printed as asked; a bad command line is one line
+/// (clap's first, which names the problem) and exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("error: bad arguments");
+    eprintln!("{first} (see 'rnn-fast --help')");
+    ExitCode::from(EXIT_USAGE)
 }

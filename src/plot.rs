@@ -1,14 +1,10 @@
-//! `rnn-fast plot`: loss curves from a `--log` CSV as a self-contained SVG.
+//! Loss curves from a `--log` CSV as a self-contained SVG.
 //! Two panels, the loss against characters seen and against training time,
 //! each with the training loss and, when logged, the validation loss. The
 //! SVG is written by hand (a few lines and text labels; no font files are
 //! needed to draw it).
 
 use std::fmt::Write as _;
-use std::path::Path;
-
-use crate::error::{Error, Result};
-use crate::model_file;
 
 /// The header `rnn-fast train --log` writes.
 pub const CSV_HEADER: &str = "elapsed_s,epoch,chars_seen,train_loss,val_loss";
@@ -21,21 +17,6 @@ pub struct Row {
     pub chars_seen: f64,
     pub train_loss: f64,
     pub val_loss: Option<f64>,
-}
-
-/// Reads the log at `log` and writes its curves to `output` (atomically).
-pub fn run(log: &Path, output: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(log).map_err(|source| Error::Read {
-        path: log.to_path_buf(),
-        source,
-    })?;
-    let rows = parse(&text).map_err(|reason| Error::Corpus {
-        path: log.to_path_buf(),
-        reason,
-    })?;
-    model_file::write_atomic(output, render(&rows).as_bytes())?;
-    println!("wrote {} ({} points)", output.display(), rows.len());
-    Ok(())
 }
 
 /// Parses a log; the error says which line is wrong.
@@ -113,79 +94,97 @@ pub fn render(rows: &[Row]) -> String {
             r.elapsed_s
         }),
     ];
-    for (p, (title, x_label, x_of)) in panels.into_iter().enumerate() {
-        let x0 = LEFT + p as f64 * (PANEL_W + GAP);
-        let xs: Vec<f64> = rows.iter().map(x_of).collect();
-        let (x_lo, x_hi) = xs
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
-        let x_ticks = nice_ticks(x_lo.min(0.0), x_hi);
-        let sx = scale(
-            x_ticks[0],
-            *x_ticks.last().expect("ticks"),
-            x0,
-            x0 + PANEL_W,
-        );
-        let sy = scale(
-            y_ticks[0],
-            *y_ticks.last().expect("ticks"),
-            TOP + PANEL_H,
-            TOP,
-        );
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\">{title}</text>",
-            x0 + PANEL_W / 2.0,
-            TOP - 15.0
-        );
-        let _ = writeln!(
-            svg,
-            "<rect x=\"{x0}\" y=\"{TOP}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#888\"/>"
-        );
-        for &t in &y_ticks {
-            let y = sy(t);
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                x0 + PANEL_W,
-                x0 - 6.0,
-                y + 4.0,
-                label(t)
-            );
-        }
-        for &t in &x_ticks {
-            let x = sx(t);
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                TOP + PANEL_H,
-                TOP + PANEL_H + 16.0,
-                label(t)
-            );
-        }
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 {} {})\">nats per character</text>",
-            x0 + PANEL_W / 2.0,
-            TOP + PANEL_H + 36.0,
-            x0 - 42.0,
-            TOP + PANEL_H / 2.0,
-            x0 - 42.0,
-            TOP + PANEL_H / 2.0
-        );
-        let train: Vec<(f64, f64)> = rows
-            .iter()
-            .map(|r| (sx(x_of(r)), sy(r.train_loss)))
-            .collect();
-        polyline(&mut svg, &train, TRAIN_COLOUR);
-        let val: Vec<(f64, f64)> = rows
-            .iter()
-            .filter_map(|r| r.val_loss.map(|v| (sx(x_of(r)), sy(v))))
-            .collect();
-        polyline(&mut svg, &val, VAL_COLOUR);
+    for (p, panel) in panels.into_iter().enumerate() {
+        draw_panel(&mut svg, p, panel, rows, &y_ticks);
     }
+    draw_legend(&mut svg, has_val);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Panel `p` (0: left) of the figure, with the y ticks shared by both.
+fn draw_panel(
+    svg: &mut String,
+    p: usize,
+    (title, x_label, x_of): Panel,
+    rows: &[Row],
+    y_ticks: &[f64],
+) {
+    let x0 = LEFT + p as f64 * (PANEL_W + GAP);
+    let xs: Vec<f64> = rows.iter().map(x_of).collect();
+    let (x_lo, x_hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let x_ticks = nice_ticks(x_lo.min(0.0), x_hi);
+    let sx = scale(
+        x_ticks[0],
+        *x_ticks.last().expect("ticks"),
+        x0,
+        x0 + PANEL_W,
+    );
+    let sy = scale(
+        y_ticks[0],
+        *y_ticks.last().expect("ticks"),
+        TOP + PANEL_H,
+        TOP,
+    );
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\">{title}</text>",
+        x0 + PANEL_W / 2.0,
+        TOP - 15.0
+    );
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{x0}\" y=\"{TOP}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#888\"/>"
+    );
+    for &t in y_ticks {
+        let y = sy(t);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            x0 + PANEL_W,
+            x0 - 6.0,
+            y + 4.0,
+            label(t)
+        );
+    }
+    for &t in &x_ticks {
+        let x = sx(t);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            TOP + PANEL_H,
+            TOP + PANEL_H + 16.0,
+            label(t)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 {} {})\">nats per character</text>",
+        x0 + PANEL_W / 2.0,
+        TOP + PANEL_H + 36.0,
+        x0 - 42.0,
+        TOP + PANEL_H / 2.0,
+        x0 - 42.0,
+        TOP + PANEL_H / 2.0
+    );
+    let train: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (sx(x_of(r)), sy(r.train_loss)))
+        .collect();
+    polyline(svg, &train, TRAIN_COLOUR);
+    let val: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.val_loss.map(|v| (sx(x_of(r)), sy(v))))
+        .collect();
+    polyline(svg, &val, VAL_COLOUR);
+}
+
+/// The legend under the panels.
+fn draw_legend(svg: &mut String, has_val: bool) {
     let legend_y = TOP + PANEL_H + 58.0;
     let _ = writeln!(
         svg,
@@ -204,8 +203,6 @@ pub fn render(rows: &[Row]) -> String {
             legend_y + 4.0
         );
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// Maps `[a, b]` onto `[p, q]`.

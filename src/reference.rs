@@ -1,5 +1,5 @@
 //! The scalar reference: the article's forward and backward pass, written
-//! step by step in `f64` exactly as the design brief (../shared/DESIGN.md §1) states it, with the tensors
+//! step by step in `f64` exactly as the article states it, with the tensors
 //! in the article's orientation and no padding. It is slow on purpose; it is
 //! the oracle that the fast engine and the finite-difference check compare
 //! against.

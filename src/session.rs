@@ -93,6 +93,71 @@ pub enum Stop {
     Stopped,
 }
 
+/// Where a running session stands: its time, characters, and the loss
+/// and time since the last report and since the epoch began.
+struct Run<'a> {
+    options: &'a SessionOptions,
+    val: &'a [u16],
+    epoch_chars: usize,
+    session: Duration,
+    chars_seen: usize,
+    window: Window,
+    epoch: Window,
+}
+
+impl Run<'_> {
+    /// Training time of the whole run so far.
+    fn elapsed(&self) -> Duration {
+        self.options.start_elapsed + self.session
+    }
+
+    /// Reports the loss of `w` (and validates) to the observer.
+    fn report(&self, trainer: &mut Trainer, observer: &mut dyn Observer, w: Window) -> Result<()> {
+        // At an epoch end, the exact count; inside one, the fraction trained.
+        let epoch = if trainer.in_epoch() {
+            self.chars_seen as f64 / self.epoch_chars as f64
+        } else {
+            trainer.epoch() as f64
+        };
+        let r = Report {
+            elapsed_s: self.elapsed().as_secs_f64(),
+            epoch,
+            chars_seen: self.chars_seen,
+            train_loss: w.loss.mean(),
+            val: (self.val.len() >= 2).then(|| trainer.validate(self.val)),
+            chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
+        };
+        observer.report(trainer, &r)
+    }
+
+    /// Trains until the next tick, report or epoch end; the error is a divergence.
+    fn train(&mut self, trainer: &mut Trainer, train: &[u16]) -> Result<bool> {
+        let want = match self.options.eval_every {
+            0 => usize::MAX,
+            n => n.saturating_sub(self.window.loss.count).max(1),
+        };
+        let limit = match self.options.max_time {
+            Some(m) => m.saturating_sub(self.session).min(self.options.tick),
+            None => self.options.tick,
+        };
+        let start = Instant::now();
+        let (loss, epoch_ended) = trainer.train_for(train, want, Some(limit));
+        let took = start.elapsed();
+        self.session += took;
+        if trainer.diverged() {
+            return Err(Error::Diverged(format!(
+                "training diverged after {} characters: the loss is no longer a number ({}), so the last step was not applied; lower --lr, or clip harder (--clip, --clip-norm)",
+                self.chars_seen + loss.count,
+                loss.mean()
+            )));
+        }
+        self.chars_seen += loss.count;
+        self.window.add(loss, took);
+        self.epoch.add(loss, took);
+        Ok(epoch_ended)
+    }
+}
+
 /// Trains `trainer` on `train` for `options.epochs` epochs (or until the
 /// time limit or the observer stops it), telling `observer`, which may also
 /// end the run with an error (a closed output, say).
@@ -106,83 +171,38 @@ pub fn run(
     let epoch_chars = trainer.chars_per_epoch().max(1);
     let planned_chars = epoch_chars.saturating_mul(options.epochs);
     let every_epochs = (options.epochs / 10).max(1);
-    let mut session = Duration::ZERO;
-    let mut chars_seen = options.start_chars;
-    // Loss and time since the last report, and since the epoch began.
-    let mut window = Window::default();
-    let mut epoch = Window::default();
-    let elapsed = |session: Duration| options.start_elapsed + session;
-    let report = |trainer: &mut Trainer,
-                  observer: &mut dyn Observer,
-                  elapsed: Duration,
-                  chars_seen: usize,
-                  w: Window| {
-        // At an epoch end, the exact count; inside one, the fraction trained.
-        let epoch = if trainer.in_epoch() {
-            chars_seen as f64 / epoch_chars as f64
-        } else {
-            trainer.epoch() as f64
-        };
-        let r = Report {
-            elapsed_s: elapsed.as_secs_f64(),
-            epoch,
-            chars_seen,
-            train_loss: w.loss.mean(),
-            val: (val.len() >= 2).then(|| trainer.validate(val)),
-            chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
-        };
-        observer.report(trainer, &r)
+    let mut run = Run {
+        options,
+        val,
+        epoch_chars,
+        session: Duration::ZERO,
+        chars_seen: options.start_chars,
+        window: Window::default(),
+        epoch: Window::default(),
     };
     while trainer.epoch() < options.epochs {
-        let want = match options.eval_every {
-            0 => usize::MAX,
-            n => n.saturating_sub(window.loss.count).max(1),
-        };
-        let limit = match options.max_time {
-            Some(m) => m.saturating_sub(session).min(options.tick),
-            None => options.tick,
-        };
-        let start = Instant::now();
-        let (loss, epoch_ended) = trainer.train_for(train, want, Some(limit));
-        let took = start.elapsed();
-        session += took;
-        if trainer.diverged() {
-            return Err(Error::Diverged(format!(
-                "training diverged after {} characters: the loss is no longer a number ({}), so the last step was not applied; lower --lr, or clip harder (--clip, --clip-norm)",
-                chars_seen + loss.count,
-                loss.mean()
-            )));
-        }
-        chars_seen += loss.count;
-        window.add(loss, took);
-        epoch.add(loss, took);
-        if epoch_ended {
+        if run.train(trainer, train)? {
             // At the epoch cadence, the epoch's own loss, as the article prints it.
             let e = trainer.epoch();
-            let ended = std::mem::take(&mut epoch);
+            let ended = std::mem::take(&mut run.epoch);
             if e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs {
-                report(trainer, observer, elapsed(session), chars_seen, ended)?;
-                window = Window::default();
+                run.report(trainer, observer, ended)?;
+                run.window = Window::default();
             }
-        } else if options.eval_every > 0 && window.loss.count >= options.eval_every {
-            report(
-                trainer,
-                observer,
-                elapsed(session),
-                chars_seen,
-                std::mem::take(&mut window),
-            )?;
+        } else if options.eval_every > 0 && run.window.loss.count >= options.eval_every {
+            let window = std::mem::take(&mut run.window);
+            run.report(trainer, observer, window)?;
         }
         let progress = Progress {
-            elapsed: elapsed(session),
-            chars_seen,
+            elapsed: run.elapsed(),
+            chars_seen: run.chars_seen,
             planned_chars,
         };
         let go_on = observer.tick(trainer, &progress)?;
-        let out_of_time = options.max_time.is_some_and(|limit| session >= limit);
+        let out_of_time = options.max_time.is_some_and(|limit| run.session >= limit);
         if !go_on || out_of_time {
-            if window.loss.count > 0 {
-                report(trainer, observer, elapsed(session), chars_seen, window)?;
+            if run.window.loss.count > 0 {
+                run.report(trainer, observer, run.window)?;
             }
             return Ok(if go_on {
                 Stop::TimeLimit

@@ -29,8 +29,9 @@ impl Shards {
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
         let predictions = n.saturating_sub(1);
         if count == 0 || count > predictions {
-            return Err(Error::Invalid(format!(
-                "cannot cut {n} characters into {count} shards: each needs at least 2 characters"
+            return Err(Error::Usage(format!(
+                "--shards {count} cannot cut {n} characters: each shard needs at least 2 (at most {} shards for this text)",
+                predictions.max(1)
             )));
         }
         let (base, extra) = (predictions / count, predictions % count);
@@ -101,7 +102,7 @@ impl Shards {
     /// within its shard.
     pub fn set_positions(&mut self, pos: &[usize]) -> Result<()> {
         if pos.len() != self.len() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Checkpoint(format!(
                 "{} shard positions for {} shards",
                 pos.len(),
                 self.len()
@@ -109,7 +110,7 @@ impl Shards {
         }
         for (k, (&p, &(start, end))) in pos.iter().zip(&self.bounds).enumerate() {
             if p < start || p > end {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Checkpoint(format!(
                     "shard {k}'s position {p} lies outside it ({start}..={end})"
                 )));
             }

@@ -1,7 +1,7 @@
 //! The training loop: truncated BPTT over the shards of a corpus, as the
 //! article's `fit`, but training every character, on several threads.
 //!
-//! The corpus is cut into K contiguous shards (design brief, ../shared/DESIGN.md §3), each read in
+//! The corpus is cut into K contiguous shards, each read in
 //! order in chunks of T characters with its own carried hidden state. The
 //! shards are processed in groups of B streams ([`Worker`]s); each worker has
 //! its own [`Bptt`] buffers and gradient buffer, and the workers run on a
@@ -23,7 +23,7 @@
 //! K and B, never on the thread count: each worker's gradient is computed the
 //! same way whichever thread runs it, and the sum has a fixed order. Hogwild
 //! runs in rounds of [`HOGWILD_ROUND`] chunks per worker; the shared weights
-//! and Adagrad state are `AtomicU32` for the round (see
+//! and optimizer state are `AtomicU32` for the round (see
 //! [`crate::optimizer::step_shared`]).
 
 use std::ops::Range;
@@ -146,7 +146,7 @@ impl Trainer {
     pub fn with_model(config: TrainConfig, model: Model, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         if model.vocab != corpus.vocab {
-            return Err(Error::Invalid(
+            return Err(Error::Text(
                 "the corpus's vocabulary differs from the model's".into(),
             ));
         }
@@ -181,7 +181,7 @@ impl Trainer {
                     .num_threads(n)
                     .thread_name(|i| format!("rnn-fast-{i}"))
                     .build()
-                    .map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?,
+                    .map_err(|e| Error::System(format!("cannot start {n} threads: {e}")))?,
             ),
         };
         Ok(Trainer {
@@ -214,11 +214,11 @@ impl Trainer {
             state.optimizer_steps,
         )
         .ok_or_else(|| {
-            Error::Invalid("the saved optimizer state does not match the model".into())
+            Error::Checkpoint("the saved optimizer state does not match the model".into())
         })?;
         let hp = t.model.layout.hp;
         if state.positions.len() != t.config.shards || state.hidden.len() != t.config.shards * hp {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Checkpoint(format!(
                 "the saved state has {} shard positions, the run has {} shards",
                 state.positions.len(),
                 t.config.shards

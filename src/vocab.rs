@@ -56,16 +56,16 @@ impl Vocab {
     /// increasing (sorted and distinct), as `from_text` makes them.
     pub fn from_chars(chars: Vec<char>) -> Result<Vocab> {
         if chars.is_empty() {
-            return Err(Error::Invalid("the vocabulary is empty".into()));
+            return Err(Error::Text("the vocabulary is empty".into()));
         }
         if chars.len() > MAX_VOCAB {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Text(format!(
                 "the text has {} distinct characters; rnn-fast supports at most {MAX_VOCAB}",
                 chars.len()
             )));
         }
         if let Some(w) = chars.windows(2).find(|w| w[0] >= w[1]) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Text(format!(
                 "the vocabulary is not sorted and distinct ({:?} before {:?})",
                 w[0], w[1]
             )));
@@ -125,7 +125,7 @@ impl Vocab {
             match self.id(c) {
                 Some(id) => ids.push(id),
                 None => {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Text(format!(
                         "character {c:?} (at character {pos}) is not in the model's vocabulary of {} characters",
                         self.len()
                     )));

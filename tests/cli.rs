@@ -164,7 +164,7 @@ fn saved_model_loads_and_evaluates_identically() {
     assert!(nats > 0.0 && nats < 3.0, "{nats}");
 
     // The library's load gives back exactly the weights that eval used.
-    let loaded = rnn_fast::model_file::load(&model).unwrap();
+    let loaded = rnn_fast::checkpoint::load(&model).unwrap();
     let ids = loaded
         .model
         .vocab
@@ -310,7 +310,7 @@ fn validation_log_and_time_limit() {
         "{}",
         stdout(&o)
     );
-    rnn_fast::model_file::load(&model).unwrap();
+    rnn_fast::checkpoint::load(&model).unwrap();
 }
 
 #[test]
@@ -393,7 +393,11 @@ fn plot_draws_the_log_as_svg() {
     assert!(svg.contains("validation loss") && svg.contains("characters trained"));
     assert_eq!(svg.matches('<').count(), svg.matches('>').count());
     // Not a log: one clear line.
-    fails_with(&["plot", text.to_str().unwrap()], "not a training log");
+    fails_with(
+        &["plot", text.to_str().unwrap()],
+        FAILURE,
+        "not a training log",
+    );
 }
 
 #[test]
@@ -414,9 +418,17 @@ fn checkpoint_every_also_keeps_the_best_model() {
         .args(["--checkpoint-every", "0.01", "--sample-len", "0", "-o"])
         .arg(&out)
         .arg(&text));
-    let best = rnn_fast::model_file::load(&dir.path().join("m.best.safetensors")).unwrap();
-    assert!(best.state.is_some(), "the best model is a checkpoint too");
-    assert!(rnn_fast::model_file::load(&out).unwrap().state.is_some());
+    let best = rnn_fast::checkpoint::load(&dir.path().join("m.best.safetensors")).unwrap();
+    assert!(
+        best.checkpoint.is_some(),
+        "the best model is a checkpoint too"
+    );
+    assert!(
+        rnn_fast::checkpoint::load(&out)
+            .unwrap()
+            .checkpoint
+            .is_some()
+    );
 }
 
 #[test]
@@ -449,12 +461,16 @@ fn closed_stdout_is_not_an_error() {
     assert_eq!(stdout(&o).trim(), "0", "{}", stderr(&o));
 }
 
-/// Runs `args` and checks: non-zero exit, no panic, exactly one line on
-/// stderr, which contains `expect`.
-fn fails_with(args: &[&str], expect: &str) {
+/// Exit status of a bad command line, and of every other failure.
+const USAGE: i32 = 2;
+const FAILURE: i32 = 1;
+
+/// Runs `args` and checks: exit status `code`, no panic, exactly one line
+/// on stderr, which contains `expect`.
+fn fails_with(args: &[&str], code: i32, expect: &str) {
     let o = run(bin().args(args));
     let err = stderr(&o);
-    assert!(!o.status.success(), "{args:?} succeeded");
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
     assert!(err.contains(expect), "{args:?}: {err:?} lacks {expect:?}");
@@ -485,68 +501,94 @@ fn bad_input_is_one_clear_line() {
 
     fails_with(
         &["train", "/no/such/file.txt", "-o", out],
+        FAILURE,
         "cannot read /no/such/file.txt",
     );
-    fails_with(&["train", dir_s, "-o", out], "is a directory");
-    fails_with(&["train", &empty, "-o", out], "the file is empty");
-    fails_with(&["train", &one, "-o", out], "at least 2 are needed");
+    fails_with(&["train", dir_s, "-o", out], FAILURE, "is a directory");
+    fails_with(&["train", &empty, "-o", out], FAILURE, "the file is empty");
+    fails_with(
+        &["train", &one, "-o", out],
+        FAILURE,
+        "at least 2 are needed",
+    );
     fails_with(
         &["train", &latin1, "-o", out],
+        FAILURE,
         "not valid UTF-8: byte 0xe9 at byte offset 3",
     );
     fails_with(
         &["train", &binary, "-o", out],
+        FAILURE,
         "binary file (NUL byte at byte offset 2)",
     );
-    fails_with(&["train", "--hidden", "0"], "--hidden");
-    fails_with(&["train", "--seq-len", "0"], "--seq-len");
-    fails_with(&["train", "--lr", "-1"], "--lr");
-    fails_with(&["train", "--lr=-1"], "must be a positive number");
-    fails_with(&["train", "--lr", "abc"], "--lr");
-    fails_with(&["train", "--epochs", "0"], "--epochs");
-    fails_with(&["train", "--optimizer", "rmsprop"], "rmsprop");
+    fails_with(&["train", "--hidden", "0"], USAGE, "--hidden");
+    fails_with(&["train", "--seq-len", "0"], USAGE, "--seq-len");
+    fails_with(&["train", "--lr", "-1"], USAGE, "--lr");
+    fails_with(&["train", "--lr=-1"], USAGE, "must be a positive number");
+    fails_with(&["train", "--lr", "abc"], USAGE, "--lr");
+    fails_with(&["train", "--epochs", "0"], USAGE, "--epochs");
+    fails_with(&["train", "--optimizer", "rmsprop"], USAGE, "rmsprop");
     fails_with(
         &["train", "-o", "/no/such/dir/m.safetensors"],
+        FAILURE,
         "cannot write /no/such/dir/m.safetensors",
     );
     fails_with(
         &["sample", model, "--prime", "hé"],
+        USAGE,
         "'é' (at character 1) is not in the model's vocabulary",
     );
     fails_with(
         &["sample", model, "--prime", ""],
+        USAGE,
         "--prime must not be empty",
     );
-    fails_with(&["sample", model, "--temperature", "0"], "--temperature");
-    fails_with(&["sample", "/no/such/model.safetensors"], "cannot read");
-    fails_with(&["sample", &truncated], "is not a valid rnn-fast model");
+    fails_with(
+        &["sample", model, "--temperature", "0"],
+        USAGE,
+        "--temperature",
+    );
+    fails_with(
+        &["sample", "/no/such/model.safetensors"],
+        FAILURE,
+        "cannot read",
+    );
+    fails_with(
+        &["sample", &truncated],
+        FAILURE,
+        "is not a valid rnn-fast model",
+    );
     fails_with(
         &["sample", &not_model],
+        FAILURE,
         "is not a valid rnn-fast model: not a safetensors file",
     );
-    fails_with(&["eval", model, &unknown], "'猫'");
-    fails_with(&["eval", model, &empty], "the file is empty");
-    fails_with(&["frobnicate"], "frobnicate");
-    fails_with(&["train", "--threads", "0"], "--threads");
+    fails_with(&["eval", model, &unknown], FAILURE, "'猫'");
+    fails_with(&["eval", model, &empty], FAILURE, "the file is empty");
+    fails_with(&["frobnicate"], USAGE, "frobnicate");
+    fails_with(&["train", "--threads", "0"], USAGE, "--threads");
     fails_with(
         &["train", "--hidden", "100000"],
+        USAGE,
         "--hidden must be between 1 and 16384",
     );
-    fails_with(&["train", "--max-seconds", "1e20"], "--max-seconds");
-    fails_with(&["bench", "--seconds", "1e20"], "--seconds");
-    fails_with(&["train", "--val-frac", "1.5"], "--val-frac");
+    fails_with(&["train", "--max-seconds", "1e20"], USAGE, "--max-seconds");
+    fails_with(&["bench", "--seconds", "1e20"], USAGE, "--seconds");
+    fails_with(&["train", "--val-frac", "1.5"], USAGE, "--val-frac");
     fails_with(
         &["train", "--shards", "500", "-o", out],
-        "cannot cut 104 characters into 500 shards",
+        USAGE,
+        "--shards 500 cannot cut 104 characters",
     );
-    fails_with(&["train", "--parallel", "sometimes"], "sometimes");
+    fails_with(&["train", "--parallel", "sometimes"], USAGE, "sometimes");
     fails_with(
         &["train", "--lr-decay", "1.5"],
+        USAGE,
         "--lr-decay must be in (0, 1]",
     );
-    fails_with(&["train", "--clip-norm", "0"], "--clip-norm");
-    fails_with(&["sample", model, "--top-k", "0"], "--top-k");
-    fails_with(&["plot", "/no/such/log.csv"], "cannot read");
+    fails_with(&["train", "--clip-norm", "0"], USAGE, "--clip-norm");
+    fails_with(&["sample", model, "--top-k", "0"], USAGE, "--top-k");
+    fails_with(&["plot", "/no/such/log.csv"], FAILURE, "cannot read");
     // Nothing was written by the failed runs.
     assert!(!Path::new(out).exists());
 }

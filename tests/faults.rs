@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rnn_fast::model_file;
+use rnn_fast::checkpoint;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
@@ -23,8 +23,11 @@ fn words_file(dir: &Path, len: usize) -> PathBuf {
 
 /// A checkpoint on disk must always load and evaluate: the old one or the new one.
 fn assert_loads_and_evaluates(path: &Path, text: &str, trial: usize) {
-    let loaded = model_file::load(path).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
-    assert!(loaded.state.is_some(), "trial {trial}: not a checkpoint");
+    let loaded = checkpoint::load(path).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+    assert!(
+        loaded.checkpoint.is_some(),
+        "trial {trial}: not a checkpoint"
+    );
     let ids = loaded.model.vocab.encode(&text[..2_000]).unwrap();
     let score = rnn_fast::eval::evaluate(&loaded.model, &ids);
     assert!(score.loss_nats.is_finite(), "trial {trial}");
@@ -158,7 +161,7 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
             err.contains(&format!("interrupted by {name}")) && err.contains("--resume"),
             "{err}"
         );
-        let state = model_file::load(&out).unwrap().state.unwrap();
+        let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
         assert!(state.optimizer_steps > 0);
         // And it resumes.
         let o = bin()
@@ -227,14 +230,26 @@ fn a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("training diverged"),
+        o.status.code() == Some(1) && err.contains("training diverged"),
         "{err}"
     );
-    let after = model_file::load(&out).unwrap();
+    let after = checkpoint::load(&out).unwrap();
     assert!(after.model.is_finite());
     if std::fs::read(&out).unwrap() != before {
-        // Only a checkpoint of good weights may have replaced it.
-        assert!(after.state.is_some());
+        // Only a checkpoint of this run taken before the bad step may have
+        // replaced it: it scores the text with a finite loss.
+        let ids = after
+            .model
+            .vocab
+            .encode(&std::fs::read_to_string(&text).unwrap())
+            .unwrap();
+        let score = rnn_fast::eval::evaluate(&after.model, &ids);
+        assert!(score.loss_nats.is_finite(), "{score:?}");
+        assert!(
+            after
+                .checkpoint
+                .is_some_and(|ck| ck.state.optimizer_steps > 0)
+        );
     }
 }
 
@@ -245,7 +260,10 @@ fn an_unwritable_output_fails_before_training() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.lines().count() == 1, "{err}");
+    assert!(
+        o.status.code() == Some(1) && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(
         err.contains("cannot write /proc/rnn-fast-model.safetensors"),
         "{err}"
@@ -302,10 +320,13 @@ fn a_full_disk_keeps_the_previous_model() {
     // ...a large one does not: the save fails with one line, the old file stays.
     let o = train("256");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.lines().count() == 1, "{err}");
+    assert!(
+        o.status.code() == Some(1) && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(err.contains("No space left on device"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), before);
-    model_file::load(&out).unwrap();
+    checkpoint::load(&out).unwrap();
     // No temporary file is left behind.
     let names: Vec<_> = std::fs::read_dir(&mnt)
         .unwrap()
@@ -329,9 +350,9 @@ fn edit_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 #[test]
 fn corrupt_model_files_are_errors_not_panics() {
     let good = common::small_files(8).1;
-    assert!(model_file::from_bytes(&good).is_ok());
+    assert!(checkpoint::from_bytes(&good).is_ok());
     let check = |bytes: Vec<u8>, expect: &str| {
-        let e = model_file::from_bytes(&bytes).unwrap_err();
+        let e = checkpoint::from_bytes(&bytes).unwrap_err();
         assert!(e.contains(expect), "{e:?} lacks {expect:?}");
     };
     // Truncated anywhere.
@@ -357,9 +378,9 @@ fn corrupt_model_files_are_errors_not_panics() {
     bytes.extend(&good[8 + n..]);
     check(bytes, "expected [");
     // NaN weights.
-    let loaded = model_file::from_bytes(&good).unwrap();
+    let loaded = checkpoint::from_bytes(&good).unwrap();
     let mut model = loaded.model.clone();
     model.weights[3] = f32::NAN;
-    let nan = model_file::to_bytes(&model, &[], None).unwrap();
+    let nan = checkpoint::to_bytes(&model, None).unwrap();
     check(nan, "non-finite value");
 }

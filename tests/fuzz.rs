@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rnn_fast::{corpus, model_file};
+use rnn_fast::{checkpoint, corpus};
 
 /// Valid bytes to start mutating from: a model and a checkpoint.
 fn seeds() -> Vec<Vec<u8>> {
@@ -88,7 +88,7 @@ fn fuzz(cases: usize, deadline: Option<Instant>, seed: u64) -> usize {
         };
         mutate(&mut input, &mut rng);
         let result = catch_unwind(AssertUnwindSafe(|| {
-            if let Ok(loaded) = model_file::from_bytes(&input) {
+            if let Ok(loaded) = checkpoint::from_bytes(&input) {
                 // What loads must be usable.
                 assert!(loaded.model.is_finite());
                 let ids: Vec<u16> = (0..loaded.model.vocab.len().min(50) as u16).collect();

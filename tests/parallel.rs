@@ -18,7 +18,7 @@ fn config(threads: usize, parallel: Parallel) -> TrainConfig {
         streams: 2,
         threads,
         parallel,
-        ..TrainConfig::new()
+        ..TrainConfig::defaults(1_000)
     }
 }
 
@@ -110,7 +110,7 @@ fn hogwild_learns_tiny_shakespeare() {
         streams: 1,
         threads: 2,
         parallel: Parallel::Hogwild,
-        ..TrainConfig::new()
+        ..TrainConfig::defaults(1_000)
     };
     let mut t = Trainer::new(c, &train_corpus).unwrap();
     let before = eval::evaluate(t.model(), val).loss_nats;
@@ -158,7 +158,7 @@ fn thousands_of_distinct_characters_train_save_and_sample() {
         out.contains("12000 characters") && out.contains("3000 distinct"),
         "{out}"
     );
-    let loaded = rnn_fast::model_file::load(&model).unwrap();
+    let loaded = rnn_fast::checkpoint::load(&model).unwrap();
     assert_eq!(loaded.model.vocab.len(), 3_000);
     let o = Command::new(bin)
         .arg("sample")

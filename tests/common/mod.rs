@@ -101,18 +101,29 @@ pub fn shared_corpus(name: &str) -> Option<std::path::PathBuf> {
 /// The bytes of a model file and of a checkpoint of a small model (H
 /// `hidden`) after one update on a words text.
 pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
-    use rnn_fast::{config::TrainConfig, corpus::Corpus, model_file, trainer::Trainer};
+    use rnn_fast::{checkpoint, config::TrainConfig, corpus::Corpus, trainer::Trainer};
     let corpus = Corpus::from_text(&words(3_000, 5)).unwrap();
     let config = TrainConfig {
         hidden,
         shards: 3,
-        ..TrainConfig::new()
+        ..TrainConfig::defaults(1_000)
     };
     let mut t = Trainer::new(config.clone(), &corpus).unwrap();
     t.train_chunk(&corpus.ids);
-    let meta = config.to_metadata();
+    let ck = checkpoint::Checkpoint {
+        settings: config,
+        run: checkpoint::RunInfo {
+            corpus: "words".into(),
+            val_frac: 0.0,
+            corpus_len: corpus.len(),
+            corpus_hash: checkpoint::corpus_hash(&corpus.ids),
+            chars_seen: 120,
+            best_val: None,
+        },
+        state: t.state(),
+    };
     (
-        model_file::to_bytes(t.model(), &meta, None).unwrap(),
-        model_file::to_bytes(t.model(), &meta, Some(&t.state())).unwrap(),
+        checkpoint::to_bytes(t.model(), None).unwrap(),
+        checkpoint::to_bytes(t.model(), Some(&ck)).unwrap(),
     )
 }

@@ -1,22 +1,33 @@
-//! Model files: safetensors, readable by any safetensors reader.
+//! Model files and checkpoints: the one owner of the file's schema. Every
+//! metadata key and every tensor name is read and written here, and one
+//! typed value goes in and out: a [`Model`], and for a checkpoint a
+//! [`Checkpoint`] (settings, what the run records about itself, and its
+//! training state).
 //!
-//! Tensors are f32 little-endian in the article's orientation and unpadded:
-//! `Wxh [H,V]`, `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]`. The header's
-//! `__metadata__` (string to string) holds `format` = `rnn-fast`,
-//! `format_version`, `vocab` (a JSON array of one-character strings, in id
-//! order) and the hyperparameters the caller passes.
+//! The file is safetensors, readable by any safetensors reader. Tensors are
+//! f32 little-endian in the article's orientation and unpadded: `Wxh [H,V]`,
+//! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]`. The header's `__metadata__`
+//! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
+//! (a JSON array of one-character strings, in id order), `hidden`,
+//! `vocab_size`, and for a checkpoint the settings (their field names), the
+//! run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
+//! `train.chars_seen`, `train.best_val`) and the state's counters
+//! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`). A checkpoint
+//! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
+//! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
+//! state) and `train.positions [K]` (I64, each shard's read position).
 //!
-//! Writes are atomic: the bytes go to a temporary file in the same directory,
-//! which is flushed to disk and renamed over the target, and the directory is
-//! flushed; a crash leaves the old file or the new one, never a mix.
+//! The header's keys are sorted, so the same model always gives the same
+//! bytes; files are written atomically ([`crate::files::write_atomic`]).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::config::{Named, TrainConfig};
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::layout::Layout;
 use crate::model::Model;
 use crate::trainer::TrainState;
@@ -78,22 +89,94 @@ fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
     ]
 }
 
-/// The model (and, for a checkpoint, the training state) as safetensors
-/// bytes, with `extra` metadata (the settings).
-///
-/// A checkpoint adds `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
-/// the weights' orientation), `train.hidden [K, H]` (each shard's hidden
-/// state), `train.positions [K]` (I64, each shard's read position) and the
-/// metadata `train.epoch`, `train.in_epoch`, `train.optimizer_steps`.
-pub fn to_bytes(
-    model: &Model,
-    extra: &[(String, String)],
-    state: Option<&TrainState>,
-) -> Result<Vec<u8>> {
+/// What a training run records about itself beside its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// The corpus as the user named it.
+    pub corpus: String,
+    /// The fraction of the corpus held out at its end.
+    pub val_frac: f64,
+    /// Characters of the whole corpus, and its FNV-1a hash ([`corpus_hash`]):
+    /// a resumed run checks it trains on the same text.
+    pub corpus_len: usize,
+    pub corpus_hash: u64,
+    /// Characters trained so far.
+    pub chars_seen: usize,
+    /// The best validation loss so far (a resumed run replaces its `.best`
+    /// file only with a better model).
+    pub best_val: Option<f64>,
+}
+
+/// Everything a model file holds besides the model for a run to continue
+/// exactly: the settings (`threads` is not stored and reads as 1), the
+/// run's record and the trainer's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub settings: TrainConfig,
+    pub run: RunInfo,
+    pub state: TrainState,
+}
+
+/// FNV-1a over the corpus ids.
+pub fn corpus_hash(ids: &[u16]) -> u64 {
+    ids.iter().fold(0xcbf2_9ce4_8422_2325, |h, &id| {
+        (h ^ id as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The settings as metadata (the thread count is left out: it does not
+/// change an avg model).
+fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
+    let mut m = vec![
+        ("hidden", c.hidden.to_string()),
+        ("seq_len", c.seq_len.to_string()),
+        ("lr", c.lr.to_string()),
+        ("clip", c.clip.to_string()),
+        ("lr_decay", c.lr_decay.to_string()),
+        ("lr_decay_every", c.lr_decay_every.to_string()),
+        ("epochs", c.epochs.to_string()),
+        ("seed", c.seed.to_string()),
+        ("optimizer", c.optimizer.to_string()),
+        ("grad", c.grad.to_string()),
+        ("streams", c.streams.to_string()),
+        ("shards", c.shards.to_string()),
+        ("parallel", c.parallel.to_string()),
+        ("drop_tail", c.drop_tail.to_string()),
+    ];
+    if let Some(n) = c.clip_norm {
+        m.push(("clip_norm", n.to_string()));
+    }
+    m
+}
+
+/// A checkpoint's metadata: settings, run record and the state's counters.
+fn checkpoint_metadata(ck: &Checkpoint) -> Vec<(&'static str, String)> {
+    let (run, st) = (&ck.run, &ck.state);
+    let mut m = settings_metadata(&ck.settings);
+    m.extend([
+        ("corpus", run.corpus.clone()),
+        ("val_frac", run.val_frac.to_string()),
+        ("train.corpus_len", run.corpus_len.to_string()),
+        ("train.corpus_hash", run.corpus_hash.to_string()),
+        ("train.chars_seen", run.chars_seen.to_string()),
+        ("train.epoch", st.epoch.to_string()),
+        ("train.in_epoch", st.in_epoch.to_string()),
+        ("train.optimizer_steps", st.optimizer_steps.to_string()),
+    ]);
+    if let Some(best) = run.best_val.filter(|b| b.is_finite()) {
+        m.push(("train.best_val", best.to_string()));
+    }
+    m
+}
+
+/// The model (and, for a checkpoint, everything to resume it) as
+/// safetensors bytes.
+pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8>> {
     let layout = model.layout;
     let mut entries = article_entries(&layout, &model.weights, "");
-    let mut metadata: HashMap<String, String> = extra.iter().cloned().collect();
-    if let Some(st) = state {
+    let mut metadata: HashMap<String, String> = HashMap::new();
+    if let Some(ck) = checkpoint {
+        let st = &ck.state;
         let (m, v) = st.optimizer.split_at(layout.len());
         entries.extend(article_entries(&layout, m, "opt.m."));
         entries.extend(article_entries(&layout, v, "opt.v."));
@@ -113,11 +196,10 @@ pub fn to_bytes(
                 .flat_map(|&p| (p as i64).to_le_bytes())
                 .collect(),
         });
-        metadata.insert("train.epoch".into(), st.epoch.to_string());
-        metadata.insert("train.in_epoch".into(), st.in_epoch.to_string());
-        metadata.insert(
-            "train.optimizer_steps".into(),
-            st.optimizer_steps.to_string(),
+        metadata.extend(
+            checkpoint_metadata(ck)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
         );
     }
     let views: Vec<(&str, TensorView<'_>)> = entries
@@ -138,7 +220,7 @@ pub fn to_bytes(
     metadata.insert("hidden".into(), model.hidden().to_string());
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
     let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::Invalid(format!("cannot encode the model: {e}")))?;
+        .expect("names are distinct and shapes match the data by construction");
     Ok(with_sorted_header(bytes))
 }
 
@@ -160,24 +242,19 @@ fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// Saves the model (a checkpoint when `state` is given) to `path` atomically.
-pub fn save(
-    path: &Path,
-    model: &Model,
-    extra: &[(String, String)],
-    state: Option<&TrainState>,
-) -> Result<()> {
-    let bytes = to_bytes(model, extra, state)?;
+/// Saves the model (with everything to resume it, for a checkpoint) to
+/// `path` atomically.
+pub fn save(path: &Path, model: &Model, checkpoint: Option<&Checkpoint>) -> Result<()> {
+    let bytes = to_bytes(model, checkpoint)?;
     write_atomic(path, &bytes)
 }
 
-/// A model file read back: the model, the header's metadata and, for a
-/// checkpoint, the training state.
+/// A model file read back: the model and, for a checkpoint, everything to
+/// resume it.
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub model: Model,
-    pub metadata: HashMap<String, String>,
-    pub state: Option<TrainState>,
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// Loads and validates a model file.
@@ -239,15 +316,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         layout,
         weights,
     };
-    let state = match tensors.tensor("train.positions") {
-        Ok(_) => Some(read_state(&tensors, &layout, &metadata)?),
+    let checkpoint = match tensors.tensor("train.positions") {
+        Ok(_) => Some(Checkpoint {
+            settings: read_settings(&metadata)?,
+            run: read_run(&metadata)?,
+            state: read_state(&tensors, &layout, &metadata)?,
+        }),
         Err(_) => None,
     };
-    Ok(Loaded {
-        model,
-        metadata,
-        state,
-    })
+    Ok(Loaded { model, checkpoint })
 }
 
 /// A tensor's values as f32: it must exist, be F32 of `shape`, and be finite.
@@ -346,86 +423,76 @@ fn read_state(
     }
     let mut optimizer = read_article(tensors, layout, "opt.m.")?;
     optimizer.extend(read_article(tensors, layout, "opt.v.")?);
-    let get = |key: &str| -> Result<&String, String> {
-        metadata
-            .get(key)
-            .ok_or_else(|| format!("a checkpoint without {key:?} in its metadata"))
-    };
-    let parse_err = |key: &str| format!("bad {key} in its metadata");
     Ok(TrainState {
-        epoch: get("train.epoch")?
-            .parse()
-            .map_err(|_| parse_err("train.epoch"))?,
-        in_epoch: get("train.in_epoch")?
-            .parse()
-            .map_err(|_| parse_err("train.in_epoch"))?,
-        optimizer_steps: get("train.optimizer_steps")?
-            .parse()
-            .map_err(|_| parse_err("train.optimizer_steps"))?,
+        epoch: parse_key(metadata, "train.epoch")?,
+        in_epoch: parse_key(metadata, "train.in_epoch")?,
+        optimizer_steps: parse_key(metadata, "train.optimizer_steps")?,
         optimizer,
         positions,
         hidden,
     })
 }
 
-/// The directory a file is in (`.` for a bare file name).
-fn dir_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
+/// The value of metadata `key`, parsed; the error names the key.
+fn parse_key<T: std::str::FromStr>(meta: &HashMap<String, String>, key: &str) -> Result<T, String> {
+    let v = meta
+        .get(key)
+        .ok_or_else(|| format!("a checkpoint without {key:?} in its metadata"))?;
+    v.parse()
+        .map_err(|_| format!("bad {key} in its metadata ({v:?})"))
 }
 
-/// Writes `bytes` to `path` so that `path` is always either its old content
-/// or all of the new: temporary file in the same directory, fsync, rename,
-/// fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
+/// The value of an enum setting `key`.
+fn parse_named<T: Named>(meta: &HashMap<String, String>, key: &str) -> Result<T, String> {
+    let name: String = parse_key(meta, key)?;
+    T::from_name(&name).ok_or_else(|| format!("unknown {key} {name:?} in its metadata"))
+}
+
+/// The settings written by [`settings_metadata`], checked as the command
+/// line's are.
+fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> {
+    let config = TrainConfig {
+        hidden: parse_key(meta, "hidden")?,
+        seq_len: parse_key(meta, "seq_len")?,
+        lr: parse_key(meta, "lr")?,
+        clip: parse_key(meta, "clip")?,
+        clip_norm: match meta.contains_key("clip_norm") {
+            true => Some(parse_key(meta, "clip_norm")?),
+            false => None,
+        },
+        lr_decay: parse_key(meta, "lr_decay")?,
+        lr_decay_every: parse_key(meta, "lr_decay_every")?,
+        epochs: parse_key(meta, "epochs")?,
+        seed: parse_key(meta, "seed")?,
+        optimizer: parse_named(meta, "optimizer")?,
+        grad: parse_named(meta, "grad")?,
+        streams: parse_key(meta, "streams")?,
+        shards: parse_key(meta, "shards")?,
+        parallel: parse_named(meta, "parallel")?,
+        threads: 1,
+        drop_tail: parse_key(meta, "drop_tail")?,
     };
-    let dir = dir_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rnn-fast-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
-    tmp.write_all(bytes).map_err(write_err)?;
-    // A temporary file is private (0600); the result gets the permissions of
-    // the file it replaces, or rw-r--r-- when new.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode());
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(write_err)?;
-    }
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(path).map_err(|e| write_err(e.error))?;
-    // Make the rename itself durable (best effort where directories cannot be opened).
-    if let Ok(d) = std::fs::File::open(dir) {
-        d.sync_all().map_err(write_err)?;
-    }
-    Ok(())
+    config
+        .validate()
+        .map_err(|e| format!("its settings cannot train ({e})"))?;
+    Ok(config)
 }
 
-/// Checks before a long run that `path` can be written: its directory exists
-/// and accepts a new file.
-pub fn check_writable(path: &Path) -> Result<()> {
-    let dir = dir_of(path);
-    if path.is_dir() {
-        return Err(Error::Write {
-            path: path.to_path_buf(),
-            source: std::io::Error::other("it is a directory"),
-        });
+/// The run's record written by [`checkpoint_metadata`].
+fn read_run(meta: &HashMap<String, String>) -> Result<RunInfo, String> {
+    let val_frac: f64 = parse_key(meta, "val_frac")?;
+    if !(0.0..1.0).contains(&val_frac) {
+        return Err(format!("its val_frac {val_frac} is not in [0, 1)"));
     }
-    tempfile::Builder::new()
-        .prefix(".rnn-fast-")
-        .tempfile_in(dir)
-        .map(drop)
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+    Ok(RunInfo {
+        corpus: parse_key(meta, "corpus")?,
+        val_frac,
+        corpus_len: parse_key(meta, "train.corpus_len")?,
+        corpus_hash: parse_key(meta, "train.corpus_hash")?,
+        chars_seen: parse_key(meta, "train.chars_seen")?,
+        best_val: match meta.contains_key("train.best_val") {
+            true => Some(parse_key(meta, "train.best_val")?),
+            false => None,
+        },
+    })
 }

@@ -1,0 +1,70 @@
+//! `rnn-fast bench`: train for a few seconds and report the throughput.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rnn_fast::config::{Parallel, TrainConfig};
+use rnn_fast::corpus::{self, Corpus};
+use rnn_fast::{Result, bench};
+
+use super::output::say;
+use super::values::{at_least_one, named, seconds};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Text to train on [default: the article's text, built in].
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    /// Hidden size H.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
+    pub hidden: usize,
+    /// Streams trained together (B).
+    #[arg(long, value_name = "B", default_value_t = 1, value_parser = at_least_one)]
+    pub streams: usize,
+    /// Characters per chunk (T).
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one)]
+    pub seq_len: usize,
+    /// Worker threads [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    pub threads: usize,
+    /// Shards (K) [default: threads × streams].
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    pub shards: Option<usize>,
+    /// How shards train together.
+    #[arg(long, default_value = "avg", value_parser = named::<Parallel>())]
+    pub parallel: Parallel,
+    /// Seconds to measure (after a short warm-up).
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
+    pub seconds: f32,
+    /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `rnn-fast bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let text = match &args.corpus {
+        Some(path) => corpus::read_text(path)?,
+        None => corpus::BUILTIN_TEXT.to_string(),
+    };
+    let corpus = Corpus::from_text(&text).map_err(|e| match &args.corpus {
+        Some(path) => e.in_file(path),
+        None => e,
+    })?;
+    let config = TrainConfig {
+        hidden: args.hidden,
+        seq_len: args.seq_len,
+        streams: args.streams,
+        threads: args.threads,
+        shards: args.shards.unwrap_or(args.threads * args.streams),
+        parallel: args.parallel,
+        ..TrainConfig::defaults(corpus.len())
+    };
+    let report = bench::run(&corpus, config, args.seconds as f64)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        say(&mut out, format_args!("{}", report.to_json()))
+    } else {
+        say(&mut out, format_args!("{report}"))
+    }
+}

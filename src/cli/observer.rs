@@ -1,0 +1,188 @@
+//! What `rnn-fast train` does as the session runs: report lines and the CSV
+//! log, the divergence warning, periodic checkpoints and the `.best` model,
+//! periodic samples, the progress bar, and stopping on a signal.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
+use rnn_fast::config::TrainConfig;
+use rnn_fast::sample::{Pick, Sampler};
+use rnn_fast::session::{Observer, Progress, Report};
+use rnn_fast::trainer::{self, Trainer};
+use rnn_fast::{Error, Result};
+
+use super::csv_log::CsvLog;
+use super::output::{Output, report_line};
+use super::sample::write_sample;
+use super::signals::Interrupts;
+
+/// Characters of each `--sample-every` sample.
+const PERIODIC_SAMPLE_LEN: usize = 200;
+
+/// `--sample-every`: a sample every `every` characters, primed with `prime`.
+pub struct Samples {
+    pub every: usize,
+    pub next: usize,
+    pub prime: u16,
+}
+
+/// The train command's side of the session.
+pub struct TrainObserver {
+    pub out: Output,
+    pub log: Option<CsvLog>,
+    pub config: TrainConfig,
+    /// The run's record; its `chars_seen` and `best_val` are filled at each save.
+    pub run: RunInfo,
+    pub output: PathBuf,
+    pub checkpoint_every: Option<Duration>,
+    pub last_checkpoint: Instant,
+    pub samples: Option<Samples>,
+    pub interrupts: Interrupts,
+    /// Best validation loss (of this run and those it resumes) and best
+    /// training loss, and whether the divergence warning was given.
+    pub best_val: f64,
+    pub best_train: f64,
+    pub warned: bool,
+    pub vocab_len: usize,
+    /// Where this session started (for its throughput), the last progress
+    /// (for the final save) and the last training loss (for the bar).
+    pub start: Progress,
+    pub last: Progress,
+    pub last_train: f64,
+}
+
+impl TrainObserver {
+    /// Saves a checkpoint (the model and everything to resume it) to `path`.
+    pub fn save(&self, trainer: &Trainer, path: &Path, chars_seen: usize) -> Result<()> {
+        if !trainer.model().is_finite() {
+            return Err(Error::Diverged(format!(
+                "the weights are no longer finite numbers after {chars_seen} characters; {} was not overwritten; lower --lr",
+                path.display()
+            )));
+        }
+        let ck = Checkpoint {
+            settings: self.config.clone(),
+            // Not the elapsed time: the same run must write the same bytes
+            // (the log keeps the time; a resumed log continues from its last row).
+            run: RunInfo {
+                chars_seen,
+                best_val: Some(self.best_val),
+                ..self.run.clone()
+            },
+            state: trainer.state(),
+        };
+        checkpoint::save(path, trainer.model(), Some(&ck))
+    }
+
+    /// The signal that stopped the run, if any, and its exit status.
+    pub fn signal(&self) -> Option<(&'static str, u8)> {
+        self.interrupts.received()
+    }
+
+    fn warn_if_diverging(&mut self, loss: f64) {
+        if !self.warned
+            && let Some(line) =
+                trainer::diagnose(loss, self.best_train, self.vocab_len, &self.config)
+        {
+            self.out.warn(&line);
+            self.warned = true;
+        }
+        self.best_train = self.best_train.min(loss);
+    }
+
+    fn draw_progress(&self, p: &Progress) {
+        self.out.progress(p.chars_seen, || {
+            let epoch_chars = (p.planned_chars as f64 / self.config.epochs as f64).max(1.0);
+            let rate = p.chars_seen.saturating_sub(self.start.chars_seen) as f64
+                / p.elapsed
+                    .saturating_sub(self.start.elapsed)
+                    .as_secs_f64()
+                    .max(1e-9);
+            format!(
+                "epoch {:.2}  {:.0}k chars/s  loss {:.3}{}",
+                p.chars_seen as f64 / epoch_chars,
+                rate / 1e3,
+                self.last_train,
+                if self.best_val.is_finite() {
+                    format!("  best val {:.3}", self.best_val)
+                } else {
+                    String::new()
+                }
+            )
+        });
+    }
+
+    fn maybe_sample(&mut self, trainer: &Trainer, chars_seen: usize) -> Result<()> {
+        let Some(s) = &mut self.samples else {
+            return Ok(());
+        };
+        if chars_seen < s.next {
+            return Ok(());
+        }
+        s.next = chars_seen + s.every;
+        let model = trainer.model();
+        let mut sampler = Sampler::new(model, self.config.seed ^ chars_seen as u64);
+        let mut text = Vec::new();
+        write_sample(
+            &mut text,
+            model,
+            &mut sampler,
+            &[s.prime],
+            PERIODIC_SAMPLE_LEN,
+            Pick::MODEL,
+        )?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        self.out.line(format_args!(
+            "--- sample after {chars_seen} characters ---\n{text}\n---"
+        ))
+    }
+}
+
+impl Observer for TrainObserver {
+    fn report(&mut self, trainer: &Trainer, r: &Report) -> Result<()> {
+        self.last.elapsed = Duration::from_secs_f64(r.elapsed_s);
+        self.last.chars_seen = r.chars_seen;
+        self.out.line(format_args!("{}", report_line(r)))?;
+        if let Some(log) = &mut self.log {
+            log.row(r)?;
+        }
+        self.warn_if_diverging(r.train_loss);
+        self.last_train = r.train_loss;
+        if let Some(val) = r.val
+            && val.loss_nats < self.best_val
+        {
+            self.best_val = val.loss_nats;
+            if self.checkpoint_every.is_some() {
+                self.save(trainer, &best_path(&self.output), r.chars_seen)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, trainer: &Trainer, p: &Progress) -> Result<bool> {
+        self.last = *p;
+        self.draw_progress(p);
+        if let Some(every) = self.checkpoint_every
+            && self.last_checkpoint.elapsed() >= every
+        {
+            self.save(trainer, &self.output, p.chars_seen)?;
+            self.last_checkpoint = Instant::now();
+        }
+        self.maybe_sample(trainer, p.chars_seen)?;
+        // A signal asks to stop after this step (the session then saves).
+        Ok(self.signal().is_none())
+    }
+}
+
+/// `OUTPUT` with `.best` before its extension: `model.safetensors` → `model.best.safetensors`.
+pub fn best_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    let name = match output.extension() {
+        Some(ext) => format!("{stem}.best.{}", ext.to_string_lossy()),
+        None => format!("{stem}.best"),
+    };
+    output.with_file_name(name)
+}

@@ -1,0 +1,34 @@
+//! `rnn-fast plot`: draw a `--log` CSV as SVG loss curves.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rnn_fast::{Error, Result, files, plot};
+
+use super::output::say;
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// CSV written by `rnn-fast train --log`.
+    pub log: PathBuf,
+    /// The SVG file to write.
+    #[arg(short, long, default_value = "loss.svg")]
+    pub output: PathBuf,
+}
+
+/// Reads the log and writes its curves to the output (atomically).
+pub fn run(args: PlotArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.log).map_err(|source| Error::Read {
+        path: args.log.clone(),
+        source,
+    })?;
+    let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
+        path: args.log.clone(),
+        reason,
+    })?;
+    files::write_atomic(&args.output, plot::render(&rows).as_bytes())?;
+    say(
+        &mut std::io::stdout().lock(),
+        format_args!("wrote {} ({} points)", args.output.display(), rows.len()),
+    )
+}

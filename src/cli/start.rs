@@ -1,0 +1,130 @@
+//! Where a training run starts: fresh, from a model's weights
+//! (`--init-from`), or from a checkpoint (`--resume`), with the checks that
+//! a resume repeats only the settings the checkpoint holds.
+
+use std::path::Path;
+
+use rnn_fast::checkpoint::{self, Checkpoint};
+use rnn_fast::config::TrainConfig;
+use rnn_fast::corpus::Corpus;
+use rnn_fast::model::Model;
+use rnn_fast::{Error, Result};
+
+use super::train::TrainArgs;
+
+/// Where a run starts.
+pub enum Start {
+    Fresh,
+    /// `--init-from`: the weights of a model, a fresh optimizer.
+    InitFrom(Model),
+    /// `--resume`: a checkpoint's weights, state and settings.
+    Resume(Model, Box<Checkpoint>),
+}
+
+impl Start {
+    /// Loads the model or checkpoint the arguments name; a resume must be a
+    /// checkpoint and may repeat its settings but not change them.
+    pub fn load(args: &TrainArgs) -> Result<Start> {
+        match (&args.resume, &args.init_from) {
+            (Some(path), _) => {
+                let loaded = checkpoint::load(path)?;
+                let Some(ck) = loaded.checkpoint else {
+                    return Err(Error::Checkpoint(format!(
+                        "{} holds a model but no training state: fine-tune it with --init-from instead",
+                        path.display()
+                    )));
+                };
+                check_same_settings(args, &ck)?;
+                Ok(Start::Resume(loaded.model, Box::new(ck)))
+            }
+            (None, Some(path)) => Ok(Start::InitFrom(checkpoint::load(path)?.model)),
+            (None, None) => Ok(Start::Fresh),
+        }
+    }
+
+    /// The corpus `text` encoded for this start: with its own vocabulary
+    /// when fresh, with the model's otherwise.
+    pub fn encode(&self, text: &str) -> Result<Corpus> {
+        match self {
+            Start::Fresh => Corpus::from_text(text),
+            Start::InitFrom(m) | Start::Resume(m, _) => Corpus::with_vocab(text, &m.vocab),
+        }
+    }
+
+    /// The checkpoint resumed, if any.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        match self {
+            Start::Resume(_, ck) => Some(ck),
+            _ => None,
+        }
+    }
+}
+
+/// A resumed run's settings: the checkpoint's, with the epochs and threads
+/// the command gives; the corpus must be the one it trained on.
+pub fn resumed_settings(
+    args: &TrainArgs,
+    ck: &Checkpoint,
+    corpus_name: &str,
+    corpus_hash: u64,
+) -> Result<TrainConfig> {
+    if ck.run.corpus_hash != corpus_hash {
+        return Err(Error::Checkpoint(format!(
+            "{corpus_name} is not the text this checkpoint was trained on ({}): resume with the same corpus",
+            ck.run.corpus
+        )));
+    }
+    Ok(TrainConfig {
+        epochs: args.epochs.unwrap_or(ck.settings.epochs),
+        threads: args.threads.unwrap_or_else(rnn_fast::config::cores),
+        ..ck.settings.clone()
+    })
+}
+
+/// Refuses a setting given with `--resume` that differs from the
+/// checkpoint's, naming both values; equal ones are accepted, so the
+/// command that started a run can be re-run with `--resume` appended.
+fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
+    fn same<T: ToString>(option: &'static str, given: Option<T>, stored: String) -> Result<()> {
+        match given.map(|g| g.to_string()) {
+            Some(given) if given != stored => Err(Error::ResumeMismatch {
+                option,
+                stored,
+                given,
+            }),
+            _ => Ok(()),
+        }
+    }
+    let s = &ck.settings;
+    let norm = s.clip_norm.map_or("none".to_string(), |n| n.to_string());
+    same("--hidden", args.hidden, s.hidden.to_string())?;
+    same("--seq-len", args.seq_len, s.seq_len.to_string())?;
+    same("--lr", args.lr, s.lr.to_string())?;
+    same("--clip", args.clip, s.clip.to_string())?;
+    same("--clip-norm", args.clip_norm, norm)?;
+    same("--lr-decay", args.lr_decay, s.lr_decay.to_string())?;
+    same(
+        "--lr-decay-every",
+        args.lr_decay_every,
+        s.lr_decay_every.to_string(),
+    )?;
+    same("--optimizer", args.optimizer, s.optimizer.to_string())?;
+    same("--grad", args.grad, s.grad.to_string())?;
+    same("--shards", args.shards, s.shards.to_string())?;
+    same("--streams", args.streams, s.streams.to_string())?;
+    same("--parallel", args.parallel, s.parallel.to_string())?;
+    same("--seed", args.seed, s.seed.to_string())?;
+    same("--val-frac", args.val_frac, ck.run.val_frac.to_string())
+}
+
+/// `--init-from`: the model's H, unless `--hidden` asks for another.
+pub fn init_hidden(args: &TrainArgs, model: &Model, path: &Path) -> Result<usize> {
+    match args.hidden {
+        Some(h) if h != model.hidden() => Err(Error::Usage(format!(
+            "--hidden {h} differs from the H {} of {}",
+            model.hidden(),
+            path.display()
+        ))),
+        _ => Ok(model.hidden()),
+    }
+}

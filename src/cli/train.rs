@@ -1,0 +1,463 @@
+//! `rnn-fast train`: the arguments, their conversion into the run's
+//! settings (the defaults are [`TrainConfig::defaults`]; the preset is
+//! [`TrainConfig::article`]), and the run: read the corpus, start fresh,
+//! fine-tune or resume, train with progress, log and checkpoints, save, and
+//! print a sample.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use rnn_fast::checkpoint::{RunInfo, corpus_hash};
+use rnn_fast::config::{GradReduce, OptimizerKind, Parallel, TrainConfig};
+use rnn_fast::corpus::{self, Corpus};
+use rnn_fast::sample::{Pick, Sampler};
+use rnn_fast::session::{self, Progress, SessionOptions, Stop};
+use rnn_fast::trainer::Trainer;
+use rnn_fast::{Error, Result, files};
+
+use super::csv_log::CsvLog;
+use super::observer::{Samples, TrainObserver};
+use super::output::{Output, say};
+use super::sample::write_sample;
+use super::signals::Interrupts;
+use super::start::{self, Start};
+use super::values::{at_least_one, fraction, named, positive_f32, positive_f32_or_inf, seconds};
+
+/// Corpora longer than this hold out 5% for validation by default.
+const VAL_DEFAULT_ABOVE: usize = 100_000;
+/// Characters between two reports by default...
+const DEFAULT_EVAL_EVERY: usize = 200_000;
+/// ...or this many times the held-out text, so that evaluating a large one
+/// costs a small fraction of the training time.
+const EVAL_EVERY_VAL_TIMES: usize = 5;
+/// How often the session hands control back (progress, checkpoints, signals).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Settings that reproduce a published program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The article's program: H 64, SGD lr 0.2 on summed gradients, clip 5,
+    /// 50 epochs, seq_len 40, seed 42, last partial chunk never trained.
+    Article,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct TrainArgs {
+    /// Text file to learn (UTF-8). Without it, the article's 104-character demo text.
+    pub corpus: Option<PathBuf>,
+    /// Where to save the model.
+    #[arg(short, long, default_value = "model.safetensors")]
+    pub output: PathBuf,
+    /// Hidden size H [default: 128].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub hidden: Option<usize>,
+    /// Characters per truncated-BPTT chunk T [default: 40].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub seq_len: Option<usize>,
+    /// Learning rate [default: 0.002 for adam, 0.05 for adagrad, 0.1 for sgd].
+    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Clamp every gradient entry to [-F, F] [default: 5].
+    #[arg(long, value_name = "F", value_parser = positive_f32_or_inf, allow_negative_numbers = true)]
+    pub clip: Option<f32>,
+    /// Passes over the corpus [default: 5, stretched to at least 300,000 and cut to at most 5,000,000 characters].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub epochs: Option<usize>,
+    /// Seed of the weight initialisation [default: 42].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Update rule [default: adam].
+    #[arg(long, value_parser = named::<OptimizerKind>())]
+    pub optimizer: Option<OptimizerKind>,
+    /// Gradient of a chunk: the mean over its characters, or the article's sum [default: mean].
+    #[arg(long, value_parser = named::<GradReduce>())]
+    pub grad: Option<GradReduce>,
+    /// Streams per forward/backward pass (B): the shards are processed in
+    /// groups of this many, one group per thread at a time [default: 4].
+    #[arg(long, value_name = "B", value_parser = at_least_one)]
+    pub streams: Option<usize>,
+    /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
+    /// Contiguous shards of the corpus, each read in order with its own hidden
+    /// state, one update for all (K) [default: 32, at most one per 10,000 characters].
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    pub shards: Option<usize>,
+    /// How shards train together [default: avg].
+    #[arg(long, value_parser = named::<Parallel>())]
+    pub parallel: Option<Parallel>,
+    /// Fraction of the corpus, at its end, held out to report a validation loss
+    /// [default: 0.05 above 100,000 characters, else 0].
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub val_frac: Option<f64>,
+    /// Report (and evaluate) every N trained characters, besides epoch ends
+    /// [default: 200,000 or 5 × the held-out characters, whichever is larger; 0: epoch ends only].
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
+    #[arg(long, value_name = "FILE.csv")]
+    pub log: Option<PathBuf>,
+    /// Stop training after S seconds (evaluations not counted) and save the model.
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    pub max_seconds: Option<f32>,
+    /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
+    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    pub clip_norm: Option<f32>,
+    /// Multiply the learning rate by F after every --lr-decay-every epochs [default: 1, no decay].
+    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    pub lr_decay: Option<f32>,
+    /// Epochs between two learning-rate decays [default: 1].
+    #[arg(long, value_name = "EPOCHS", value_parser = at_least_one)]
+    pub lr_decay_every: Option<usize>,
+    /// Start from a published program's settings; the options above override them.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Continue the run saved in CKPT (a model file written by train is a
+    /// checkpoint); --epochs counts the whole run. Training settings come
+    /// from the checkpoint.
+    #[arg(long, value_name = "CKPT", conflicts_with_all = ["init_from", "preset"])]
+    pub resume: Option<PathBuf>,
+    /// Fine-tune the weights of MODEL on CORPUS (same vocabulary, same H),
+    /// with a fresh optimizer.
+    #[arg(long, value_name = "MODEL")]
+    pub init_from: Option<PathBuf>,
+    /// Also save a checkpoint to the output path every S seconds (and at the
+    /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    pub checkpoint_every: Option<f32>,
+    /// Print a sample of 200 characters every N trained characters.
+    #[arg(long, value_name = "N")]
+    pub sample_every: Option<usize>,
+    /// Print nothing but warnings and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Characters of sample printed after training (0: none).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub sample_len: usize,
+}
+
+impl TrainArgs {
+    /// `rnn-fast` with no arguments: `train` with every default.
+    pub fn parse_defaults() -> TrainArgs {
+        TrainArgs {
+            output: PathBuf::from("model.safetensors"),
+            sample_len: 200,
+            ..TrainArgs::default()
+        }
+    }
+
+    /// The settings a fresh run asks for, for a training text of
+    /// `train_len` characters: the defaults (or the preset's), then every
+    /// option given.
+    pub fn settings(&self, train_len: usize) -> TrainConfig {
+        let article = self.preset == Some(Preset::Article);
+        let base = if article {
+            TrainConfig::article()
+        } else {
+            TrainConfig::defaults(train_len)
+        };
+        let optimizer = self.optimizer.unwrap_or(base.optimizer);
+        let lr = match (self.lr, self.optimizer) {
+            (Some(lr), _) => lr,
+            (None, Some(o)) if !article => TrainConfig::default_lr(o),
+            _ => base.lr,
+        };
+        let clip_norm = self.clip_norm.or(base.clip_norm);
+        // A norm clip replaces the element-wise one unless both are asked for.
+        let default_clip = if clip_norm.is_some() {
+            f32::INFINITY
+        } else {
+            base.clip
+        };
+        let shards = self.shards.unwrap_or(base.shards);
+        TrainConfig {
+            hidden: self.hidden.unwrap_or(base.hidden),
+            seq_len: self.seq_len.unwrap_or(base.seq_len),
+            lr,
+            clip: self.clip.unwrap_or(default_clip),
+            clip_norm,
+            lr_decay: self.lr_decay.unwrap_or(base.lr_decay),
+            lr_decay_every: self.lr_decay_every.unwrap_or(base.lr_decay_every),
+            epochs: self.epochs.unwrap_or(base.epochs),
+            seed: self.seed.unwrap_or(base.seed),
+            optimizer,
+            grad: self.grad.unwrap_or(base.grad),
+            streams: self.streams.unwrap_or(match article {
+                true => base.streams,
+                false => TrainConfig::default_streams(shards),
+            }),
+            shards,
+            parallel: self.parallel.unwrap_or(base.parallel),
+            threads: self.threads.unwrap_or(base.threads),
+            drop_tail: base.drop_tail,
+        }
+    }
+
+    /// The fraction held out for validation of a fresh run on `total` characters.
+    fn val_frac(&self, total: usize) -> f64 {
+        let default = if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 };
+        self.val_frac.unwrap_or(default)
+    }
+}
+
+/// The corpus text and the name it is shown by.
+fn read_corpus(args: &TrainArgs) -> Result<(String, String)> {
+    Ok(match &args.corpus {
+        Some(path) => (corpus::read_text(path)?, path.display().to_string()),
+        None => (
+            corpus::BUILTIN_TEXT.to_string(),
+            corpus::BUILTIN_NAME.into(),
+        ),
+    })
+}
+
+/// Splits the held-out end (`val_frac` of the corpus) off `corpus` and returns it.
+fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
+    let total = corpus.len();
+    let val_len = (total as f64 * val_frac) as usize;
+    if val_frac > 0.0 && (val_len < 2 || total - val_len < 2) {
+        return Err(Error::Usage(format!(
+            "--val-frac {val_frac} of {total} characters leaves no validation text or no training text"
+        )));
+    }
+    Ok(corpus.ids.split_off(total - val_len))
+}
+
+/// The run's settings and record, before training: a resumed run's come
+/// from its checkpoint.
+fn plan(
+    args: &TrainArgs,
+    start: &Start,
+    name: &str,
+    corpus: &Corpus,
+) -> Result<(TrainConfig, RunInfo)> {
+    let total = corpus.len();
+    let hash = corpus_hash(&corpus.ids);
+    if let Some(ck) = start.checkpoint() {
+        let config = start::resumed_settings(args, ck, name, hash)?;
+        return Ok((config, ck.run.clone()));
+    }
+    let val_frac = args.val_frac(total);
+    let val_len = (total as f64 * val_frac) as usize;
+    let run = RunInfo {
+        corpus: name.to_string(),
+        val_frac,
+        corpus_len: total,
+        corpus_hash: hash,
+        chars_seen: 0,
+        best_val: None,
+    };
+    Ok((args.settings(total - val_len), run))
+}
+
+/// The trainer for this start.
+fn trainer(
+    args: &TrainArgs,
+    start: Start,
+    config: TrainConfig,
+    corpus: &Corpus,
+) -> Result<Trainer> {
+    match start {
+        Start::Fresh => Trainer::new(config, corpus),
+        Start::InitFrom(model) => {
+            let path = args.init_from.as_deref().expect("InitFrom has a path");
+            let hidden = start::init_hidden(args, &model, path)?;
+            Trainer::with_model(TrainConfig { hidden, ..config }, model, corpus)
+        }
+        Start::Resume(model, ck) => Trainer::resume(config, model, corpus, ck.state),
+    }
+}
+
+/// Runs `rnn-fast train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    // First, so that a signal during the set-up also stops the run cleanly.
+    let interrupts = Interrupts::install()?;
+    let (text, name) = read_corpus(&args)?;
+    let start = Start::load(&args)?;
+    let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
+    drop(text);
+    let (config, run) = plan(&args, &start, &name, &corpus)?;
+    let val = split_validation(&mut corpus, run.val_frac)?;
+    config.validate()?;
+    files::check_writable(&args.output)?;
+    let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
+    let (log, start_elapsed) = open_log(&args, &start)?;
+    let mut trainer = trainer(&args, start, config, &corpus)?;
+    let begin = Progress {
+        elapsed: start_elapsed,
+        chars_seen: run.chars_seen,
+        planned_chars: 0,
+    };
+    let mut observer = TrainObserver {
+        out: Output::new(args.quiet),
+        log,
+        config: trainer.config().clone(),
+        best_val: run.best_val.unwrap_or(f64::INFINITY),
+        run,
+        output: args.output.clone(),
+        checkpoint_every: args.checkpoint_every.map(Duration::from_secs_f32),
+        last_checkpoint: Instant::now(),
+        samples: args.sample_every.filter(|&n| n > 0).map(|every| Samples {
+            every,
+            next: begin.chars_seen + every,
+            prime: corpus.ids[0],
+        }),
+        interrupts,
+        best_train: f64::INFINITY,
+        warned: false,
+        vocab_len: corpus.vocab.len(),
+        start: begin,
+        last: begin,
+        last_train: f64::NAN,
+    };
+    print_header(&mut observer, &corpus, &val, resumed_epoch)?;
+    let options = SessionOptions {
+        epochs: observer.config.epochs,
+        eval_every: args
+            .eval_every
+            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
+        max_time: args.max_seconds.map(Duration::from_secs_f32),
+        tick: TICK,
+        start_chars: begin.chars_seen,
+        start_elapsed,
+    };
+    let planned = trainer.chars_per_epoch().saturating_mul(options.epochs);
+    observer.out.start(planned, begin.chars_seen);
+    let result = session::run(&mut trainer, &corpus.ids, &val, &options, &mut observer);
+    finish(&args, &trainer, &mut observer, result)?;
+    final_sample(&args, &trainer, &corpus)
+}
+
+/// The `--log` file, and where a resumed run's time continues from.
+fn open_log(args: &TrainArgs, start: &Start) -> Result<(Option<CsvLog>, Duration)> {
+    let Some(path) = &args.log else {
+        return Ok((None, Duration::ZERO));
+    };
+    let (log, last) = CsvLog::open(path, matches!(start, Start::Resume(..)))?;
+    // A hand-edited log must not stop the run: a bad time counts as 0.
+    let last = Duration::try_from_secs_f64(last).unwrap_or(Duration::ZERO);
+    Ok((Some(log), last))
+}
+
+/// The lines that say what is trained, how, and from where.
+fn print_header(
+    o: &mut TrainObserver,
+    corpus: &Corpus,
+    val: &[u16],
+    resumed_epoch: usize,
+) -> Result<()> {
+    let held_out = if val.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} trained, last {} held out for validation)",
+            corpus.len(),
+            val.len()
+        )
+    };
+    let c = o.config.clone();
+    o.out.line(format_args!(
+        "training on {}: {} characters{held_out}, {} distinct",
+        o.run.corpus,
+        corpus.len() + val.len(),
+        corpus.vocab.len()
+    ))?;
+    o.out.line(format_args!(
+        "H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {} epochs, seed {}",
+        c.hidden,
+        c.seq_len,
+        c.optimizer,
+        c.lr,
+        c.grad,
+        c.clip,
+        c.clip_norm.map_or(String::new(), |n| format!(", norm {n}")),
+        c.epochs,
+        c.seed
+    ))?;
+    o.out.line(format_args!(
+        "{} threads, {} shards, {} streams per pass, parallel {}",
+        c.threads, c.shards, c.streams, c.parallel
+    ))?;
+    let done = o.start.chars_seen;
+    if resumed_epoch > 0 || done > 0 {
+        o.out.line(format_args!(
+            "resuming after {done} characters ({resumed_epoch} epochs done)"
+        ))?;
+    }
+    Ok(())
+}
+
+/// After the session: save, and say how the run ended (a divergence, a
+/// signal, the time limit).
+fn finish(
+    args: &TrainArgs,
+    trainer: &Trainer,
+    observer: &mut TrainObserver,
+    result: Result<Stop>,
+) -> Result<()> {
+    let stop = match result {
+        Err(Error::Diverged(msg)) => {
+            observer.out.finish();
+            let kept = if observer.checkpoint_every.is_some() && args.output.is_file() {
+                format!("; the last checkpoint, {}, is kept", args.output.display())
+            } else {
+                "; nothing was saved".to_string()
+            };
+            return Err(Error::Diverged(format!("{msg}{kept}")));
+        }
+        other => other?,
+    };
+    observer.save(trainer, &args.output, observer.last.chars_seen)?;
+    observer.out.finish();
+    let out = args.output.display();
+    if stop == Stop::Stopped
+        && let Some((signal, code)) = observer.signal()
+    {
+        let corpus_arg = args
+            .corpus
+            .as_ref()
+            .map_or(String::new(), |p| format!(" {}", p.display()));
+        return Err(Error::Interrupted {
+            code,
+            message: format!(
+                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {out}"
+            ),
+        });
+    }
+    if stop == Stop::TimeLimit {
+        observer.out.line(format_args!(
+            "stopped after --max-seconds {}: resume with --resume {out}",
+            args.max_seconds.unwrap_or(0.0),
+        ))?;
+    }
+    observer.out.line(format_args!("saved {out}"))
+}
+
+/// The sample printed after training.
+fn final_sample(args: &TrainArgs, trainer: &Trainer, corpus: &Corpus) -> Result<()> {
+    if args.sample_len == 0 || args.quiet {
+        return Ok(());
+    }
+    let model = trainer.model();
+    let config = trainer.config();
+    let mut sampler = Sampler::new(model, config.seed);
+    let prime = if config.drop_tail {
+        // The article samples from 'h' with the state training left.
+        sampler.set_state(&trainer.last_state());
+        model.vocab.id('h').unwrap_or(0)
+    } else {
+        corpus.ids[0]
+    };
+    let mut out = std::io::stdout().lock();
+    say(&mut out, format_args!("--- sample ---"))?;
+    write_sample(
+        &mut out,
+        model,
+        &mut sampler,
+        &[prime],
+        args.sample_len,
+        Pick::MODEL,
+    )?;
+    say(&mut out, format_args!(""))
+}

