@@ -14,6 +14,7 @@ pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod input;
 pub mod kernels;
 pub mod layout;
 pub mod model;

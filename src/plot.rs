@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::input::{self, MAX_TEXT_BYTES};
 use crate::model_file;
 
 /// The header `rnn-fast train --log` writes.
@@ -25,10 +26,7 @@ pub struct Row {
 
 /// Reads the log at `log` and writes its curves to `output` (atomically).
 pub fn run(log: &Path, output: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(log).map_err(|source| Error::Read {
-        path: log.to_path_buf(),
-        source,
-    })?;
+    let text = input::read_text(log, MAX_TEXT_BYTES)?;
     let rows = parse(&text).map_err(|reason| Error::Corpus {
         path: log.to_path_buf(),
         reason,
