@@ -28,6 +28,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::config::{Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
+use crate::input::{MAX_MODEL_BYTES, read_safetensors};
 use crate::layout::Layout;
 use crate::model::Model;
 use crate::trainer::TrainState;
@@ -259,10 +260,7 @@ pub struct Loaded {
 
 /// Loads and validates a model file.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_safetensors(path, MAX_MODEL_BYTES)?;
     from_bytes(&bytes).map_err(|reason| Error::ModelFormat {
         path: path.to_path_buf(),
         reason,

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::input::{self, MAX_TEXT_BYTES, Stop};
 use crate::vocab::Vocab;
 
 /// The article's demo text, built into the binary: what `rnn-fast train`
@@ -59,45 +60,20 @@ impl Corpus {
     }
 }
 
-/// Reads a text file: it must exist, be a regular file, and hold text (see
-/// [`text_from_bytes`]).
+/// Reads a text file: it must exist, not be a directory, and hold at most
+/// [`MAX_TEXT_BYTES`] of UTF-8 text, checked as it is read, so that
+/// `/dev/zero` fails at once (see [`input::text_from_reader`]).
 pub fn read_text(path: &Path) -> Result<String> {
-    let read_err = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(Error::Corpus {
-            path: path.to_path_buf(),
-            reason: "is a directory, not a text file".into(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    text_from_bytes(bytes).map_err(|reason| Error::Corpus {
-        path: path.to_path_buf(),
-        reason,
-    })
+    input::read_text(path, MAX_TEXT_BYTES)
 }
 
-/// A file's bytes as text: non-empty, without NUL bytes (binary), valid
-/// UTF-8; the error names the first bad byte by its offset.
+/// A file's bytes as text, with the checks of [`read_text`]: non-empty, not
+/// UTF-16 or UTF-32, without NUL bytes (binary), valid UTF-8 (a UTF-8
+/// byte-order mark is stripped); the error names the first bad byte by its
+/// offset.
 pub fn text_from_bytes(bytes: Vec<u8>) -> std::result::Result<String, String> {
-    if bytes.is_empty() {
-        return Err("the file is empty".into());
-    }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(format!(
-            "looks like a binary file (NUL byte at byte offset {offset}), not text"
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let byte = e.as_bytes()[offset];
-        format!(
-            "is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset} (convert the file to UTF-8 first)"
-        )
-    })
+    let size = Some(bytes.len() as u64);
+    input::text_from_reader(bytes.as_slice(), MAX_TEXT_BYTES, size).map_err(Stop::reason)
 }
 
 #[cfg(test)]
@@ -117,5 +93,61 @@ mod tests {
     fn one_character_is_too_short() {
         assert!(Corpus::from_text("a").is_err());
         assert!(Corpus::from_text("ab").is_ok());
+    }
+
+    /// `bytes` written to a file, read back with [`read_text`].
+    fn read_back(bytes: &[u8]) -> Result<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        std::fs::write(&path, bytes).unwrap();
+        read_text(&path)
+    }
+
+    #[test]
+    fn a_text_file_is_read_and_checked() {
+        assert_eq!(read_back("hello 猫\n".as_bytes()).unwrap(), "hello 猫\n");
+        assert_eq!(read_back(b"\xEF\xBB\xBFhello").unwrap(), "hello");
+        let reason = |bytes: &[u8]| match read_back(bytes).unwrap_err() {
+            Error::Corpus { reason, .. } => reason,
+            other => panic!("{other}"),
+        };
+        assert_eq!(reason(b""), "the file is empty");
+        assert_eq!(
+            reason(b"ab\0cd"),
+            "looks like a binary file (NUL byte at byte offset 2), not text"
+        );
+        assert_eq!(
+            reason(b"caf\xe9"),
+            "is not valid UTF-8: byte 0xe9 at byte offset 3 (convert the file to UTF-8 first)"
+        );
+        assert!(reason(b"\xFF\xFEh\0i\0").starts_with("is UTF-16 (little-endian) text"));
+        assert!(reason(b"\0h\0i\0!").starts_with("looks like UTF-16 (big-endian) text"));
+        assert!(reason(b"h\0\0\0i\0\0\0").starts_with("looks like UTF-32 (little-endian) text"));
+        // A chunk boundary inside a character, in a file.
+        let mut long = "a".repeat((1 << 20) - 1);
+        long.push_str("é!");
+        assert_eq!(read_back(long.as_bytes()).unwrap(), long);
+        let mut bad = long.clone().into_bytes();
+        bad[1 << 20] = b'x';
+        assert!(reason(&bad).contains(&format!("byte 0xc3 at byte offset {}", (1 << 20) - 1)));
+    }
+
+    #[test]
+    fn bytes_are_checked_as_files_are() {
+        assert_eq!(text_from_bytes(b"\xEF\xBB\xBFab".to_vec()).unwrap(), "ab");
+        assert_eq!(
+            text_from_bytes(Vec::new()).unwrap_err(),
+            "the file is empty"
+        );
+        assert!(
+            text_from_bytes(b"a\0".to_vec())
+                .unwrap_err()
+                .contains("UTF-16")
+        );
+        assert!(
+            text_from_bytes(b"ab\0".to_vec())
+                .unwrap_err()
+                .contains("binary")
+        );
     }
 }

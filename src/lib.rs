@@ -17,6 +17,7 @@ pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod input;
 pub mod kernels;
 pub mod layout;
 pub mod model;

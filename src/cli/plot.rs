@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use rnn_fast::input::{self, MAX_TEXT_BYTES};
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
@@ -18,10 +19,7 @@ pub struct PlotArgs {
 
 /// Reads the log and writes its curves to the output (atomically).
 pub fn run(args: PlotArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.log).map_err(|source| Error::Read {
-        path: args.log.clone(),
-        source,
-    })?;
+    let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
     let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
         path: args.log.clone(),
         reason,
