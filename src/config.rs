@@ -271,6 +271,17 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Threads per core beyond which more threads only add switching: a
+/// thread count above this many per core is cut to it (with a warning).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// `threads`, or the most worth starting on this machine when it asks for
+/// more; the second value is true when it was cut.
+pub fn capped_threads(threads: usize) -> (usize, bool) {
+    let max = MAX_THREADS_PER_CORE * cores();
+    (threads.min(max), threads > max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,17 @@ pub enum Error {
     /// without training state, resuming on another text).
     #[error("{0}")]
     Checkpoint(String),
+    /// Another run holds an output this run would write.
+    #[error("{0}")]
+    Busy(String),
+    /// The run's model is saved, but its progress output or log could not
+    /// be written (a full disk under standard output, say).
+    #[error("{saved} is saved, but {what} failed: {source}", saved = saved.display())]
+    AfterSave {
+        saved: PathBuf,
+        what: String,
+        source: Box<Error>,
+    },
     /// The machine refused a resource (threads).
     #[error("{0}")]
     System(String),

@@ -67,3 +67,91 @@ pub fn check_writable(path: &Path) -> Result<()> {
             source,
         })
 }
+
+/// True when `a` and `b` both exist and are the same file (the same device
+/// and inode, whatever the names: links, `./x` and `x`).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// True when `path` names something that exists and is not a regular file
+/// (a device such as `/dev/null`, a pipe, a directory): an output there
+/// would replace it or write into it.
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
+/// The same path with its directory made absolute, so that two names of a
+/// file not yet written can be compared.
+pub fn absolute(path: &Path) -> std::path::PathBuf {
+    let dir = std::fs::canonicalize(dir_of(path)).unwrap_or_else(|_| dir_of(path).to_path_buf());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
+/// The first free name beside `path`: `model.safetensors` →
+/// `model.1.safetensors`, `model.2.safetensors`, ...
+pub fn beside(path: &Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    (1u64..)
+        .map(|n| path.with_file_name(format!("{stem}.{n}{ext}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("a free name")
+}
+
+/// An exclusive claim on an output path, held while a run may write it:
+/// an advisory lock on `.NAME.lock` beside it. A second run on the same
+/// output is refused while the first holds it; the lock goes with the
+/// process, however it ends.
+#[derive(Debug)]
+pub struct OutputLock {
+    path: std::path::PathBuf,
+    _file: std::fs::File,
+}
+
+impl OutputLock {
+    /// Claims `output`, or says which run holds it.
+    pub fn claim(output: &Path) -> Result<OutputLock> {
+        let name = output
+            .file_name()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let path = output.with_file_name(format!(".{name}.lock"));
+        let err = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(OutputLock { path, _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
+                "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another -o",
+                output.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+        }
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Best effort: a lock file left behind (after a kill) is harmless.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,18 +20,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e @ Error::Interrupted { .. }) => {
-            eprintln!("{e}");
+            say_error(&e.to_string());
             ExitCode::from(e.exit_code())
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say_error(&format!("error: {e}"));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
 /// Help and version are printed as asked; a bad command line is one line
-/// (clap's first, which names the problem) and exit status 2.
+/// (clap's message with its details joined, without the usage block) and
+/// exit status 2.
 fn usage_error(e: clap::Error) -> ExitCode {
     if matches!(
         e.kind(),
@@ -42,7 +44,19 @@ fn usage_error(e: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("error: bad arguments");
-    eprintln!("{first} (see 'rnn-fast --help')");
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = parts.join(" ");
+    say_error(&format!("{line} (see 'rnn-fast --help')"));
     ExitCode::from(EXIT_USAGE)
+}
+
+/// One line on standard error; a closed or full standard error is not a
+/// reason to panic.
+fn say_error(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

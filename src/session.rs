@@ -40,6 +40,8 @@ pub struct Progress {
     /// Characters trained so far, and in the whole run when it finishes.
     pub chars_seen: usize,
     pub planned_chars: usize,
+    /// Mean training loss since the last report (NaN before any).
+    pub recent_loss: f64,
 }
 
 /// What the session tells the program running it.
@@ -197,6 +199,10 @@ pub fn run(
             elapsed: run.elapsed(),
             chars_seen: run.chars_seen,
             planned_chars,
+            recent_loss: match run.window.loss.count {
+                0 => f64::NAN,
+                _ => run.window.loss.mean(),
+            },
         };
         let go_on = observer.tick(trainer, &progress)?;
         let out_of_time = options.max_time.is_some_and(|limit| run.session >= limit);

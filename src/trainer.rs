@@ -41,6 +41,7 @@ use crate::eval::{self, Score};
 use crate::kernels;
 use crate::model::Model;
 use crate::optimizer::{self, Optimizer, Update};
+use crate::resources;
 use crate::shards::Shards;
 
 /// Chunks each Hogwild worker trains between two synchronisation points.
@@ -138,6 +139,7 @@ impl Trainer {
     /// A freshly initialised model for `corpus`, ready to train with `config`.
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
+        resources::check_memory(&config, corpus.vocab.len())?;
         let model = Model::init(corpus.vocab.clone(), config.hidden, config.seed);
         Trainer::with_model(config, model, corpus)
     }
@@ -145,6 +147,7 @@ impl Trainer {
     /// Continues training `model` on `corpus` (whose vocabulary must be the model's).
     pub fn with_model(config: TrainConfig, model: Model, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
+        resources::check_memory(&config, model.vocab.len())?;
         if model.vocab != corpus.vocab {
             return Err(Error::Text(
                 "the corpus's vocabulary differs from the model's".into(),
@@ -569,37 +572,4 @@ fn grad_scale(grad: GradReduce, count: usize) -> f32 {
         GradReduce::Mean => 1.0 / count.max(1) as f32,
         GradReduce::Sum => 1.0,
     }
-}
-
-/// One line explaining a diverging run, or `None` when the loss looks
-/// healthy. A run diverges when its epoch loss is both far above chance
-/// (ln V + 1 nats) and more than twice the best epoch loss so far; a brief
-/// rise in the first epochs of a healthy run is neither. The article's
-/// settings diverge: summed gradients make its lr 0.2 act like lr 8 on the
-/// mean loss.
-pub fn diagnose(loss: f64, best: f64, vocab_size: usize, config: &TrainConfig) -> Option<String> {
-    let chance = (vocab_size as f64).ln();
-    if loss.is_finite() && (loss <= chance + 1.0 || loss <= 2.0 * best) {
-        return None;
-    }
-    let cause = match config.grad {
-        GradReduce::Sum => {
-            // Summed over T steps of each of K shards.
-            let n = config.seq_len * config.shards;
-            let what = if config.shards == 1 {
-                format!("{} steps", config.seq_len)
-            } else {
-                format!("{} steps of {} shards", config.seq_len, config.shards)
-            };
-            format!(
-                "gradients are summed over {what} (--grad sum), so lr {} acts like lr {} on the mean loss; use --grad mean or divide --lr by {n}",
-                config.lr,
-                config.lr * n as f32
-            )
-        }
-        GradReduce::Mean => format!("lower --lr (now {})", config.lr),
-    };
-    Some(format!(
-        "warning: the loss ({loss:.3} nats/char) is far above chance (ln V = {chance:.3}): training is diverging because the step size is too large: {cause}"
-    ))
 }

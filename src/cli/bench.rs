@@ -16,25 +16,25 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub corpus: Option<PathBuf>,
     /// Hidden size H.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
     /// Streams trained together (B).
-    #[arg(long, value_name = "B", default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, value_name = "B", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: usize,
     /// Characters per chunk (T).
-    #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: usize,
     /// Worker threads [default: 1].
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: usize,
     /// Shards (K) [default: threads × streams].
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub shards: Option<usize>,
     /// How shards train together.
     #[arg(long, default_value = "avg", value_parser = named::<Parallel>())]
     pub parallel: Parallel,
     /// Seconds to measure (after a short warm-up).
-    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds, allow_negative_numbers = true)]
     pub seconds: f32,
     /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
     #[arg(long)]

@@ -7,6 +7,7 @@ mod csv_log;
 mod eval;
 mod observer;
 mod output;
+mod outputs;
 mod plot;
 mod sample;
 mod signals;

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
 use rnn_fast::config::TrainConfig;
+use rnn_fast::divergence::{cause, diagnose, far_above_chance};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{Observer, Progress, Report};
-use rnn_fast::trainer::{self, Trainer};
+use rnn_fast::trainer::Trainer;
 use rnn_fast::{Error, Result};
 
 use super::csv_log::CsvLog;
@@ -45,6 +46,9 @@ pub struct TrainObserver {
     pub best_train: f64,
     pub warned: bool,
     pub vocab_len: usize,
+    /// The `--log` file that could not be written, and why (the log stops;
+    /// training goes on).
+    pub log_failure: Option<Error>,
     /// Where this session started (for its throughput), the last progress
     /// (for the final save) and the last training loss (for the bar).
     pub start: Progress,
@@ -80,15 +84,33 @@ impl TrainObserver {
         self.interrupts.received()
     }
 
-    fn warn_if_diverging(&mut self, loss: f64) {
+    /// Warns once when the loss rises far above its best; stops a run
+    /// whose loss is far above chance (the article's preset excepted: it
+    /// reproduces a published diverging run), keeping what is on disk.
+    fn judge_divergence(&mut self, loss: f64, chars_seen: usize) -> Result<()> {
+        if !self.config.drop_tail && far_above_chance(loss, self.vocab_len) {
+            let chance = (self.vocab_len as f64).ln();
+            return Err(Error::Diverged(format!(
+                "training diverged: the loss is {loss:.3} nats/char after {chars_seen} characters, far above chance (ln V = {chance:.3}), so the run was stopped and these weights were not saved: {}",
+                cause(&self.config)
+            )));
+        }
         if !self.warned
-            && let Some(line) =
-                trainer::diagnose(loss, self.best_train, self.vocab_len, &self.config)
+            && let Some(line) = diagnose(loss, self.best_train, self.vocab_len, &self.config)
         {
             self.out.warn(&line);
             self.warned = true;
         }
         self.best_train = self.best_train.min(loss);
+        Ok(())
+    }
+
+    /// True when the weights are worth a periodic checkpoint: the loss
+    /// since the last report is not far above chance.
+    fn worth_saving(&self, recent_loss: f64) -> bool {
+        self.config.drop_tail
+            || recent_loss.is_nan()
+            || !far_above_chance(recent_loss, self.vocab_len)
     }
 
     fn draw_progress(&self, p: &Progress) {
@@ -135,7 +157,8 @@ impl TrainObserver {
         let text = String::from_utf8_lossy(&text).into_owned();
         self.out.line(format_args!(
             "--- sample after {chars_seen} characters ---\n{text}\n---"
-        ))
+        ));
+        Ok(())
     }
 }
 
@@ -143,11 +166,17 @@ impl Observer for TrainObserver {
     fn report(&mut self, trainer: &Trainer, r: &Report) -> Result<()> {
         self.last.elapsed = Duration::from_secs_f64(r.elapsed_s);
         self.last.chars_seen = r.chars_seen;
-        self.out.line(format_args!("{}", report_line(r)))?;
-        if let Some(log) = &mut self.log {
-            log.row(r)?;
+        self.out.line(format_args!("{}", report_line(r)));
+        if let Some(log) = &mut self.log
+            && let Err(e) = log.row(r)
+        {
+            self.out.warn(&format!(
+                "warning: {e}: the log stops here; training goes on"
+            ));
+            self.log = None;
+            self.log_failure = Some(e);
         }
-        self.warn_if_diverging(r.train_loss);
+        self.judge_divergence(r.train_loss, r.chars_seen)?;
         self.last_train = r.train_loss;
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
@@ -165,6 +194,7 @@ impl Observer for TrainObserver {
         self.draw_progress(p);
         if let Some(every) = self.checkpoint_every
             && self.last_checkpoint.elapsed() >= every
+            && self.worth_saving(p.recent_loss)
         {
             self.save(trainer, &self.output, p.chars_seen)?;
             self.last_checkpoint = Instant::now();

@@ -13,8 +13,16 @@ pub fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) -> Result<()> {
     writeln!(out, "{line}").map_err(Error::Output)
 }
 
-/// The training run's output.
-pub enum Output {
+/// The training run's output. Best effort: a closed or failing standard
+/// output never stops training; the first failure is kept (for the exit
+/// status) and later lines are dropped.
+pub struct Output {
+    mode: Mode,
+    failure: Option<std::io::Error>,
+}
+
+/// How lines are shown.
+enum Mode {
     Bar(ProgressBar),
     Plain,
     Quiet,
@@ -22,18 +30,22 @@ pub enum Output {
 
 impl Output {
     pub fn new(quiet: bool) -> Output {
-        if quiet {
-            Output::Quiet
+        let mode = if quiet {
+            Mode::Quiet
         } else if std::io::stdout().is_terminal() {
-            Output::Bar(ProgressBar::hidden())
+            Mode::Bar(ProgressBar::hidden())
         } else {
-            Output::Plain
+            Mode::Plain
+        };
+        Output {
+            mode,
+            failure: None,
         }
     }
 
     /// Shows the bar for a run of `planned` characters, `done` of them done.
     pub fn start(&mut self, planned: usize, done: usize) {
-        if let Output::Bar(bar) = self {
+        if let Mode::Bar(bar) = &self.mode {
             let style =
                 ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg}  ETA {eta}")
                     .expect("a valid template")
@@ -46,28 +58,39 @@ impl Output {
     }
 
     /// One line of the log, above the bar when there is one.
-    pub fn line(&mut self, line: std::fmt::Arguments<'_>) -> Result<()> {
-        match self {
-            Output::Bar(bar) if !bar.is_hidden() => {
+    pub fn line(&mut self, line: std::fmt::Arguments<'_>) {
+        let written = match &self.mode {
+            Mode::Bar(bar) if !bar.is_hidden() => {
                 bar.println(line.to_string());
                 Ok(())
             }
-            Output::Bar(_) | Output::Plain => say(&mut std::io::stdout().lock(), line),
-            Output::Quiet => Ok(()),
+            Mode::Bar(_) | Mode::Plain => {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}").and_then(|()| out.flush())
+            }
+            Mode::Quiet => Ok(()),
+        };
+        if let Err(e) = written {
+            self.failure.get_or_insert(e);
+            self.mode = Mode::Quiet;
         }
     }
 
-    /// A warning on standard error, around the bar.
+    /// A warning on standard error, around the bar (a failing standard
+    /// error is ignored: there is nowhere else to say it).
     pub fn warn(&self, line: &str) {
-        match self {
-            Output::Bar(bar) => bar.suspend(|| eprintln!("{line}")),
-            _ => eprintln!("{line}"),
+        let say = || {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        };
+        match &self.mode {
+            Mode::Bar(bar) => bar.suspend(say),
+            _ => say(),
         }
     }
 
     /// Moves the bar to `position` with `message` beside it.
     pub fn progress(&self, position: usize, message: impl FnOnce() -> String) {
-        if let Output::Bar(bar) = self {
+        if let Mode::Bar(bar) = &self.mode {
             bar.set_position(position as u64);
             bar.set_message(message());
         }
@@ -75,10 +98,15 @@ impl Output {
 
     /// Removes the bar; later lines are plain.
     pub fn finish(&mut self) {
-        if let Output::Bar(bar) = self {
+        if let Mode::Bar(bar) = &self.mode {
             bar.finish_and_clear();
-            *self = Output::Plain;
+            self.mode = Mode::Plain;
         }
+    }
+
+    /// The first failure to write, if any.
+    pub fn take_failure(&mut self) -> Option<std::io::Error> {
+        self.failure.take()
     }
 }
 

@@ -7,6 +7,7 @@ use rnn_fast::input::{self, MAX_TEXT_BYTES};
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
+use super::outputs::{Input, check_output};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -19,6 +20,11 @@ pub struct PlotArgs {
 
 /// Reads the log and writes its curves to the output (atomically).
 pub fn run(args: PlotArgs) -> Result<()> {
+    let log = Input {
+        what: "log read",
+        path: &args.log,
+    };
+    check_output("-o", &args.output, &[log])?;
     let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
     let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
         path: args.log.clone(),

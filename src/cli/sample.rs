@@ -9,7 +9,7 @@ use rnn_fast::model::Model;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::{Error, Result};
 
-use super::values::{at_least_one, positive_f32};
+use super::values::{at_least_one, count, positive_f32, seed};
 
 #[derive(Debug, Args)]
 pub struct SampleArgs {
@@ -17,22 +17,22 @@ pub struct SampleArgs {
     pub model: PathBuf,
     /// Text that warms up the hidden state (from zeros) and starts the output
     /// [default: a newline, or the first character of the vocabulary].
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_negative_numbers = true)]
     pub prime: Option<String>,
     /// Characters to generate after the prime.
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub len: usize,
     /// Divides the logits: below 1 is more conservative, above 1 more varied.
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = positive_f32, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Draw only among the K most likely characters.
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub top_k: Option<usize>,
     /// Always take the most likely character (deterministic; ignores --temperature).
     #[arg(long)]
     pub argmax: bool,
     /// Seed of the sampling draws: the same seed gives the same text.
-    #[arg(long, value_name = "N", default_value_t = 42)]
+    #[arg(long, value_name = "N", default_value_t = 42, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
 }
 

@@ -1,45 +1,81 @@
-//! Signals during training: Ctrl-C (SIGINT) and SIGTERM stop the run with a
-//! checkpoint.
+//! Signals during training: SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed
+//! terminal or ssh session) stop the run after the current step, with a
+//! checkpoint. A watcher thread receives them (signal-hook's iterator), so
+//! nothing runs in the signal handler itself.
+//!
+//! Repeats within [`GRACE`] of the first are the same request (GNU
+//! `timeout` signals the process and then its group; a key held down
+//! repeats): ignored. A repeat after it means "now": the watcher says so on
+//! standard error and exits at once with 128 + the signal. Files are written
+//! atomically, so even that leaves no half-written model; the file on disk
+//! is the last complete checkpoint, if any.
 
+use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use rnn_fast::{Error, Result};
 
-/// Ctrl-C (SIGINT) and SIGTERM during training: the first sets a flag that
-/// stops the run after the current step, with a checkpoint; a second one,
-/// of either kind, exits at once (signal-hook's conditional shutdown). Files
-/// are written atomically, so even that leaves no half-written model.
+/// Repeats of a stop signal within this time of the first are ignored.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// The stop signals handled, with their names.
+const HANDLED: [(i32, &str); 3] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")];
+
+/// The first stop signal received (0 until one arrives).
 pub struct Interrupts {
-    int: Arc<AtomicBool>,
-    term: Arc<AtomicBool>,
+    first: Arc<AtomicU8>,
 }
 
 impl Interrupts {
+    /// Starts the watcher thread.
     pub fn install() -> Result<Interrupts> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let any = Arc::new(AtomicBool::new(false));
-        let int = Arc::new(AtomicBool::new(false));
-        let term = Arc::new(AtomicBool::new(false));
-        let err = |e: std::io::Error| Error::System(format!("cannot install signal handlers: {e}"));
-        for (signal, code, flag) in [(SIGINT, 130, &int), (SIGTERM, 143, &term)] {
-            // Registered first, so it sees `any` as it was before this signal.
-            signal_hook::flag::register_conditional_shutdown(signal, code, Arc::clone(&any))
-                .map_err(err)?;
-            signal_hook::flag::register(signal, Arc::clone(&any)).map_err(err)?;
-            signal_hook::flag::register(signal, Arc::clone(flag)).map_err(err)?;
-        }
-        Ok(Interrupts { int, term })
+        let mut signals = Signals::new(HANDLED.map(|(s, _)| s))
+            .map_err(|e| Error::System(format!("cannot install signal handlers: {e}")))?;
+        let first = Arc::new(AtomicU8::new(0));
+        let seen = Arc::clone(&first);
+        std::thread::Builder::new()
+            .name("rnn-fast-signals".into())
+            .spawn(move || {
+                let mut since: Option<Instant> = None;
+                for signal in signals.forever() {
+                    match since {
+                        None => {
+                            seen.store(signal as u8, Ordering::SeqCst);
+                            since = Some(Instant::now());
+                        }
+                        Some(t) if t.elapsed() < GRACE => {}
+                        Some(_) => {
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "{} again: exiting now, without saving; the file on disk is the last complete checkpoint, if any",
+                                name(signal)
+                            );
+                            std::process::exit(128 + signal);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::System(format!("cannot start the signal watcher: {e}")))?;
+        Ok(Interrupts { first })
     }
 
-    /// The signal received, if any, and its exit status.
+    /// The signal received, if any, and its exit status (128 + its number).
     pub fn received(&self) -> Option<(&'static str, u8)> {
-        if self.int.load(Ordering::Relaxed) {
-            Some(("SIGINT", 130))
-        } else if self.term.load(Ordering::Relaxed) {
-            Some(("SIGTERM", 143))
-        } else {
-            None
+        match self.first.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some((name(s as i32), 128 + s)),
         }
     }
+}
+
+fn name(signal: i32) -> &'static str {
+    HANDLED
+        .iter()
+        .find(|(s, _)| *s == signal)
+        .map_or("a signal", |(_, n)| n)
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
-use rnn_fast::config::{GradReduce, OptimizerKind, Parallel, TrainConfig};
+use rnn_fast::config::{
+    GradReduce, MAX_THREADS_PER_CORE, OptimizerKind, Parallel, TrainConfig, capped_threads,
+};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
@@ -17,12 +19,16 @@ use rnn_fast::trainer::Trainer;
 use rnn_fast::{Error, Result, files};
 
 use super::csv_log::CsvLog;
+use super::observer::best_path;
 use super::observer::{Samples, TrainObserver};
 use super::output::{Output, say};
+use super::outputs::{self, Input, ModelOutput, check_distinct, check_output};
 use super::sample::write_sample;
 use super::signals::Interrupts;
 use super::start::{self, Start};
-use super::values::{at_least_one, fraction, named, positive_f32, positive_f32_or_inf, seconds};
+use super::values::{
+    at_least_one, count, fraction, named, positive_f32, positive_f32_or_inf, seconds, seed,
+};
 
 /// Corpora longer than this hold out 5% for validation by default.
 const VAL_DEFAULT_ABOVE: usize = 100_000;
@@ -50,10 +56,10 @@ pub struct TrainArgs {
     #[arg(short, long, default_value = "model.safetensors")]
     pub output: PathBuf,
     /// Hidden size H [default: 128].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
     /// Characters per truncated-BPTT chunk T [default: 40].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
     /// Learning rate [default: 0.002 for adam, 0.05 for adagrad, 0.1 for sgd].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
@@ -62,10 +68,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "F", value_parser = positive_f32_or_inf, allow_negative_numbers = true)]
     pub clip: Option<f32>,
     /// Passes over the corpus [default: 5, stretched to at least 300,000 and cut to at most 5,000,000 characters].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Seed of the weight initialisation [default: 42].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Update rule [default: adam].
     #[arg(long, value_parser = named::<OptimizerKind>())]
@@ -75,40 +81,40 @@ pub struct TrainArgs {
     pub grad: Option<GradReduce>,
     /// Streams per forward/backward pass (B): the shards are processed in
     /// groups of this many, one group per thread at a time [default: 4].
-    #[arg(long, value_name = "B", value_parser = at_least_one)]
+    #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: Option<usize>,
     /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Contiguous shards of the corpus, each read in order with its own hidden
     /// state, one update for all (K) [default: 32, at most one per 10,000 characters].
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub shards: Option<usize>,
     /// How shards train together [default: avg].
     #[arg(long, value_parser = named::<Parallel>())]
     pub parallel: Option<Parallel>,
     /// Fraction of the corpus, at its end, held out to report a validation loss
     /// [default: 0.05 above 100,000 characters, else 0].
-    #[arg(long, value_name = "F", value_parser = fraction)]
+    #[arg(long, value_name = "F", value_parser = fraction, allow_negative_numbers = true)]
     pub val_frac: Option<f64>,
     /// Report (and evaluate) every N trained characters, besides epoch ends
     /// [default: 200,000 or 5 × the held-out characters, whichever is larger; 0: epoch ends only].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
     /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
     #[arg(long, value_name = "FILE.csv")]
     pub log: Option<PathBuf>,
     /// Stop training after S seconds (evaluations not counted) and save the model.
-    #[arg(long, value_name = "S", value_parser = seconds)]
+    #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub max_seconds: Option<f32>,
     /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
-    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub clip_norm: Option<f32>,
     /// Multiply the learning rate by F after every --lr-decay-every epochs [default: 1, no decay].
-    #[arg(long, value_name = "F", value_parser = positive_f32)]
+    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr_decay: Option<f32>,
     /// Epochs between two learning-rate decays [default: 1].
-    #[arg(long, value_name = "EPOCHS", value_parser = at_least_one)]
+    #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]
     pub lr_decay_every: Option<usize>,
     /// Start from a published program's settings; the options above override them.
     #[arg(long, value_enum)]
@@ -124,16 +130,20 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     /// Also save a checkpoint to the output path every S seconds (and at the
     /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
-    #[arg(long, value_name = "S", value_parser = seconds)]
+    #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub checkpoint_every: Option<f32>,
     /// Print a sample of 200 characters every N trained characters.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub sample_every: Option<usize>,
+    /// Replace an existing model at the output that this run did not start
+    /// from (without it, the run saves beside it and says so).
+    #[arg(long)]
+    pub force: bool,
     /// Print nothing but warnings and errors.
     #[arg(short, long)]
     pub quiet: bool,
     /// Characters of sample printed after training (0: none).
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub sample_len: usize,
 }
 
@@ -277,56 +287,161 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let start = Start::load(&args)?;
     let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
     drop(text);
-    let (config, run) = plan(&args, &start, &name, &corpus)?;
+    let (mut config, run) = plan(&args, &start, &name, &corpus)?;
     let val = split_validation(&mut corpus, run.val_frac)?;
     config.validate()?;
-    files::check_writable(&args.output)?;
+    let mut out = Output::new(args.quiet);
+    let output = claim_outputs(&args, &start, &out)?;
+    cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let (log, start_elapsed) = open_log(&args, &start)?;
     let mut trainer = trainer(&args, start, config, &corpus)?;
+    let options = session_options(&args, &trainer, &val, run.chars_seen, start_elapsed, &out);
     let begin = Progress {
         elapsed: start_elapsed,
         chars_seen: run.chars_seen,
         planned_chars: 0,
+        recent_loss: f64::NAN,
     };
+    let step_chars = trainer.config().seq_len * trainer.config().shards;
+    let samples = args.sample_every.filter(|&n| n > 0).map(|every| Samples {
+        every: every.max(step_chars),
+        next: begin.chars_seen + every,
+        prime: corpus.ids[0],
+    });
+    print_header(
+        &mut out,
+        trainer.config(),
+        &run,
+        &corpus,
+        &val,
+        resumed_epoch,
+    );
     let mut observer = TrainObserver {
-        out: Output::new(args.quiet),
+        out,
         log,
         config: trainer.config().clone(),
         best_val: run.best_val.unwrap_or(f64::INFINITY),
         run,
-        output: args.output.clone(),
+        output: output.path.clone(),
         checkpoint_every: args.checkpoint_every.map(Duration::from_secs_f32),
         last_checkpoint: Instant::now(),
-        samples: args.sample_every.filter(|&n| n > 0).map(|every| Samples {
-            every,
-            next: begin.chars_seen + every,
-            prime: corpus.ids[0],
-        }),
+        samples,
         interrupts,
         best_train: f64::INFINITY,
         warned: false,
         vocab_len: corpus.vocab.len(),
+        log_failure: None,
         start: begin,
         last: begin,
         last_train: f64::NAN,
-    };
-    print_header(&mut observer, &corpus, &val, resumed_epoch)?;
-    let options = SessionOptions {
-        epochs: observer.config.epochs,
-        eval_every: args
-            .eval_every
-            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
-        max_time: args.max_seconds.map(Duration::from_secs_f32),
-        tick: TICK,
-        start_chars: begin.chars_seen,
-        start_elapsed,
     };
     let planned = trainer.chars_per_epoch().saturating_mul(options.epochs);
     observer.out.start(planned, begin.chars_seen);
     let result = session::run(&mut trainer, &corpus.ids, &val, &options, &mut observer);
     finish(&args, &trainer, &mut observer, result)?;
-    final_sample(&args, &trainer, &corpus)
+    final_sample(&args, &trainer, &corpus)?;
+    drop(output.lock);
+    Ok(())
+}
+
+/// Checks every file the run will write against what it reads, and claims
+/// the model output (beside an existing model that is not this run's).
+fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<ModelOutput> {
+    let mut inputs = Vec::new();
+    if let Some(c) = &args.corpus {
+        inputs.push(Input {
+            what: "corpus",
+            path: c,
+        });
+    }
+    if let Some(r) = &args.resume {
+        inputs.push(Input {
+            what: "checkpoint resumed",
+            path: r,
+        });
+    }
+    if let Some(i) = &args.init_from {
+        inputs.push(Input {
+            what: "model fine-tuned",
+            path: i,
+        });
+    }
+    // The checkpoint resumed is the one input the model output may replace.
+    let model_inputs: Vec<Input<'_>> = inputs
+        .iter()
+        .filter(|i| i.what != "checkpoint resumed")
+        .map(|i| Input {
+            what: i.what,
+            path: i.path,
+        })
+        .collect();
+    check_output("-o", &args.output, &model_inputs)?;
+    if let Some(log) = &args.log {
+        check_output("--log", log, &inputs)?;
+        check_distinct(("-o", &args.output), ("--log", log))?;
+        check_distinct(("--log", log), ("the best model", &best_path(&args.output)))?;
+    }
+    let resumed = match (&args.resume, start.checkpoint()) {
+        (Some(path), Some(ck)) => Some((path.as_path(), ck.run.chars_seen)),
+        _ => None,
+    };
+    files::check_writable(&args.output)?;
+    let output = outputs::model_output(&args.output, resumed, args.force)?;
+    if let Some(kept) = &output.moved_from {
+        out.warn(&format!(
+            "warning: {} holds another model, kept as it is: this run saves to {} (--force replaces it)",
+            kept.display(),
+            output.path.display()
+        ));
+    }
+    Ok(output)
+}
+
+/// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core, saying so.
+fn cap_threads(config: &mut TrainConfig, out: &Output) {
+    let (threads, cut) = capped_threads(config.threads);
+    if cut {
+        out.warn(&format!(
+            "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine ({} cores): using {threads}",
+            config.threads,
+            rnn_fast::config::cores()
+        ));
+        config.threads = threads;
+    }
+}
+
+/// When to report and stop. Reports are at least one step apart, and at
+/// least the held-out text's length, so that evaluating cannot take most
+/// of the run.
+fn session_options(
+    args: &TrainArgs,
+    trainer: &Trainer,
+    val: &[u16],
+    start_chars: usize,
+    start_elapsed: Duration,
+    out: &Output,
+) -> SessionOptions {
+    let c = trainer.config();
+    let floor = (c.seq_len * c.shards).max(val.len());
+    let eval_every = match args.eval_every {
+        Some(n) if n > 0 && n < floor => {
+            out.warn(&format!(
+                "warning: --eval-every {n} is less than one step or the held-out text: reporting every {floor} characters"
+            ));
+            floor
+        }
+        Some(n) => n,
+        None => DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len()),
+    };
+    SessionOptions {
+        epochs: c.epochs,
+        eval_every,
+        max_time: args.max_seconds.map(Duration::from_secs_f32),
+        tick: TICK,
+        start_chars,
+        start_elapsed,
+    }
 }
 
 /// The `--log` file, and where a resumed run's time continues from.
@@ -342,11 +457,13 @@ fn open_log(args: &TrainArgs, start: &Start) -> Result<(Option<CsvLog>, Duration
 
 /// The lines that say what is trained, how, and from where.
 fn print_header(
-    o: &mut TrainObserver,
+    out: &mut Output,
+    c: &TrainConfig,
+    run: &RunInfo,
     corpus: &Corpus,
     val: &[u16],
     resumed_epoch: usize,
-) -> Result<()> {
+) {
     let held_out = if val.is_empty() {
         String::new()
     } else {
@@ -356,14 +473,13 @@ fn print_header(
             val.len()
         )
     };
-    let c = o.config.clone();
-    o.out.line(format_args!(
+    out.line(format_args!(
         "training on {}: {} characters{held_out}, {} distinct",
-        o.run.corpus,
+        run.corpus,
         corpus.len() + val.len(),
         corpus.vocab.len()
-    ))?;
-    o.out.line(format_args!(
+    ));
+    out.line(format_args!(
         "H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {} epochs, seed {}",
         c.hidden,
         c.seq_len,
@@ -374,33 +490,34 @@ fn print_header(
         c.clip_norm.map_or(String::new(), |n| format!(", norm {n}")),
         c.epochs,
         c.seed
-    ))?;
-    o.out.line(format_args!(
+    ));
+    out.line(format_args!(
         "{} threads, {} shards, {} streams per pass, parallel {}",
         c.threads, c.shards, c.streams, c.parallel
-    ))?;
-    let done = o.start.chars_seen;
+    ));
+    let done = run.chars_seen;
     if resumed_epoch > 0 || done > 0 {
-        o.out.line(format_args!(
+        out.line(format_args!(
             "resuming after {done} characters ({resumed_epoch} epochs done)"
-        ))?;
+        ));
     }
-    Ok(())
 }
 
 /// After the session: save, and say how the run ended (a divergence, a
-/// signal, the time limit).
+/// signal, the time limit, progress output or a log that failed).
 fn finish(
     args: &TrainArgs,
     trainer: &Trainer,
     observer: &mut TrainObserver,
     result: Result<Stop>,
 ) -> Result<()> {
+    let output = observer.output.clone();
+    let out = output.display();
     let stop = match result {
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
-            let kept = if observer.checkpoint_every.is_some() && args.output.is_file() {
-                format!("; the last checkpoint, {}, is kept", args.output.display())
+            let kept = if observer.checkpoint_every.is_some() && output.is_file() {
+                format!("; the last good checkpoint, {out}, is kept")
             } else {
                 "; nothing was saved".to_string()
             };
@@ -408,9 +525,8 @@ fn finish(
         }
         other => other?,
     };
-    observer.save(trainer, &args.output, observer.last.chars_seen)?;
+    observer.save(trainer, &output, observer.last.chars_seen)?;
     observer.out.finish();
-    let out = args.output.display();
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
     {
@@ -421,17 +537,46 @@ fn finish(
         return Err(Error::Interrupted {
             code,
             message: format!(
-                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {out}"
+                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {out} -o {out}"
             ),
         });
     }
     if stop == Stop::TimeLimit {
         observer.out.line(format_args!(
-            "stopped after --max-seconds {}: resume with --resume {out}",
+            "stopped after --max-seconds {}: resume with --resume {out} -o {out}",
             args.max_seconds.unwrap_or(0.0),
-        ))?;
+        ));
     }
-    observer.out.line(format_args!("saved {out}"))
+    observer.out.line(format_args!("saved {out}"));
+    report_lost_output(&output, observer)
+}
+
+/// The run is saved; a progress output or log that failed on the way is
+/// said now: a closed standard output (`| head`) as a warning, anything
+/// else as an error (exit status 1).
+fn report_lost_output(saved: &std::path::Path, observer: &mut TrainObserver) -> Result<()> {
+    let after = |what: &str, source: Error| Error::AfterSave {
+        saved: saved.to_path_buf(),
+        what: what.to_string(),
+        source: Box::new(source),
+    };
+    if let Some(e) = observer.log_failure.take() {
+        return Err(after("the --log file", e));
+    }
+    match observer.out.take_failure() {
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            observer.out.warn(&format!(
+                "warning: standard output was closed: training went on to its end and {} is saved",
+                saved.display()
+            ));
+            Ok(())
+        }
+        Some(e) => Err(after(
+            "writing progress to standard output",
+            Error::Output(e),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The sample printed after training.

@@ -13,6 +13,18 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A whole number, 0 or more.
+pub fn count(s: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| format!("must be a whole number from 0 to {}", usize::MAX))
+}
+
+/// A seed: a whole number from 0 to 2^64 - 1.
+pub fn seed(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| format!("must be a whole number from 0 to {}", u64::MAX))
+}
+
 /// A number in [0, 1).
 pub fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -21,19 +33,31 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A finite number above 0.
+/// A finite number above 0 that a 32-bit float holds.
 pub fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
+        Ok(x) if x.is_infinite() && s.parse::<f64>().is_ok_and(f64::is_finite) => Err(format!(
+            "is too large: a positive number up to {:e} is needed",
+            f32::MAX
+        )),
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err("must be a positive number".into()),
+        Ok(x) if x == 0.0 && s.parse::<f64>().is_ok_and(|d| d > 0.0) => Err(format!(
+            "is too small: a positive number from {:e} is needed",
+            f32::MIN_POSITIVE
+        )),
+        _ => Err(format!(
+            "must be a positive number (from {:e} to {:e})",
+            f32::MIN_POSITIVE,
+            f32::MAX
+        )),
     }
 }
 
 /// A number above 0, or `inf`.
 pub fn positive_f32_or_inf(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
-        Ok(x) if x > 0.0 => Ok(x),
-        _ => Err("must be a positive number or inf".into()),
+        Ok(x) if x.is_infinite() && x > 0.0 => Ok(x),
+        _ => positive_f32(s).map_err(|e| format!("{e}, or inf")),
     }
 }
 

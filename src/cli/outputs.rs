@@ -1,0 +1,107 @@
+//! The files a command writes, checked before it starts so that no output
+//! can destroy an input: an output is never the corpus, a model the run
+//! reads, another output, or something other than a regular file (compared
+//! by device and inode, not by name). An existing model that the run did
+//! not start from is kept: the run writes beside it and says so, unless
+//! `--force`; a resumed run never replaces a run further along than itself.
+//! Each model output is claimed with a lock, so a second run on the same
+//! output is refused while the first runs.
+
+use std::path::{Path, PathBuf};
+
+use rnn_fast::checkpoint;
+use rnn_fast::files::{self, OutputLock};
+use rnn_fast::{Error, Result};
+
+/// An input a command reads, with the option (or role) that names it.
+pub struct Input<'a> {
+    pub what: &'static str,
+    pub path: &'a Path,
+}
+
+/// Refuses `out` (named by `option`) when it is not a regular file or when
+/// it is one of `inputs`.
+pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()> {
+    if files::is_special(out) {
+        return Err(Error::Usage(format!(
+            "{option} {} is not a regular file: name a file to write",
+            out.display()
+        )));
+    }
+    if let Some(input) = inputs.iter().find(|i| files::same_file(out, i.path)) {
+        return Err(Error::Usage(format!(
+            "{option} {} is the {} ({}): writing it would destroy it; choose another {option}",
+            out.display(),
+            input.what,
+            input.path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses two outputs that name the same file.
+pub fn check_distinct(a: (&str, &Path), b: (&str, &Path)) -> Result<()> {
+    if files::absolute(a.1) == files::absolute(b.1) || files::same_file(a.1, b.1) {
+        return Err(Error::Usage(format!(
+            "{} and {} name the same file ({}): give them different paths",
+            a.0,
+            b.0,
+            a.1.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Where a run's model goes, and the lock that claims it.
+pub struct ModelOutput {
+    pub path: PathBuf,
+    pub lock: OutputLock,
+    /// Set when the asked path held another model, kept as it was.
+    pub moved_from: Option<PathBuf>,
+}
+
+/// The model output of a run asked to write `asked`: `asked` itself when it
+/// is new, the checkpoint this run resumes, or `--force` is given; else the
+/// first free name beside it. `resumed_chars`: the characters trained by the
+/// checkpoint resumed, when resuming.
+pub fn model_output(
+    asked: &Path,
+    resumed: Option<(&Path, usize)>,
+    force: bool,
+) -> Result<ModelOutput> {
+    let exists = std::fs::symlink_metadata(asked).is_ok();
+    let own = resumed.is_some_and(|(from, _)| files::same_file(asked, from));
+    if exists && !own && force {
+        check_not_further_along(asked, resumed.map(|(_, chars)| chars))?;
+    }
+    let (path, moved_from) = if exists && !own && !force {
+        (files::beside(asked), Some(asked.to_path_buf()))
+    } else {
+        (asked.to_path_buf(), None)
+    };
+    let lock = OutputLock::claim(&path)?;
+    Ok(ModelOutput {
+        path,
+        lock,
+        moved_from,
+    })
+}
+
+/// A resumed run at `resumed_chars` characters must not replace a checkpoint
+/// of the same text that is further along.
+fn check_not_further_along(existing: &Path, resumed_chars: Option<usize>) -> Result<()> {
+    let Some(resumed_chars) = resumed_chars else {
+        return Ok(());
+    };
+    let Ok(loaded) = checkpoint::load(existing) else {
+        return Ok(());
+    };
+    match loaded.checkpoint {
+        Some(ck) if ck.run.chars_seen > resumed_chars => Err(Error::Usage(format!(
+            "{} holds a run further along ({} characters trained) than the checkpoint resumed ({resumed_chars}): it is not replaced, even with --force; choose another -o",
+            existing.display(),
+            ck.run.chars_seen
+        ))),
+        _ => Ok(()),
+    }
+}

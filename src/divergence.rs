@@ -1,0 +1,79 @@
+//! Telling a diverging run: a loss far above chance, ln V nats per
+//! character (a model that knows nothing predicts each of the V characters
+//! with probability 1/V), or above twice the best so far.
+
+use crate::config::{GradReduce, TrainConfig};
+
+/// True when a training loss is so far above chance that the run has
+/// diverged and its weights are worth nothing: above `2 ln V` and `ln V + 3`
+/// (a fresh model starts near ln V; a healthy run never climbs this far), or
+/// not a number. A run that reports such a loss is stopped and its weights
+/// are not saved.
+pub fn far_above_chance(loss: f64, vocab_size: usize) -> bool {
+    let chance = (vocab_size as f64).ln();
+    !loss.is_finite() || loss > (2.0 * chance).max(chance + 3.0)
+}
+
+/// One line explaining a diverging run, or `None` when the loss looks
+/// healthy. A run diverges when its epoch loss is both far above chance
+/// (ln V + 1 nats) and more than twice the best epoch loss so far; a brief
+/// rise in the first epochs of a healthy run is neither. The article's
+/// settings diverge: summed gradients make its lr 0.2 act like lr 8 on the
+/// mean loss.
+pub fn diagnose(loss: f64, best: f64, vocab_size: usize, config: &TrainConfig) -> Option<String> {
+    let chance = (vocab_size as f64).ln();
+    if loss.is_finite() && (loss <= chance + 1.0 || loss <= 2.0 * best) {
+        return None;
+    }
+    Some(format!(
+        "warning: the loss ({loss:.3} nats/char) is far above chance (ln V = {chance:.3}): training is diverging because the step size is too large: {}",
+        cause(config)
+    ))
+}
+
+/// What makes the step too large, and the fix.
+pub fn cause(config: &TrainConfig) -> String {
+    match config.grad {
+        GradReduce::Sum => {
+            // Summed over T steps of each of K shards.
+            let n = config.seq_len * config.shards;
+            let what = if config.shards == 1 {
+                format!("{} steps", config.seq_len)
+            } else {
+                format!("{} steps of {} shards", config.seq_len, config.shards)
+            };
+            format!(
+                "gradients are summed over {what} (--grad sum), so lr {} acts like lr {} on the mean loss; use --grad mean or divide --lr by {n}",
+                config.lr,
+                config.lr * n as f32
+            )
+        }
+        GradReduce::Mean => format!("lower --lr (now {})", config.lr),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chance_bounds_the_loss() {
+        // V 65: ln V = 4.17, bound 8.35.
+        assert!(!far_above_chance(4.5, 65));
+        assert!(!far_above_chance(8.3, 65));
+        assert!(far_above_chance(8.4, 65));
+        assert!(far_above_chance(1_500.0, 65));
+        assert!(far_above_chance(f64::NAN, 65));
+        // V 2: ln V = 0.69, bound ln V + 3.
+        assert!(!far_above_chance(3.6, 2));
+        assert!(far_above_chance(3.7, 2));
+    }
+
+    #[test]
+    fn the_warning_names_the_cause() {
+        let c = TrainConfig::article();
+        let line = diagnose(60.0, 3.9, 24, &c).unwrap();
+        assert!(line.contains("summed over 40 steps"), "{line}");
+        assert!(diagnose(3.0, 2.9, 24, &c).is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! What a training configuration asks of the machine, computed before
+//! anything is allocated, so that an absurd one is refused with the number
+//! instead of failing an allocation.
+
+use crate::config::{Parallel, TrainConfig};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+
+/// Bytes a trainer with `config` needs for a vocabulary of `vocab_len`:
+/// the weights and the optimizer's two slots; per group of `streams`
+/// shards a gradient buffer (and a weight snapshot with Hogwild) and its
+/// BPTT buffers (`(T+1)·B·Hp` states, `T·B·Vp` logits, `T·B·Hp` deltas,
+/// two `B·Hp` rows, `2·T·B` ids); with Hogwild the shared atomic copies.
+/// Saturates instead of overflowing.
+pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
+    let l = Layout::new(config.hidden, vocab_len);
+    let (t, b) = (config.seq_len as u128, config.streams as u128);
+    let (hp, vp, params) = (l.hp as u128, l.vp as u128, l.len() as u128);
+    let groups = (config.shards as u128).div_ceil(b.max(1));
+    let hogwild = u128::from(config.parallel == Parallel::Hogwild);
+    let bptt_floats = (t + 1) * b * hp + t * b * vp + t * b * hp + 2 * b * hp;
+    let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
+    let shared = 4 * params * (3 + 3 * hogwild);
+    u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)
+}
+
+/// Memory the machine has available now (Linux `MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a configuration that needs more memory than is available.
+pub fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
+    let needed = memory_needed(config, vocab_len);
+    match available_memory() {
+        Some(free) if needed > free => Err(Error::Usage(format!(
+            "these settings need {} of memory (H {}, seq_len {}, {} shards in groups of {} streams), more than the {} available: lower --seq-len, --streams, --shards or --hidden",
+            gib(needed),
+            config.hidden,
+            config.seq_len,
+            config.shards,
+            config.streams,
+            gib(free)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_counts_every_buffer() {
+        let c = TrainConfig {
+            hidden: 128,
+            seq_len: 100_000,
+            shards: 4_096,
+            streams: 4_096,
+            ..TrainConfig::defaults(1_000_000)
+        };
+        // One group: 100,000 × 4,096 rows of states, logits and deltas alone
+        // are 100k·4096·(128 + 80 + 128)·4 bytes ≈ 513 GiB with V 65.
+        let needed = memory_needed(&c, 65) as f64 / (1u64 << 30) as f64;
+        assert!((500.0..560.0).contains(&needed), "{needed}");
+        let small = TrainConfig::defaults(1_000_000);
+        assert!(memory_needed(&small, 65) < 100 << 20);
+    }
+}
