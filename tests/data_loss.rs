@@ -1,0 +1,462 @@
+//! Careless use loses nothing: a closed or full standard output, outputs
+//! that name inputs, an existing model at the output, two runs on one
+//! output, absurd settings and diverging runs each end with the right exit
+//! status and one clear line, and the corpus, a newer model and the run
+//! trained so far are kept.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A words text of `len` characters in `dir`.
+fn words_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, common::words(len, 3)).unwrap();
+    p
+}
+
+/// Runs `cmd` and checks: exit status `code`, one line on stderr that
+/// contains `expect`.
+fn fails(cmd: &mut Command, code: i32, expect: &str) {
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "{cmd:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{cmd:?}: not one line: {err}");
+    assert!(err.contains(expect), "{cmd:?}: {err:?} lacks {expect:?}");
+}
+
+fn ok(cmd: &mut Command) -> Output {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+    o
+}
+
+/// A small trained model at `dir/name`.
+fn small_model(dir: &Path, corpus: &Path, name: &str, epochs: &str) -> PathBuf {
+    let out = dir.join(name);
+    ok(bin()
+        .args(["train", "--hidden", "8", "--epochs", epochs, "-q", "-o"])
+        .arg(&out)
+        .arg(corpus));
+    out
+}
+
+#[test]
+fn a_closed_or_full_standard_output_never_loses_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "t.txt", 200_000);
+    let out = dir.path().join("m.safetensors");
+    // `| head -1`: training goes on to its end, saves, exits 0, and says so.
+    let script = format!(
+        "{} train {} --hidden 16 --epochs 2 --eval-every 20000 -o {} | head -1 > /dev/null; echo ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_rnn-fast"),
+        text.display(),
+        out.display()
+    );
+    let o = ok(Command::new("bash").arg("-c").arg(&script));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    assert!(
+        stderr(&o).contains("standard output was closed"),
+        "{}",
+        stderr(&o)
+    );
+    let ck = rnn_fast::checkpoint::load(&out)
+        .unwrap()
+        .checkpoint
+        .unwrap();
+    assert_eq!(ck.state.epoch, 2, "trained to its end");
+    // A full disk under standard output: saved, exit 1, the reason named.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out2 = dir.path().join("m2.safetensors");
+    let o = bin()
+        .args(["train", "--hidden", "16", "--epochs", "1", "-o"])
+        .arg(&out2)
+        .arg(&text)
+        .stdout(Stdio::from(full))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("m2.safetensors is saved, but writing progress to standard output failed"),
+        "{err}"
+    );
+    rnn_fast::checkpoint::load(&out2).unwrap();
+}
+
+#[test]
+fn outputs_never_destroy_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 20_000);
+    let corpus_bytes = std::fs::read(&text).unwrap();
+    let model = small_model(d, &text, "m.safetensors", "1");
+    let model_bytes = std::fs::read(&model).unwrap();
+    let train = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(d).arg("train").args(args);
+        c
+    };
+    fails(
+        &mut train(&["c.txt", "-o", "c.txt"]),
+        2,
+        "-o c.txt is the corpus",
+    );
+    fails(&mut train(&["c.txt", "-o", "./c.txt"]), 2, "is the corpus");
+    fails(
+        &mut train(&["c.txt", "--log", "c.txt"]),
+        2,
+        "--log c.txt is the corpus",
+    );
+    fails(
+        &mut train(&["c.txt", "--log", "x.safetensors", "-o", "x.safetensors"]),
+        2,
+        "-o and --log name the same file",
+    );
+    fails(
+        &mut train(&[
+            "c.txt",
+            "--resume",
+            "m.safetensors",
+            "--log",
+            "m.safetensors",
+        ]),
+        2,
+        "--log m.safetensors is the checkpoint resumed",
+    );
+    fails(
+        &mut train(&[
+            "c.txt",
+            "--init-from",
+            "m.safetensors",
+            "-o",
+            "m.safetensors",
+        ]),
+        2,
+        "-o m.safetensors is the model fine-tuned",
+    );
+    fails(
+        &mut train(&["c.txt", "-o", "/dev/null"]),
+        2,
+        "-o /dev/null is not a regular file",
+    );
+    fails(
+        &mut train(&["c.txt", "-o", "/dev/full"]),
+        2,
+        "is not a regular file",
+    );
+    fails(
+        &mut train(&["c.txt", "-o", "."]),
+        2,
+        "-o . is not a regular file",
+    );
+    let log = d.join("run.csv");
+    std::fs::write(
+        &log,
+        "elapsed_s,epoch,chars_seen,train_loss,val_loss\n1,1,100,3.0,\n",
+    )
+    .unwrap();
+    fails(
+        bin()
+            .current_dir(d)
+            .args(["plot", "run.csv", "-o", "run.csv"]),
+        2,
+        "-o run.csv is the log read",
+    );
+    assert_eq!(std::fs::read(&text).unwrap(), corpus_bytes);
+    assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
+    assert!(std::fs::read_to_string(&log).unwrap().contains("3.0"));
+    assert!(
+        Path::new("/dev/null")
+            .metadata()
+            .is_ok_and(|m| !m.is_file())
+    );
+}
+
+#[test]
+fn an_existing_model_is_kept_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = || {
+        let mut c = bin();
+        c.current_dir(d).args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "3",
+            "--sample-len",
+            "0",
+        ]);
+        c
+    };
+    // Plain `rnn-fast` twice: the second saves beside the first and says so.
+    ok(&mut demo());
+    let first = std::fs::read(d.join("model.safetensors")).unwrap();
+    let o = ok(demo().args(["--seed", "7"]));
+    assert!(
+        stderr(&o).contains("model.safetensors holds another model, kept as it is: this run saves to model.1.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("saved model.1.safetensors"));
+    assert_eq!(std::fs::read(d.join("model.safetensors")).unwrap(), first);
+    // --force replaces it.
+    ok(demo().args(["--seed", "7", "--force"]));
+    assert_ne!(std::fs::read(d.join("model.safetensors")).unwrap(), first);
+    // A resumed run may replace its own checkpoint, never one further along.
+    let text = words_file(d, "c.txt", 20_000);
+    let early = small_model(d, &text, "early.safetensors", "1");
+    let late = small_model(d, &text, "late.safetensors", "3");
+    let late_bytes = std::fs::read(&late).unwrap();
+    let resume = |from: &Path, to: &Path, force: bool| {
+        let mut c = bin();
+        c.args(["train", "--epochs", "2", "-q", "--resume"])
+            .arg(from)
+            .arg("-o")
+            .arg(to);
+        if force {
+            c.arg("--force");
+        }
+        c.arg(&text);
+        c
+    };
+    fails(
+        &mut resume(&early, &late, true),
+        2,
+        "holds a run further along",
+    );
+    assert_eq!(std::fs::read(&late).unwrap(), late_bytes);
+    ok(&mut resume(&early, &late, false));
+    assert_eq!(std::fs::read(&late).unwrap(), late_bytes, "saved beside it");
+    ok(&mut resume(&early, &early, false));
+    let ck = rnn_fast::checkpoint::load(&early)
+        .unwrap()
+        .checkpoint
+        .unwrap();
+    assert_eq!(ck.state.epoch, 2);
+}
+
+#[test]
+fn a_second_run_on_the_same_output_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "t.txt", 200_000);
+    let out = dir.path().join("m.safetensors");
+    let mut first = bin()
+        .args([
+            "train",
+            "--hidden",
+            "32",
+            "--epochs",
+            "1000",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(first.stdout.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().contains("streams per pass")));
+    fails(
+        bin().args(["train", "--force", "-o"]).arg(&out).arg(&text),
+        1,
+        "another rnn-fast run is writing",
+    );
+    let pid = first.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    lines.for_each(drop);
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    rnn_fast::checkpoint::load(&out).unwrap();
+}
+
+#[test]
+fn bad_command_lines_exit_2_with_the_option_value_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 2_000);
+    let model = small_model(d, &text, "m.safetensors", "1");
+    let train = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["train", "c.txt", "-o", "out.safetensors"])
+            .args(args);
+        c
+    };
+    fails(
+        &mut train(&["--hidden", "16385"]),
+        2,
+        "--hidden must be between 1 and 16384, not 16385",
+    );
+    fails(
+        &mut train(&["--epochs", "1000000001"]),
+        2,
+        "--epochs must be between 1 and 1000000000",
+    );
+    fails(
+        &mut train(&["--streams", "5000"]),
+        2,
+        "--streams must be between 1 and 4096",
+    );
+    fails(
+        &mut train(&["--seq-len", "100001"]),
+        2,
+        "--seq-len must be between 1 and 100000",
+    );
+    fails(
+        &mut train(&["--lr-decay", "1.5"]),
+        2,
+        "--lr-decay must be in (0, 1], not 1.5",
+    );
+    fails(
+        &mut train(&["--shards", "5000"]),
+        2,
+        "--shards 5000 cannot cut 2000 characters: each shard needs at least 2 (at most 1999 shards",
+    );
+    fails(
+        &mut train(&["--hidden", "-1"]),
+        2,
+        "invalid value '-1' for '--hidden <N>'",
+    );
+    fails(
+        &mut train(&["--lr", "1e-50"]),
+        2,
+        "'--lr <F>': is too small",
+    );
+    fails(&mut train(&["--lr", "1e39"]), 2, "'--lr <F>': is too large");
+    fails(
+        &mut train(&["--eval-every", "-3"]),
+        2,
+        "'--eval-every <N>': must be a whole number",
+    );
+    fails(
+        bin().args(["sample"]).arg(&model).args(["--prime", ""]),
+        2,
+        "--prime must not be empty",
+    );
+    fails(
+        bin().arg("sample"),
+        2,
+        "the following required arguments were not provided: <MODEL>",
+    );
+    fails(
+        bin().args(["train", "--optimizer", "x"]),
+        2,
+        "[possible values: sgd, adagrad, adam]",
+    );
+    assert!(!d.join("out.safetensors").exists());
+}
+
+#[test]
+fn resources_are_bounded_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 150_000);
+    let start = Instant::now();
+    fails(
+        bin().current_dir(d).args([
+            "train",
+            "c.txt",
+            "--hidden",
+            "128",
+            "--seq-len",
+            "100000",
+            "--shards",
+            "4096",
+            "--streams",
+            "4096",
+        ]),
+        2,
+        "GiB of memory",
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // Threads beyond 4 per core are cut, with a warning.
+    let o = ok(bin().current_dir(d).args([
+        "train",
+        "c.txt",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--threads",
+        "100000",
+        "-q",
+    ]));
+    assert!(
+        stderr(&o).contains("--threads 100000 is more than 4 per core"),
+        "{}",
+        stderr(&o)
+    );
+    // Reports are at least one step apart: --eval-every 1 does not stall.
+    let start = Instant::now();
+    let o = ok(bin().current_dir(d).args([
+        "train",
+        "c.txt",
+        "--hidden",
+        "8",
+        "--eval-every",
+        "1",
+        "--max-seconds",
+        "1",
+        "-q",
+    ]));
+    assert!(
+        stderr(&o).contains("--eval-every 1 is less than one step"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(text);
+}
+
+#[test]
+fn a_run_far_above_chance_is_stopped_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "t.txt", 150_000);
+    let out = dir.path().join("garbage.safetensors");
+    fails(
+        bin()
+            .args([
+                "train",
+                "--optimizer",
+                "sgd",
+                "--lr",
+                "100",
+                "--max-seconds",
+                "5",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(&text),
+        1,
+        "far above chance",
+    );
+    assert!(!out.exists(), "the garbage model was saved");
+}
