@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rnn_fast::kernels::{LANES, scalar, simd};
+use rnn_fast::kernels::{LANES, MatMut, MatRef, scalar, simd};
 
-type Gemm = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
+type Gemm = fn(MatRef, MatRef, &mut MatMut);
 
 fn values(len: usize, seed: u32) -> Vec<f32> {
     (0..len)
@@ -99,18 +99,28 @@ fn gemms(c: &mut Criterion) {
     for (name, m, n, k, fast, slow) in cases {
         let nt = name.contains("(nt");
         let tn = name.contains("(tn");
-        let (lda, ldb) = (if tn { m } else { k }, if nt { k } else { n });
-        let a = values(m * k, 1);
-        let b = values(k * n, 2);
+        // A is stored (k×m) for tn, B (n×k) for nt; both dense.
+        let (a, b) = (values(m * k, 1), values(k * n, 2));
+        let a = if tn {
+            MatRef::dense(&a, k, m)
+        } else {
+            MatRef::dense(&a, m, k)
+        };
+        let b = if nt {
+            MatRef::dense(&b, n, k)
+        } else {
+            MatRef::dense(&b, k, n)
+        };
         let (mut c_fast, mut c_slow) = (vec![0.0; m * n], vec![0.0; m * n]);
-        fast(m, n, k, &a, lda, &b, ldb, &mut c_fast, n);
-        slow(m, n, k, &a, lda, &b, ldb, &mut c_slow, n);
+        fast(a, b, &mut MatMut::dense(&mut c_fast, m, n));
+        slow(a, b, &mut MatMut::dense(&mut c_slow, m, n));
         assert_close(&c_fast, &c_slow, k, name);
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
         let mut out = vec![0.0; m * n];
+        let mut out = MatMut::dense(&mut out, m, n);
         for (variant, f) in [("simd", fast), ("scalar", slow)] {
             group.bench_function(BenchmarkId::new(variant, name), |bench| {
-                bench.iter(|| f(m, n, k, black_box(&a), lda, black_box(&b), ldb, &mut out, n))
+                bench.iter(|| f(black_box(a), black_box(b), &mut out))
             });
         }
     }

@@ -19,7 +19,7 @@
 
 use std::ops::Range;
 
-use crate::kernels;
+use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{Layout, Tensors};
 
 /// Buffers for one chunk of `streams` streams of up to `seq_len` steps, and
@@ -131,7 +131,11 @@ impl Bptt {
                     w.bh,
                 );
             }
-            kernels::gemm_nt(b_n, hp, hp, h_prev, hp, w.whh, hp, h_next, hp);
+            kernels::gemm_nt(
+                MatRef::dense(h_prev, b_n, hp),
+                MatRef::dense(w.whh, hp, hp),
+                &mut MatMut::dense(h_next, b_n, hp),
+            );
             kernels::tanh(h_next);
         }
 
@@ -141,7 +145,11 @@ impl Bptt {
             y.copy_from_slice(w.by);
         }
         let hs = &self.hs[b_n * hp..(steps + 1) * b_n * hp];
-        kernels::gemm_nt(rows, vp, hp, hs, hp, w.why, hp, ys, vp);
+        kernels::gemm_nt(
+            MatRef::dense(hs, rows, hp),
+            MatRef::dense(w.why, vp, hp),
+            &mut MatMut::dense(ys, rows, vp),
+        );
 
         let mut loss = ChunkLoss::default();
         for (row, y) in ys.chunks_exact_mut(vp).enumerate() {
@@ -188,8 +196,16 @@ impl Bptt {
 
         // Output layer, all steps at once.
         dh.fill(0.0);
-        kernels::gemm_nn(rows, hp, vp, ys, vp, w.why, hp, dh, hp);
-        kernels::gemm_tn(vp, hp, rows, ys, vp, &hs[b_n * hp..], hp, dwhy, hp);
+        kernels::gemm_nn(
+            MatRef::dense(ys, rows, vp),
+            MatRef::dense(w.why, vp, hp),
+            &mut MatMut::dense(dh, rows, hp),
+        );
+        kernels::gemm_tn(
+            MatRef::dense(ys, rows, vp),
+            MatRef::dense(&hs[b_n * hp..], rows, hp),
+            &mut MatMut::dense(dwhy, vp, hp),
+        );
         for dy in ys.chunks_exact(vp) {
             kernels::add_assign(dby, dy);
         }
@@ -202,12 +218,20 @@ impl Bptt {
             kernels::tanh_backward(&hs[(t + 1) * b_n * hp..(t + 2) * b_n * hp], dr);
             if t > 0 {
                 self.dh_next.fill(0.0);
-                kernels::gemm_nn(b_n, hp, hp, dr, hp, w.whh, hp, &mut self.dh_next, hp);
+                kernels::gemm_nn(
+                    MatRef::dense(dr, b_n, hp),
+                    MatRef::dense(w.whh, hp, hp),
+                    &mut MatMut::dense(&mut self.dh_next, b_n, hp),
+                );
             }
         }
 
         // Weight gradients of the recurrence and the input, all steps at once.
-        kernels::gemm_tn(hp, hp, rows, dh, hp, hs, hp, dwhh, hp);
+        kernels::gemm_tn(
+            MatRef::dense(dh, rows, hp),
+            MatRef::dense(hs, rows, hp),
+            &mut MatMut::dense(dwhh, hp, hp),
+        );
         for (row, dr) in dh.chunks_exact(hp).enumerate() {
             let (t, b) = (row / b_n, row % b_n);
             if t < self.lens[b] {

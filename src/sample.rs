@@ -5,7 +5,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::kernels;
+use crate::kernels::{self, MatMut, MatRef};
 use crate::model::Model;
 
 /// How the next character is chosen from the model's distribution.
@@ -65,29 +65,17 @@ impl<'m> Sampler<'m> {
         let x = id as usize;
         kernels::add(&mut self.h_next, &w.wxh[x * l.hp..(x + 1) * l.hp], w.bh);
         kernels::gemm_nt(
-            1,
-            l.hp,
-            l.hp,
-            &self.h,
-            l.hp,
-            w.whh,
-            l.hp,
-            &mut self.h_next,
-            l.hp,
+            MatRef::dense(&self.h, 1, l.hp),
+            MatRef::dense(w.whh, l.hp, l.hp),
+            &mut MatMut::dense(&mut self.h_next, 1, l.hp),
         );
         kernels::tanh(&mut self.h_next);
         std::mem::swap(&mut self.h, &mut self.h_next);
         self.logits.copy_from_slice(w.by);
         kernels::gemm_nt(
-            1,
-            l.vp,
-            l.hp,
-            &self.h,
-            l.hp,
-            w.why,
-            l.hp,
-            &mut self.logits,
-            l.vp,
+            MatRef::dense(&self.h, 1, l.hp),
+            MatRef::dense(w.why, l.vp, l.hp),
+            &mut MatMut::dense(&mut self.logits, 1, l.vp),
         );
     }
 

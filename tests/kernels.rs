@@ -1,13 +1,14 @@
 //! Every SIMD kernel, at both vector widths, against its scalar twin over
 //! sizes 1..=70 (across the 8- and 16-lane boundaries) and start offsets
-//! 0..4 (unaligned loads, tails).
+//! 0..4 (unaligned loads, tails); the matrix products on views whose rows
+//! are padded (stride > columns).
 
 mod common;
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rnn_fast::kernels::scalar;
 use rnn_fast::kernels::simd::{self, Lane};
+use rnn_fast::kernels::{MatMut, MatRef, scalar};
 use wide::{f32x8, f32x16};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -16,7 +17,10 @@ fn random(len: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-2.0..2.0)).collect()
 }
 
-type Gemm = fn(usize, usize, usize, &[f32], usize, &[f32], usize, &mut [f32], usize);
+type Gemm = fn(MatRef, MatRef, &mut MatMut);
+
+/// Rows and columns of a stored matrix.
+type Dims = (usize, usize);
 
 #[derive(Clone, Copy)]
 enum Form {
@@ -25,19 +29,16 @@ enum Form {
     NT,
 }
 
-/// Runs one product shape through `fast` and `slow` with A, B, C placed at
-/// `off` in padded buffers with leading dimensions larger than the rows.
+/// Runs one product shape `(m, n, k)` through `fast` and `slow` with A, B,
+/// C placed at `off` in padded buffers with strides larger than the rows.
 /// Both results differ from the exact one by at most (k+1)·u·Σ|terms|
 /// (recursive summation; FMA only tightens it), so they may differ from
 /// each other by twice that.
-#[allow(clippy::too_many_arguments)]
 fn check_gemm(
     form: Form,
     fast: Gemm,
     slow: Gemm,
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     off: usize,
     seed: u64,
 ) {
@@ -55,27 +56,17 @@ fn check_gemm(
     let b = random(off + b_rows * ldb, &mut rng);
     let c0 = random(off + m * ldc, &mut rng);
     let (mut c_fast, mut c_slow) = (c0.clone(), c0.clone());
+    let a_view = MatRef::new(&a[off..], a_rows, a_cols, lda);
+    let b_view = MatRef::new(&b[off..], b_rows, b_cols, ldb);
     fast(
-        m,
-        n,
-        k,
-        &a[off..],
-        lda,
-        &b[off..],
-        ldb,
-        &mut c_fast[off..],
-        ldc,
+        a_view,
+        b_view,
+        &mut MatMut::new(&mut c_fast[off..], m, n, ldc),
     );
     slow(
-        m,
-        n,
-        k,
-        &a[off..],
-        lda,
-        &b[off..],
-        ldb,
-        &mut c_slow[off..],
-        ldc,
+        a_view,
+        b_view,
+        &mut MatMut::new(&mut c_slow[off..], m, n, ldc),
     );
     let a_at = |i: usize, p: usize| match form {
         Form::NN | Form::NT => a[off + i * lda + p],
@@ -131,9 +122,9 @@ fn check_all_gemms<V: Lane>() {
         (Form::TN, simd::gemm_tn_v::<V>, scalar::gemm_tn),
         (Form::NT, simd::gemm_nt_v::<V>, scalar::gemm_nt),
     ];
-    for (s, &(m, n, k)) in shapes().iter().enumerate() {
+    for (s, &shape) in shapes().iter().enumerate() {
         for (form, fast, slow) in forms {
-            check_gemm(form, fast, slow, m, n, k, s % 4, s as u64);
+            check_gemm(form, fast, slow, shape, s % 4, s as u64);
         }
     }
 }
@@ -152,10 +143,57 @@ fn gemm_f32x16_matches_scalar() {
 fn gemm_with_zero_sizes_does_nothing() {
     let a = [1.0f32; 4];
     let mut c = [5.0f32; 4];
-    simd::gemm_nn(0, 2, 2, &a, 2, &a, 2, &mut c, 2);
-    simd::gemm_nt(2, 0, 2, &a, 2, &a, 2, &mut c, 2);
-    simd::gemm_tn(2, 2, 0, &a, 2, &a, 2, &mut c, 2);
+    let view = |rows, cols| MatRef::new(&a, rows, cols, 2);
+    for (nn, nt, tn) in [
+        (
+            simd::gemm_nn as Gemm,
+            simd::gemm_nt as Gemm,
+            simd::gemm_tn as Gemm,
+        ),
+        (scalar::gemm_nn, scalar::gemm_nt, scalar::gemm_tn),
+    ] {
+        // m = 0; n = 0; k = 0.
+        nn(view(0, 2), view(2, 2), &mut MatMut::new(&mut c, 0, 2, 2));
+        nt(view(2, 2), view(0, 2), &mut MatMut::new(&mut c, 2, 0, 2));
+        tn(view(0, 2), view(0, 2), &mut MatMut::new(&mut c, 2, 2, 2));
+    }
     assert_eq!(c, [5.0; 4]);
+}
+
+/// Each product, SIMD and scalar, refuses views whose shapes disagree and
+/// says which.
+#[test]
+fn gemm_with_disagreeing_shapes_panics() {
+    let a = [1.0f32; 64];
+    let mut c = [0.0f32; 64];
+    let m = |rows, cols| MatRef::dense(&a, rows, cols);
+    // (name, SIMD, scalar, A stored rows×cols, B stored rows×cols); C is 2×5.
+    let cases: [(&str, Gemm, Gemm, Dims, Dims); 3] = [
+        // A 2×3 · B 4×5: k disagrees.
+        ("gemm_nn", simd::gemm_nn, scalar::gemm_nn, (2, 3), (4, 5)),
+        // Aᵀ (A stored 3×2) is 2×3 and B 3×4 agree on k, but C is 2×5: n disagrees.
+        ("gemm_tn", simd::gemm_tn, scalar::gemm_tn, (3, 2), (3, 4)),
+        // A 2×3 · (B stored 5×4)ᵀ: k disagrees.
+        ("gemm_nt", simd::gemm_nt, scalar::gemm_nt, (2, 3), (5, 4)),
+    ];
+    for (name, fast, slow, (ar, ac), (br, bc)) in cases {
+        for f in [fast, slow] {
+            let mut c_view = MatMut::dense(&mut c, 2, 5);
+            let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                f(m(ar, ac), m(br, bc), &mut c_view)
+            }))
+            .expect_err(name);
+            let msg = err.downcast_ref::<String>().expect("a formatted message");
+            assert!(
+                msg.starts_with(&format!("{name}: shapes disagree")),
+                "{msg}"
+            );
+            assert!(
+                msg.contains(&format!("A stored {ar}×{ac}, B stored {br}×{bc}")),
+                "{msg}"
+            );
+        }
+    }
 }
 
 fn check_elementwise<V: Lane>() {

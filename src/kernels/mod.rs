@@ -2,6 +2,10 @@
 //! signatures: [`scalar`] (plain loops, the test oracle) and [`simd`]
 //! (hand-vectorised with `wide`, what the engine runs).
 //!
+//! The matrix products take row-major views, [`MatRef`] and [`MatMut`]
+//! ([`mat`]): `gemm_nn(a, b, &mut c)`, m, n and k read from the views. Their
+//! block sizes are in [`tuning`].
+//!
 //! | primitive       | math                                   | used for |
 //! |-----------------|----------------------------------------|----------|
 //! | `gemm_nt`       | C (m×n) += A (m×k) · Bᵀ, B stored (n×k) | forward: recurrence `H_prev Whhᵀ` (m = streams), logits `H Whyᵀ` |
@@ -18,8 +22,12 @@
 //! cargo feature `scalar-kernels` makes the engine run the scalar twins
 //! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
 
+pub mod mat;
 pub mod scalar;
 pub mod simd;
+pub mod tuning;
+
+pub use mat::{MatMut, MatRef};
 
 #[cfg(not(feature = "scalar-kernels"))]
 pub use simd::{add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward};

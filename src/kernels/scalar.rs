@@ -1,26 +1,18 @@
 //! Plain scalar kernels: the test oracle for [`super::simd`], same signatures.
 //!
-//! Matrices are row-major `f32` slices with a leading dimension (the distance
-//! between the starts of two rows), as BLAS has them.
+//! The matrix products take row-major [`MatRef`]/[`MatMut`] views (a slice
+//! with rows, columns and the stride between row starts, as BLAS has them)
+//! and read m, n and k from them.
 
-/// `C (m×n) += A (m×k) · B (k×n)`.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nn(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
+use super::mat::{MatMut, MatRef, gemm_dims};
+
+/// `C (m×n) += A (m×k) · B (k×n)`. Panics unless the shapes agree.
+pub fn gemm_nn(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, _, _) = gemm_dims("gemm_nn", (a, false), (b, false), c);
     for i in 0..m {
-        let c_row = &mut c[i * ldc..i * ldc + n];
-        for p in 0..k {
-            let a_ip = a[i * lda + p];
-            let b_row = &b[p * ldb..p * ldb + n];
+        let c_row = c.row_mut(i);
+        for (p, &a_ip) in a.row(i).iter().enumerate() {
+            let b_row = b.row(p);
             for (cj, bj) in c_row.iter_mut().zip(b_row) {
                 *cj += a_ip * bj;
             }
@@ -28,24 +20,14 @@ pub fn gemm_nn(
     }
 }
 
-/// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_tn(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
+/// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n). Panics unless
+/// the shapes agree.
+pub fn gemm_tn(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (_, _, k) = gemm_dims("gemm_tn", (a, true), (b, false), c);
     for p in 0..k {
-        let b_row = &b[p * ldb..p * ldb + n];
-        for i in 0..m {
-            let a_pi = a[p * lda + i];
-            let c_row = &mut c[i * ldc..i * ldc + n];
+        let b_row = b.row(p);
+        for (i, &a_pi) in a.row(p).iter().enumerate() {
+            let c_row = c.row_mut(i);
             for (cj, bj) in c_row.iter_mut().zip(b_row) {
                 *cj += a_pi * bj;
             }
@@ -54,25 +36,15 @@ pub fn gemm_tn(
 }
 
 /// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k): each entry a dot
-/// product of two rows.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nt(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
+/// product of two rows. Panics unless the shapes agree.
+pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, _, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
     for i in 0..m {
-        let a_row = &a[i * lda..i * lda + k];
-        for j in 0..n {
-            let b_row = &b[j * ldb..j * ldb + k];
+        let a_row = a.row(i);
+        for (j, cj) in c.row_mut(i).iter_mut().enumerate() {
+            let b_row = b.row(j);
             let dot: f32 = a_row.iter().zip(b_row).map(|(x, y)| x * y).sum();
-            c[i * ldc + j] += dot;
+            *cj += dot;
         }
     }
 }

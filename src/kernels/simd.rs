@@ -9,7 +9,10 @@
 //!
 //! ## The matrix products
 //!
-//! `C (m×n) += op(A) · op(B)` in three forms, all row-major:
+//! `C (m×n) += op(A) · op(B)` in three forms, all row-major, on
+//! [`MatRef`]/[`MatMut`] views (m, n and k come from the views, which must
+//! agree). The block sizes named below (`MR`, `NV`, `KC`, the panel and the
+//! nt block) are the constants of [`super::tuning`], with their reasons:
 //!
 //! - `gemm_nn`: `A (m×k) · B (k×n)`; `gemm_tn`: `Aᵀ · B` with `A (k×m)`.
 //!   Register-blocked: an `MR × NV` block of C (MR rows, NV vectors of
@@ -20,16 +23,23 @@
 //!   blocks pass over it. Leftover columns (n not a multiple of the width)
 //!   are done in scalar.
 //! - `gemm_nt`: `A (m×k) · B (n×k)ᵀ`: each C entry is a dot product of two
-//!   contiguous rows. An `MR × NR` block keeps MR·NR vector accumulators over
-//!   k and reduces each horizontally at the end. This reads Whh and Why in
-//!   their stored orientation (no transposed copy) for the forward pass.
+//!   contiguous rows. A block of `nt_rows` rows × `NT_COLS` columns keeps
+//!   one vector accumulator per entry over k and reduces each horizontally
+//!   at the end. This reads Whh and Why in their stored orientation (no
+//!   transposed copy) for the forward pass.
 //!
 //! Inner loops index fixed-length sub-slices, so the compiler removes the
 //! bounds checks: one check per step of k, none per element.
 
-use std::ops::{Add, Mul, Sub};
+use std::ops::{Add, Mul, Range, Sub};
 
 use wide::{f32x8, f32x16};
+
+use super::mat::{MatMut, MatRef, gemm_dims};
+use super::tuning::{
+    KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, PANEL_VECTORS_X8,
+    PANEL_VECTORS_X16, nt_rows, panel_vectors,
+};
 
 /// An `f32` SIMD vector as the kernels need it.
 pub trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
@@ -115,32 +125,24 @@ pub type Fast = f32x16;
 #[cfg(not(target_feature = "avx512f"))]
 pub type Fast = f32x8;
 
-/// Rows of the `gemm_nn`/`gemm_tn` register block for m ≥ 4; with 2 vectors
-/// of f32x8 (8 accumulators of AVX2's 16 registers) or 4 of f32x16 (16 of
-/// AVX-512's 32).
-const MR: usize = 4;
-/// Rows of B (steps of k) per cache block of `gemm_nn`/`gemm_tn`: a panel
-/// of 64 columns × KC rows is 32 KiB, within L1.
-const KC: usize = 128;
-/// Column vectors of the one-row block (a matrix-vector product): 8
-/// independent accumulators hide the FMA latency.
-const NV_ROW: usize = 8;
+// At most this many vectors of columns per `block_nv` call (its match arms).
+const _: () = assert!(NV_ROW <= 8 && PANEL_VECTORS_X8 <= 8 && PANEL_VECTORS_X16 <= 8);
 
-/// `C[i0.., j0..]` (`MR × NV` vectors) `+= A-block · B-panel` over all k.
-/// `TA`: A is stored transposed (k×m).
-#[allow(clippy::too_many_arguments)]
+/// `C[i0.., j0..]` (`ROWS × NV` vectors) `+= A-block · B-panel` over all k
+/// (the rows of `b`). `TA`: A is stored transposed (k×m).
 #[inline(always)]
 fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
-    k: usize,
-    a: &[f32],
-    lda: usize,
+    a: MatRef,
+    b: MatRef,
+    c: &mut MatMut,
     i0: usize,
-    b: &[f32],
-    ldb: usize,
     j0: usize,
-    c: &mut [f32],
-    ldc: usize,
 ) {
+    let k = b.rows();
+    let (a, lda) = (a.as_slice(), a.stride());
+    let (b, ldb) = (b.as_slice(), b.stride());
+    let ldc = c.stride();
+    let c = c.as_mut_slice();
     let n = V::N;
     let mut acc = [[V::splat(0.0); NV]; ROWS];
     for (r, acc_r) in acc.iter_mut().enumerate() {
@@ -184,71 +186,57 @@ fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
 }
 
 /// `block` for `ROWS` rows and a run-time number of vectors `nv` ≤ 8.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block_nv<V: Lane, const ROWS: usize, const TA: bool>(
     nv: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
+    a: MatRef,
+    b: MatRef,
+    c: &mut MatMut,
     i0: usize,
-    b: &[f32],
-    ldb: usize,
     j0: usize,
-    c: &mut [f32],
-    ldc: usize,
 ) {
     match nv {
-        1 => block::<V, ROWS, 1, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        2 => block::<V, ROWS, 2, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        3 => block::<V, ROWS, 3, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        4 => block::<V, ROWS, 4, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        5 => block::<V, ROWS, 5, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        6 => block::<V, ROWS, 6, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        7 => block::<V, ROWS, 7, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
-        8 => block::<V, ROWS, 8, TA>(k, a, lda, i0, b, ldb, j0, c, ldc),
+        1 => block::<V, ROWS, 1, TA>(a, b, c, i0, j0),
+        2 => block::<V, ROWS, 2, TA>(a, b, c, i0, j0),
+        3 => block::<V, ROWS, 3, TA>(a, b, c, i0, j0),
+        4 => block::<V, ROWS, 4, TA>(a, b, c, i0, j0),
+        5 => block::<V, ROWS, 5, TA>(a, b, c, i0, j0),
+        6 => block::<V, ROWS, 6, TA>(a, b, c, i0, j0),
+        7 => block::<V, ROWS, 7, TA>(a, b, c, i0, j0),
+        8 => block::<V, ROWS, 8, TA>(a, b, c, i0, j0),
         _ => unreachable!("at most 8 vectors per block"),
     }
 }
 
-/// `C += op(A) · B` for the vector-aligned columns, then the scalar tail.
-#[allow(clippy::too_many_arguments)]
-fn gemm_b<V: Lane, const TA: bool>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
+/// `C += op(A) · B` for the vector-aligned columns, then the scalar tail;
+/// the shapes are checked by the caller.
+fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, n, k) = (c.rows(), c.cols(), b.rows());
     if m == 0 || n == 0 {
         return;
     }
     let vectors = n / V::N;
     if m < MR {
         // Matrix-vector products (the recurrence of 1..3 streams): one row at
-        // a time, 8 vectors of columns per block.
+        // a time, NV_ROW vectors of columns per block.
         for i in 0..m {
             let mut jv = 0;
             while jv < vectors {
                 let nv = (vectors - jv).min(NV_ROW);
-                block_nv::<V, 1, TA>(nv, k, a, lda, i, b, ldb, jv * V::N, c, ldc);
+                block_nv::<V, 1, TA>(nv, a, b, c, i, jv * V::N);
                 jv += nv;
             }
         }
     } else {
         // k is cut into blocks of KC so that a panel of B (KC rows ×
         // `panel` vectors) stays in L1 while every row block passes over it.
-        let panel = if V::N >= 16 { 4 } else { 2 };
+        let panel = panel_vectors(V::N);
         for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
+            let kc = k0..k0 + KC.min(k - k0);
             let (a, b) = if TA {
-                (&a[k0 * lda..], &b[k0 * ldb..])
+                (a.sub(kc.clone(), 0..m), b.sub(kc, 0..n))
             } else {
-                (&a[k0..], &b[k0 * ldb..])
+                (a.sub(0..m, kc.clone()), b.sub(kc, 0..n))
             };
             let mut jv = 0;
             while jv < vectors {
@@ -256,11 +244,11 @@ fn gemm_b<V: Lane, const TA: bool>(
                 let j0 = jv * V::N;
                 let mut i = 0;
                 while i + MR <= m {
-                    block_nv::<V, MR, TA>(nv, kc, a, lda, i, b, ldb, j0, c, ldc);
+                    block_nv::<V, MR, TA>(nv, a, b, c, i, j0);
                     i += MR;
                 }
                 while i < m {
-                    block_nv::<V, 1, TA>(nv, kc, a, lda, i, b, ldb, j0, c, ldc);
+                    block_nv::<V, 1, TA>(nv, a, b, c, i, j0);
                     i += 1;
                 }
                 jv += nv;
@@ -269,6 +257,10 @@ fn gemm_b<V: Lane, const TA: bool>(
     }
     let j_tail = vectors * V::N;
     if j_tail < n {
+        let (a, lda) = (a.as_slice(), a.stride());
+        let (b, ldb) = (b.as_slice(), b.stride());
+        let ldc = c.stride();
+        let c = c.as_mut_slice();
         for i in 0..m {
             for p in 0..k {
                 let a_ip = if TA { a[p * lda + i] } else { a[i * lda + p] };
@@ -282,52 +274,35 @@ fn gemm_b<V: Lane, const TA: bool>(
     }
 }
 
-/// `C (m×n) += A (m×k) · B (k×n)` on `V` vectors.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nn_v<V: Lane>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_b::<V, false>(m, n, k, a, lda, b, ldb, c, ldc);
+/// `C (m×n) += A (m×k) · B (k×n)` on `V` vectors. Panics unless the shapes
+/// agree.
+pub fn gemm_nn_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_dims("gemm_nn", (a, false), (b, false), c);
+    gemm_b::<V, false>(a, b, c);
 }
 
-/// `C (m×n) += Aᵀ · B`, `A` stored (k×m), on `V` vectors.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_tn_v<V: Lane>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_b::<V, true>(m, n, k, a, lda, b, ldb, c, ldc);
+/// `C (m×n) += Aᵀ · B`, `A` stored (k×m) and `B` (k×n), on `V` vectors.
+/// Panics unless the shapes agree.
+pub fn gemm_tn_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_dims("gemm_tn", (a, true), (b, false), c);
+    gemm_b::<V, true>(a, b, c);
 }
 
-/// Dot products of an `ROWS × COLS` block: `C[i0+r][j0+s] += A row · B row`.
-#[allow(clippy::too_many_arguments)]
+/// Dot products of an `ROWS × COLS` block: `C[i0+r][j0+s] += A row · B row`
+/// over all k (the columns of `a` and `b`).
 #[inline(always)]
 fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
-    k: usize,
-    a: &[f32],
-    lda: usize,
+    a: MatRef,
+    b: MatRef,
+    c: &mut MatMut,
     i0: usize,
-    b: &[f32],
-    ldb: usize,
     j0: usize,
-    c: &mut [f32],
-    ldc: usize,
 ) {
+    let k = a.cols();
+    let (a, lda) = (a.as_slice(), a.stride());
+    let (b, ldb) = (b.as_slice(), b.stride());
+    let ldc = c.stride();
+    let c = c.as_mut_slice();
     let n = V::N;
     let kv = k / n * n;
     let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| &a[(i0 + r) * lda..][..k]);
@@ -355,66 +330,45 @@ fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
     }
 }
 
-/// `C (m×n) += A (m×k) · B (n×k)ᵀ` on `V` vectors. Blocks of 4×4 dot
-/// products on 16-lane vectors (16 accumulators), 2×4 on 8-lane ones (8);
-/// a single row (matrix-vector) takes 8 rows of B at a time.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nt_v<V: Lane>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    let block_rows = if V::N >= 16 { 4 } else { 2 };
+/// `C (m×n) += A (m×k) · Bᵀ`, `B` stored (n×k), on `V` vectors. Blocks of
+/// `nt_rows × NT_COLS` dot products (4×4 on 16-lane vectors, 16
+/// accumulators; 2×4 on 8-lane ones, 8); a single row (matrix-vector) takes
+/// `NT_ROW_COLS` (8) rows of B at a time. Panics unless the shapes agree.
+pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, n, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
+    let block_rows = nt_rows(V::N);
     let (rows, cols) = if m < block_rows {
-        (1, 8)
+        (1, NT_ROW_COLS)
     } else {
-        (block_rows, 4)
+        (block_rows, NT_COLS)
     };
     let mut j = 0;
     while j + cols <= n {
         let mut i = 0;
         while i + rows <= m {
             match (rows, cols) {
-                (1, 8) => dots::<V, 1, 8>(k, a, lda, i, b, ldb, j, c, ldc),
-                (2, 4) => dots::<V, 2, 4>(k, a, lda, i, b, ldb, j, c, ldc),
-                (4, 4) => dots::<V, 4, 4>(k, a, lda, i, b, ldb, j, c, ldc),
+                (1, NT_ROW_COLS) => dots::<V, 1, NT_ROW_COLS>(a, b, c, i, j),
+                (NT_ROWS_X8, NT_COLS) => dots::<V, NT_ROWS_X8, NT_COLS>(a, b, c, i, j),
+                (NT_ROWS_X16, NT_COLS) => dots::<V, NT_ROWS_X16, NT_COLS>(a, b, c, i, j),
                 _ => unreachable!("block shapes are fixed above"),
             }
             i += rows;
         }
         for i in i..m {
-            dots_tail::<V>(k, a, lda, i, b, ldb, j, cols, c, ldc);
+            dots_tail::<V>(a, b, c, i, j..j + cols);
         }
         j += cols;
     }
     for i in 0..m {
-        dots_tail::<V>(k, a, lda, i, b, ldb, j, n - j, c, ldc);
+        dots_tail::<V>(a, b, c, i, j..n);
     }
 }
 
-/// `count` single dot products of row i of A with rows `j0..` of B.
-#[allow(clippy::too_many_arguments)]
+/// Single dot products of row i of A with the rows `js` of B.
 #[inline(always)]
-fn dots_tail<V: Lane>(
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    i: usize,
-    b: &[f32],
-    ldb: usize,
-    j0: usize,
-    count: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    for j in j0..j0 + count {
-        dots::<V, 1, 1>(k, a, lda, i, b, ldb, j, c, ldc);
+fn dots_tail<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut, i: usize, js: Range<usize>) {
+    for j in js {
+        dots::<V, 1, 1>(a, b, c, i, j);
     }
 }
 
@@ -502,52 +456,21 @@ pub fn softmax_xent_v<V: Lane>(y: &mut [f32], target: usize) -> f32 {
     max + sum.ln() - y_target
 }
 
-/// `C (m×n) += A (m×k) · B (k×n)`.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nn(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_nn_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+/// `C (m×n) += A (m×k) · B (k×n)`. Panics unless the shapes agree.
+pub fn gemm_nn(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_nn_v::<Fast>(a, b, c);
 }
 
-/// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_tn(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_tn_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+/// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n). Panics unless
+/// the shapes agree.
+pub fn gemm_tn(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_tn_v::<Fast>(a, b, c);
 }
 
-/// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nt(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_nt_v::<Fast>(m, n, k, a, lda, b, ldb, c, ldc);
+/// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k). Panics unless the
+/// shapes agree.
+pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_nt_v::<Fast>(a, b, c);
 }
 
 /// `dst = a + b`, element-wise.
