@@ -1,16 +1,16 @@
-//! Truncated backpropagation through time over one chunk of B streams.
+//! Truncated backpropagation through time over one chunk of B streams,
+//! for any [`Cell`].
 //!
 //! Only the recurrence is sequential. Everything else in a chunk is done for
 //! all T·B steps at once, as small matrix products:
 //!
 //! ```text
-//! forward, t = 0..T:   A_t = gather(Wxh, x_t) + bh + H_{t-1} · Whhᵀ     (B×Hp)
-//!                      H_t = tanh(A_t)
-//! all steps at once:   Y  = H · Whyᵀ + by                               (TB×Vp)
+//! forward, t = 0..T:   S_t = cell.step(S_{t-1}, x_t)          (B × state; h_t first)
+//! all steps at once:   Y  = H · Whyᵀ + by                     (TB×Vp)
 //!                      DY = softmax(Y) - onehot(targets), loss = Σ -ln p
 //!                      dWhy += DYᵀ · H    dby += Σ_rows DY    DH = DY · Why
-//! backward, t = T..0:  DR_t = (1 - H_t²) ⊙ (DH_t + G_{t+1});  G_t = DR_t · Whh
-//! all steps at once:   dWhh += DRᵀ · H_prev   dbh += Σ_rows DR   dWxh[x] += DR rows
+//! backward:            cell.backward(DH): the recurrence, t = T..0, and the
+//!                      cell's weight gradients (tanh: see `cell::tanh`)
 //! ```
 //!
 //! Rows are time-major: row `t·B + b` holds step t of stream b. Streams may
@@ -19,25 +19,29 @@
 
 use std::ops::Range;
 
+use crate::cell::{Cell, ChunkRecord};
 use crate::kernels::{self, MatMut, MatRef};
-use crate::layout::{Layout, Tensors};
+use crate::layout::Layout;
 
 /// Buffers for one chunk of `streams` streams of up to `seq_len` steps, and
-/// the hidden state each stream carries from one chunk to the next.
+/// the state each stream carries from one chunk to the next.
 #[derive(Clone, Debug)]
 pub struct Bptt {
     layout: Layout,
+    cell: &'static dyn Cell,
     streams: usize,
     seq_len: usize,
-    /// `(T+1)·B × Hp`: row `b` is the state before the chunk, row `(t+1)·B + b` is h_t.
+    /// Values of one stream's state (Hp for the tanh cell).
+    width: usize,
+    /// `(T+1)·B × width`: row `b` is the state before the chunk, row `(t+1)·B + b` the state after step t.
     hs: Vec<f32>,
     /// `T·B × Vp`: logits, then `dy`.
     ys: Vec<f32>,
-    /// `T·B × Hp`: `Whyᵀ dy`, then `dr`.
+    /// `T·B × Hp`: `Whyᵀ dy`, then the cell's backward.
     dh: Vec<f32>,
-    /// `B × Hp`: `Whhᵀ dr_{t+1}`, the gradient flowing into h_t from the future.
-    dh_next: Vec<f32>,
-    /// `B × Hp`: the carried hidden state of each stream.
+    /// The cell's backward scratch.
+    scratch: Vec<f32>,
+    /// `B × width`: the carried state of each stream.
     state: Vec<f32>,
     /// Input and target ids of each row, and the number of steps of each stream.
     inputs: Vec<u16>,
@@ -75,16 +79,20 @@ impl Bptt {
             "streams and seq_len must be positive"
         );
         let (hp, vp) = (layout.hp, layout.vp);
+        let cell = layout.cell();
+        let width = cell.state_width(&layout);
         let rows = seq_len * streams;
         Bptt {
             layout,
+            cell,
             streams,
             seq_len,
-            hs: vec![0.0; (seq_len + 1) * streams * hp],
+            width,
+            hs: vec![0.0; (seq_len + 1) * streams * width],
             ys: vec![0.0; rows * vp],
             dh: vec![0.0; rows * hp],
-            dh_next: vec![0.0; streams * hp],
-            state: vec![0.0; streams * hp],
+            scratch: vec![0.0; cell.scratch_len(&layout, streams)],
+            state: vec![0.0; streams * width],
             inputs: vec![0; rows],
             targets: vec![0; rows],
             lens: vec![0; streams],
@@ -96,16 +104,17 @@ impl Bptt {
         self.state.fill(0.0);
     }
 
-    /// The carried hidden state of stream `b` (length Hp, pad zero).
+    /// The carried state of stream `b` (the cell's state width, pad zero;
+    /// `h` for the tanh cell).
     pub fn state(&self, b: usize) -> &[f32] {
-        let hp = self.layout.hp;
-        &self.state[b * hp..(b + 1) * hp]
+        let w = self.width;
+        &self.state[b * w..(b + 1) * w]
     }
 
-    /// Sets the carried hidden state of stream `b`.
+    /// Sets the carried state of stream `b`.
     pub fn set_state(&mut self, b: usize, h: &[f32]) {
-        let hp = self.layout.hp;
-        self.state[b * hp..(b + 1) * hp].copy_from_slice(h);
+        let w = self.width;
+        self.state[b * w..(b + 1) * w].copy_from_slice(h);
     }
 
     /// Forward pass over one chunk per stream: stream b reads `ids[chunks[b]]`,
@@ -114,40 +123,33 @@ impl Bptt {
     /// carried states, and returns the summed loss.
     pub fn forward(&mut self, weights: &[f32], ids: &[u16], chunks: &[Range<usize>]) -> ChunkLoss {
         let steps = self.load_chunks(ids, chunks);
-        let Layout { hp, vp, v, .. } = self.layout;
-        let b_n = self.streams;
-        let w = self.layout.split(weights);
+        let l = self.layout;
+        let Layout { hp, vp, v, .. } = l;
+        let (b_n, width) = (self.streams, self.width);
 
-        self.hs[..b_n * hp].copy_from_slice(&self.state);
+        self.hs[..b_n * width].copy_from_slice(&self.state);
         for t in 0..steps {
-            let (prev, next) = self.hs.split_at_mut((t + 1) * b_n * hp);
-            let h_prev = &prev[t * b_n * hp..];
-            let h_next = &mut next[..b_n * hp];
-            for b in 0..b_n {
-                let x = self.inputs[t * b_n + b] as usize;
-                kernels::add(
-                    &mut h_next[b * hp..(b + 1) * hp],
-                    &w.wxh[x * hp..(x + 1) * hp],
-                    w.bh,
-                );
-            }
-            kernels::gemm_nt(
-                MatRef::dense(h_prev, b_n, hp),
-                MatRef::dense(w.whh, hp, hp),
-                &mut MatMut::dense(h_next, b_n, hp),
+            let (prev, next) = self.hs.split_at_mut((t + 1) * b_n * width);
+            let inputs = &self.inputs[t * b_n..(t + 1) * b_n];
+            self.cell.step(
+                &l,
+                weights,
+                inputs,
+                &prev[t * b_n * width..],
+                &mut next[..b_n * width],
             );
-            kernels::tanh(h_next);
         }
 
         let rows = steps * b_n;
+        let (why, by) = self.cell.readout(&l, weights);
         let ys = &mut self.ys[..rows * vp];
         for y in ys.chunks_exact_mut(vp) {
-            y.copy_from_slice(w.by);
+            y.copy_from_slice(by);
         }
-        let hs = &self.hs[b_n * hp..(steps + 1) * b_n * hp];
+        let hs = &self.hs[b_n * width..(steps + 1) * b_n * width];
         kernels::gemm_nt(
-            MatRef::dense(hs, rows, hp),
-            MatRef::dense(w.why, vp, hp),
+            MatRef::new(hs, rows, hp, width),
+            MatRef::dense(why, vp, hp),
             &mut MatMut::dense(ys, rows, vp),
         );
 
@@ -165,8 +167,8 @@ impl Bptt {
         for b in 0..b_n {
             let t_b = self.lens[b];
             if t_b > 0 {
-                let row = (t_b * b_n + b) * hp;
-                self.state[b * hp..(b + 1) * hp].copy_from_slice(&self.hs[row..row + hp]);
+                let row = (t_b * b_n + b) * width;
+                self.state[b * width..(b + 1) * width].copy_from_slice(&self.hs[row..row + width]);
             }
         }
         loss
@@ -175,71 +177,48 @@ impl Bptt {
     /// Backward pass of the chunk last given to [`Bptt::forward`] (with the
     /// same weights): adds the summed gradients into `grads` (same layout).
     pub fn backward(&mut self, weights: &[f32], grads: &mut [f32]) {
-        let Layout { hp, vp, .. } = self.layout;
-        let b_n = self.streams;
+        let l = self.layout;
+        let Layout { hp, vp, .. } = l;
+        let (b_n, width) = (self.streams, self.width);
         let steps = self.lens.iter().copied().max().unwrap_or(0);
         if steps == 0 {
             return;
         }
         let rows = steps * b_n;
-        let w = self.layout.split(weights);
-        let Tensors {
-            wxh: dwxh,
-            whh: dwhh,
-            why: dwhy,
-            bh: dbh,
-            by: dby,
-        } = self.layout.split_mut(grads);
+        let (why, _) = self.cell.readout(&l, weights);
         let ys = &self.ys[..rows * vp];
-        let hs = &self.hs[..(steps + 1) * b_n * hp];
+        let hs = &self.hs[..(steps + 1) * b_n * width];
         let dh = &mut self.dh[..rows * hp];
 
         // Output layer, all steps at once.
         dh.fill(0.0);
         kernels::gemm_nn(
             MatRef::dense(ys, rows, vp),
-            MatRef::dense(w.why, vp, hp),
+            MatRef::dense(why, vp, hp),
             &mut MatMut::dense(dh, rows, hp),
         );
-        kernels::gemm_tn(
-            MatRef::dense(ys, rows, vp),
-            MatRef::dense(&hs[b_n * hp..], rows, hp),
-            &mut MatMut::dense(dwhy, vp, hp),
-        );
-        for dy in ys.chunks_exact(vp) {
-            kernels::add_assign(dby, dy);
-        }
-
-        // The recurrence, backwards in time.
-        self.dh_next.fill(0.0);
-        for t in (0..steps).rev() {
-            let dr = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
-            kernels::add_assign(dr, &self.dh_next);
-            kernels::tanh_backward(&hs[(t + 1) * b_n * hp..(t + 2) * b_n * hp], dr);
-            if t > 0 {
-                self.dh_next.fill(0.0);
-                kernels::gemm_nn(
-                    MatRef::dense(dr, b_n, hp),
-                    MatRef::dense(w.whh, hp, hp),
-                    &mut MatMut::dense(&mut self.dh_next, b_n, hp),
-                );
+        {
+            let (dwhy, dby) = self.cell.readout_mut(&l, grads);
+            kernels::gemm_tn(
+                MatRef::dense(ys, rows, vp),
+                MatRef::new(&hs[b_n * width..], rows, hp, width),
+                &mut MatMut::dense(dwhy, vp, hp),
+            );
+            for dy in ys.chunks_exact(vp) {
+                kernels::add_assign(dby, dy);
             }
         }
 
-        // Weight gradients of the recurrence and the input, all steps at once.
-        kernels::gemm_tn(
-            MatRef::dense(dh, rows, hp),
-            MatRef::dense(hs, rows, hp),
-            &mut MatMut::dense(dwhh, hp, hp),
-        );
-        for (row, dr) in dh.chunks_exact(hp).enumerate() {
-            let (t, b) = (row / b_n, row % b_n);
-            if t < self.lens[b] {
-                kernels::add_assign(dbh, dr);
-                let x = self.inputs[row] as usize;
-                kernels::add_assign(&mut dwxh[x * hp..(x + 1) * hp], dr);
-            }
-        }
+        // The recurrence, backwards in time, and the cell's own gradients.
+        let chunk = ChunkRecord {
+            streams: b_n,
+            steps,
+            inputs: &self.inputs[..rows],
+            lens: &self.lens,
+            states: hs,
+        };
+        self.cell
+            .backward(&l, weights, chunk, dh, &mut self.scratch, grads);
     }
 
     /// Copies the chunks' ids into the row-major input and target tables and

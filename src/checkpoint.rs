@@ -25,6 +25,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::cell::CellKind;
 use crate::config::{Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
@@ -38,9 +39,6 @@ use crate::vocab::Vocab;
 pub const FORMAT: &str = "rnn-fast";
 /// The `format_version` this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";
-
-/// Names of the tensors, in the article's order.
-pub const TENSOR_NAMES: [&str; 5] = ["Wxh", "Whh", "Why", "bh", "by"];
 
 /// A tensor to write: name, dtype, shape and little-endian bytes.
 struct Entry {
@@ -62,32 +60,19 @@ impl Entry {
     }
 }
 
-/// The five tensors of a buffer in `layout` (weights, or a slot of
-/// optimizer state), in the article's orientation, unpadded, named
-/// `prefix` + [`TENSOR_NAMES`].
+/// The tensors of a buffer in `layout` (weights, or a slot of optimizer
+/// state), in the article's orientation, unpadded, named `prefix` + the
+/// cell's tensor names.
 fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
-    let Layout { h, v, hp, .. } = *layout;
-    let t = layout.split(buf);
-    let name = |n: &str| format!("{prefix}{n}");
-    vec![
-        Entry::f32(
-            name("Wxh"),
-            vec![h, v],
-            (0..h * v).map(|k| t.wxh[(k % v) * hp + k / v]),
-        ),
-        Entry::f32(
-            name("Whh"),
-            vec![h, h],
-            (0..h * h).map(|k| t.whh[(k / h) * hp + k % h]),
-        ),
-        Entry::f32(
-            name("Why"),
-            vec![v, h],
-            (0..v * h).map(|k| t.why[(k / h) * hp + k % h]),
-        ),
-        Entry::f32(name("bh"), vec![h], t.bh[..h].iter().copied()),
-        Entry::f32(name("by"), vec![v], t.by[..v].iter().copied()),
-    ]
+    layout
+        .offsets()
+        .map(|(at, spec)| {
+            let shape = spec.file_shape(layout);
+            let n = shape.iter().product();
+            let values = (0..n).map(|k| buf[at + spec.stored_index(layout, k)]);
+            Entry::f32(format!("{prefix}{}", spec.name), shape, values)
+        })
+        .collect()
 }
 
 /// What a training run records about itself beside its settings.
@@ -300,12 +285,17 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
 
+    let recurrent = CellKind::Tanh.cell().hidden_tensor();
     let whh = tensors
-        .tensor("Whh")
-        .map_err(|_| "it has no tensor \"Whh\"".to_string())?;
+        .tensor(recurrent)
+        .map_err(|_| format!("it has no tensor {recurrent:?}"))?;
     let h = match whh.shape() {
         [a, b] if a == b && *a > 0 => *a,
-        s => return Err(format!("tensor Whh has shape {s:?}, expected [H, H]")),
+        s => {
+            return Err(format!(
+                "tensor {recurrent} has shape {s:?}, expected [H, H]"
+            ));
+        }
     };
     let layout = Layout::new(h, vocab.len());
     let weights = read_article(&tensors, &layout, "")?;
@@ -353,36 +343,23 @@ fn read_f32(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Ve
     Ok(floats)
 }
 
-/// The inverse of [`article_entries`]: the five tensors `prefix` + name, checked,
+/// The inverse of [`article_entries`]: the tensors `prefix` + name, checked,
 /// into a buffer of `layout` (pad zero).
 fn read_article(
     tensors: &SafeTensors<'_>,
     layout: &Layout,
     prefix: &str,
 ) -> Result<Vec<f32>, String> {
-    let Layout { h, v, hp, .. } = *layout;
-    let shapes = [vec![h, v], vec![h, h], vec![v, h], vec![h], vec![v]];
-    let mut values = Vec::with_capacity(5);
-    for (name, shape) in TENSOR_NAMES.iter().zip(&shapes) {
-        let full = format!("{prefix}{name}");
-        values.push(
-            read_f32(tensors, &full, shape)
-                .map_err(|e| format!("{e} (H = {h}, V = {v} characters in the vocabulary)"))?,
-        );
-    }
+    let Layout { h, v, .. } = *layout;
     let mut buf = layout.zeros();
-    let t = layout.split_mut(&mut buf);
-    for i in 0..h {
-        for x in 0..v {
-            t.wxh[x * hp + i] = values[0][i * v + x];
+    for (at, spec) in layout.offsets() {
+        let name = format!("{prefix}{}", spec.name);
+        let values = read_f32(tensors, &name, &spec.file_shape(layout))
+            .map_err(|e| format!("{e} (H = {h}, V = {v} characters in the vocabulary)"))?;
+        for (k, x) in values.into_iter().enumerate() {
+            buf[at + spec.stored_index(layout, k)] = x;
         }
-        t.whh[i * hp..i * hp + h].copy_from_slice(&values[1][i * h..(i + 1) * h]);
     }
-    for o in 0..v {
-        t.why[o * hp..o * hp + h].copy_from_slice(&values[2][o * h..(o + 1) * h]);
-    }
-    t.bh[..h].copy_from_slice(&values[3]);
-    t.by[..v].copy_from_slice(&values[4]);
     Ok(buf)
 }
 

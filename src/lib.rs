@@ -4,13 +4,16 @@
 //! The model and its exact semantics are those of a small NumPy article
 //! (see the README); this crate reproduces it and scales it. Reading order,
 //! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
-//! [`kernels`]; [`corpus`] and [`vocab`]; [`model`] and [`layout`];
+//! [`cell`] → [`kernels`]; [`corpus`] and [`vocab`]; [`model`] and [`layout`];
 //! [`checkpoint`] and [`files`]; [`sample`] and [`eval`]. [`reference`] is
 //! the plain `f64` oracle. The command line (`src/cli/`, in the binary)
 //! turns arguments into these values and calls them.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod bptt;
+pub mod cell;
 pub mod checkpoint;
 pub mod config;
 pub mod corpus;

@@ -1,6 +1,8 @@
 //! `rnn-fast`: parse the arguments, run, print any error as one line, and
 //! exit with the status the error's kind maps to ([`rnn_fast::Error::exit_code`]).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::io::Write;

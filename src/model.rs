@@ -4,6 +4,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::cell::Init;
 use crate::layout::Layout;
 use crate::vocab::Vocab;
 
@@ -19,34 +20,22 @@ pub struct Model {
 
 impl Model {
     /// The article's initialisation: every weight drawn from N(0, 1/fan_in)
-    /// (Wxh: 1/V, Whh and Why: 1/H), biases zero, drawn in the article's order
-    /// (Wxh, Whh, Why, each row-major in the article's orientation) from a
-    /// xoshiro256++ generator seeded with `seed`.
+    /// (tanh cell: Wxh 1/V, Whh and Why 1/H), biases zero, drawn tensor by
+    /// tensor in the cell's order, each row-major in the article's
+    /// orientation, from a xoshiro256++ generator seeded with `seed`.
     pub fn init(vocab: Vocab, hidden: usize, seed: u64) -> Model {
         let layout = Layout::new(hidden, vocab.len());
-        let (h, v, hp) = (layout.h, layout.v, layout.hp);
         let mut weights = layout.zeros();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut normal = |std: f64| -> f32 {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            (z * std) as f32
-        };
-        let t = layout.split_mut(&mut weights);
-        let std_x = (1.0 / v as f64).sqrt();
-        let std_h = (1.0 / h as f64).sqrt();
-        for i in 0..h {
-            for x in 0..v {
-                t.wxh[x * hp + i] = normal(std_x);
-            }
-        }
-        for i in 0..h {
-            for j in 0..h {
-                t.whh[i * hp + j] = normal(std_h);
-            }
-        }
-        for o in 0..v {
-            for j in 0..h {
-                t.why[o * hp + j] = normal(std_h);
+        for (at, spec) in layout.offsets() {
+            let Init::Normal { fan_in } = spec.init else {
+                continue;
+            };
+            let std = (1.0 / fan_in.logical(&layout) as f64).sqrt();
+            let n: usize = spec.file_shape(&layout).iter().product();
+            for k in 0..n {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                weights[at + spec.stored_index(&layout, k)] = (z * std) as f32;
             }
         }
         Model {
@@ -80,7 +69,7 @@ mod tests {
         assert_eq!(a.weights, b.weights);
         assert_ne!(a.weights, c.weights);
         let l = a.layout;
-        let t = l.split(&a.weights);
+        let t = crate::cell::tanh::split(&l, &a.weights);
         for i in 0..l.hp {
             for j in 0..l.hp {
                 let w = t.whh[i * l.hp + j];

@@ -48,7 +48,7 @@ impl RefParams {
     /// The article-oriented `f64` copy of an engine buffer (weights or gradients).
     pub fn from_engine(layout: &Layout, buf: &[f32]) -> RefParams {
         let (h, v, hp) = (layout.h, layout.v, layout.hp);
-        let t = layout.split(buf);
+        let t = crate::cell::tanh::split(layout, buf);
         let mut p = RefParams::zeros(h, v);
         let px = p.ix();
         for i in 0..h {

@@ -43,10 +43,11 @@ impl<'m> Sampler<'m> {
     /// A sampler with a zero hidden state and its generator seeded with `seed`.
     pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
         let l = model.layout;
+        let width = l.cell().state_width(&l);
         Sampler {
             model,
-            h: vec![0.0; l.hp],
-            h_next: vec![0.0; l.hp],
+            h: vec![0.0; width],
+            h_next: vec![0.0; width],
             logits: vec![0.0; l.vp],
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         }
@@ -61,20 +62,15 @@ impl<'m> Sampler<'m> {
     /// logits of the character after it.
     pub fn feed(&mut self, id: u16) {
         let l = self.model.layout;
-        let w = l.split(&self.model.weights);
-        let x = id as usize;
-        kernels::add(&mut self.h_next, &w.wxh[x * l.hp..(x + 1) * l.hp], w.bh);
-        kernels::gemm_nt(
-            MatRef::dense(&self.h, 1, l.hp),
-            MatRef::dense(w.whh, l.hp, l.hp),
-            &mut MatMut::dense(&mut self.h_next, 1, l.hp),
-        );
-        kernels::tanh(&mut self.h_next);
+        let cell = l.cell();
+        let w = &self.model.weights;
+        cell.step(&l, w, &[id], &self.h, &mut self.h_next);
         std::mem::swap(&mut self.h, &mut self.h_next);
-        self.logits.copy_from_slice(w.by);
+        let (why, by) = cell.readout(&l, w);
+        self.logits.copy_from_slice(by);
         kernels::gemm_nt(
-            MatRef::dense(&self.h, 1, l.hp),
-            MatRef::dense(w.why, l.vp, l.hp),
+            MatRef::dense(&self.h[..l.hp], 1, l.hp),
+            MatRef::dense(why, l.vp, l.hp),
             &mut MatMut::dense(&mut self.logits, 1, l.vp),
         );
     }

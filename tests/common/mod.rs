@@ -20,7 +20,7 @@ pub fn random_model(h: usize, v: usize, seed: u64, scale: f32) -> Model {
     let mut model = Model::init(vocab(v), h, seed);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
     let l = model.layout;
-    let t = l.split_mut(&mut model.weights);
+    let t = rnn_fast::cell::tanh::split_mut(&l, &mut model.weights);
     for i in 0..l.v {
         for j in 0..l.h {
             t.wxh[i * l.hp + j] = rng.random_range(-scale..scale);

@@ -1,0 +1,184 @@
+//! The article's vanilla tanh cell, for B streams at once:
+//!
+//! ```text
+//! step:      h_t = tanh(Wxh[:, x_t] + bh + Whh h_{t-1})        (B × Hp)
+//! backward:  dr_t = (1 - h_t²) ⊙ (dh_t + g_{t+1});  g_t = dr_t · Whh   (t = T..1)
+//!            dWhh += DRᵀ · H_prev   dbh += Σ_rows DR   dWxh[x] += dr rows
+//! ```
+//!
+//! `Wxh` is stored (V, Hp), row x the article's column `Wxh[:, x]`, so the
+//! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
+//! article has them. The state of a step is `h_t` alone (Hp values).
+
+use super::{Cell, ChunkRecord, Dim, Init, TensorSpec};
+use crate::kernels::{self, MatMut, MatRef};
+use crate::layout::Layout;
+
+/// The tanh cell.
+#[derive(Clone, Copy, Debug)]
+pub struct TanhCell;
+
+/// The parameters, in buffer order (and the article's order of drawing).
+const TENSORS: [TensorSpec; 5] = [
+    TensorSpec {
+        name: "Wxh",
+        rows: Dim::V,
+        cols: Dim::Hp,
+        transposed: true,
+        init: Init::Normal { fan_in: Dim::V },
+    },
+    TensorSpec {
+        name: "Whh",
+        rows: Dim::Hp,
+        cols: Dim::Hp,
+        transposed: false,
+        init: Init::Normal { fan_in: Dim::H },
+    },
+    TensorSpec {
+        name: "Why",
+        rows: Dim::Vp,
+        cols: Dim::Hp,
+        transposed: false,
+        init: Init::Normal { fan_in: Dim::H },
+    },
+    TensorSpec {
+        name: "bh",
+        rows: Dim::One,
+        cols: Dim::Hp,
+        transposed: false,
+        init: Init::Zero,
+    },
+    TensorSpec {
+        name: "by",
+        rows: Dim::One,
+        cols: Dim::Vp,
+        transposed: false,
+        init: Init::Zero,
+    },
+];
+
+/// One value per parameter tensor of the tanh cell (a slice, a length...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tensors<T> {
+    pub wxh: T,
+    pub whh: T,
+    pub why: T,
+    pub bh: T,
+    pub by: T,
+}
+
+/// Named read-only views of a buffer of `l`.
+pub fn split<'a>(l: &Layout, buf: &'a [f32]) -> Tensors<&'a [f32]> {
+    let [wxh, whh, why, bh, by] = l.split::<5>(buf);
+    Tensors {
+        wxh,
+        whh,
+        why,
+        bh,
+        by,
+    }
+}
+
+/// Named mutable views of a buffer of `l`.
+pub fn split_mut<'a>(l: &Layout, buf: &'a mut [f32]) -> Tensors<&'a mut [f32]> {
+    let [wxh, whh, why, bh, by] = l.split_mut::<5>(buf);
+    Tensors {
+        wxh,
+        whh,
+        why,
+        bh,
+        by,
+    }
+}
+
+impl Cell for TanhCell {
+    fn tensors(&self) -> &'static [TensorSpec] {
+        &TENSORS
+    }
+
+    fn hidden_tensor(&self) -> &'static str {
+        "Whh"
+    }
+
+    fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let t = split(l, buf);
+        (t.why, t.by)
+    }
+
+    fn readout_mut<'a>(&self, l: &Layout, buf: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+        let t = split_mut(l, buf);
+        (t.why, t.by)
+    }
+
+    fn state_width(&self, l: &Layout) -> usize {
+        l.hp
+    }
+
+    fn step(&self, l: &Layout, w: &[f32], inputs: &[u16], prev: &[f32], next: &mut [f32]) {
+        let (hp, b_n) = (l.hp, inputs.len());
+        let w = split(l, w);
+        for (b, &x) in inputs.iter().enumerate() {
+            let x = x as usize;
+            kernels::add(
+                &mut next[b * hp..(b + 1) * hp],
+                &w.wxh[x * hp..(x + 1) * hp],
+                w.bh,
+            );
+        }
+        kernels::gemm_nt(
+            MatRef::dense(prev, b_n, hp),
+            MatRef::dense(w.whh, hp, hp),
+            &mut MatMut::dense(next, b_n, hp),
+        );
+        kernels::tanh(next);
+    }
+
+    fn scratch_len(&self, l: &Layout, streams: usize) -> usize {
+        streams * l.hp
+    }
+
+    fn backward(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        c: ChunkRecord<'_>,
+        dh: &mut [f32],
+        dh_next: &mut [f32],
+        grads: &mut [f32],
+    ) {
+        let (hp, b_n, steps) = (l.hp, c.streams, c.steps);
+        let rows = steps * b_n;
+        let w = split(l, w);
+        let g = split_mut(l, grads);
+        let hs = &c.states[..(steps + 1) * b_n * hp];
+        // `dh_next` is g_{t+1}: the gradient flowing into h_t from the future.
+        dh_next.fill(0.0);
+        for t in (0..steps).rev() {
+            let dr = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
+            kernels::add_assign(dr, dh_next);
+            kernels::tanh_backward(&hs[(t + 1) * b_n * hp..(t + 2) * b_n * hp], dr);
+            if t > 0 {
+                dh_next.fill(0.0);
+                kernels::gemm_nn(
+                    MatRef::dense(dr, b_n, hp),
+                    MatRef::dense(w.whh, hp, hp),
+                    &mut MatMut::dense(dh_next, b_n, hp),
+                );
+            }
+        }
+        let dh = &dh[..rows * hp];
+        kernels::gemm_tn(
+            MatRef::dense(dh, rows, hp),
+            MatRef::dense(hs, rows, hp),
+            &mut MatMut::dense(g.whh, hp, hp),
+        );
+        for (row, dr) in dh.chunks_exact(hp).enumerate() {
+            let (t, b) = (row / b_n, row % b_n);
+            if t < c.lens[b] {
+                kernels::add_assign(g.bh, dr);
+                let x = c.inputs[row] as usize;
+                kernels::add_assign(&mut g.wxh[x * hp..(x + 1) * hp], dr);
+            }
+        }
+    }
+}
