@@ -159,10 +159,20 @@ fn outputs_never_destroy_inputs() {
         2,
         "is not a regular file",
     );
+    std::fs::create_dir(d.join("sub")).unwrap();
     fails(
-        &mut train(&["c.txt", "-o", "."]),
+        &mut train(&["c.txt", "-o", "sub"]),
         2,
-        "-o . is not a regular file",
+        "-o sub is not a regular file",
+    );
+    fails(&mut train(&["c.txt", "-o", "."]), 2, "names no file");
+    fails(&mut train(&["c.txt", "-o", ""]), 2, "a value is required for '--output");
+    fails(&mut train(&["c.txt", "-o", "sub/"]), 2, "names no file");
+    std::fs::copy(&text, d.join("c.best.txt")).unwrap();
+    fails(
+        &mut train(&["c.best.txt", "-o", "c.txt", "--checkpoint-every", "1"]),
+        2,
+        "the best model (beside -o) c.best.txt is the corpus",
     );
     let log = d.join("run.csv");
     std::fs::write(
@@ -170,6 +180,26 @@ fn outputs_never_destroy_inputs() {
         "elapsed_s,epoch,chars_seen,train_loss,val_loss\n1,1,100,3.0,\n",
     )
     .unwrap();
+    fails(
+        &mut train(&[
+            "c.txt",
+            "--resume",
+            "m.safetensors",
+            "--log",
+            "c.best.txt",
+            "-o",
+            "r.safetensors",
+        ]),
+        2,
+        "--log c.best.txt exists and is not an rnn-fast log",
+    );
+    fails(
+        bin()
+            .current_dir(d)
+            .args(["plot", "run.csv", "-o", "m.safetensors"]),
+        2,
+        "-o m.safetensors exists and is not an SVG drawing",
+    );
     fails(
         bin()
             .current_dir(d)
@@ -209,12 +239,24 @@ fn an_existing_model_is_kept_unless_forced() {
     let first = std::fs::read(d.join("model.safetensors")).unwrap();
     let o = ok(demo().args(["--seed", "7"]));
     assert!(
-        stderr(&o).contains("model.safetensors holds another model, kept as it is: this run saves to model.1.safetensors"),
+        stderr(&o).contains("model.safetensors exists and is not this run's: it is kept as it is, and this run writes model.1.safetensors"),
         "{}",
         stderr(&o)
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("saved model.1.safetensors"));
     assert_eq!(std::fs::read(d.join("model.safetensors")).unwrap(), first);
+    // So does an existing log of another run.
+    std::fs::write(d.join("run.csv"), "notes\n").unwrap();
+    let o = ok(demo().args(["--log", "run.csv", "--seed", "8"]));
+    assert!(
+        stderr(&o).contains("this run writes run.1.csv"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("run.csv")).unwrap(),
+        "notes\n"
+    );
     // --force replaces it.
     ok(demo().args(["--seed", "7", "--force"]));
     assert_ne!(std::fs::read(d.join("model.safetensors")).unwrap(), first);

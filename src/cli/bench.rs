@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use rnn_fast::config::{Parallel, TrainConfig};
+use std::io::Write;
+
+use rnn_fast::config::{MAX_THREADS_PER_CORE, Parallel, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::{Result, bench};
 
@@ -51,12 +53,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(path) => e.in_file(path),
         None => e,
     })?;
+    let (threads, cut) = capped_threads(args.threads);
+    if cut {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine: using {threads}",
+            args.threads
+        );
+    }
     let config = TrainConfig {
         hidden: args.hidden,
         seq_len: args.seq_len,
         streams: args.streams,
-        threads: args.threads,
-        shards: args.shards.unwrap_or(args.threads * args.streams),
+        threads,
+        shards: args.shards.unwrap_or(threads.saturating_mul(args.streams)),
         parallel: args.parallel,
         ..TrainConfig::defaults(corpus.len())
     };

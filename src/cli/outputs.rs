@@ -22,6 +22,12 @@ pub struct Input<'a> {
 /// Refuses `out` (named by `option`) when it is not a regular file or when
 /// it is one of `inputs`.
 pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()> {
+    if out.file_name().is_none() || out.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(Error::Usage(format!(
+            "{option} {:?} names no file: give a file name",
+            out.display().to_string()
+        )));
+    }
     if files::is_special(out) {
         return Err(Error::Usage(format!(
             "{option} {} is not a regular file: name a file to write",
@@ -52,6 +58,52 @@ pub fn check_distinct(a: (&str, &Path), b: (&str, &Path)) -> Result<()> {
     Ok(())
 }
 
+/// Where an output goes: `asked` when it is new or `force` is given, else
+/// the first free name beside it (the second value: the path kept).
+pub fn beside_unless_forced(asked: &Path, force: bool) -> (PathBuf, Option<PathBuf>) {
+    if std::fs::symlink_metadata(asked).is_ok() && !force {
+        (files::beside(asked), Some(asked.to_path_buf()))
+    } else {
+        (asked.to_path_buf(), None)
+    }
+}
+
+/// A resumed run appends to its `--log`: it must be a log (or new, or empty).
+pub fn check_is_log(path: &Path) -> Result<()> {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(std::io::Read::take(file, 4096)).read_line(&mut first);
+    if first.is_empty() || first.trim_end() == rnn_fast::plot::CSV_HEADER {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--log {} exists and is not an rnn-fast log: it is not appended to; choose another --log",
+        path.display()
+    )))
+}
+
+/// Refuses an existing file at `plot -o` that is not an SVG drawing (a
+/// model or a text named by mistake).
+pub fn check_replaces_only_svg(out: &Path) -> Result<()> {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(out) else {
+        return Ok(());
+    };
+    let mut head = Vec::new();
+    let _ = file.take(256).read_to_end(&mut head);
+    let text = String::from_utf8_lossy(&head);
+    if head.is_empty() || text.trim_start().starts_with("<svg") || text.starts_with("<?xml") {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "-o {} exists and is not an SVG drawing: it is not replaced; choose another -o",
+        out.display()
+    )))
+}
+
 /// Where a run's model goes, and the lock that claims it.
 pub struct ModelOutput {
     pub path: PathBuf,
@@ -74,11 +126,7 @@ pub fn model_output(
     if exists && !own && force {
         check_not_further_along(asked, resumed.map(|(_, chars)| chars))?;
     }
-    let (path, moved_from) = if exists && !own && !force {
-        (files::beside(asked), Some(asked.to_path_buf()))
-    } else {
-        (asked.to_path_buf(), None)
-    };
+    let (path, moved_from) = beside_unless_forced(asked, force || own);
     let lock = OutputLock::claim(&path)?;
     Ok(ModelOutput {
         path,

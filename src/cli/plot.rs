@@ -7,7 +7,7 @@ use rnn_fast::input::{self, MAX_TEXT_BYTES};
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
-use super::outputs::{Input, check_output};
+use super::outputs::{Input, check_output, check_replaces_only_svg};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -25,6 +25,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         path: &args.log,
     };
     check_output("-o", &args.output, &[log])?;
+    check_replaces_only_svg(&args.output)?;
     let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
     let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
         path: args.log.clone(),

@@ -291,10 +291,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let val = split_validation(&mut corpus, run.val_frac)?;
     config.validate()?;
     let mut out = Output::new(args.quiet);
-    let output = claim_outputs(&args, &start, &out)?;
+    let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out)?;
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
-    let (log, start_elapsed) = open_log(&args, &start)?;
+    let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
     let mut trainer = trainer(&args, start, config, &corpus)?;
     let options = session_options(&args, &trainer, &val, run.chars_seen, start_elapsed, &out);
     let begin = Progress {
@@ -345,20 +345,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The files a run writes: its model (claimed) and its log.
+struct RunOutputs {
+    model: ModelOutput,
+    log: Option<PathBuf>,
+}
+
 /// Checks every file the run will write against what it reads, and claims
-/// the model output (beside an existing model that is not this run's).
-fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<ModelOutput> {
+/// the model output; an existing model or log that is not this run's is
+/// kept (the run writes beside it) unless `--force`.
+fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOutputs> {
     let mut inputs = Vec::new();
     if let Some(c) = &args.corpus {
         inputs.push(Input {
             what: "corpus",
             path: c,
-        });
-    }
-    if let Some(r) = &args.resume {
-        inputs.push(Input {
-            what: "checkpoint resumed",
-            path: r,
         });
     }
     if let Some(i) = &args.init_from {
@@ -368,34 +369,53 @@ fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<ModelO
         });
     }
     // The checkpoint resumed is the one input the model output may replace.
-    let model_inputs: Vec<Input<'_>> = inputs
-        .iter()
-        .filter(|i| i.what != "checkpoint resumed")
-        .map(|i| Input {
-            what: i.what,
-            path: i.path,
-        })
-        .collect();
-    check_output("-o", &args.output, &model_inputs)?;
+    check_output("-o", &args.output, &inputs)?;
+    if let Some(r) = &args.resume {
+        inputs.push(Input {
+            what: "checkpoint resumed",
+            path: r,
+        });
+    }
+    let best = best_path(&args.output);
+    if args.checkpoint_every.is_some() {
+        check_output("the best model (beside -o)", &best, &inputs)?;
+    }
     if let Some(log) = &args.log {
         check_output("--log", log, &inputs)?;
         check_distinct(("-o", &args.output), ("--log", log))?;
-        check_distinct(("--log", log), ("the best model", &best_path(&args.output)))?;
+        check_distinct(("--log", log), ("the best model (beside -o)", &best))?;
     }
     let resumed = match (&args.resume, start.checkpoint()) {
         (Some(path), Some(ck)) => Some((path.as_path(), ck.run.chars_seen)),
         _ => None,
     };
     files::check_writable(&args.output)?;
-    let output = outputs::model_output(&args.output, resumed, args.force)?;
-    if let Some(kept) = &output.moved_from {
+    let model = outputs::model_output(&args.output, resumed, args.force)?;
+    let moved = |kept: &std::path::Path, to: &std::path::Path| {
         out.warn(&format!(
-            "warning: {} holds another model, kept as it is: this run saves to {} (--force replaces it)",
+            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
             kept.display(),
-            output.path.display()
+            to.display()
         ));
+    };
+    if let Some(kept) = &model.moved_from {
+        moved(kept, &model.path);
     }
-    Ok(output)
+    let log = match &args.log {
+        Some(path) if resumed.is_some() => {
+            outputs::check_is_log(path)?;
+            Some(path.clone())
+        }
+        Some(path) => {
+            let (to, kept) = outputs::beside_unless_forced(path, args.force);
+            if let Some(kept) = kept {
+                moved(&kept, &to);
+            }
+            Some(to)
+        }
+        None => None,
+    };
+    Ok(RunOutputs { model, log })
 }
 
 /// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core, saying so.
@@ -445,8 +465,8 @@ fn session_options(
 }
 
 /// The `--log` file, and where a resumed run's time continues from.
-fn open_log(args: &TrainArgs, start: &Start) -> Result<(Option<CsvLog>, Duration)> {
-    let Some(path) = &args.log else {
+fn open_log(path: Option<&std::path::Path>, start: &Start) -> Result<(Option<CsvLog>, Duration)> {
+    let Some(path) = path else {
         return Ok((None, Duration::ZERO));
     };
     let (log, last) = CsvLog::open(path, matches!(start, Start::Resume(..)))?;
