@@ -39,8 +39,9 @@ pub struct Bptt {
     ys: Vec<f32>,
     /// `T·B × Hp`: `Whyᵀ dy`, then the cell's backward.
     dh: Vec<f32>,
-    /// The cell's backward scratch.
+    /// The cell's backward scratch, and its prepared weights.
     scratch: Vec<f32>,
+    prepared: Vec<f32>,
     /// `B × width`: the carried state of each stream.
     state: Vec<f32>,
     /// Input and target ids of each row, and the number of steps of each stream.
@@ -92,6 +93,7 @@ impl Bptt {
             ys: vec![0.0; rows * vp],
             dh: vec![0.0; rows * hp],
             scratch: vec![0.0; cell.scratch_len(&layout, streams)],
+            prepared: vec![0.0; cell.prepared_len(&layout)],
             state: vec![0.0; streams * width],
             inputs: vec![0; rows],
             targets: vec![0; rows],
@@ -128,12 +130,16 @@ impl Bptt {
         let (b_n, width) = (self.streams, self.width);
 
         self.hs[..b_n * width].copy_from_slice(&self.state);
+        if steps > 0 {
+            self.cell.prepare(&l, weights, b_n, &mut self.prepared);
+        }
         for t in 0..steps {
             let (prev, next) = self.hs.split_at_mut((t + 1) * b_n * width);
             let inputs = &self.inputs[t * b_n..(t + 1) * b_n];
             self.cell.step(
                 &l,
                 weights,
+                &self.prepared,
                 inputs,
                 &prev[t * b_n * width..],
                 &mut next[..b_n * width],
@@ -147,7 +153,7 @@ impl Bptt {
             y.copy_from_slice(by);
         }
         let hs = &self.hs[b_n * width..(steps + 1) * b_n * width];
-        kernels::gemm_nt(
+        kernels::chunked::gemm_nt(
             MatRef::new(hs, rows, hp, width),
             MatRef::dense(why, vp, hp),
             &mut MatMut::dense(ys, rows, vp),
@@ -192,14 +198,14 @@ impl Bptt {
 
         // Output layer, all steps at once.
         dh.fill(0.0);
-        kernels::gemm_nn(
+        kernels::chunked::gemm_nn(
             MatRef::dense(ys, rows, vp),
             MatRef::dense(why, vp, hp),
             &mut MatMut::dense(dh, rows, hp),
         );
         {
             let (dwhy, dby) = self.cell.readout_mut(&l, grads);
-            kernels::gemm_tn(
+            kernels::chunked::gemm_tn(
                 MatRef::dense(ys, rows, vp),
                 MatRef::new(&hs[b_n * width..], rows, hp, width),
                 &mut MatMut::dense(dwhy, vp, hp),

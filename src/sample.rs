@@ -33,6 +33,8 @@ impl Pick {
 #[derive(Clone, Debug)]
 pub struct Sampler<'m> {
     model: &'m Model,
+    /// The cell's prepared weights (the model does not change while sampling).
+    prepared: Vec<f32>,
     h: Vec<f32>,
     h_next: Vec<f32>,
     logits: Vec<f32>,
@@ -44,8 +46,11 @@ impl<'m> Sampler<'m> {
     pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
         let l = model.layout;
         let width = l.cell().state_width(&l);
+        let mut prepared = vec![0.0; l.cell().prepared_len(&l)];
+        l.cell().prepare(&l, &model.weights, 1, &mut prepared);
         Sampler {
             model,
+            prepared,
             h: vec![0.0; width],
             h_next: vec![0.0; width],
             logits: vec![0.0; l.vp],
@@ -64,7 +69,7 @@ impl<'m> Sampler<'m> {
         let l = self.model.layout;
         let cell = l.cell();
         let w = &self.model.weights;
-        cell.step(&l, w, &[id], &self.h, &mut self.h_next);
+        cell.step(&l, w, &self.prepared, &[id], &self.h, &mut self.h_next);
         std::mem::swap(&mut self.h, &mut self.h_next);
         let (why, by) = cell.readout(&l, w);
         self.logits.copy_from_slice(by);

@@ -166,7 +166,11 @@ fn outputs_never_destroy_inputs() {
         "-o sub is not a regular file",
     );
     fails(&mut train(&["c.txt", "-o", "."]), 2, "names no file");
-    fails(&mut train(&["c.txt", "-o", ""]), 2, "a value is required for '--output");
+    fails(
+        &mut train(&["c.txt", "-o", ""]),
+        2,
+        "a value is required for '--output",
+    );
     fails(&mut train(&["c.txt", "-o", "sub/"]), 2, "names no file");
     std::fs::copy(&text, d.join("c.best.txt")).unwrap();
     fails(

@@ -8,7 +8,7 @@ mod common;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rnn_fast::kernels::simd::{self, Lane};
-use rnn_fast::kernels::{MatMut, MatRef, scalar};
+use rnn_fast::kernels::{MatMut, MatRef, chunk, scalar};
 use wide::{f32x8, f32x16};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -335,4 +335,48 @@ fn scalar_softmax_xent_matches_f64() {
     let lse = y.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
     assert!((loss as f64 - (lse - 0.5)).abs() < 1e-6);
     assert!((d.iter().map(|&v| v as f64).sum::<f64>()).abs() < 1e-6);
+}
+
+#[test]
+fn chunk_products_match_scalar() {
+    // The `gemm` crate's products, at the same sizes, offsets and strides.
+    let forms: [(Form, Gemm, Gemm); 3] = [
+        (Form::NN, chunk::gemm_nn, scalar::gemm_nn),
+        (Form::TN, chunk::gemm_tn, scalar::gemm_tn),
+        (Form::NT, chunk::gemm_nt, scalar::gemm_nt),
+    ];
+    for (s, &shape) in shapes().iter().enumerate() {
+        for (form, fast, slow) in forms {
+            check_gemm(form, fast, slow, shape, s % 4, s as u64);
+        }
+    }
+    // And at the engine's chunk shapes (T·B = 1,280 rows, H 256, V 65 padded).
+    for (s, shape) in [(1280, 80, 256), (80, 256, 1280), (256, 256, 1280)]
+        .into_iter()
+        .enumerate()
+    {
+        for (form, fast, slow) in forms {
+            check_gemm(form, fast, slow, shape, s, 99 + s as u64);
+        }
+    }
+}
+
+#[test]
+fn transpose_matches_scalar() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    for (m, n) in [(1, 1), (3, 17), (16, 16), (17, 33), (64, 5), (80, 80)] {
+        let stride = n + 3;
+        let a = random(m * stride, &mut rng);
+        let a = MatRef::new(&a, m, n, stride);
+        let mut fast = vec![7.0; n * (m + 2)];
+        let mut slow = fast.clone();
+        simd::transpose(a, &mut MatMut::new(&mut fast, n, m, m + 2));
+        scalar::transpose(a, &mut MatMut::new(&mut slow, n, m, m + 2));
+        assert_eq!(fast, slow, "{m}×{n}");
+        for i in 0..m {
+            for j in 0..n {
+                assert_eq!(slow[j * (m + 2) + i], a.row(i)[j]);
+            }
+        }
+    }
 }

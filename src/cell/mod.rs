@@ -148,9 +148,26 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// Values per stream of a step's state; the first Hp are `h_t`.
     fn state_width(&self, l: &Layout) -> usize;
 
+    /// Values of the step's prepared weights ([`Cell::prepare`]).
+    fn prepared_len(&self, l: &Layout) -> usize;
+
+    /// Weights rearranged for the step of `streams` streams, made once per
+    /// chunk (or per sampler) from `w` into `prepared` (tanh: `Whhᵀ`, so
+    /// that the step of several streams reads it row by row).
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]);
+
     /// One step for B streams: `next` (B × state) from `prev` (B × state)
-    /// and each stream's input id, with the weights `w`.
-    fn step(&self, l: &Layout, w: &[f32], inputs: &[u16], prev: &[f32], next: &mut [f32]);
+    /// and each stream's input id, with the weights `w` and their
+    /// [`Cell::prepare`]d form.
+    fn step(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        prepared: &[f32],
+        inputs: &[u16],
+        prev: &[f32],
+        next: &mut [f32],
+    );
 
     /// Values of scratch space [`Cell::backward`] needs for `streams` streams.
     fn scratch_len(&self, l: &Layout, streams: usize) -> usize;

@@ -14,6 +14,10 @@ use super::{Cell, ChunkRecord, Dim, Init, TensorSpec};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 
+/// Streams from which the step's product is `prev · (Whhᵀ)` by rows (see
+/// [`TanhCell::step`]).
+const ROW_FORM_STREAMS: usize = 2;
+
 /// The tanh cell.
 #[derive(Clone, Copy, Debug)]
 pub struct TanhCell;
@@ -114,7 +118,32 @@ impl Cell for TanhCell {
         l.hp
     }
 
-    fn step(&self, l: &Layout, w: &[f32], inputs: &[u16], prev: &[f32], next: &mut [f32]) {
+    fn prepared_len(&self, l: &Layout) -> usize {
+        l.hp * l.hp
+    }
+
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, whh_t: &mut [f32]) {
+        if streams >= ROW_FORM_STREAMS {
+            kernels::transpose(
+                MatRef::dense(split(l, w).whh, l.hp, l.hp),
+                &mut MatMut::dense(whh_t, l.hp, l.hp),
+            );
+        }
+    }
+
+    /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)`: the product as `prev · (Whhᵀ)`
+    /// with the prepared transpose (row-broadcast FMAs, the fast form for
+    /// B ≥ 2), or as dot products of rows with `Whh` itself for one stream
+    /// (one pass over Whh, which then comes from L2 for every step).
+    fn step(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        whh_t: &[f32],
+        inputs: &[u16],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
         let (hp, b_n) = (l.hp, inputs.len());
         let w = split(l, w);
         for (b, &x) in inputs.iter().enumerate() {
@@ -125,11 +154,13 @@ impl Cell for TanhCell {
                 w.bh,
             );
         }
-        kernels::gemm_nt(
-            MatRef::dense(prev, b_n, hp),
-            MatRef::dense(w.whh, hp, hp),
-            &mut MatMut::dense(next, b_n, hp),
-        );
+        let prev = MatRef::dense(prev, b_n, hp);
+        let mut next_m = MatMut::dense(next, b_n, hp);
+        if b_n >= ROW_FORM_STREAMS {
+            kernels::gemm_nn(prev, MatRef::dense(whh_t, hp, hp), &mut next_m);
+        } else {
+            kernels::gemm_nt(prev, MatRef::dense(w.whh, hp, hp), &mut next_m);
+        }
         kernels::tanh(next);
     }
 
@@ -167,7 +198,7 @@ impl Cell for TanhCell {
             }
         }
         let dh = &dh[..rows * hp];
-        kernels::gemm_tn(
+        kernels::chunked::gemm_tn(
             MatRef::dense(dh, rows, hp),
             MatRef::dense(hs, rows, hp),
             &mut MatMut::dense(g.whh, hp, hp),

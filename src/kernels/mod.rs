@@ -16,12 +16,14 @@
 //! | `tanh`          | x = tanh(x)                            | hidden activation |
 //! | `tanh_backward` | dh = (1 - h²) ⊙ dh                     | back through tanh |
 //! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p[target] | output layer |
+//! | `transpose`     | B = Aᵀ                                 | `Whhᵀ` for the step of several streams |
 //!
 //! `wide` selects its instruction set at compile time (see
 //! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
 //! cargo feature `scalar-kernels` makes the engine run the scalar twins
 //! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
 
+pub mod chunk;
 pub mod mat;
 pub mod scalar;
 pub mod simd;
@@ -30,10 +32,23 @@ pub mod tuning;
 pub use mat::{MatMut, MatRef};
 
 #[cfg(not(feature = "scalar-kernels"))]
-pub use simd::{add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward};
+pub use simd::{
+    add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
+};
 
 #[cfg(feature = "scalar-kernels")]
-pub use scalar::{add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward};
+pub use scalar::{
+    add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
+};
+
+/// The chunk-level products (all rows of a chunk at once): the `gemm`
+/// crate ([`chunk`]), or the scalar twins with `scalar-kernels`.
+pub mod chunked {
+    #[cfg(not(feature = "scalar-kernels"))]
+    pub use super::chunk::{gemm_nn, gemm_nt, gemm_tn};
+    #[cfg(feature = "scalar-kernels")]
+    pub use super::scalar::{gemm_nn, gemm_nt, gemm_tn};
+}
 
 use simd::Lane;
 

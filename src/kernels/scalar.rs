@@ -96,3 +96,20 @@ pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
     y[target] -= 1.0;
     max + sum.ln() - y_target
 }
+
+/// `B = Aᵀ`: `B (n×m)` from `A (m×n)`.
+pub fn transpose(a: MatRef, b: &mut MatMut) {
+    assert!(
+        b.rows() == a.cols() && b.cols() == a.rows(),
+        "transpose: B {}×{} is not the shape of Aᵀ, A {}×{}",
+        b.rows(),
+        b.cols(),
+        a.rows(),
+        a.cols()
+    );
+    for i in 0..a.rows() {
+        for (j, &x) in a.row(i).iter().enumerate() {
+            b.row_mut(j)[i] = x;
+        }
+    }
+}

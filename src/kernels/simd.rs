@@ -38,7 +38,7 @@ use wide::{f32x8, f32x16};
 use super::mat::{MatMut, MatRef, gemm_dims};
 use super::tuning::{
     KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, PANEL_VECTORS_X8,
-    PANEL_VECTORS_X16, nt_rows, panel_vectors,
+    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, panel_vectors,
 };
 
 /// An `f32` SIMD vector as the kernels need it.
@@ -496,4 +496,32 @@ pub fn tanh_backward(h: &[f32], dh: &mut [f32]) {
 /// Softmax cross-entropy of one row of logits; see [`super::scalar::softmax_xent`].
 pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
     softmax_xent_v::<Fast>(y, target)
+}
+
+/// `B = Aᵀ`: `B (n×m)` from `A (m×n)`, in square tiles of
+/// [`TRANSPOSE_TILE`] so that every cache line read and written is used
+/// whole while it is in L1 (a plain double loop writes B with a stride of a
+/// row per value).
+pub fn transpose(a: MatRef, b: &mut MatMut) {
+    assert!(
+        b.rows() == a.cols() && b.cols() == a.rows(),
+        "transpose: B {}×{} is not the shape of Aᵀ, A {}×{}",
+        b.rows(),
+        b.cols(),
+        a.rows(),
+        a.cols()
+    );
+    let (m, n) = (a.rows(), a.cols());
+    for i0 in (0..m).step_by(TRANSPOSE_TILE) {
+        let i1 = (i0 + TRANSPOSE_TILE).min(m);
+        for j0 in (0..n).step_by(TRANSPOSE_TILE) {
+            let j1 = (j0 + TRANSPOSE_TILE).min(n);
+            for i in i0..i1 {
+                let row = &a.row(i)[j0..j1];
+                for (j, &x) in (j0..j1).zip(row) {
+                    b.row_mut(j)[i] = x;
+                }
+            }
+        }
+    }
 }
