@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rnn_fast::kernels::{LANES, MatMut, MatRef, scalar, simd};
+use rnn_fast::kernels::{LANES, MatMut, MatRef, chunk, scalar, simd};
 
 type Gemm = fn(MatRef, MatRef, &mut MatMut);
 
@@ -127,6 +127,88 @@ fn gemms(c: &mut Criterion) {
     group.finish();
 }
 
+/// The chunk-level products at the engine's shapes (T·B = 1,280 rows: T 40,
+/// 32 streams; H 256; V 65 and 3,440 padded): the `wide` kernels, the `gemm`
+/// crate (what the engine runs for them, `kernels::chunk`) and the scalar
+/// twin (timed at V 65 only; at V 3,440 it only checks the others).
+fn chunk_products(c: &mut Criterion) {
+    let (h, rows) = (256, 40 * 32);
+    let mut group = c.benchmark_group("chunk_products");
+    for v in [65usize, 3440] {
+        let vp = v.next_multiple_of(LANES);
+        let cases: [(&str, usize, usize, usize, [Gemm; 3]); 4] = [
+            (
+                "logits (nt)",
+                rows,
+                vp,
+                h,
+                [simd::gemm_nt, chunk::gemm_nt, scalar::gemm_nt],
+            ),
+            (
+                "Why^T dy (nn)",
+                rows,
+                h,
+                vp,
+                [simd::gemm_nn, chunk::gemm_nn, scalar::gemm_nn],
+            ),
+            (
+                "dWhy (tn)",
+                vp,
+                h,
+                rows,
+                [simd::gemm_tn, chunk::gemm_tn, scalar::gemm_tn],
+            ),
+            (
+                "dWhh (tn)",
+                h,
+                h,
+                rows,
+                [simd::gemm_tn, chunk::gemm_tn, scalar::gemm_tn],
+            ),
+        ];
+        for (what, m, n, k, [wide, crate_gemm, slow]) in cases {
+            if v != 65 && what.starts_with("dWhh") {
+                continue; // the same shape as at V 65
+            }
+            let name = format!("{what} {m}x{n}x{k}");
+            let nt = what.contains("(nt");
+            let tn = what.contains("(tn");
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let a = if tn {
+                MatRef::dense(&a, k, m)
+            } else {
+                MatRef::dense(&a, m, k)
+            };
+            let b = if nt {
+                MatRef::dense(&b, n, k)
+            } else {
+                MatRef::dense(&b, k, n)
+            };
+            let mut want = vec![0.0; m * n];
+            slow(a, b, &mut MatMut::dense(&mut want, m, n));
+            for (variant, f) in [("wide", wide), ("gemm crate", crate_gemm)] {
+                let mut got = vec![0.0; m * n];
+                f(a, b, &mut MatMut::dense(&mut got, m, n));
+                assert_close(&got, &want, k, &format!("{variant} {name}"));
+            }
+            group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+            let mut out = vec![0.0; m * n];
+            let mut out = MatMut::dense(&mut out, m, n);
+            let timed: &[(&str, Gemm)] = if v == 65 {
+                &[("wide", wide), ("gemm crate", crate_gemm), ("scalar", slow)]
+            } else {
+                &[("wide", wide), ("gemm crate", crate_gemm)]
+            };
+            for &(variant, f) in timed {
+                group.bench_function(BenchmarkId::new(variant, &name), |bench| {
+                    bench.iter(|| f(black_box(a), black_box(b), &mut out))
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 fn elementwise(c: &mut Criterion) {
     let h = 256;
     let x = values(h, 3);
@@ -178,5 +260,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(1))
 }
 
-criterion_group! { name = benches; config = config(); targets = gemms, elementwise }
+criterion_group! { name = benches; config = config(); targets = gemms, chunk_products, elementwise }
 criterion_main!(benches);

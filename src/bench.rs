@@ -33,10 +33,14 @@ pub struct BenchReport {
     pub seq_len: usize,
     pub streams: usize,
     pub shards: usize,
+    /// Groups of `streams` shards: the units of work the threads share.
+    pub groups: usize,
     pub threads: usize,
     pub parallel: Parallel,
-    /// The compiled SIMD path of the kernels.
+    /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
+    /// chunk products.
     pub simd: &'static str,
+    pub chunk_path: String,
     /// Characters trained in the measured window, and its length.
     pub chars: usize,
     pub seconds: f64,
@@ -92,9 +96,11 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         seq_len: config.seq_len,
         streams: config.streams,
         shards: config.shards,
+        groups: config.shards.div_ceil(config.streams),
         threads,
         parallel: config.parallel,
         simd: kernels::SIMD_PATH,
+        chunk_path: kernels::chunk::chunk_path(),
         chars,
         seconds: elapsed,
         chars_per_sec,
@@ -116,9 +122,11 @@ impl BenchReport {
             "seq_len": self.seq_len,
             "streams": self.streams,
             "shards": self.shards,
+            "groups": self.groups,
             "threads": self.threads,
             "parallel": self.parallel.to_string(),
             "simd": self.simd,
+            "chunk_products": self.chunk_path,
             "chars": self.chars,
             "seconds": self.seconds,
             "chars_per_sec": self.chars_per_sec,
@@ -137,15 +145,17 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "H {}, V {}, T {}, streams {}, shards {}, threads {}, parallel {}, simd {}",
+            "H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
             self.hidden,
             self.vocab,
             self.seq_len,
             self.streams,
             self.shards,
+            self.groups,
             self.threads,
             self.parallel,
-            self.simd
+            self.simd,
+            self.chunk_path
         )?;
         writeln!(
             f,

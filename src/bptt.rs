@@ -124,22 +124,37 @@ impl Bptt {
     /// stream idles). Leaves `dy` in `ys` for [`Bptt::backward`], advances the
     /// carried states, and returns the summed loss.
     pub fn forward(&mut self, weights: &[f32], ids: &[u16], chunks: &[Range<usize>]) -> ChunkLoss {
+        let mut prepared = std::mem::take(&mut self.prepared);
+        self.cell
+            .prepare(&self.layout, weights, self.streams, &mut prepared);
+        let loss = self.forward_prepared(weights, &prepared, ids, chunks);
+        self.prepared = prepared;
+        loss
+    }
+
+    /// [`Bptt::forward`] with the cell's weights already prepared
+    /// ([`crate::cell::Cell::prepare`] for this many streams), so that
+    /// groups sharing the weights prepare them once.
+    pub fn forward_prepared(
+        &mut self,
+        weights: &[f32],
+        prepared: &[f32],
+        ids: &[u16],
+        chunks: &[Range<usize>],
+    ) -> ChunkLoss {
         let steps = self.load_chunks(ids, chunks);
         let l = self.layout;
         let Layout { hp, vp, v, .. } = l;
         let (b_n, width) = (self.streams, self.width);
 
         self.hs[..b_n * width].copy_from_slice(&self.state);
-        if steps > 0 {
-            self.cell.prepare(&l, weights, b_n, &mut self.prepared);
-        }
         for t in 0..steps {
             let (prev, next) = self.hs.split_at_mut((t + 1) * b_n * width);
             let inputs = &self.inputs[t * b_n..(t + 1) * b_n];
             self.cell.step(
                 &l,
                 weights,
-                &self.prepared,
+                prepared,
                 inputs,
                 &prev[t * b_n * width..],
                 &mut next[..b_n * width],

@@ -80,13 +80,23 @@ impl Worker {
     /// Forward and backward of the group's next chunk against `weights`,
     /// into the zeroed gradient buffer; false when the group is done.
     /// An idle worker's gradient is zero, so it adds nothing to a sum.
-    fn compute(&mut self, weights: &[f32], ids: &[u16]) -> Option<ChunkLoss> {
+    /// `prepared`: the cell's prepared form of `weights` when the caller
+    /// made it (avg: once per step for all groups); else the group makes it.
+    fn compute(
+        &mut self,
+        weights: &[f32],
+        prepared: Option<&[f32]>,
+        ids: &[u16],
+    ) -> Option<ChunkLoss> {
         self.grads.fill(0.0);
         if !self.active || !self.shards.next_chunks(&mut self.ranges) {
             self.active = false;
             return None;
         }
-        let loss = self.bptt.forward(weights, ids, &self.ranges);
+        let loss = match prepared {
+            Some(p) => self.bptt.forward_prepared(weights, p, ids, &self.ranges),
+            None => self.bptt.forward(weights, ids, &self.ranges),
+        };
         self.bptt.backward(weights, &mut self.grads);
         Some(loss)
     }
@@ -130,6 +140,9 @@ pub struct Trainer {
     in_epoch: bool,
     /// A step's loss was not finite: its update was skipped and training must stop.
     diverged: bool,
+    /// The cell's prepared weights of the current step (avg: made once per
+    /// step for every group).
+    prepared: Vec<f32>,
     /// Hogwild: the weights and optimizer state shared by the threads during
     /// a round (allocated at the first round).
     shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
@@ -189,6 +202,7 @@ impl Trainer {
         };
         Ok(Trainer {
             optimizer: Optimizer::new(config.optimizer, layout.len()),
+            prepared: vec![0.0; layout.cell().prepared_len(&layout)],
             workers,
             pool,
             model,
@@ -417,11 +431,17 @@ impl Trainer {
             workers,
             epoch,
             diverged,
+            prepared,
             ..
         } = self;
         let total = {
             let weights = &model.weights;
-            let compute = |w: &mut Worker| w.loss = w.compute(weights, ids).unwrap_or_default();
+            let l = model.layout;
+            l.cell().prepare(&l, weights, config.streams, prepared);
+            let prepared = &prepared[..];
+            let compute = |w: &mut Worker| {
+                w.loss = w.compute(weights, Some(prepared), ids).unwrap_or_default()
+            };
             for_each_worker(workers, parallel, compute);
             let total = total_loss(workers);
             if !total.sum.is_finite() {
@@ -489,7 +509,7 @@ impl Trainer {
                     *local = f32::from_bits(shared.load(Ordering::Relaxed));
                 }
                 let snapshot = std::mem::take(&mut w.snapshot);
-                let loss = w.compute(&snapshot, ids);
+                let loss = w.compute(&snapshot, None, ids);
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
                 if !loss.sum.is_finite() {
