@@ -38,7 +38,7 @@ use wide::{f32x8, f32x16};
 use super::mat::{MatMut, MatRef, gemm_dims};
 use super::tuning::{
     KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, PANEL_VECTORS_X8,
-    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, panel_vectors,
+    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, pair_vectors, panel_vectors,
 };
 
 /// An `f32` SIMD vector as the kernels need it.
@@ -217,9 +217,21 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
     }
     let vectors = n / V::N;
     if m < MR {
-        // Matrix-vector products (the recurrence of 1..3 streams): one row at
-        // a time, NV_ROW vectors of columns per block.
-        for i in 0..m {
+        // The recurrence of 1..3 streams: pairs of rows (each load of B
+        // feeds both), then a last row alone, NV_ROW vectors of columns per
+        // block. Every entry of C still sums over k in order, as below.
+        let pair = pair_vectors(V::N);
+        let mut i0 = 0;
+        while i0 + 2 <= m {
+            let mut jv = 0;
+            while jv < vectors {
+                let nv = (vectors - jv).min(pair);
+                block_nv::<V, 2, TA>(nv, a, b, c, i0, jv * V::N);
+                jv += nv;
+            }
+            i0 += 2;
+        }
+        for i in i0..m {
             let mut jv = 0;
             while jv < vectors {
                 let nv = (vectors - jv).min(NV_ROW);

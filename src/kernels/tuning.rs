@@ -50,6 +50,14 @@ pub const fn panel_vectors(lanes: usize) -> usize {
     }
 }
 
+/// Vectors of columns of the two-row block of `gemm_nn`/`gemm_tn` (2 or 3
+/// streams of the recurrence): twice the panel, so that two rows keep the
+/// same accumulators as the [`MR`]-row block (8 of f32x8, 16 of f32x16) and
+/// each load of B feeds two FMAs.
+pub const fn pair_vectors(lanes: usize) -> usize {
+    2 * panel_vectors(lanes)
+}
+
 /// Rows of A per `gemm_nt` block on f32x8: 2 × [`NT_COLS`] = 8 vector
 /// accumulators, plus 4 B vectors and one A vector, 13 of AVX2's 16
 /// registers.
