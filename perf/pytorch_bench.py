@@ -4,8 +4,10 @@
 The model and update of `rnn-fast bench`: a tanh nn.RNN of H units and an
 nn.Linear(H, V) readout, B streams of T = 40 characters per chunk, mean
 cross-entropy, element-wise clip 5, Adam lr 2e-3, one update per chunk. The
-input is one-hot (`--input onehot`, the article's) or an nn.Embedding(V, V)
-lookup (`--input embedding`, PyTorch's fast path for large vocabularies).
+input is one-hot (`--input onehot`, the article's: nn.RNN's input product is
+`Wxh x`) or an nn.Embedding(V, H) lookup feeding nn.RNN(H, H) (`--input
+embedding`, PyTorch's usual path for large vocabularies: a row gather instead
+of the one-hot product, at the price of one more H × H input product).
 Trains for a warm-up and then --seconds, and prints one JSON object:
 {"chars_per_sec": ..., "hidden": H, "streams": B, "vocab": V, "threads": N,
  "input": ..., "torch": version}.
@@ -44,8 +46,8 @@ def main():
     inputs = torch.stack([ids[k * per : (k + 1) * per] for k in range(B)])
     targets = torch.stack([ids[k * per + 1 : (k + 1) * per + 1] for k in range(B)])
 
-    embed = nn.Embedding(V, V) if a.input == "embedding" else None
-    rnn = nn.RNN(V, H, nonlinearity="tanh", batch_first=True)
+    embed = nn.Embedding(V, H) if a.input == "embedding" else None
+    rnn = nn.RNN(H if embed is not None else V, H, nonlinearity="tanh", batch_first=True)
     out = nn.Linear(H, V)
     params = list(rnn.parameters()) + list(out.parameters())
     if embed is not None:

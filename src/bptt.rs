@@ -125,16 +125,15 @@ impl Bptt {
     /// carried states, and returns the summed loss.
     pub fn forward(&mut self, weights: &[f32], ids: &[u16], chunks: &[Range<usize>]) -> ChunkLoss {
         let mut prepared = std::mem::take(&mut self.prepared);
-        self.cell
-            .prepare(&self.layout, weights, self.streams, &mut prepared);
+        self.cell.prepare(&self.layout, weights, &mut prepared);
         let loss = self.forward_prepared(weights, &prepared, ids, chunks);
         self.prepared = prepared;
         loss
     }
 
     /// [`Bptt::forward`] with the cell's weights already prepared
-    /// ([`crate::cell::Cell::prepare`] for this many streams), so that
-    /// groups sharing the weights prepare them once.
+    /// ([`crate::cell::Cell::prepare`]), so that groups sharing the weights
+    /// prepare them once.
     pub fn forward_prepared(
         &mut self,
         weights: &[f32],

@@ -437,7 +437,7 @@ impl Trainer {
         let total = {
             let weights = &model.weights;
             let l = model.layout;
-            l.cell().prepare(&l, weights, config.streams, prepared);
+            l.cell().prepare(&l, weights, prepared);
             let prepared = &prepared[..];
             let compute = |w: &mut Worker| {
                 w.loss = w.compute(weights, Some(prepared), ids).unwrap_or_default()

@@ -151,10 +151,10 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// Values of the step's prepared weights ([`Cell::prepare`]).
     fn prepared_len(&self, l: &Layout) -> usize;
 
-    /// Weights rearranged for the step of `streams` streams, made once per
-    /// chunk (or per sampler) from `w` into `prepared` (tanh: `Whhᵀ`, so
-    /// that the step of several streams reads it row by row).
-    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]);
+    /// Weights rearranged for the step, made once per update (or per
+    /// sampler) from `w` into `prepared` (tanh: `Whhᵀ`, so that the step
+    /// reads it row by row).
+    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]);
 
     /// One step for B streams: `next` (B × state) from `prev` (B × state)
     /// and each stream's input id, with the weights `w` and their

@@ -37,8 +37,8 @@ use wide::{f32x8, f32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims};
 use super::tuning::{
-    KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, PANEL_VECTORS_X8,
-    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, pair_vectors, panel_vectors,
+    KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
+    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, pair_vectors, panel_vectors, row_vectors,
 };
 
 /// An `f32` SIMD vector as the kernels need it.
@@ -126,7 +126,8 @@ pub type Fast = f32x16;
 pub type Fast = f32x8;
 
 // At most this many vectors of columns per `block_nv` call (its match arms).
-const _: () = assert!(NV_ROW <= 8 && PANEL_VECTORS_X8 <= 8 && PANEL_VECTORS_X16 <= 8);
+const _: () =
+    assert!(NV_ROW_X16 <= 16 && NV_ROW <= 8 && PANEL_VECTORS_X8 <= 8 && PANEL_VECTORS_X16 <= 8);
 
 /// `C[i0.., j0..]` (`ROWS × NV` vectors) `+= A-block · B-panel` over all k
 /// (the rows of `b`). `TA`: A is stored transposed (k×m).
@@ -185,7 +186,7 @@ fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
     }
 }
 
-/// `block` for `ROWS` rows and a run-time number of vectors `nv` ≤ 8.
+/// `block` for `ROWS` rows and a run-time number of vectors `nv` ≤ 16.
 #[inline(always)]
 fn block_nv<V: Lane, const ROWS: usize, const TA: bool>(
     nv: usize,
@@ -204,7 +205,15 @@ fn block_nv<V: Lane, const ROWS: usize, const TA: bool>(
         6 => block::<V, ROWS, 6, TA>(a, b, c, i0, j0),
         7 => block::<V, ROWS, 7, TA>(a, b, c, i0, j0),
         8 => block::<V, ROWS, 8, TA>(a, b, c, i0, j0),
-        _ => unreachable!("at most 8 vectors per block"),
+        9 => block::<V, ROWS, 9, TA>(a, b, c, i0, j0),
+        10 => block::<V, ROWS, 10, TA>(a, b, c, i0, j0),
+        11 => block::<V, ROWS, 11, TA>(a, b, c, i0, j0),
+        12 => block::<V, ROWS, 12, TA>(a, b, c, i0, j0),
+        13 => block::<V, ROWS, 13, TA>(a, b, c, i0, j0),
+        14 => block::<V, ROWS, 14, TA>(a, b, c, i0, j0),
+        15 => block::<V, ROWS, 15, TA>(a, b, c, i0, j0),
+        16 => block::<V, ROWS, 16, TA>(a, b, c, i0, j0),
+        _ => unreachable!("at most 16 vectors per block"),
     }
 }
 
@@ -234,7 +243,7 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
         for i in i0..m {
             let mut jv = 0;
             while jv < vectors {
-                let nv = (vectors - jv).min(NV_ROW);
+                let nv = (vectors - jv).min(row_vectors(V::N));
                 block_nv::<V, 1, TA>(nv, a, b, c, i, jv * V::N);
                 jv += nv;
             }

@@ -27,10 +27,20 @@ pub const MR: usize = 4;
 pub const KC: usize = 128;
 
 /// Column vectors of the one-row block of `gemm_nn`/`gemm_tn` (m < [`MR`],
-/// a matrix-vector product such as the recurrence of 1..3 streams): 8
-/// independent accumulators hide the FMA latency, and 8 accumulators plus 8
-/// loaded B vectors fit AVX2's 16 registers.
+/// a matrix-vector product such as the recurrence of one stream) on f32x8:
+/// 8 independent accumulators hide the FMA latency, and 8 accumulators plus
+/// 8 loaded B vectors fit AVX2's 16 registers.
 pub const NV_ROW: usize = 8;
+
+/// The same on f32x16: AVX-512's 32 registers hold 16 accumulators, so a
+/// row of B of up to 256 values is read in one contiguous pass per step of
+/// k (a 1 KiB run the prefetcher follows) instead of two 512-byte halves.
+pub const NV_ROW_X16: usize = 16;
+
+/// [`NV_ROW_X16`] from 16 lanes up, [`NV_ROW`] below.
+pub const fn row_vectors(lanes: usize) -> usize {
+    if lanes >= 16 { NV_ROW_X16 } else { NV_ROW }
+}
 
 /// Width in vectors of the column panel of `gemm_nn`/`gemm_tn` on f32x8:
 /// [`MR`] × 2 = 8 accumulators, half of AVX2's 16 registers.
