@@ -26,6 +26,27 @@ fn assert_close(fast: &[f32], slow: &[f32], k: usize, what: &str) {
     }
 }
 
+/// A and B of the product named `name` (its form, `(nn`, `(tn` or `(nt`, in
+/// the name) of shape `(m, n, k)`: A stored (k×m) for tn, B (n×k) for nt.
+fn operands<'a>(
+    name: &str,
+    (m, n, k): (usize, usize, usize),
+    a: &'a [f32],
+    b: &'a [f32],
+) -> (MatRef<'a>, MatRef<'a>) {
+    let a = if name.contains("(tn") {
+        MatRef::dense(a, k, m)
+    } else {
+        MatRef::dense(a, m, k)
+    };
+    let b = if name.contains("(nt") {
+        MatRef::dense(b, n, k)
+    } else {
+        MatRef::dense(b, k, n)
+    };
+    (a, b)
+}
+
 fn gemms(c: &mut Criterion) {
     let (h, vp, t) = (256, 65usize.next_multiple_of(LANES), 40);
     // (name, m, n, k, simd, scalar); A and B are m·k and k·n values in the form's layout.
@@ -97,20 +118,8 @@ fn gemms(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("gemm");
     for (name, m, n, k, fast, slow) in cases {
-        let nt = name.contains("(nt");
-        let tn = name.contains("(tn");
-        // A is stored (k×m) for tn, B (n×k) for nt; both dense.
         let (a, b) = (values(m * k, 1), values(k * n, 2));
-        let a = if tn {
-            MatRef::dense(&a, k, m)
-        } else {
-            MatRef::dense(&a, m, k)
-        };
-        let b = if nt {
-            MatRef::dense(&b, n, k)
-        } else {
-            MatRef::dense(&b, k, n)
-        };
+        let (a, b) = operands(name, (m, n, k), &a, &b);
         let (mut c_fast, mut c_slow) = (vec![0.0; m * n], vec![0.0; m * n]);
         fast(a, b, &mut MatMut::dense(&mut c_fast, m, n));
         slow(a, b, &mut MatMut::dense(&mut c_slow, m, n));
@@ -171,19 +180,8 @@ fn chunk_products(c: &mut Criterion) {
                 continue; // the same shape as at V 65
             }
             let name = format!("{what} {m}x{n}x{k}");
-            let nt = what.contains("(nt");
-            let tn = what.contains("(tn");
             let (a, b) = (values(m * k, 1), values(k * n, 2));
-            let a = if tn {
-                MatRef::dense(&a, k, m)
-            } else {
-                MatRef::dense(&a, m, k)
-            };
-            let b = if nt {
-                MatRef::dense(&b, n, k)
-            } else {
-                MatRef::dense(&b, k, n)
-            };
+            let (a, b) = operands(what, (m, n, k), &a, &b);
             let mut want = vec![0.0; m * n];
             slow(a, b, &mut MatMut::dense(&mut want, m, n));
             for (variant, f) in [("wide", wide), ("gemm crate", crate_gemm)] {

@@ -211,6 +211,21 @@ impl<'a> MatMut<'a> {
     }
 }
 
+/// `(m, n)` of `B (n×m) = Aᵀ` with `A (m×n)`. Panics, naming the shapes,
+/// where B is not the shape of Aᵀ.
+#[inline(always)]
+pub(crate) fn transpose_dims(a: MatRef, b: &MatMut) -> (usize, usize) {
+    assert!(
+        b.rows == a.cols && b.cols == a.rows,
+        "transpose: B {}×{} is not the shape of Aᵀ, A {}×{}",
+        b.rows,
+        b.cols,
+        a.rows,
+        a.cols
+    );
+    (a.rows, a.cols)
+}
+
 /// `(m, n, k)` of `C (m×n) += op(A) (m×k) · op(B) (k×n)`, where `op(A)` is A
 /// or, with `ta`, Aᵀ (and so for B with `tb`). Panics, naming the kernel and
 /// the shapes, where they disagree.

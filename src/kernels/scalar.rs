@@ -4,7 +4,7 @@
 //! with rows, columns and the stride between row starts, as BLAS has them)
 //! and read m, n and k from them.
 
-use super::mat::{MatMut, MatRef, gemm_dims};
+use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 
 /// `C (m×n) += A (m×k) · B (k×n)`. Panics unless the shapes agree.
 pub fn gemm_nn(a: MatRef, b: MatRef, c: &mut MatMut) {
@@ -99,14 +99,7 @@ pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
 
 /// `B = Aᵀ`: `B (n×m)` from `A (m×n)`.
 pub fn transpose(a: MatRef, b: &mut MatMut) {
-    assert!(
-        b.rows() == a.cols() && b.cols() == a.rows(),
-        "transpose: B {}×{} is not the shape of Aᵀ, A {}×{}",
-        b.rows(),
-        b.cols(),
-        a.rows(),
-        a.cols()
-    );
+    transpose_dims(a, b);
     for i in 0..a.rows() {
         for (j, &x) in a.row(i).iter().enumerate() {
             b.row_mut(j)[i] = x;

@@ -35,7 +35,7 @@ use std::ops::{Add, Mul, Range, Sub};
 
 use wide::{f32x8, f32x16};
 
-use super::mat::{MatMut, MatRef, gemm_dims};
+use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
     KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
     PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, pair_vectors, panel_vectors, row_vectors,
@@ -524,15 +524,7 @@ pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
 /// whole while it is in L1 (a plain double loop writes B with a stride of a
 /// row per value).
 pub fn transpose(a: MatRef, b: &mut MatMut) {
-    assert!(
-        b.rows() == a.cols() && b.cols() == a.rows(),
-        "transpose: B {}×{} is not the shape of Aᵀ, A {}×{}",
-        b.rows(),
-        b.cols(),
-        a.rows(),
-        a.cols()
-    );
-    let (m, n) = (a.rows(), a.cols());
+    let (m, n) = transpose_dims(a, b);
     for i0 in (0..m).step_by(TRANSPOSE_TILE) {
         let i1 = (i0 + TRANSPOSE_TILE).min(m);
         for j0 in (0..n).step_by(TRANSPOSE_TILE) {
