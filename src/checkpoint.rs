@@ -25,12 +25,11 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::cell::CellKind;
 use crate::config::{Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
-use crate::layout::Layout;
+use crate::layout::{CellKind, Layout};
 use crate::model::Model;
 use crate::trainer::TrainState;
 use crate::vocab::Vocab;

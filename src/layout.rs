@@ -17,7 +17,6 @@
 //! [`LANES`]. Pad entries are zero and stay zero: a zero hidden unit has a
 //! zero gradient, and pad logits are never part of the softmax.
 
-use crate::cell::{Cell, CellKind, TensorSpec};
 use crate::kernels::LANES;
 
 /// Sizes of a model: its cell, hidden size H, vocabulary size V and their
@@ -43,14 +42,10 @@ impl Layout {
         }
     }
 
-    /// The cell.
-    pub fn cell(&self) -> &'static dyn Cell {
-        self.cell.cell()
-    }
-
-    /// The parameter tensors, in buffer order.
+    /// The parameter tensors, in buffer order: the cell's
+    /// ([`CellKind::tensors`], with the cells in `crate::cell`).
     pub fn tensors(&self) -> &'static [TensorSpec] {
-        self.cell().tensors()
+        self.cell.tensors()
     }
 
     /// Total length of the flat buffer.
@@ -105,6 +100,98 @@ impl Layout {
     }
 }
 
+/// The cells rnn-fast knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// The article's vanilla tanh RNN.
+    Tanh,
+}
+
+/// A size of a stored tensor, in terms of the model's H and V and their
+/// padded widths Hp and Vp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    One,
+    H,
+    Hp,
+    V,
+    Vp,
+}
+
+impl Dim {
+    /// The stored (possibly padded) size.
+    pub fn stored(self, l: &Layout) -> usize {
+        match self {
+            Dim::One => 1,
+            Dim::H => l.h,
+            Dim::Hp => l.hp,
+            Dim::V => l.v,
+            Dim::Vp => l.vp,
+        }
+    }
+
+    /// The unpadded size (Hp counts as H, Vp as V).
+    pub fn logical(self, l: &Layout) -> usize {
+        match self {
+            Dim::One => 1,
+            Dim::H | Dim::Hp => l.h,
+            Dim::V | Dim::Vp => l.v,
+        }
+    }
+}
+
+/// How a tensor's entries are drawn at initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// All zero (biases).
+    Zero,
+    /// `N(0, 1/fan_in)`, the article's.
+    Normal { fan_in: Dim },
+}
+
+/// One parameter tensor of a cell as the flat buffer stores it: a row-major
+/// `rows × cols` matrix (a vector has `rows` One), padded entries zero. In
+/// the model file it is unpadded, in the article's orientation: the stored
+/// matrix, or its transpose when `transposed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: &'static str,
+    pub rows: Dim,
+    pub cols: Dim,
+    pub transposed: bool,
+    pub init: Init,
+}
+
+impl TensorSpec {
+    /// Values in the buffer.
+    pub fn stored_len(&self, l: &Layout) -> usize {
+        self.rows.stored(l) * self.cols.stored(l)
+    }
+
+    /// The shape in the model file.
+    pub fn file_shape(&self, l: &Layout) -> Vec<usize> {
+        let (r, c) = (self.rows.logical(l), self.cols.logical(l));
+        match (self.rows, self.transposed) {
+            (Dim::One, _) => vec![c],
+            (_, false) => vec![r, c],
+            (_, true) => vec![c, r],
+        }
+    }
+
+    /// The buffer index (within the tensor) of entry `k` of the file's
+    /// row-major order.
+    pub fn stored_index(&self, l: &Layout, k: usize) -> usize {
+        let stride = self.cols.stored(l);
+        if self.transposed {
+            let r = self.rows.logical(l);
+            (k % r) * stride + k / r
+        } else {
+            let c = self.cols.logical(l);
+            (k / c) * stride + k % c
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +214,33 @@ mod tests {
         assert_eq!(buf[l.len() - 1], 1.0);
         let starts: Vec<usize> = l.offsets().map(|(at, _)| at).collect();
         assert_eq!(starts[1], 65 * l.hp);
+    }
+
+    #[test]
+    fn file_order_maps_to_the_stored_entries() {
+        let l = Layout::new(3, 2);
+        let plain = TensorSpec {
+            name: "A",
+            rows: Dim::V,
+            cols: Dim::Hp,
+            transposed: false,
+            init: Init::Zero,
+        };
+        assert_eq!(plain.file_shape(&l), [2, 3]);
+        // Entry (1, 2) of the [V, H] file is stored at row 1, column 2.
+        assert_eq!(plain.stored_index(&l, 5), l.hp + 2);
+        let t = TensorSpec {
+            transposed: true,
+            ..plain
+        };
+        assert_eq!(t.file_shape(&l), [3, 2]);
+        // Entry (i 2, x 1) of the [H, V] file is stored at row x 1, column i 2.
+        assert_eq!(t.stored_index(&l, 5), l.hp + 2);
+        let v = TensorSpec {
+            rows: Dim::One,
+            ..plain
+        };
+        assert_eq!(v.file_shape(&l), [3]);
+        assert_eq!(v.stored_index(&l, 2), 2);
     }
 }

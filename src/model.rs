@@ -4,8 +4,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::cell::Init;
-use crate::layout::Layout;
+use crate::layout::{Init, Layout};
 use crate::vocab::Vocab;
 
 /// A character-level tanh RNN: `h_t = tanh(Wxh[:, x_t] + Whh h_{t-1} + bh)`,

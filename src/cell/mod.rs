@@ -4,8 +4,8 @@
 //! evaluation all go through [`Cell::step`]; the flat parameter layout is the
 //! cell's list of [`TensorSpec`]s, which [`crate::layout`] places,
 //! [`crate::model`] initialises and [`crate::checkpoint`] writes and reads by
-//! name. A new cell is a new file implementing [`Cell`] and its line in
-//! [`CellKind::cell`].
+//! name. A new cell is a new file implementing [`Cell`], plus its
+//! registration: a variant of [`CellKind`] and its line in [`CellKind::cell`].
 //!
 //! Every cell ends in the same readout, `y_t = Why h_t + by`: a step's state
 //! begins with `h_t` (Hp values), and the cell's tensors include `Why` and
@@ -13,15 +13,10 @@
 
 pub mod tanh;
 
-use crate::layout::Layout;
+use crate::layout::{CellKind, Layout, TensorSpec};
 
-/// The cells rnn-fast knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
-    /// The article's vanilla tanh RNN.
-    Tanh,
-}
-
+/// The registration of every cell (the enum itself is
+/// [`crate::layout::CellKind`]: a layout knows which cell it is for).
 impl CellKind {
     /// The cell's implementation.
     pub fn cell(self) -> &'static dyn Cell {
@@ -29,90 +24,17 @@ impl CellKind {
             CellKind::Tanh => &tanh::TanhCell,
         }
     }
-}
 
-/// A size of a stored tensor, in terms of the model's H and V and their
-/// padded widths Hp and Vp.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dim {
-    One,
-    H,
-    Hp,
-    V,
-    Vp,
-}
-
-impl Dim {
-    /// The stored (possibly padded) size.
-    pub fn stored(self, l: &Layout) -> usize {
-        match self {
-            Dim::One => 1,
-            Dim::H => l.h,
-            Dim::Hp => l.hp,
-            Dim::V => l.v,
-            Dim::Vp => l.vp,
-        }
-    }
-
-    /// The unpadded size (Hp counts as H, Vp as V).
-    pub fn logical(self, l: &Layout) -> usize {
-        match self {
-            Dim::One => 1,
-            Dim::H | Dim::Hp => l.h,
-            Dim::V | Dim::Vp => l.v,
-        }
+    /// The cell's parameter tensors, in buffer order.
+    pub fn tensors(self) -> &'static [TensorSpec] {
+        self.cell().tensors()
     }
 }
 
-/// How a tensor's entries are drawn at initialisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Init {
-    /// All zero (biases).
-    Zero,
-    /// `N(0, 1/fan_in)`, the article's.
-    Normal { fan_in: Dim },
-}
-
-/// One parameter tensor of a cell as the flat buffer stores it: a row-major
-/// `rows × cols` matrix (a vector has `rows` One), padded entries zero. In
-/// the model file it is unpadded, in the article's orientation: the stored
-/// matrix, or its transpose when `transposed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TensorSpec {
-    pub name: &'static str,
-    pub rows: Dim,
-    pub cols: Dim,
-    pub transposed: bool,
-    pub init: Init,
-}
-
-impl TensorSpec {
-    /// Values in the buffer.
-    pub fn stored_len(&self, l: &Layout) -> usize {
-        self.rows.stored(l) * self.cols.stored(l)
-    }
-
-    /// The shape in the model file.
-    pub fn file_shape(&self, l: &Layout) -> Vec<usize> {
-        let (r, c) = (self.rows.logical(l), self.cols.logical(l));
-        match (self.rows, self.transposed) {
-            (Dim::One, _) => vec![c],
-            (_, false) => vec![r, c],
-            (_, true) => vec![c, r],
-        }
-    }
-
-    /// The buffer index (within the tensor) of entry `k` of the file's
-    /// row-major order.
-    pub fn stored_index(&self, l: &Layout, k: usize) -> usize {
-        let stride = self.cols.stored(l);
-        if self.transposed {
-            let r = self.rows.logical(l);
-            (k % r) * stride + k / r
-        } else {
-            let c = self.cols.logical(l);
-            (k / c) * stride + k % c
-        }
+impl Layout {
+    /// The cell this layout is for.
+    pub fn cell(&self) -> &'static dyn Cell {
+        self.cell.cell()
     }
 }
 
@@ -185,37 +107,4 @@ pub trait Cell: Sync + std::fmt::Debug {
         scratch: &mut [f32],
         grads: &mut [f32],
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_order_maps_to_the_stored_entries() {
-        let l = Layout::new(3, 2);
-        let plain = TensorSpec {
-            name: "A",
-            rows: Dim::V,
-            cols: Dim::Hp,
-            transposed: false,
-            init: Init::Zero,
-        };
-        assert_eq!(plain.file_shape(&l), [2, 3]);
-        // Entry (1, 2) of the [V, H] file is stored at row 1, column 2.
-        assert_eq!(plain.stored_index(&l, 5), l.hp + 2);
-        let t = TensorSpec {
-            transposed: true,
-            ..plain
-        };
-        assert_eq!(t.file_shape(&l), [3, 2]);
-        // Entry (i 2, x 1) of the [H, V] file is stored at row x 1, column i 2.
-        assert_eq!(t.stored_index(&l, 5), l.hp + 2);
-        let v = TensorSpec {
-            rows: Dim::One,
-            ..plain
-        };
-        assert_eq!(v.file_shape(&l), [3]);
-        assert_eq!(v.stored_index(&l, 2), 2);
-    }
 }

@@ -10,9 +10,10 @@
 //! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
-use super::{Cell, ChunkRecord, Dim, Init, TensorSpec};
+use super::{Cell, ChunkRecord};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
+use crate::layout::{Dim, Init, TensorSpec};
 
 /// The tanh cell.
 #[derive(Clone, Copy, Debug)]

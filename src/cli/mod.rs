@@ -13,6 +13,7 @@ mod sample;
 mod signals;
 mod start;
 mod train;
+mod train_args;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +37,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  rnn-fast train                            the article's text (built in), then a sample\n  rnn-fast train input.txt --hidden 256 --epochs 2 -o shakespeare.safetensors\n  rnn-fast train --preset article           the article's exact settings (it diverges)"
     )]
-    Train(Box<train::TrainArgs>),
+    Train(Box<train_args::TrainArgs>),
     /// Generate text from a model.
     #[command(
         after_help = "Examples:\n  rnn-fast sample model.safetensors --prime \"ROMEO:\" --len 500 --temperature 0.8\n  rnn-fast sample model.safetensors --prime h --argmax"
@@ -61,7 +62,7 @@ pub enum Command {
 /// Runs the parsed command; `None` is `train` with every default.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => train::run(train::TrainArgs::parse_defaults()),
+        None => train::run(train_args::TrainArgs::parse_defaults()),
         Some(Command::Train(args)) => train::run(*args),
         Some(Command::Sample(args)) => sample::run(args),
         Some(Command::Eval(args)) => eval::run(args),

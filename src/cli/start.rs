@@ -10,7 +10,7 @@ use rnn_fast::corpus::Corpus;
 use rnn_fast::model::Model;
 use rnn_fast::{Error, Result};
 
-use super::train::TrainArgs;
+use super::train_args::TrainArgs;
 
 /// Where a run starts.
 pub enum Start {

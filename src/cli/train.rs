@@ -1,17 +1,12 @@
-//! `rnn-fast train`: the arguments, their conversion into the run's
-//! settings (the defaults are [`TrainConfig::defaults`]; the preset is
-//! [`TrainConfig::article`]), and the run: read the corpus, start fresh,
-//! fine-tune or resume, train with progress, log and checkpoints, save, and
-//! print a sample.
+//! `rnn-fast train`: read the corpus, start fresh, fine-tune or resume,
+//! train with progress, log and checkpoints, save, and print a sample. The
+//! arguments and their conversion into settings are in [`super::train_args`].
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
-use rnn_fast::config::{
-    GradReduce, MAX_THREADS_PER_CORE, OptimizerKind, Parallel, TrainConfig, capped_threads,
-};
+use rnn_fast::config::{MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
@@ -26,12 +21,8 @@ use super::outputs::{self, Input, ModelOutput, check_distinct, check_output};
 use super::sample::write_sample;
 use super::signals::Interrupts;
 use super::start::{self, Start};
-use super::values::{
-    at_least_one, count, fraction, named, positive_f32, positive_f32_or_inf, seconds, seed,
-};
+use super::train_args::TrainArgs;
 
-/// Corpora longer than this hold out 5% for validation by default.
-const VAL_DEFAULT_ABOVE: usize = 100_000;
 /// Characters between two reports by default...
 const DEFAULT_EVAL_EVERY: usize = 200_000;
 /// ...or this many times the held-out text, so that evaluating a large one
@@ -39,177 +30,6 @@ const DEFAULT_EVAL_EVERY: usize = 200_000;
 const EVAL_EVERY_VAL_TIMES: usize = 5;
 /// How often the session hands control back (progress, checkpoints, signals).
 const TICK: Duration = Duration::from_millis(200);
-
-/// Settings that reproduce a published program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// The article's program: H 64, SGD lr 0.2 on summed gradients, clip 5,
-    /// 50 epochs, seq_len 40, seed 42, last partial chunk never trained.
-    Article,
-}
-
-#[derive(Debug, Default, Args)]
-pub struct TrainArgs {
-    /// Text file to learn (UTF-8). Without it, the article's 104-character demo text.
-    pub corpus: Option<PathBuf>,
-    /// Where to save the model.
-    #[arg(short, long, default_value = "model.safetensors")]
-    pub output: PathBuf,
-    /// Hidden size H [default: 128].
-    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub hidden: Option<usize>,
-    /// Characters per truncated-BPTT chunk T [default: 40].
-    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub seq_len: Option<usize>,
-    /// Learning rate [default: 0.002 for adam, 0.05 for adagrad, 0.1 for sgd].
-    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
-    pub lr: Option<f32>,
-    /// Clamp every gradient entry to [-F, F] [default: 5].
-    #[arg(long, value_name = "F", value_parser = positive_f32_or_inf, allow_negative_numbers = true)]
-    pub clip: Option<f32>,
-    /// Passes over the corpus [default: 5, stretched to at least 300,000 and cut to at most 5,000,000 characters].
-    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub epochs: Option<usize>,
-    /// Seed of the weight initialisation [default: 42].
-    #[arg(long, value_name = "N", value_parser = seed, allow_negative_numbers = true)]
-    pub seed: Option<u64>,
-    /// Update rule [default: adam].
-    #[arg(long, value_parser = named::<OptimizerKind>())]
-    pub optimizer: Option<OptimizerKind>,
-    /// Gradient of a chunk: the mean over its characters, or the article's sum [default: mean].
-    #[arg(long, value_parser = named::<GradReduce>())]
-    pub grad: Option<GradReduce>,
-    /// Streams per forward/backward pass (B): the shards are processed in
-    /// groups of this many, one group per thread at a time [default: 4].
-    #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub streams: Option<usize>,
-    /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
-    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub threads: Option<usize>,
-    /// Contiguous shards of the corpus, each read in order with its own hidden
-    /// state, one update for all (K) [default: 32, at most one per 10,000 characters].
-    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub shards: Option<usize>,
-    /// How shards train together [default: avg].
-    #[arg(long, value_parser = named::<Parallel>())]
-    pub parallel: Option<Parallel>,
-    /// Fraction of the corpus, at its end, held out to report a validation loss
-    /// [default: 0.05 above 100,000 characters, else 0].
-    #[arg(long, value_name = "F", value_parser = fraction, allow_negative_numbers = true)]
-    pub val_frac: Option<f64>,
-    /// Report (and evaluate) every N trained characters, besides epoch ends
-    /// [default: 200,000 or 5 × the held-out characters, whichever is larger; 0: epoch ends only].
-    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
-    pub eval_every: Option<usize>,
-    /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
-    #[arg(long, value_name = "FILE.csv")]
-    pub log: Option<PathBuf>,
-    /// Stop training after S seconds (evaluations not counted) and save the model.
-    #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
-    pub max_seconds: Option<f32>,
-    /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
-    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
-    pub clip_norm: Option<f32>,
-    /// Multiply the learning rate by F after every --lr-decay-every epochs [default: 1, no decay].
-    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
-    pub lr_decay: Option<f32>,
-    /// Epochs between two learning-rate decays [default: 1].
-    #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]
-    pub lr_decay_every: Option<usize>,
-    /// Start from a published program's settings; the options above override them.
-    #[arg(long, value_enum)]
-    pub preset: Option<Preset>,
-    /// Continue the run saved in CKPT (a model file written by train is a
-    /// checkpoint); --epochs counts the whole run. Training settings come
-    /// from the checkpoint.
-    #[arg(long, value_name = "CKPT", conflicts_with_all = ["init_from", "preset"])]
-    pub resume: Option<PathBuf>,
-    /// Fine-tune the weights of MODEL on CORPUS (same vocabulary, same H),
-    /// with a fresh optimizer.
-    #[arg(long, value_name = "MODEL")]
-    pub init_from: Option<PathBuf>,
-    /// Also save a checkpoint to the output path every S seconds (and at the
-    /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
-    #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
-    pub checkpoint_every: Option<f32>,
-    /// Print a sample of 200 characters every N trained characters.
-    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
-    pub sample_every: Option<usize>,
-    /// Replace an existing model at the output that this run did not start
-    /// from (without it, the run saves beside it and says so).
-    #[arg(long)]
-    pub force: bool,
-    /// Print nothing but warnings and errors.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Characters of sample printed after training (0: none).
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
-    pub sample_len: usize,
-}
-
-impl TrainArgs {
-    /// `rnn-fast` with no arguments: `train` with every default.
-    pub fn parse_defaults() -> TrainArgs {
-        TrainArgs {
-            output: PathBuf::from("model.safetensors"),
-            sample_len: 200,
-            ..TrainArgs::default()
-        }
-    }
-
-    /// The settings a fresh run asks for, for a training text of
-    /// `train_len` characters: the defaults (or the preset's), then every
-    /// option given.
-    pub fn settings(&self, train_len: usize) -> TrainConfig {
-        let article = self.preset == Some(Preset::Article);
-        let base = if article {
-            TrainConfig::article()
-        } else {
-            TrainConfig::defaults(train_len)
-        };
-        let optimizer = self.optimizer.unwrap_or(base.optimizer);
-        let lr = match (self.lr, self.optimizer) {
-            (Some(lr), _) => lr,
-            (None, Some(o)) if !article => TrainConfig::default_lr(o),
-            _ => base.lr,
-        };
-        let clip_norm = self.clip_norm.or(base.clip_norm);
-        // A norm clip replaces the element-wise one unless both are asked for.
-        let default_clip = if clip_norm.is_some() {
-            f32::INFINITY
-        } else {
-            base.clip
-        };
-        let shards = self.shards.unwrap_or(base.shards);
-        TrainConfig {
-            hidden: self.hidden.unwrap_or(base.hidden),
-            seq_len: self.seq_len.unwrap_or(base.seq_len),
-            lr,
-            clip: self.clip.unwrap_or(default_clip),
-            clip_norm,
-            lr_decay: self.lr_decay.unwrap_or(base.lr_decay),
-            lr_decay_every: self.lr_decay_every.unwrap_or(base.lr_decay_every),
-            epochs: self.epochs.unwrap_or(base.epochs),
-            seed: self.seed.unwrap_or(base.seed),
-            optimizer,
-            grad: self.grad.unwrap_or(base.grad),
-            streams: self.streams.unwrap_or(match article {
-                true => base.streams,
-                false => TrainConfig::default_streams(shards),
-            }),
-            shards,
-            parallel: self.parallel.unwrap_or(base.parallel),
-            threads: self.threads.unwrap_or(base.threads),
-            drop_tail: base.drop_tail,
-        }
-    }
-
-    /// The fraction held out for validation of a fresh run on `total` characters.
-    fn val_frac(&self, total: usize) -> f64 {
-        let default = if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 };
-        self.val_frac.unwrap_or(default)
-    }
-}
 
 /// The corpus text and the name it is shown by.
 fn read_corpus(args: &TrainArgs) -> Result<(String, String)> {
