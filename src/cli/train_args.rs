@@ -26,7 +26,8 @@ pub enum Preset {
 pub struct TrainArgs {
     /// Text file to learn (UTF-8). Without it, the article's 104-character demo text.
     pub corpus: Option<PathBuf>,
-    /// Where to save the model.
+    /// Where to save the model (never over the corpus or another input; an
+    /// existing model this run did not start from is kept: see --force).
     #[arg(short, long, default_value = "model.safetensors")]
     pub output: PathBuf,
     /// Hidden size H [default: 128].
@@ -95,7 +96,8 @@ pub struct TrainArgs {
     pub preset: Option<Preset>,
     /// Continue the run saved in CKPT (a model file written by train is a
     /// checkpoint); --epochs counts the whole run. Training settings come
-    /// from the checkpoint.
+    /// from the checkpoint: options that repeat them must give the same
+    /// values. -o may name CKPT itself.
     #[arg(long, value_name = "CKPT", conflicts_with_all = ["init_from", "preset"])]
     pub resume: Option<PathBuf>,
     /// Fine-tune the weights of MODEL on CORPUS (same vocabulary, same H),
