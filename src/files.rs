@@ -34,7 +34,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode());
+        // (With the owner's read and write kept, so the new file can be
+        // read back and replaced.)
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() | 0o600);
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(write_err)?;
@@ -117,6 +119,8 @@ pub fn beside(path: &Path) -> std::path::PathBuf {
 #[derive(Debug)]
 pub struct OutputLock {
     path: std::path::PathBuf,
+    /// True when this run created the lock file (and so removes it).
+    created: bool,
     _file: std::fs::File,
 }
 
@@ -131,14 +135,30 @@ impl OutputLock {
             path: path.clone(),
             source,
         };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
+        // A new lock file is ours to remove at the end; an existing one
+        // (left by a killed run, or any file of that name) is only locked,
+        // never changed or removed.
+        let (file, created) = match std::fs::OpenOptions::new()
             .write(true)
+            .create_new(true)
             .open(&path)
-            .map_err(err)?;
+        {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .open(&path)
+                    .map_err(err)?,
+                false,
+            ),
+            Err(e) => return Err(err(e)),
+        };
         match file.try_lock() {
-            Ok(()) => Ok(OutputLock { path, _file: file }),
+            Ok(()) => Ok(OutputLock {
+                path,
+                created,
+                _file: file,
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
                 "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another -o",
                 output.display(),
@@ -152,6 +172,8 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         // Best effort: a lock file left behind (after a kill) is harmless.
-        let _ = std::fs::remove_file(&self.path);
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }

@@ -506,3 +506,96 @@ fn a_run_far_above_chance_is_stopped_and_saves_nothing() {
     );
     assert!(!out.exists(), "the garbage model was saved");
 }
+
+#[test]
+fn the_paths_really_written_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 20_000);
+    let corpus = std::fs::read(&text).unwrap();
+    let train = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(d)
+            .args([
+                "train",
+                "--hidden",
+                "8",
+                "--epochs",
+                "1",
+                "-q",
+                "--sample-len",
+                "0",
+            ])
+            .args(args);
+        c
+    };
+    // A file named like the lock beside the output is locked, never removed.
+    std::fs::write(d.join(".m.safetensors.lock"), &corpus).unwrap();
+    ok(&mut train(&[".m.safetensors.lock", "-o", "m.safetensors"]));
+    assert_eq!(
+        std::fs::read(d.join(".m.safetensors.lock")).unwrap(),
+        corpus
+    );
+    // The output moved beside an existing model: its .best is checked...
+    std::fs::write(d.join("m.1.best.txt"), &corpus).unwrap();
+    std::fs::copy(d.join("m.safetensors"), d.join("m.txt")).unwrap();
+    fails(
+        &mut train(&["m.1.best.txt", "-o", "m.txt", "--checkpoint-every", "0.01"]),
+        2,
+        "m.1.best.txt is the corpus",
+    );
+    assert_eq!(std::fs::read(d.join("m.1.best.txt")).unwrap(), corpus);
+    // ...an existing .best of another run is kept without --force...
+    std::fs::write(d.join("x.best.safetensors"), "precious").unwrap();
+    fails(
+        &mut train(&["c.txt", "-o", "x.safetensors", "--checkpoint-every", "0.01"]),
+        2,
+        "x.best.safetensors exists and is not this run's best model",
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("x.best.safetensors")).unwrap(),
+        "precious"
+    );
+    // ...and -o and --log may not meet after the renaming.
+    fails(
+        &mut train(&["c.txt", "-o", "m.safetensors", "--log", "m.1.safetensors"]),
+        2,
+        "-o and --log name the same file (m.1.safetensors)",
+    );
+}
+
+#[test]
+fn a_signal_while_nothing_trains_ends_the_process_at_once() {
+    // Blocked opening a FIFO no one writes: SIGTERM ends it, with one line.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("f");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let child = bin()
+        .args(["train", "-q", "--sample-len", "0", "-o"])
+        .arg(dir.path().join("m.safetensors"))
+        .arg(&fifo)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(o.status.code(), Some(143));
+    let err = stderr(&o);
+    assert!(err.contains("nothing was being trained"), "{err}");
+}

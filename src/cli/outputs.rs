@@ -35,8 +35,13 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
         )));
     }
     if let Some(input) = inputs.iter().find(|i| files::same_file(out, i.path)) {
+        let change = if option.starts_with('-') {
+            option
+        } else {
+            "-o"
+        };
         return Err(Error::Usage(format!(
-            "{option} {} is the {} ({}): writing it would destroy it; choose another {option}",
+            "{option} {} is the {} ({}): writing it would destroy it; choose another {change}",
             out.display(),
             input.what,
             input.path.display()

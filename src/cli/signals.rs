@@ -3,6 +3,10 @@
 //! checkpoint. A watcher thread receives them (signal-hook's iterator), so
 //! nothing runs in the signal handler itself.
 //!
+//! A signal while nothing is being trained (reading the corpus or a model,
+//! printing the final sample after the save) ends the process at once, with
+//! a line saying so: there is nothing to save then.
+//!
 //! Repeats within [`GRACE`] of the first are the same request (GNU
 //! `timeout` signals the process and then its group; a key held down
 //! repeats): ignored. A repeat after it means "now": the watcher says so on
@@ -12,7 +16,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -29,6 +33,8 @@ const HANDLED: [(i32, &str); 3] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SI
 /// The first stop signal received (0 until one arrives).
 pub struct Interrupts {
     first: Arc<AtomicU8>,
+    /// True while a run is training (a signal then asks it to save and stop).
+    training: Arc<AtomicBool>,
 }
 
 impl Interrupts {
@@ -38,11 +44,23 @@ impl Interrupts {
             .map_err(|e| Error::System(format!("cannot install signal handlers: {e}")))?;
         let first = Arc::new(AtomicU8::new(0));
         let seen = Arc::clone(&first);
+        let training = Arc::new(AtomicBool::new(false));
+        let busy = Arc::clone(&training);
         std::thread::Builder::new()
             .name("rnn-fast-signals".into())
             .spawn(move || {
                 let mut since: Option<Instant> = None;
                 for signal in signals.forever() {
+                    let say = |line: String| {
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    };
+                    if !busy.load(Ordering::SeqCst) {
+                        say(format!(
+                            "interrupted by {}: nothing was being trained, so nothing is lost; exiting",
+                            name(signal)
+                        ));
+                        std::process::exit(128 + signal);
+                    }
                     match since {
                         None => {
                             seen.store(signal as u8, Ordering::SeqCst);
@@ -50,18 +68,23 @@ impl Interrupts {
                         }
                         Some(t) if t.elapsed() < GRACE => {}
                         Some(_) => {
-                            let _ = writeln!(
-                                std::io::stderr(),
+                            say(format!(
                                 "{} again: exiting now, without saving; the file on disk is the last complete checkpoint, if any",
                                 name(signal)
-                            );
+                            ));
                             std::process::exit(128 + signal);
                         }
                     }
                 }
             })
             .map_err(|e| Error::System(format!("cannot start the signal watcher: {e}")))?;
-        Ok(Interrupts { first })
+        Ok(Interrupts { first, training })
+    }
+
+    /// Says whether a run is training now: from just before the session
+    /// until its model is saved.
+    pub fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::SeqCst);
     }
 
     /// The signal received, if any, and its exit status (128 + its number).

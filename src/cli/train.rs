@@ -158,8 +158,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let planned = trainer.chars_per_epoch().saturating_mul(options.epochs);
     observer.out.start(planned, begin.chars_seen);
+    observer.interrupts.set_training(true);
     let result = session::run(&mut trainer, &corpus.ids, &val, &options, &mut observer);
-    finish(&args, &trainer, &mut observer, result)?;
+    let finished = finish(&args, &trainer, &mut observer, result);
+    observer.interrupts.set_training(false);
+    finished?;
     final_sample(&args, &trainer, &corpus)?;
     drop(output.lock);
     Ok(())
@@ -211,15 +214,9 @@ fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOut
     };
     files::check_writable(&args.output)?;
     let model = outputs::model_output(&args.output, resumed, args.force)?;
-    let moved = |kept: &std::path::Path, to: &std::path::Path| {
-        out.warn(&format!(
-            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
-            kept.display(),
-            to.display()
-        ));
-    };
+    let mut moved = Vec::new();
     if let Some(kept) = &model.moved_from {
-        moved(kept, &model.path);
+        moved.push((kept.clone(), model.path.clone()));
     }
     let log = match &args.log {
         Some(path) if resumed.is_some() => {
@@ -229,13 +226,54 @@ fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOut
         Some(path) => {
             let (to, kept) = outputs::beside_unless_forced(path, args.force);
             if let Some(kept) = kept {
-                moved(&kept, &to);
+                moved.push((kept, to.clone()));
             }
             Some(to)
         }
         None => None,
     };
+    check_final_paths(args, &model.path, log.as_deref(), &inputs)?;
+    for (kept, to) in moved {
+        out.warn(&format!(
+            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
+            kept.display(),
+            to.display()
+        ));
+    }
     Ok(RunOutputs { model, log })
+}
+
+/// The same checks on the paths the run will really write (a model or log
+/// moved beside an existing file, and the `.best` model beside the model):
+/// none is an input or another output, and an existing `.best` model that is
+/// not this run's is kept unless `--force`.
+fn check_final_paths(
+    args: &TrainArgs,
+    model: &std::path::Path,
+    log: Option<&std::path::Path>,
+    inputs: &[Input<'_>],
+) -> Result<()> {
+    let best = best_path(model);
+    let best_role = "the best model (beside -o)";
+    if let Some(log) = log {
+        check_distinct(("-o", model), ("--log", log))?;
+        check_distinct(("--log", log), (best_role, &best))?;
+    }
+    if args.checkpoint_every.is_none() {
+        return Ok(());
+    }
+    check_output(best_role, &best, inputs)?;
+    let own = args
+        .resume
+        .as_deref()
+        .is_some_and(|r| files::same_file(r, model) && files::same_file(&best_path(r), &best));
+    if std::fs::symlink_metadata(&best).is_ok() && !own && !args.force {
+        return Err(Error::Usage(format!(
+            "{} exists and is not this run's best model: it is kept; add --force to replace it, or choose another -o",
+            best.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core, saying so.
