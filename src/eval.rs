@@ -39,14 +39,26 @@ impl Score {
     }
 }
 
+/// The cell's prepared weights of `model`, made once for a whole evaluation
+/// (the weights do not change while scoring).
+fn prepared(model: &Model) -> Vec<f32> {
+    let l = model.layout;
+    let mut prepared = vec![0.0; l.cell().prepared_len(&l)];
+    l.cell().prepare(&l, &model.weights, &mut prepared);
+    prepared
+}
+
 /// Scores `ids` (encoded with the model's vocabulary, at least 2 of them).
 pub fn evaluate(model: &Model, ids: &[u16]) -> Score {
+    let prepared = prepared(model);
     let mut bptt = Bptt::new(model.layout, 1, EVAL_CHUNK);
     let mut total = ChunkLoss::default();
     let mut start = 0;
     while start + 1 < ids.len() {
         let end = (start + EVAL_CHUNK + 1).min(ids.len());
-        let loss = bptt.forward(&model.weights, ids, std::slice::from_ref(&(start..end)));
+        let chunk = start..end;
+        let loss =
+            bptt.forward_prepared(&model.weights, &prepared, ids, std::slice::from_ref(&chunk));
         total += loss;
         start = end - 1;
     }
@@ -67,12 +79,13 @@ pub fn evaluate_segments(model: &Model, ids: &[u16], max_segments: usize, parall
     }
     let shards = Shards::new(ids.len(), segments, EVAL_CHUNK, false)
         .expect("segments of at least MIN_SEGMENT characters");
+    let prepared = prepared(model);
     let score_group = |mut group: Shards| -> ChunkLoss {
         let mut bptt = Bptt::new(model.layout, group.len(), EVAL_CHUNK);
         let mut ranges = vec![0..0; group.len()];
         let mut total = ChunkLoss::default();
         while group.next_chunks(&mut ranges) {
-            let loss = bptt.forward(&model.weights, ids, &ranges);
+            let loss = bptt.forward_prepared(&model.weights, &prepared, ids, &ranges);
             total += loss;
         }
         total

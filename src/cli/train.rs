@@ -124,10 +124,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         recent_loss: f64::NAN,
     };
     let step_chars = trainer.config().seq_len * trainer.config().shards;
-    let samples = args.sample_every.filter(|&n| n > 0).map(|every| Samples {
-        every: every.max(step_chars),
-        next: begin.chars_seen + every,
-        prime: corpus.ids[0],
+    let samples = args.sample_every.filter(|&n| n > 0).map(|n| {
+        let every = n.max(step_chars);
+        Samples {
+            every,
+            next: begin.chars_seen + every,
+            prime: corpus.ids[0],
+        }
     });
     print_header(
         &mut out,
