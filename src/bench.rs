@@ -22,8 +22,10 @@ pub const FLOP_FORMULA: &str = "6H^2 + 6HV";
 
 /// Training time before the measurement starts (caches, page faults, clocks).
 const WARMUP: Duration = Duration::from_millis(300);
-/// Time spent measuring each FMA peak.
+/// Time spent measuring each FMA peak and the L2 bandwidth.
 const PEAK_TIME: Duration = Duration::from_millis(300);
+/// Time spent measuring the clock.
+const CLOCK_TIME: Duration = Duration::from_millis(100);
 
 /// What a benchmark run measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +57,21 @@ pub struct BenchReport {
     pub peak_f32x8_gflops: f64,
     /// `gflops / peak_gflops`.
     pub fraction_of_peak: f64,
+    /// L2 read bandwidth of one core measured in this run, GB/s, and the
+    /// same per cycle of the measured clock.
+    pub l2_gbs: f64,
+    pub l2_bytes_per_cycle: f64,
+    /// One core's measured clock, GHz.
+    pub clock_ghz: f64,
+    /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8H²/B.
+    pub recurrent_bytes_per_char: f64,
+    /// That traffic at the measured speed, per thread and cycle, and as a
+    /// fraction of the L2 bandwidth (meaningful once Whh exceeds the L1d:
+    /// see `whh_in_l1`).
+    pub recurrent_bytes_per_cycle: f64,
+    pub fraction_of_l2: f64,
+    /// True when Whh (4H² bytes) fits in this CPU's L1d.
+    pub whh_in_l1: bool,
     /// Mean training loss over the measured window, nats per character.
     pub loss: f64,
 }
@@ -63,6 +80,12 @@ pub struct BenchReport {
 pub fn flops_per_char(h: usize, v: usize) -> f64 {
     let (h, v) = (h as f64, v as f64);
     6.0 * h * h + 6.0 * h * v
+}
+
+/// Bytes of Whh and Whhᵀ the recurrence reads per character with `h`
+/// hidden units and `streams` streams per step: 2 · 4H² / B.
+pub fn recurrent_bytes_per_char(h: usize, streams: usize) -> f64 {
+    8.0 * (h * h) as f64 / streams.max(1) as f64
 }
 
 /// Trains on `corpus` with `config` for about `seconds` after a warm-up and
@@ -90,6 +113,11 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let chars_per_sec = chars as f64 / elapsed;
     let fpc = flops_per_char(config.hidden, v);
     let gflops = chars_per_sec * fpc / 1e9;
+    let l2_gbs = peak::l2_read_gbs::<Fast>(PEAK_TIME);
+    let clock_ghz = peak::clock_ghz(CLOCK_TIME);
+    let rbpc = recurrent_bytes_per_char(config.hidden, config.streams);
+    let recurrent_gbs = chars_per_sec * rbpc / 1e9;
+    let whh_bytes = 4 * config.hidden * config.hidden;
     Ok(BenchReport {
         hidden: config.hidden,
         vocab: v,
@@ -109,6 +137,13 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         peak_gflops: peak,
         peak_f32x8_gflops: peak_f32x8,
         fraction_of_peak: gflops / peak,
+        l2_gbs,
+        l2_bytes_per_cycle: l2_gbs / clock_ghz,
+        clock_ghz,
+        recurrent_bytes_per_char: rbpc,
+        recurrent_bytes_per_cycle: recurrent_gbs / threads as f64 / clock_ghz,
+        fraction_of_l2: recurrent_gbs / (l2_gbs * threads as f64),
+        whh_in_l1: whh_bytes <= peak::cache_bytes().0,
         loss: loss_sum / chars.max(1) as f64,
     })
 }
@@ -136,6 +171,13 @@ impl BenchReport {
             "peak_gflops": self.peak_gflops,
             "peak_f32x8_gflops": self.peak_f32x8_gflops,
             "fraction_of_peak": self.fraction_of_peak,
+            "l2_gbs": self.l2_gbs,
+            "l2_bytes_per_cycle": self.l2_bytes_per_cycle,
+            "clock_ghz": self.clock_ghz,
+            "recurrent_bytes_per_char": self.recurrent_bytes_per_char,
+            "recurrent_bytes_per_cycle": self.recurrent_bytes_per_cycle,
+            "fraction_of_l2": self.fraction_of_l2,
+            "whh_in_l1": self.whh_in_l1,
             "loss": self.loss,
         })
     }
@@ -168,13 +210,28 @@ impl std::fmt::Display for BenchReport {
             self.gflops,
             self.flops_per_char / 1e6
         )?;
-        write!(
+        writeln!(
             f,
             "measured FMA peak {:.1} GFLOP/s ({}; f32x8 {:.1}): {:.1}% of peak",
             self.peak_gflops,
             kernels::SIMD_PATH,
             self.peak_f32x8_gflops,
             100.0 * self.fraction_of_peak
+        )?;
+        let whh = if self.whh_in_l1 {
+            "Whh fits in L1d, so L2 does not bound it"
+        } else {
+            "Whh is read from L2"
+        };
+        write!(
+            f,
+            "recurrence reads 8H^2/B = {:.0} bytes/char: {:.1} bytes/cycle per thread; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
+            self.recurrent_bytes_per_char,
+            self.recurrent_bytes_per_cycle,
+            self.l2_gbs,
+            self.l2_bytes_per_cycle,
+            self.clock_ghz,
+            100.0 * self.fraction_of_l2
         )
     }
 }

@@ -1,15 +1,29 @@
-//! The machine's measured FMA peak: the ceiling that throughput reports
+//! The machine's measured peaks: the ceilings that throughput reports
 //! compare against.
 //!
-//! A loop of `CHAINS` independent fused multiply-adds per iteration on one
-//! vector type, enough independent chains to cover the FMA latency on the
-//! cores we know of (4 cycles × 2 pipes = 8 in flight; 12 leaves room), so it
-//! runs at the FMA issue rate. FLOPs: 2 per lane per FMA.
+//! - FMA: a loop of `CHAINS` independent fused multiply-adds per iteration
+//!   on one vector type, enough independent chains to cover the FMA latency
+//!   on the cores we know of (4 cycles × 2 pipes = 8 in flight; 12 leaves
+//!   room), so it runs at the FMA issue rate. FLOPs: 2 per lane per FMA.
+//! - L2 read bandwidth: vector loads summed over a buffer half the size of
+//!   this CPU's L2 (read at run time) and several times its L1d, so every
+//!   pass comes from L2. Bytes: 4 per `f32` read.
+//! - Clock: a chain of dependent 64-bit integer squarings (`x ← x²`, which
+//!   the compiler cannot fold into fewer multiplies), 3 cycles each on
+//!   every x86-64 core of the last fifteen years (Intel since Nehalem, AMD
+//!   Zen 1–5), so cycles per second = 3 × multiplies per second. It turns
+//!   bytes per second into bytes per cycle.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use crate::kernels::simd::Lane;
+
+/// Latency in cycles of a dependent 64-bit `imul` on x86-64 cores.
+const IMUL_CYCLES: f64 = 3.0;
+/// Accumulators of the bandwidth loop: 8 independent adds cover the add
+/// latency at two loads per cycle.
+const READ_CHAINS: usize = 8;
 
 /// Independent accumulator chains in the peak loop.
 const CHAINS: usize = 12;
@@ -41,4 +55,79 @@ pub fn fma_gflops<V: Lane>(duration: Duration) -> f64 {
     }
     black_box(acc);
     best
+}
+
+/// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
+/// reads them at run time (CPUID or the OS).
+pub fn cache_bytes() -> (usize, usize) {
+    let info = &gemm_common::cache::CACHE_INFO;
+    (info[0].cache_bytes, info[1].cache_bytes)
+}
+
+/// Floats of the L2 bandwidth buffer: half the L2 (so that it stays there
+/// beside the code's other data), but at least four times the L1d.
+pub fn l2_buffer_len() -> usize {
+    let (l1, l2) = cache_bytes();
+    (l2 / 2).max(4 * l1) / 4
+}
+
+/// Single-thread read bandwidth from L2 with vector type `V`, in GB/s
+/// (10⁹ bytes), measured for about `duration` (the best pass).
+pub fn l2_read_gbs<V: Lane>(duration: Duration) -> f64 {
+    let block = READ_CHAINS * V::N;
+    let len = l2_buffer_len() / block * block;
+    let buf: Vec<f32> = (0..len).map(|i| (i % 7) as f32 * 1e-3).collect();
+    let buf = black_box(buf);
+    let start = Instant::now();
+    let mut best = 0.0f64;
+    let mut sink = 0.0f32;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        let passes = 16;
+        for _ in 0..passes {
+            let mut acc = [V::splat(0.0); READ_CHAINS];
+            for chunk in buf.chunks_exact(block) {
+                for (a, v) in acc.iter_mut().zip(chunk.chunks_exact(V::N)) {
+                    *a = *a + V::load(v);
+                }
+            }
+            sink += acc.iter().fold(V::splat(0.0), |s, &a| s + a).reduce_add();
+        }
+        let bytes = (passes * len * 4) as f64;
+        best = best.max(bytes / t.elapsed().as_secs_f64() / 1e9);
+    }
+    black_box(sink);
+    best
+}
+
+/// This core's clock in GHz while it runs integer code, measured for about
+/// `duration` from a chain of dependent multiplies (see the module doc).
+pub fn clock_ghz(duration: Duration) -> f64 {
+    // Odd, so that its squares stay odd and never reach zero.
+    let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
+    let start = Instant::now();
+    let mut best = 0.0f64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            x = x.wrapping_mul(x);
+        }
+        x = black_box(x);
+        best = best.max(BATCH as f64 * IMUL_CYCLES / t.elapsed().as_secs_f64() / 1e9);
+    }
+    black_box(x);
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_l2_buffer_misses_l1_and_fits_l2() {
+        let (l1, l2) = cache_bytes();
+        let bytes = 4 * l2_buffer_len();
+        assert!(bytes >= 4 * l1, "{bytes} bytes against L1d {l1}");
+        assert!(bytes <= l2.max(4 * l1), "{bytes} bytes against L2 {l2}");
+    }
 }

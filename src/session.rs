@@ -3,7 +3,9 @@
 //!
 //! A report is made when an epoch ends at the article's cadence (epoch 1,
 //! every tenth of the epochs, the last), whenever `eval_every` characters
-//! have been trained since the last report, and when training stops.
+//! have been trained since the last report, and when training stops. Its
+//! training loss always means one thing: the mean over the characters
+//! trained since the previous report (the progress bar shows the last one).
 //! `elapsed_s` counts training only; evaluation time is left out, so that
 //! time-to-loss figures measure the trainer. The validation loss is
 //! [`Trainer::validate`]'s: exact below 200,000 held-out characters, in
@@ -96,7 +98,7 @@ pub enum Stop {
 }
 
 /// Where a running session stands: its time, characters, and the loss
-/// and time since the last report and since the epoch began.
+/// and time since the last report.
 struct Run<'a> {
     options: &'a SessionOptions,
     val: &'a [u16],
@@ -104,7 +106,6 @@ struct Run<'a> {
     session: Duration,
     chars_seen: usize,
     window: Window,
-    epoch: Window,
 }
 
 impl Run<'_> {
@@ -155,7 +156,6 @@ impl Run<'_> {
         }
         self.chars_seen += loss.count;
         self.window.add(loss, took);
-        self.epoch.add(loss, took);
         Ok(epoch_ended)
     }
 }
@@ -180,16 +180,14 @@ pub fn run(
         session: Duration::ZERO,
         chars_seen: options.start_chars,
         window: Window::default(),
-        epoch: Window::default(),
     };
     while trainer.epoch() < options.epochs {
         if run.train(trainer, train)? {
-            // At the epoch cadence, the epoch's own loss, as the article prints it.
+            // At the epoch cadence; like every report, the loss since the last one.
             let e = trainer.epoch();
-            let ended = std::mem::take(&mut run.epoch);
             if e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs {
-                run.report(trainer, observer, ended)?;
-                run.window = Window::default();
+                let window = std::mem::take(&mut run.window);
+                run.report(trainer, observer, window)?;
             }
         } else if options.eval_every > 0 && run.window.loss.count >= options.eval_every {
             let window = std::mem::take(&mut run.window);

@@ -20,16 +20,18 @@ pub struct BenchArgs {
     /// Hidden size H.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
-    /// Streams trained together (B).
-    #[arg(long, value_name = "B", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
-    pub streams: usize,
+    /// Streams trained together (B) [default: train's for this corpus: 4
+    /// above 40,000 characters].
+    #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
+    pub streams: Option<usize>,
     /// Characters per chunk (T).
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: usize,
     /// Worker threads [default: 1].
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: usize,
-    /// Shards (K) [default: threads × streams].
+    /// Shards (K) [default: train's for this corpus (64 from 640,000
+    /// characters: 16 groups of 4); with --streams B, B × threads].
     #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub shards: Option<usize>,
     /// How shards train together.
@@ -61,14 +63,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args.threads
         );
     }
+    // What `train` would use on this corpus, unless given.
+    let defaults = TrainConfig::defaults(corpus.len());
+    let (streams, shards) = match args.streams {
+        Some(b) => (b, args.shards.unwrap_or(threads.saturating_mul(b))),
+        None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),
+    };
     let config = TrainConfig {
         hidden: args.hidden,
         seq_len: args.seq_len,
-        streams: args.streams,
+        streams,
         threads,
-        shards: args.shards.unwrap_or(threads.saturating_mul(args.streams)),
+        shards,
         parallel: args.parallel,
-        ..TrainConfig::defaults(corpus.len())
+        ..defaults
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;
     let mut out = std::io::stdout().lock();

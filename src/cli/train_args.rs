@@ -36,7 +36,8 @@ pub struct TrainArgs {
     /// Characters per truncated-BPTT chunk T [default: 40].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
-    /// Learning rate [default: 0.002 for adam, 0.05 for adagrad, 0.1 for sgd].
+    /// Learning rate [default: adam 0.00075·√K for K shards, at least 0.002
+    /// (0.006 at 64 shards); adagrad 0.05; sgd 0.1].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Clamp every gradient entry to [-F, F] [default: 5].
@@ -62,7 +63,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Contiguous shards of the corpus, each read in order with its own hidden
-    /// state, one update for all (K) [default: 32, at most one per 10,000 characters].
+    /// state, one update for all (K) [default: 64, at most one per 10,000 characters].
     #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub shards: Option<usize>,
     /// How shards train together [default: avg].
@@ -77,6 +78,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
     /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
+    /// Every report's training loss (line, CSV, progress bar) is the mean over the
+    /// characters trained since the report before it.
     #[arg(long, value_name = "FILE.csv")]
     pub log: Option<PathBuf>,
     /// Stop training after S seconds (evaluations not counted) and save the model.
@@ -144,10 +147,11 @@ impl TrainArgs {
             TrainConfig::defaults(train_len)
         };
         let optimizer = self.optimizer.unwrap_or(base.optimizer);
-        let lr = match (self.lr, self.optimizer) {
-            (Some(lr), _) => lr,
-            (None, Some(o)) if !article => TrainConfig::default_lr(o),
-            _ => base.lr,
+        let shards = self.shards.unwrap_or(base.shards);
+        let lr = match self.lr {
+            Some(lr) => lr,
+            None if article => base.lr,
+            None => TrainConfig::default_lr(optimizer, shards),
         };
         let clip_norm = self.clip_norm.or(base.clip_norm);
         // A norm clip replaces the element-wise one unless both are asked for.
@@ -156,7 +160,6 @@ impl TrainArgs {
         } else {
             base.clip
         };
-        let shards = self.shards.unwrap_or(base.shards);
         TrainConfig {
             hidden: self.hidden.unwrap_or(base.hidden),
             seq_len: self.seq_len.unwrap_or(base.seq_len),

@@ -1,0 +1,72 @@
+//! `rnn-fast bench`: the configuration it reports (from train's defaults
+//! for the corpus) and the consistency of its peaks and ratios. Timing
+//! itself is never asserted.
+
+use std::process::Command;
+
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .arg("bench")
+        .args(args)
+        .args(["--seconds", "0.05", "--json"])
+        .output()
+        .expect("the binary runs");
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("one JSON object")
+}
+
+/// A text of `len` characters (words of a small alphabet).
+fn text_file(dir: &std::path::Path, len: usize) -> std::path::PathBuf {
+    let words = ["the ", "quick ", "brown ", "fox ", "jumps ", "over ", "a ", "dog\n"];
+    let mut s = String::with_capacity(len + 8);
+    let mut i = 0usize;
+    while s.len() < len {
+        s.push_str(words[(i * 7 + i / 3) % words.len()]);
+        i += 1;
+    }
+    s.truncate(len);
+    let path = dir.join("big.txt");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+#[test]
+fn the_defaults_on_a_megabyte_corpus_give_sixteen_threads_a_group_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = text_file(dir.path(), 1_000_000);
+    let d = bench_json(&[
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--threads",
+        "16",
+    ]);
+    assert_eq!(d["shards"], 64, "{d}");
+    assert_eq!(d["streams"], 4, "{d}");
+    assert!(d["groups"].as_u64().unwrap() >= 16, "{d}");
+}
+
+#[test]
+fn given_streams_make_one_group_per_thread() {
+    let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);
+    assert_eq!((d["shards"].as_u64(), d["groups"].as_u64()), (Some(6), Some(2)));
+}
+
+#[test]
+fn the_recurrence_traffic_is_set_against_the_l2_peak() {
+    let d = bench_json(&["--hidden", "256", "--streams", "2"]);
+    let f = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k} in {d}"));
+    assert_eq!(f("recurrent_bytes_per_char"), 8.0 * 256.0 * 256.0 / 2.0);
+    let per_cycle = f("chars_per_sec") * f("recurrent_bytes_per_char") / 1e9 / f("clock_ghz");
+    assert!((f("recurrent_bytes_per_cycle") - per_cycle).abs() <= 1e-9 * per_cycle);
+    assert!((f("l2_bytes_per_cycle") - f("l2_gbs") / f("clock_ghz")).abs() < 1e-9);
+    let frac = f("recurrent_bytes_per_cycle") / f("l2_bytes_per_cycle");
+    assert!((f("fraction_of_l2") - frac).abs() <= 1e-9 * frac);
+    // 256 KiB of Whh is more than any L1d.
+    assert_eq!(d["whh_in_l1"], false);
+}
