@@ -217,3 +217,64 @@ pub fn run(
     }
     Ok(Stop::Finished)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TrainConfig;
+    use crate::corpus::Corpus;
+
+    /// Keeps every report.
+    struct Reports(Vec<Report>);
+
+    impl Observer for Reports {
+        fn report(&mut self, _: &Trainer, r: &Report) -> Result<()> {
+            self.0.push(*r);
+            Ok(())
+        }
+        fn tick(&mut self, _: &Trainer, _: &Progress) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn every_report_means_the_characters_since_the_one_before() {
+        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(400);
+        let corpus = Corpus::from_text(&text).unwrap();
+        let config = TrainConfig {
+            hidden: 16,
+            threads: 1,
+            epochs: 1,
+            ..TrainConfig::defaults(corpus.len())
+        };
+        let options = SessionOptions {
+            epochs: 1,
+            eval_every: 3_000,
+            max_time: None,
+            tick: Duration::from_secs(3600),
+            start_chars: 0,
+            start_elapsed: Duration::ZERO,
+        };
+        let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
+        let mut reports = Reports(Vec::new());
+        let stop = run(&mut trainer, &corpus.ids, &[], &options, &mut reports).unwrap();
+        assert_eq!(stop, Stop::Finished);
+        let r = &reports.0;
+        assert!(r.len() >= 3, "{r:?}");
+        // The reports' windows tile the epoch: their losses weighted by
+        // their characters give the epoch's mean, which the last report
+        // alone (its own window) does not.
+        let (mut sum, mut before) = (0.0, 0);
+        for report in r {
+            sum += report.train_loss * (report.chars_seen - before) as f64;
+            before = report.chars_seen;
+        }
+        let epoch = Trainer::new(config, &corpus)
+            .unwrap()
+            .run_epoch(&corpus.ids);
+        assert_eq!(before, epoch.chars);
+        let mean = sum / before as f64;
+        assert!((mean - epoch.loss).abs() < 1e-9, "{mean} vs {}", epoch.loss);
+        assert!((r.last().unwrap().train_loss - epoch.loss).abs() > 1e-3);
+    }
+}

@@ -21,7 +21,9 @@ fn bench_json(args: &[&str]) -> serde_json::Value {
 
 /// A text of `len` characters (words of a small alphabet).
 fn text_file(dir: &std::path::Path, len: usize) -> std::path::PathBuf {
-    let words = ["the ", "quick ", "brown ", "fox ", "jumps ", "over ", "a ", "dog\n"];
+    let words = [
+        "the ", "quick ", "brown ", "fox ", "jumps ", "over ", "a ", "dog\n",
+    ];
     let mut s = String::with_capacity(len + 8);
     let mut i = 0usize;
     while s.len() < len {
@@ -54,7 +56,10 @@ fn the_defaults_on_a_megabyte_corpus_give_sixteen_threads_a_group_each() {
 #[test]
 fn given_streams_make_one_group_per_thread() {
     let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);
-    assert_eq!((d["shards"].as_u64(), d["groups"].as_u64()), (Some(6), Some(2)));
+    assert_eq!(
+        (d["shards"].as_u64(), d["groups"].as_u64()),
+        (Some(6), Some(2))
+    );
 }
 
 #[test]
