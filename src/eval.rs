@@ -21,7 +21,7 @@ pub const MIN_SEGMENT: usize = 100_000;
 const SEGMENT_STREAMS: usize = 8;
 
 /// Characters per forward chunk; any length gives the same result.
-const EVAL_CHUNK: usize = 256;
+pub(crate) const EVAL_CHUNK: usize = 256;
 
 /// Loss of a model on a text.
 #[derive(Clone, Copy, Debug, PartialEq)]

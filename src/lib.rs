@@ -5,9 +5,10 @@
 //! (see the README); this crate reproduces it and scales it. Reading order,
 //! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
 //! [`cell`] → [`kernels`]; [`corpus`] and [`vocab`]; [`model`] and [`layout`];
-//! [`checkpoint`] and [`files`]; [`sample`] and [`eval`]. [`reference`] is
-//! the plain `f64` oracle. The command line (`src/cli/`, in the binary)
-//! turns arguments into these values and calls them.
+//! [`checkpoint`] and [`files`]; [`sample`], [`eval`] and [`dynamic`]
+//! (dynamic evaluation). [`reference`] is the plain `f64` oracle. The
+//! command line (`src/cli/`, in the binary) turns arguments into these
+//! values and calls them.
 
 // `unsafe` only in kernels/chunk.rs, for the `gemm` crate (measured there).
 #![deny(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod corpus;
 pub mod divergence;
+pub mod dynamic;
 pub mod error;
 pub mod eval;
 pub mod files;

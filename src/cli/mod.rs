@@ -43,8 +43,11 @@ pub enum Command {
         after_help = "Examples:\n  rnn-fast sample model.safetensors --prime \"ROMEO:\" --len 500 --temperature 0.8\n  rnn-fast sample model.safetensors --prime h --argmax"
     )]
     Sample(sample::SampleArgs),
-    /// Score a model on a text: mean cross-entropy in nats and bits per character.
-    #[command(after_help = "Example:\n  rnn-fast eval model.safetensors held-out.txt --json")]
+    /// Score a model on a text: mean cross-entropy in nats and bits per
+    /// character (with --dynamic, also while the model adapts to the text).
+    #[command(
+        after_help = "Examples:\n  rnn-fast eval model.safetensors held-out.txt --json\n  rnn-fast eval model.safetensors held-out.txt --dynamic --dynamic-seq-len 80 --dynamic-lr 0.03"
+    )]
     Eval(eval::EvalArgs),
     /// Train for a few seconds and report characters/s, GFLOP/s and the fraction of the FMA peak.
     #[command(
