@@ -12,7 +12,10 @@
 //! `vocab_size`, and for a checkpoint the settings (their field names), the
 //! run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
-//! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`). A checkpoint
+//! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
+//! plateau schedule `train.lr_factor`, `train.plateau_best`,
+//! `train.plateau_bad`, `train.eval_every`). Settings at their defaults that older files lack
+//! (`lr_schedule`, `warmup`, `patience`) are written only when not default. A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
 //! state) and `train.positions [K]` (I64, each shard's read position).
@@ -25,12 +28,13 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::config::{Named, TrainConfig};
+use crate::config::{DEFAULT_PATIENCE, LrSchedule, Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
 use crate::layout::{CellKind, Layout};
 use crate::model::Model;
+use crate::schedule::Plateau;
 use crate::trainer::TrainState;
 use crate::vocab::Vocab;
 
@@ -90,6 +94,10 @@ pub struct RunInfo {
     /// The best validation loss so far (a resumed run replaces its `.best`
     /// file only with a better model).
     pub best_val: Option<f64>,
+    /// Characters between two reports, recorded when the learning-rate
+    /// schedule follows the validation loss (plateau): a resumed run must
+    /// report where the saved one would have.
+    pub eval_every: Option<usize>,
 }
 
 /// Everything a model file holds besides the model for a run to continue
@@ -131,6 +139,17 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
     if let Some(n) = c.clip_norm {
         m.push(("clip_norm", n.to_string()));
     }
+    // Written only when not the default, so that files of the default
+    // schedule keep their bytes (and older files read as the default).
+    if c.lr_schedule != LrSchedule::Step {
+        m.push(("lr_schedule", c.lr_schedule.to_string()));
+    }
+    if c.warmup > 0 {
+        m.push(("warmup", c.warmup.to_string()));
+    }
+    if c.lr_schedule == LrSchedule::Plateau {
+        m.push(("patience", c.patience.to_string()));
+    }
     m
 }
 
@@ -150,6 +169,17 @@ fn checkpoint_metadata(ck: &Checkpoint) -> Vec<(&'static str, String)> {
     ]);
     if let Some(best) = run.best_val.filter(|b| b.is_finite()) {
         m.push(("train.best_val", best.to_string()));
+    }
+    if let Some(n) = run.eval_every {
+        m.push(("train.eval_every", n.to_string()));
+    }
+    if ck.settings.lr_schedule == LrSchedule::Plateau {
+        let p = &st.plateau;
+        m.push(("train.lr_factor", p.factor.to_string()));
+        m.push(("train.plateau_bad", p.bad.to_string()));
+        if p.best.is_finite() {
+            m.push(("train.plateau_best", p.best.to_string()));
+        }
     }
     m
 }
@@ -404,7 +434,24 @@ fn read_state(
         optimizer,
         positions,
         hidden,
+        plateau: Plateau {
+            factor: parse_or(metadata, "train.lr_factor", 1.0)?,
+            best: parse_or(metadata, "train.plateau_best", f64::INFINITY)?,
+            bad: parse_or(metadata, "train.plateau_bad", 0)?,
+        },
     })
+}
+
+/// The value of metadata `key`, parsed, or `default` when it is absent.
+fn parse_or<T: std::str::FromStr>(
+    meta: &HashMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, String> {
+    match meta.contains_key(key) {
+        true => parse_key(meta, key),
+        false => Ok(default),
+    }
 }
 
 /// The value of metadata `key`, parsed; the error names the key.
@@ -436,6 +483,12 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         },
         lr_decay: parse_key(meta, "lr_decay")?,
         lr_decay_every: parse_key(meta, "lr_decay_every")?,
+        lr_schedule: match meta.contains_key("lr_schedule") {
+            true => parse_named(meta, "lr_schedule")?,
+            false => LrSchedule::Step,
+        },
+        warmup: parse_or(meta, "warmup", 0)?,
+        patience: parse_or(meta, "patience", DEFAULT_PATIENCE)?,
         epochs: parse_key(meta, "epochs")?,
         seed: parse_key(meta, "seed")?,
         optimizer: parse_named(meta, "optimizer")?,
@@ -466,6 +519,10 @@ fn read_run(meta: &HashMap<String, String>) -> Result<RunInfo, String> {
         chars_seen: parse_key(meta, "train.chars_seen")?,
         best_val: match meta.contains_key("train.best_val") {
             true => Some(parse_key(meta, "train.best_val")?),
+            false => None,
+        },
+        eval_every: match meta.contains_key("train.eval_every") {
+            true => Some(parse_key(meta, "train.eval_every")?),
             false => None,
         },
     })

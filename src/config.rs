@@ -69,6 +69,15 @@ named_setting! {
     }
 }
 
+named_setting! {
+    /// How the learning rate changes over a run (see [`crate::schedule`]).
+    pub enum LrSchedule {
+        Step = "step", "lr · F^(epoch / E) with F --lr-decay, E --lr-decay-every (F 1, the default: constant)";
+        Cosine = "cosine", "lr · (1 + cos(π · fraction of the planned characters trained)) / 2: from lr to 0 at the last epoch";
+        Plateau = "plateau", "lr · F after every --patience validation reports in a row without a new best (F --lr-decay, default 0.5)";
+    }
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -83,9 +92,15 @@ pub struct TrainConfig {
     /// Global norm clip: the whole gradient is scaled down to this L2 norm
     /// when above it (before the element-wise clip).
     pub clip_norm: Option<f32>,
-    /// The learning rate is multiplied by this after every `lr_decay_every` epochs.
+    /// The learning rate is multiplied by this after every `lr_decay_every`
+    /// epochs (`step`), or at each plateau (`plateau`).
     pub lr_decay: f32,
     pub lr_decay_every: usize,
+    /// The schedule of the learning rate, its linear warm-up in characters
+    /// (0: none), and the plateau schedule's patience in validation reports.
+    pub lr_schedule: LrSchedule,
+    pub warmup: usize,
+    pub patience: usize,
     /// Passes over the corpus.
     pub epochs: usize,
     /// Seed of the weight initialisation.
@@ -136,6 +151,10 @@ pub const ADAM_LR_PER_SQRT_SHARD: f32 = 0.000_75;
 /// ...but never below this (the rate that short texts, with few shards,
 /// were measured with).
 pub const ADAM_MIN_DEFAULT_LR: f32 = 0.002;
+/// Validation reports without a new best before the plateau schedule cuts the rate.
+pub const DEFAULT_PATIENCE: usize = 3;
+/// The plateau schedule's factor when `--lr-decay` is not given.
+pub const PLATEAU_DEFAULT_DECAY: f32 = 0.5;
 /// Shards get at least this many characters each when their count is not given.
 pub const MIN_SHARD_CHARS: usize = 10_000;
 
@@ -157,6 +176,9 @@ impl TrainConfig {
             clip_norm: None,
             lr_decay: 1.0,
             lr_decay_every: 1,
+            lr_schedule: LrSchedule::Step,
+            warmup: 0,
+            patience: DEFAULT_PATIENCE,
             epochs: TrainConfig::auto_epochs(train_len),
             seed: 42,
             optimizer: OptimizerKind::Adam,
@@ -181,6 +203,9 @@ impl TrainConfig {
             clip_norm: None,
             lr_decay: 1.0,
             lr_decay_every: 1,
+            lr_schedule: LrSchedule::Step,
+            warmup: 0,
+            patience: DEFAULT_PATIENCE,
             epochs: 50,
             seed: 42,
             optimizer: OptimizerKind::Sgd,
@@ -259,6 +284,15 @@ impl TrainConfig {
         if self.lr_decay_every == 0 {
             return bad("--lr-decay-every must be at least 1".into());
         }
+        if self.patience == 0 {
+            return bad("--patience must be at least 1".into());
+        }
+        if self.lr_schedule == LrSchedule::Plateau && self.lr_decay >= 1.0 {
+            return bad(format!(
+                "--lr-schedule plateau needs an --lr-decay below 1 (the factor at each plateau), not {}",
+                self.lr_decay
+            ));
+        }
         if self.shards == 0 {
             return bad("--shards must be at least 1".into());
         }
@@ -271,13 +305,6 @@ impl TrainConfig {
             );
         }
         Ok(())
-    }
-
-    /// The learning rate during epoch `epoch` (0-based):
-    /// `lr · lr_decay^(epoch / lr_decay_every)`.
-    pub fn lr_at(&self, epoch: usize) -> f32 {
-        let decays = (epoch / self.lr_decay_every).min(i32::MAX as usize) as i32;
-        self.lr * self.lr_decay.powi(decays)
     }
 }
 
@@ -300,20 +327,6 @@ pub fn capped_threads(threads: usize) -> (usize, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lr_decays_every_n_epochs() {
-        let c = TrainConfig {
-            lr: 0.1,
-            lr_decay: 0.5,
-            lr_decay_every: 2,
-            ..TrainConfig::defaults(1_000)
-        };
-        assert_eq!(c.lr_at(0), 0.1);
-        assert_eq!(c.lr_at(1), 0.1);
-        assert_eq!(c.lr_at(2), 0.05);
-        assert_eq!(c.lr_at(5), 0.025);
-    }
 
     #[test]
     fn names_round_trip() {

@@ -34,6 +34,7 @@ pub mod plot;
 pub mod reference;
 pub mod resources;
 pub mod sample;
+pub mod schedule;
 pub mod session;
 pub mod shards;
 pub mod trainer;

@@ -2,13 +2,15 @@
 //! text), and the time limit, around a [`Trainer`].
 //!
 //! A report is made when an epoch ends at the article's cadence (epoch 1,
-//! every tenth of the epochs, the last), whenever `eval_every` characters
-//! have been trained since the last report, and when training stops. Its
+//! every tenth of the epochs, the last), whenever the characters trained in
+//! the run reach the next multiple of `eval_every` (so a resumed run
+//! reports where the run that never stopped does), and when training stops. Its
 //! training loss always means one thing: the mean over the characters
 //! trained since the previous report (the progress bar shows the last one).
 //! `elapsed_s` counts training only; evaluation time is left out, so that
 //! time-to-loss figures measure the trainer. The validation loss is
-//! [`Trainer::validate`]'s: exact below 200,000 held-out characters, in
+//! [`Trainer::validate`]'s, and the schedule hears it
+//! ([`Trainer::observe_validation`]): exact below 200,000 held-out characters, in
 //! segments of at least 100,000 on all threads above.
 
 use std::time::{Duration, Instant};
@@ -70,6 +72,9 @@ pub struct Report {
     pub val: Option<Score>,
     /// Training throughput since the previous report.
     pub chars_per_sec: f64,
+    /// The learning rate the plateau schedule cut to after this report's
+    /// validation loss, when it did.
+    pub lr_cut: Option<f32>,
 }
 
 /// Loss and training time over a stretch of the run.
@@ -114,21 +119,37 @@ impl Run<'_> {
         self.options.start_elapsed + self.session
     }
 
-    /// Reports the loss of `w` (and validates) to the observer.
-    fn report(&self, trainer: &mut Trainer, observer: &mut dyn Observer, w: Window) -> Result<()> {
+    /// The next multiple of `every` above the characters trained so far.
+    fn next_report(&self, every: usize) -> usize {
+        (self.chars_seen / every + 1).saturating_mul(every)
+    }
+
+    /// Reports the loss of `w` (and validates) to the observer. `scheduled`:
+    /// a report at the cadence (not the one at a stop), whose validation
+    /// loss the learning-rate schedule hears.
+    fn report(
+        &self,
+        trainer: &mut Trainer,
+        observer: &mut dyn Observer,
+        w: Window,
+        scheduled: bool,
+    ) -> Result<()> {
         // At an epoch end, the exact count; inside one, the fraction trained.
         let epoch = if trainer.in_epoch() {
             self.chars_seen as f64 / self.epoch_chars as f64
         } else {
             trainer.epoch() as f64
         };
+        let val = (self.val.len() >= 2).then(|| trainer.validate(self.val));
+        let cut = scheduled && val.is_some_and(|v| trainer.observe_validation(v.loss_nats));
         let r = Report {
             elapsed_s: self.elapsed().as_secs_f64(),
             epoch,
             chars_seen: self.chars_seen,
             train_loss: w.loss.mean(),
-            val: (self.val.len() >= 2).then(|| trainer.validate(self.val)),
+            val,
             chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
+            lr_cut: cut.then(|| trainer.lr()),
         };
         observer.report(trainer, &r)
     }
@@ -137,7 +158,7 @@ impl Run<'_> {
     fn train(&mut self, trainer: &mut Trainer, train: &[u16]) -> Result<bool> {
         let want = match self.options.eval_every {
             0 => usize::MAX,
-            n => n.saturating_sub(self.window.loss.count).max(1),
+            n => self.next_report(n) - self.chars_seen,
         };
         let limit = match self.options.max_time {
             Some(m) => m.saturating_sub(self.session).min(self.options.tick),
@@ -182,16 +203,19 @@ pub fn run(
         window: Window::default(),
     };
     while trainer.epoch() < options.epochs {
+        let before = run.chars_seen;
         if run.train(trainer, train)? {
             // At the epoch cadence; like every report, the loss since the last one.
             let e = trainer.epoch();
             if e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs {
                 let window = std::mem::take(&mut run.window);
-                run.report(trainer, observer, window)?;
+                run.report(trainer, observer, window, true)?;
             }
-        } else if options.eval_every > 0 && run.window.loss.count >= options.eval_every {
+        } else if options.eval_every > 0
+            && run.chars_seen / options.eval_every > before / options.eval_every
+        {
             let window = std::mem::take(&mut run.window);
-            run.report(trainer, observer, window)?;
+            run.report(trainer, observer, window, true)?;
         }
         let progress = Progress {
             elapsed: run.elapsed(),
@@ -206,7 +230,7 @@ pub fn run(
         let out_of_time = options.max_time.is_some_and(|limit| run.session >= limit);
         if !go_on || out_of_time {
             if run.window.loss.count > 0 {
-                run.report(trainer, observer, run.window)?;
+                run.report(trainer, observer, run.window, false)?;
             }
             return Ok(if go_on {
                 Stop::TimeLimit

@@ -93,6 +93,16 @@ impl Shards {
             .collect()
     }
 
+    /// Predictions read so far this epoch, over all shards (with
+    /// `drop_tail`, a finished shard counts its untrained tail too).
+    pub fn consumed(&self) -> usize {
+        self.pos
+            .iter()
+            .zip(&self.bounds)
+            .map(|(&p, &(start, _))| p - start)
+            .sum()
+    }
+
     /// The read position of each shard: the index of its next chunk's first character.
     pub fn positions(&self) -> &[usize] {
         &self.pos

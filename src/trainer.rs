@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::bptt::{Bptt, ChunkLoss};
-use crate::config::{GradReduce, Parallel, TrainConfig};
+use crate::config::{GradReduce, LrSchedule, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::eval::{self, Score};
@@ -42,6 +42,7 @@ use crate::kernels;
 use crate::model::Model;
 use crate::optimizer::{self, Optimizer, Update};
 use crate::resources;
+use crate::schedule::{self, Plateau, Position};
 use crate::shards::Shards;
 
 /// Chunks each Hogwild worker trains between two synchronisation points.
@@ -124,6 +125,8 @@ pub struct TrainState {
     pub positions: Vec<usize>,
     /// Each shard's carried hidden state, K × Hp.
     pub hidden: Vec<f32>,
+    /// The plateau schedule's memory (its default for other schedules).
+    pub plateau: Plateau,
 }
 
 /// A model being trained on one corpus.
@@ -138,6 +141,10 @@ pub struct Trainer {
     pool: Option<rayon::ThreadPool>,
     epoch: usize,
     in_epoch: bool,
+    /// Characters one epoch trains.
+    epoch_chars: usize,
+    /// The plateau schedule's memory.
+    plateau: Plateau,
     /// A step's loss was not finite: its update was skipped and training must stop.
     diverged: bool,
     /// The cell's prepared weights of the current step (avg: made once per
@@ -200,8 +207,11 @@ impl Trainer {
                     .map_err(|e| Error::System(format!("cannot start {n} threads: {e}")))?,
             ),
         };
+        let epoch_chars = shards.chars_per_epoch();
         Ok(Trainer {
             optimizer: Optimizer::new(config.optimizer, layout.len()),
+            epoch_chars,
+            plateau: Plateau::default(),
             prepared: vec![0.0; layout.cell().prepared_len(&layout)],
             workers,
             pool,
@@ -255,6 +265,7 @@ impl Trainer {
         }
         t.epoch = state.epoch;
         t.in_epoch = state.in_epoch;
+        t.plateau = state.plateau;
         Ok(t)
     }
 
@@ -277,6 +288,7 @@ impl Trainer {
             optimizer: self.optimizer.state().to_vec(),
             positions,
             hidden,
+            plateau: self.plateau,
         }
     }
 
@@ -288,13 +300,53 @@ impl Trainer {
     /// Characters one epoch trains (fewer than N - 1 with the article's
     /// dropped tail).
     pub fn chars_per_epoch(&self) -> usize {
-        self.workers
-            .iter()
-            .map(|w| {
-                let w = w.lock().unwrap_or_else(PoisonError::into_inner);
-                w.shards.chars_per_epoch()
-            })
-            .sum()
+        self.epoch_chars
+    }
+
+    /// Where the run stands for the learning-rate schedule: epochs done and
+    /// characters trained (from the shards' read positions, so a resumed
+    /// run stands where the saved one stood).
+    fn position(&mut self) -> Position {
+        let consumed = match self.in_epoch {
+            true => self
+                .workers
+                .iter_mut()
+                .map(|w| {
+                    w.get_mut()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .shards
+                        .consumed()
+                })
+                .sum::<usize>()
+                .min(self.epoch_chars),
+            false => 0,
+        };
+        Position {
+            epoch: self.epoch,
+            chars: self
+                .epoch
+                .saturating_mul(self.epoch_chars)
+                .saturating_add(consumed),
+            planned: self.config.epochs.saturating_mul(self.epoch_chars),
+        }
+    }
+
+    /// The learning rate of the next update.
+    pub fn lr(&mut self) -> f32 {
+        let at = self.position();
+        schedule::lr(&self.config, at, &self.plateau)
+    }
+
+    /// Tells the schedule a validation loss (the plateau schedule counts
+    /// reports without a new best); true when the rate was cut.
+    pub fn observe_validation(&mut self, loss: f64) -> bool {
+        match self.config.lr_schedule {
+            LrSchedule::Plateau => {
+                self.plateau
+                    .observe(loss, self.config.patience, self.config.lr_decay)
+            }
+            _ => false,
+        }
     }
 
     /// True once a step's loss was NaN or infinite (its update was not
@@ -424,12 +476,12 @@ impl Trainer {
     /// weights, then one update with the gradients summed in worker order;
     /// both on the pool in one visit.
     fn avg_step(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
+        let lr = self.lr();
         let Trainer {
             config,
             model,
             optimizer,
             workers,
-            epoch,
             diverged,
             prepared,
             ..
@@ -468,7 +520,7 @@ impl Trainer {
                     scale,
                     clip: config.clip,
                     clip_norm: config.clip_norm,
-                    lr: config.lr_at(*epoch),
+                    lr,
                 };
                 optimizer.step_with(&mut model.weights, gradient, update, parallel);
             }
@@ -481,6 +533,7 @@ impl Trainer {
     /// copying the shared weights, computing its gradient and applying its
     /// own update to the shared weights and optimizer state.
     fn hogwild_round(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
+        let lr = self.lr();
         // The shared copies, allocated once; filled from the model for the round.
         let (weights, state) = self.shared.get_or_insert_with(|| {
             let atomics = |n: usize| (0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
@@ -498,7 +551,6 @@ impl Trainer {
         let (weights, state) = (&*weights, &*state);
         let kind = self.optimizer.kind();
         let (clip, clip_norm) = (self.config.clip, self.config.clip_norm);
-        let lr = self.config.lr_at(self.epoch);
         let updates = AtomicU64::new(self.optimizer.steps());
         let diverged = AtomicBool::new(false);
         let grad = self.config.grad;

@@ -576,6 +576,18 @@ fn bad_input_is_one_clear_line() {
     fails_with(&["bench", "--seconds", "1e20"], USAGE, "--seconds");
     fails_with(&["train", "--val-frac", "1.5"], USAGE, "--val-frac");
     fails_with(
+        &["train", "--lr-schedule", "plateau", "-o", out],
+        USAGE,
+        "--lr-schedule plateau follows the validation loss",
+    );
+    fails_with(
+        &["train", "--lr-schedule", "plateau", "--lr-decay", "1", "-o", out],
+        USAGE,
+        "needs an --lr-decay below 1",
+    );
+    fails_with(&["train", "--patience", "0"], USAGE, "--patience");
+    fails_with(&["train", "--lr-schedule", "linear"], USAGE, "cosine");
+    fails_with(
         &["train", "--shards", "500", "-o", out],
         USAGE,
         "--shards 500 cannot cut 104 characters",

@@ -155,6 +155,7 @@ fn checkpoint_state_round_trips() {
             corpus_hash: checkpoint::corpus_hash(&corpus.ids),
             chars_seen: 1234,
             best_val: Some(1.5),
+            eval_every: None,
         },
         state,
     };
@@ -336,4 +337,41 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
         &["--epochs", "3", "--resume", p],
     ));
     assert!(std::fs::read(&straight).unwrap() == std::fs::read(&resumed).unwrap());
+}
+
+#[test]
+fn schedules_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 400_000);
+    let schedules: [&[&str]; 2] = [
+        &["--lr-schedule", "cosine", "--warmup", "30000"],
+        &[
+            "--lr-schedule",
+            "plateau",
+            "--patience",
+            "1",
+            "--eval-every",
+            "20000",
+            "--lr",
+            "0.02",
+        ],
+    ];
+    for (i, extra) in schedules.into_iter().enumerate() {
+        let all = [&["--epochs", "2"][..], extra].concat();
+        let straight = train(dir.path(), &text, &format!("straight{i}.safetensors"), &all);
+        let ck = checkpoint::load(&straight).unwrap().checkpoint.unwrap();
+        if extra.contains(&"plateau") {
+            assert!(
+                ck.state.plateau.factor < 1.0,
+                "the plateau schedule cut the rate: {:?}",
+                ck.state.plateau
+            );
+        }
+        let stop = [&all[..], &["--max-seconds", "0.05"]].concat();
+        let part = train(dir.path(), &text, &format!("part{i}.safetensors"), &stop);
+        let state = checkpoint::load(&part).unwrap().checkpoint.unwrap().state;
+        assert!(state.in_epoch && state.epoch == 0, "{extra:?}");
+        resume_matches(dir.path(), &text, &part, &straight, &[]);
+        std::fs::remove_file(dir.path().join("resumed.safetensors")).unwrap();
+    }
 }

@@ -167,6 +167,12 @@ impl Observer for TrainObserver {
         self.last.elapsed = Duration::from_secs_f64(r.elapsed_s);
         self.last.chars_seen = r.chars_seen;
         self.out.line(format_args!("{}", report_line(r)));
+        if let Some(lr) = r.lr_cut {
+            self.out.line(format_args!(
+                "no new best validation loss in {} reports: learning rate now {lr:.3e}",
+                self.config.patience
+            ));
+        }
         if let Some(log) = &mut self.log
             && let Err(e) = log.row(r)
         {

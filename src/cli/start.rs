@@ -108,6 +108,9 @@ fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
         args.lr_decay_every,
         s.lr_decay_every.to_string(),
     )?;
+    same("--lr-schedule", args.lr_schedule, s.lr_schedule.to_string())?;
+    same("--warmup", args.warmup, s.warmup.to_string())?;
+    same("--patience", args.patience, s.patience.to_string())?;
     same("--optimizer", args.optimizer, s.optimizer.to_string())?;
     same("--grad", args.grad, s.grad.to_string())?;
     same("--shards", args.shards, s.shards.to_string())?;

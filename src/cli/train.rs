@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
-use rnn_fast::config::{MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
+use rnn_fast::config::{LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
@@ -77,6 +77,7 @@ fn plan(
         corpus_hash: hash,
         chars_seen: 0,
         best_val: None,
+        eval_every: None,
     };
     Ok((args.settings(total - val_len), run))
 }
@@ -107,16 +108,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let start = Start::load(&args)?;
     let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
     drop(text);
-    let (mut config, run) = plan(&args, &start, &name, &corpus)?;
+    let (mut config, mut run) = plan(&args, &start, &name, &corpus)?;
     let val = split_validation(&mut corpus, run.val_frac)?;
     config.validate()?;
+    if config.lr_schedule == LrSchedule::Plateau && val.is_empty() {
+        return Err(Error::Usage(
+            "--lr-schedule plateau follows the validation loss: hold out text with --val-frac"
+                .into(),
+        ));
+    }
     let mut out = Output::new(args.quiet);
     let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out)?;
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
     let mut trainer = trainer(&args, start, config, &corpus)?;
-    let options = session_options(&args, &trainer, &val, run.chars_seen, start_elapsed, &out);
+    let options = session_options(&args, &trainer, &val, &run, start_elapsed, &out)?;
+    if trainer.config().lr_schedule == LrSchedule::Plateau {
+        run.eval_every = Some(options.eval_every);
+    }
     let begin = Progress {
         elapsed: start_elapsed,
         chars_seen: run.chars_seen,
@@ -294,15 +304,16 @@ fn cap_threads(config: &mut TrainConfig, out: &Output) {
 
 /// When to report and stop. Reports are at least one step apart, and at
 /// least the held-out text's length, so that evaluating cannot take most
-/// of the run.
+/// of the run. A run that recorded its spacing (the plateau schedule
+/// counts reports) keeps it when resumed.
 fn session_options(
     args: &TrainArgs,
     trainer: &Trainer,
     val: &[u16],
-    start_chars: usize,
+    run: &RunInfo,
     start_elapsed: Duration,
     out: &Output,
-) -> SessionOptions {
+) -> Result<SessionOptions> {
     let c = trainer.config();
     let floor = (c.seq_len * c.shards).max(val.len());
     let eval_every = match args.eval_every {
@@ -313,16 +324,27 @@ fn session_options(
             floor
         }
         Some(n) => n,
-        None => DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len()),
+        None => run
+            .eval_every
+            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
     };
-    SessionOptions {
+    if let Some(stored) = run.eval_every
+        && stored != eval_every
+    {
+        return Err(Error::ResumeMismatch {
+            option: "--eval-every",
+            stored: stored.to_string(),
+            given: eval_every.to_string(),
+        });
+    }
+    Ok(SessionOptions {
         epochs: c.epochs,
         eval_every,
         max_time: args.max_seconds.map(Duration::from_secs_f32),
         tick: TICK,
-        start_chars,
+        start_chars: run.chars_seen,
         start_elapsed,
-    }
+    })
 }
 
 /// The `--log` file, and where a resumed run's time continues from.

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use rnn_fast::config::{GradReduce, OptimizerKind, Parallel, TrainConfig};
+use rnn_fast::config::{
+    GradReduce, LrSchedule, OptimizerKind, PLATEAU_DEFAULT_DECAY, Parallel, TrainConfig,
+};
 
 use super::values::{
     at_least_one, count, fraction, named, positive_f32, positive_f32_or_inf, seconds, seed,
@@ -94,6 +96,16 @@ pub struct TrainArgs {
     /// Epochs between two learning-rate decays [default: 1].
     #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]
     pub lr_decay_every: Option<usize>,
+    /// How the learning rate changes over the run [default: step].
+    #[arg(long, value_name = "SCHEDULE", value_parser = named::<LrSchedule>())]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Raise the learning rate linearly from 0 over the first N trained characters [default: 0, none].
+    #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
+    pub warmup: Option<usize>,
+    /// With --lr-schedule plateau: validation reports in a row without a new
+    /// best before the rate is multiplied by --lr-decay [default: 3].
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
+    pub patience: Option<usize>,
     /// Start from a published program's settings; the options above override them.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
@@ -148,6 +160,7 @@ impl TrainArgs {
         };
         let optimizer = self.optimizer.unwrap_or(base.optimizer);
         let shards = self.shards.unwrap_or(base.shards);
+        let lr_schedule = self.lr_schedule.unwrap_or(base.lr_schedule);
         let lr = match self.lr {
             Some(lr) => lr,
             None if article => base.lr,
@@ -166,8 +179,14 @@ impl TrainArgs {
             lr,
             clip: self.clip.unwrap_or(default_clip),
             clip_norm,
-            lr_decay: self.lr_decay.unwrap_or(base.lr_decay),
+            lr_decay: self.lr_decay.unwrap_or(match lr_schedule {
+                LrSchedule::Plateau => PLATEAU_DEFAULT_DECAY,
+                _ => base.lr_decay,
+            }),
             lr_decay_every: self.lr_decay_every.unwrap_or(base.lr_decay_every),
+            lr_schedule,
+            warmup: self.warmup.unwrap_or(base.warmup),
+            patience: self.patience.unwrap_or(base.patience),
             epochs: self.epochs.unwrap_or(base.epochs),
             seed: self.seed.unwrap_or(base.seed),
             optimizer,

@@ -119,6 +119,7 @@ pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
             corpus_hash: checkpoint::corpus_hash(&corpus.ids),
             chars_seen: 120,
             best_val: None,
+            eval_every: None,
         },
         state: t.state(),
     };
