@@ -204,16 +204,14 @@ pub fn run(
     };
     while trainer.epoch() < options.epochs {
         let before = run.chars_seen;
-        if run.train(trainer, train)? {
-            // At the epoch cadence; like every report, the loss since the last one.
-            let e = trainer.epoch();
-            if e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs {
-                let window = std::mem::take(&mut run.window);
-                run.report(trainer, observer, window, true)?;
-            }
-        } else if options.eval_every > 0
-            && run.chars_seen / options.eval_every > before / options.eval_every
-        {
+        let ended = run.train(trainer, train)?;
+        // At the epoch cadence, and at every multiple of eval_every; like
+        // every report, the loss since the last one.
+        let e = trainer.epoch();
+        let cadence = ended && (e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs);
+        let crossed = options.eval_every > 0
+            && run.chars_seen / options.eval_every > before / options.eval_every;
+        if cadence || crossed {
             let window = std::mem::take(&mut run.window);
             run.report(trainer, observer, window, true)?;
         }
@@ -290,6 +288,7 @@ mod tests {
         // alone (its own window) does not.
         let (mut sum, mut before) = (0.0, 0);
         for report in r {
+            assert!(report.chars_seen > before, "an empty report: {r:?}");
             sum += report.train_loss * (report.chars_seen - before) as f64;
             before = report.chars_seen;
         }
@@ -300,5 +299,30 @@ mod tests {
         let mean = sum / before as f64;
         assert!((mean - epoch.loss).abs() < 1e-9, "{mean} vs {}", epoch.loss);
         assert!((r.last().unwrap().train_loss - epoch.loss).abs() > 1e-3);
+    }
+
+    #[test]
+    fn a_multiple_of_eval_every_at_an_epoch_end_makes_one_report() {
+        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
+        let corpus = Corpus::from_text(&text).unwrap();
+        let config = TrainConfig {
+            hidden: 8,
+            threads: 1,
+            ..TrainConfig::defaults(corpus.len())
+        };
+        let mut trainer = Trainer::new(config, &corpus).unwrap();
+        let options = SessionOptions {
+            epochs: 2,
+            eval_every: trainer.chars_per_epoch(),
+            max_time: None,
+            tick: Duration::from_secs(3600),
+            start_chars: 0,
+            start_elapsed: Duration::ZERO,
+        };
+        let mut reports = Reports(Vec::new());
+        run(&mut trainer, &corpus.ids, &[], &options, &mut reports).unwrap();
+        let epochs: Vec<f64> = reports.0.iter().map(|r| r.epoch).collect();
+        assert_eq!(epochs, [1.0, 2.0], "{:?}", reports.0);
+        assert!(reports.0.iter().all(|r| r.train_loss > 0.0));
     }
 }

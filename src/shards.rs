@@ -136,6 +136,19 @@ impl Shards {
         }
     }
 
+    /// True when no shard has a chunk left this epoch (the next
+    /// [`Shards::next_chunks`] would return false).
+    pub fn exhausted(&self) -> bool {
+        self.pos.iter().zip(&self.bounds).all(|(&p, &(_, end))| {
+            let left = end - p;
+            if self.drop_tail {
+                left <= self.seq_len
+            } else {
+                left == 0
+            }
+        })
+    }
+
     /// The next chunk of every shard as an id range (empty once a shard is
     /// done), advancing the positions; false when every shard is done.
     pub fn next_chunks(&mut self, ranges: &mut [Range<usize>]) -> bool {
@@ -164,6 +177,22 @@ impl Shards {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exhausted_says_when_next_chunks_would_find_nothing() {
+        for drop_tail in [false, true] {
+            let mut s = Shards::new(103, 3, 10, drop_tail).unwrap();
+            let mut ranges = vec![0..0; 3];
+            loop {
+                let exhausted = s.exhausted();
+                let more = s.next_chunks(&mut ranges);
+                assert_eq!(exhausted, !more, "drop_tail {drop_tail}");
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
 
     /// Every prediction of the corpus is made exactly once per epoch.
     #[test]

@@ -331,6 +331,16 @@ impl Trainer {
         }
     }
 
+    /// True inside an epoch whose every shard has been read (the next step
+    /// ends the epoch).
+    fn epoch_exhausted(&mut self) -> bool {
+        self.in_epoch
+            && self.workers.iter_mut().all(|w| {
+                let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+                !w.active || w.shards.exhausted()
+            })
+    }
+
     /// The learning rate of the next update.
     pub fn lr(&mut self) -> f32 {
         let at = self.position();
@@ -401,7 +411,8 @@ impl Trainer {
     }
 
     /// Trains steps until at least `chars` characters are trained, the
-    /// epoch ends or `limit` has passed, in one visit to the thread pool
+    /// epoch ends or `limit` has passed (an epoch whose chunks are all
+    /// trained is ended first), in one visit to the thread pool
     /// (waking the pool once per step would cost more than the step at
     /// small sizes). Returns the loss trained and whether the epoch ended.
     pub fn train_for(
@@ -418,8 +429,10 @@ impl Trainer {
                     return (total, true);
                 };
                 total += loss;
-                if t.diverged || total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l)
-                {
+                let stop = total.count >= chars || limit.is_some_and(|l| start.elapsed() >= l);
+                // Never between an epoch's last chunk and its end: the
+                // epoch's report then holds the characters before it.
+                if t.diverged || (stop && !t.epoch_exhausted()) {
                     return (total, false);
                 }
             }

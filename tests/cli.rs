@@ -581,7 +581,15 @@ fn bad_input_is_one_clear_line() {
         "--lr-schedule plateau follows the validation loss",
     );
     fails_with(
-        &["train", "--lr-schedule", "plateau", "--lr-decay", "1", "-o", out],
+        &[
+            "train",
+            "--lr-schedule",
+            "plateau",
+            "--lr-decay",
+            "1",
+            "-o",
+            out,
+        ],
         USAGE,
         "needs an --lr-decay below 1",
     );
