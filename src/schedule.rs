@@ -96,6 +96,7 @@ mod tests {
         TrainConfig {
             lr: 0.1,
             lr_schedule: schedule,
+            warmup: 0,
             ..TrainConfig::defaults(1_000)
         }
     }

@@ -129,48 +129,48 @@ fn pinned_runs(dir: &Path) -> Vec<(&'static str, u64)> {
 
 /// Hashes recorded per kernel path ([`kernel_path`]), in the order of
 /// [`pinned_runs`]. The seams reshaping was pinned to the release before it
-/// (3bcd8fd); these were recorded when the chunk products moved to the
-/// `gemm` crate and the step to `Whhᵀ` read by rows (which change the
-/// rounding, deliberately).
+/// (3bcd8fd); these were recorded when the defaults became a warmed-up
+/// cosine schedule with Adam's rate scaled to the shards (which changes
+/// every run but the article preset's, deliberately).
 const RECORDED: &[(&str, [u64; 5])] = &[
     (
         "avx512f (f32x16); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0x90dc602fade268cc,
+            0xaecc1b81bba78185,
             0x95bf8ba99f2b7b4f,
-            0x3330d7773f5080f5,
-            0xadc10b36ad2153d0,
-            0x256c815485278887,
+            0xb8954a4824d2fed0,
+            0x3a81a7693b4d4335,
+            0xd904781f0bac7b06,
         ],
     ),
     (
         "avx2+fma (f32x8); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0x3d753366cd507dfe,
+            0x9dcbc99a2d5e50ce,
             0xa9eda6938277d5d1,
-            0xe154be08a6bc58d5,
-            0xa882f074b5f1d7cd,
-            0xd37124d03e560016,
+            0x50a83d37154cc645,
+            0x6cec445ada9b5e2b,
+            0x1046395fc86c42e2,
         ],
     ),
     (
         "sse2 (f32x8 as two f32x4); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0xca9fb6c4ebbbca1a,
+            0x6437c90ce242d335,
             0x6ee41032b039fae1,
-            0xe1d5669e9900d388,
-            0x754a286934f40571,
-            0x9cc78d17cb09e1f5,
+            0x8ebaeaaf3e92d67b,
+            0xa087d3940ea83733,
+            0xbdd0f03a433a8ded,
         ],
     ),
     (
         "scalar (feature scalar-kernels)",
         [
-            0x7e87f109d49583ca,
+            0xc5db5a31d35bf912,
             0x9e72add7f7f7adfb,
-            0x6ff7512c6f4e936d,
-            0x9072f12d215bca56,
-            0x16d7b9c45f6121c,
+            0xfc7b0d14a2225dec,
+            0x3adda5a21cd2bb91,
+            0x952a61eee09840c8,
         ],
     ),
 ];

@@ -38,8 +38,8 @@ pub struct TrainArgs {
     /// Characters per truncated-BPTT chunk T [default: 40].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
-    /// Learning rate [default: adam 0.00075·√K for K shards, at least 0.002
-    /// (0.006 at 64 shards); adagrad 0.05; sgd 0.1].
+    /// Learning rate, the schedule's peak [default: adam 0.001875·√K for K
+    /// shards, at least 0.002 (0.015 at 64 shards); adagrad 0.05; sgd 0.1].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Clamp every gradient entry to [-F, F] [default: 5].
@@ -96,10 +96,11 @@ pub struct TrainArgs {
     /// Epochs between two learning-rate decays [default: 1].
     #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]
     pub lr_decay_every: Option<usize>,
-    /// How the learning rate changes over the run [default: step].
+    /// How the learning rate changes over the run [default: cosine; the article's preset: step].
     #[arg(long, value_name = "SCHEDULE", value_parser = named::<LrSchedule>())]
     pub lr_schedule: Option<LrSchedule>,
-    /// Raise the learning rate linearly from 0 over the first N trained characters [default: 0, none].
+    /// Raise the learning rate linearly from 0 over the first N trained
+    /// characters [default: 4% of the characters the run plans; the article's preset: 0].
     #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub warmup: Option<usize>,
     /// With --lr-schedule plateau: validation reports in a row without a new
@@ -161,6 +162,7 @@ impl TrainArgs {
         let optimizer = self.optimizer.unwrap_or(base.optimizer);
         let shards = self.shards.unwrap_or(base.shards);
         let lr_schedule = self.lr_schedule.unwrap_or(base.lr_schedule);
+        let epochs = self.epochs.unwrap_or(base.epochs);
         let lr = match self.lr {
             Some(lr) => lr,
             None if article => base.lr,
@@ -185,9 +187,13 @@ impl TrainArgs {
             }),
             lr_decay_every: self.lr_decay_every.unwrap_or(base.lr_decay_every),
             lr_schedule,
-            warmup: self.warmup.unwrap_or(base.warmup),
+            warmup: match (self.warmup, article) {
+                (Some(w), _) => w,
+                (None, true) => base.warmup,
+                (None, false) => TrainConfig::default_warmup(train_len, epochs),
+            },
             patience: self.patience.unwrap_or(base.patience),
-            epochs: self.epochs.unwrap_or(base.epochs),
+            epochs,
             seed: self.seed.unwrap_or(base.seed),
             optimizer,
             grad: self.grad.unwrap_or(base.grad),
