@@ -105,6 +105,10 @@ pub struct TrainConfig {
     /// The article's loop `while p + seq_len + 1 < N`: the last partial
     /// chunk of every epoch is never trained.
     pub drop_tail: bool,
+    /// Dropout rate P in [0, 1) on the non-recurrent connections while
+    /// training (the input's embedding `Wxh[:, x_t]` and `h_t` where it feeds
+    /// the readout, per unit; see [`crate::dropout`]); 0: none.
+    pub dropout: f32,
 }
 
 /// Largest hidden size: Whh alone is then 1 GiB.
@@ -166,6 +170,7 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: cores(),
             drop_tail: false,
+            dropout: 0.0,
         }
     }
 
@@ -190,6 +195,7 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: 1,
             drop_tail: true,
+            dropout: 0.0,
         }
     }
 
@@ -264,6 +270,9 @@ impl TrainConfig {
         }
         if self.threads == 0 {
             return bad("--threads must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), not {}", self.dropout));
         }
         if self.drop_tail && self.shards > 1 {
             return bad(
@@ -346,6 +355,21 @@ mod tests {
         assert!((lr(16) - 0.003).abs() < 1e-7, "{}", lr(16));
         assert_eq!(TrainConfig::default_lr(OptimizerKind::Sgd, 64), 0.1);
         assert_eq!(TrainConfig::defaults(1_000_000).lr, lr(64));
+    }
+
+    #[test]
+    fn dropout_must_be_a_rate_below_one() {
+        let with = |dropout| TrainConfig {
+            dropout,
+            ..TrainConfig::defaults(1_000)
+        };
+        assert_eq!(TrainConfig::defaults(1_000).dropout, 0.0);
+        assert_eq!(TrainConfig::article().dropout, 0.0);
+        assert!(with(0.0).validate().is_ok() && with(0.5).validate().is_ok());
+        for bad in [1.0, 1.5, -0.1, f32::NAN] {
+            let e = with(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("--dropout"), "{e}");
+        }
     }
 
     #[test]
