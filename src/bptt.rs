@@ -16,10 +16,19 @@
 //! Rows are time-major: row `t·B + b` holds step t of stream b. Streams may
 //! end early (the last chunk of an epoch is short): their rows past the end
 //! get the input id 0 and a zero `dy`, so they add nothing to any gradient.
+//!
+//! Training with dropout ([`Bptt::train_forward`] with a [`MaskKey`]) fills
+//! the chunk's two masks first ([`crate::dropout`], `T·B × Hp` each), steps
+//! with [`Cell::step_dropped`], reads out `HD = H ⊙ M_out` instead of `H`
+//! (`Y = HD · Whyᵀ + by`, `dWhy += DYᵀ · HD`) and masks the readout's
+//! `DH = (DY · Why) ⊙ M_out` before the cell's backward, which gets the
+//! input mask. Without it (evaluation, dropout 0) none of this runs: the
+//! choice is made once per chunk.
 
 use std::ops::Range;
 
 use crate::cell::{Cell, ChunkRecord};
+use crate::dropout::{self, ChunkMasks, MaskKey};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 
@@ -48,6 +57,12 @@ pub struct Bptt {
     inputs: Vec<u16>,
     targets: Vec<u16>,
     lens: Vec<usize>,
+    /// Dropout: the last chunk's masks and `T·B × Hp` dropped states
+    /// `h_t ⊙ m_t^out` (empty until a chunk trains with dropout), and
+    /// whether the last forward pass used them.
+    masks: ChunkMasks,
+    dropped: Vec<f32>,
+    masked: bool,
 }
 
 /// Summed loss (nats) and number of predictions of one chunk.
@@ -98,6 +113,9 @@ impl Bptt {
             inputs: vec![0; rows],
             targets: vec![0; rows],
             lens: vec![0; streams],
+            masks: ChunkMasks::default(),
+            dropped: Vec::new(),
+            masked: false,
         }
     }
 
@@ -124,11 +142,7 @@ impl Bptt {
     /// stream idles). Leaves `dy` in `ys` for [`Bptt::backward`], advances the
     /// carried states, and returns the summed loss.
     pub fn forward(&mut self, weights: &[f32], ids: &[u16], chunks: &[Range<usize>]) -> ChunkLoss {
-        let mut prepared = std::mem::take(&mut self.prepared);
-        self.cell.prepare(&self.layout, weights, &mut prepared);
-        let loss = self.forward_prepared(weights, &prepared, ids, chunks);
-        self.prepared = prepared;
-        loss
+        self.train_forward(weights, None, ids, chunks, None)
     }
 
     /// [`Bptt::forward`] with the cell's weights already prepared
@@ -141,34 +155,87 @@ impl Bptt {
         ids: &[u16],
         chunks: &[Range<usize>],
     ) -> ChunkLoss {
+        self.train_forward(weights, Some(prepared), ids, chunks, None)
+    }
+
+    /// Training's forward pass: [`Bptt::forward`] (`prepared`: as
+    /// [`Bptt::forward_prepared`], or `None` to prepare them here) with the
+    /// dropout masks of `dropout`'s key, when given, on this chunk's
+    /// positions (see [`crate::dropout`]); the loss is that of the dropped
+    /// network.
+    pub fn train_forward(
+        &mut self,
+        weights: &[f32],
+        prepared: Option<&[f32]>,
+        ids: &[u16],
+        chunks: &[Range<usize>],
+        dropout: Option<&MaskKey>,
+    ) -> ChunkLoss {
+        match prepared {
+            Some(p) => self.run_forward(weights, p, ids, chunks, dropout),
+            None => {
+                let mut prepared = std::mem::take(&mut self.prepared);
+                self.cell.prepare(&self.layout, weights, &mut prepared);
+                let loss = self.run_forward(weights, &prepared, ids, chunks, dropout);
+                self.prepared = prepared;
+                loss
+            }
+        }
+    }
+
+    fn run_forward(
+        &mut self,
+        weights: &[f32],
+        prepared: &[f32],
+        ids: &[u16],
+        chunks: &[Range<usize>],
+        dropout: Option<&MaskKey>,
+    ) -> ChunkLoss {
         let steps = self.load_chunks(ids, chunks);
         let l = self.layout;
         let Layout { hp, vp, v, .. } = l;
         let (b_n, width) = (self.streams, self.width);
-
-        self.hs[..b_n * width].copy_from_slice(&self.state);
-        for t in 0..steps {
-            let (prev, next) = self.hs.split_at_mut((t + 1) * b_n * width);
-            let inputs = &self.inputs[t * b_n..(t + 1) * b_n];
-            self.cell.step(
-                &l,
-                weights,
-                prepared,
-                inputs,
-                &prev[t * b_n * width..],
-                &mut next[..b_n * width],
-            );
+        let rows = steps * b_n;
+        self.masked = dropout.is_some();
+        if let Some(key) = dropout {
+            self.masks.fill(key, chunks, &self.lens, l.h, hp);
         }
 
-        let rows = steps * b_n;
+        self.hs[..b_n * width].copy_from_slice(&self.state);
+        let (cell, hs, inputs) = (self.cell, &mut self.hs[..], &self.inputs[..]);
+        if self.masked {
+            for (t, mask) in self.masks.input.chunks_exact(b_n * hp).enumerate() {
+                let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
+                cell.step_dropped(&l, weights, prepared, x, mask, prev, next);
+            }
+        } else {
+            for t in 0..steps {
+                let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
+                cell.step(&l, weights, prepared, x, prev, next);
+            }
+        }
+
         let (why, by) = self.cell.readout(&l, weights);
         let ys = &mut self.ys[..rows * vp];
         for y in ys.chunks_exact_mut(vp) {
             y.copy_from_slice(by);
         }
         let hs = &self.hs[b_n * width..(steps + 1) * b_n * width];
+        let readout_in = if self.masked {
+            self.dropped.resize(rows * hp, 0.0);
+            let rows_out = self.dropped.chunks_exact_mut(hp);
+            for ((d, h), m) in rows_out
+                .zip(hs.chunks_exact(width))
+                .zip(self.masks.output.chunks_exact(hp))
+            {
+                dropout::masked(d, &h[..hp], m);
+            }
+            MatRef::dense(&self.dropped, rows, hp)
+        } else {
+            MatRef::new(hs, rows, hp, width)
+        };
         kernels::chunked::gemm_nt(
-            MatRef::new(hs, rows, hp, width),
+            readout_in,
             MatRef::dense(why, vp, hp),
             &mut MatMut::dense(ys, rows, vp),
         );
@@ -210,18 +277,26 @@ impl Bptt {
         let hs = &self.hs[..(steps + 1) * b_n * width];
         let dh = &mut self.dh[..rows * hp];
 
-        // Output layer, all steps at once.
+        // Output layer, all steps at once (through the output mask when dropped).
         dh.fill(0.0);
         kernels::chunked::gemm_nn(
             MatRef::dense(ys, rows, vp),
             MatRef::dense(why, vp, hp),
             &mut MatMut::dense(dh, rows, hp),
         );
+        let masks = self.masked.then_some(&self.masks);
+        if let Some(m) = masks {
+            dropout::mask_assign(dh, &m.output[..rows * hp]);
+        }
         {
             let (dwhy, dby) = self.cell.readout_mut(&l, grads);
+            let readout_in = match masks {
+                Some(_) => MatRef::dense(&self.dropped[..rows * hp], rows, hp),
+                None => MatRef::new(&hs[b_n * width..], rows, hp, width),
+            };
             kernels::chunked::gemm_tn(
                 MatRef::dense(ys, rows, vp),
-                MatRef::new(&hs[b_n * width..], rows, hp, width),
+                readout_in,
                 &mut MatMut::dense(dwhy, vp, hp),
             );
             for dy in ys.chunks_exact(vp) {
@@ -236,6 +311,7 @@ impl Bptt {
             inputs: &self.inputs[..rows],
             lens: &self.lens,
             states: hs,
+            input_mask: masks.map(|m| &m.input[..rows * hp]),
         };
         self.cell
             .backward(&l, weights, chunk, dh, &mut self.scratch, grads);
@@ -263,4 +339,21 @@ impl Bptt {
         }
         steps
     }
+}
+
+/// What step t of `b_n` streams reads and writes: the states before it
+/// (rows `t·B..`), the states after it (rows `(t+1)·B..`) and its input ids.
+fn step_rows<'a>(
+    hs: &'a mut [f32],
+    inputs: &'a [u16],
+    t: usize,
+    b_n: usize,
+    width: usize,
+) -> (&'a [f32], &'a mut [f32], &'a [u16]) {
+    let (prev, next) = hs.split_at_mut((t + 1) * b_n * width);
+    (
+        &prev[t * b_n * width..],
+        &mut next[..b_n * width],
+        &inputs[t * b_n..(t + 1) * b_n],
+    )
 }

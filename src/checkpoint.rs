@@ -9,7 +9,9 @@
 //! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]`. The header's `__metadata__`
 //! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
 //! (a JSON array of one-character strings, in id order), `hidden`,
-//! `vocab_size`, and for a checkpoint the settings (their field names), the
+//! `vocab_size`, and for a checkpoint the settings (their field names;
+//! `clip_norm` and `dropout` only when set, so that a run without them
+//! writes the bytes it always has), the
 //! run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
@@ -149,6 +151,10 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
     }
     if c.lr_schedule == LrSchedule::Plateau {
         m.push(("patience", c.patience.to_string()));
+    }
+    // Only when on: a run without dropout writes the files it always has.
+    if c.dropout > 0.0 {
+        m.push(("dropout", c.dropout.to_string()));
     }
     m
 }
@@ -498,6 +504,10 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         parallel: parse_named(meta, "parallel")?,
         threads: 1,
         drop_tail: parse_key(meta, "drop_tail")?,
+        dropout: match meta.contains_key("dropout") {
+            true => parse_key(meta, "dropout")?,
+            false => 0.0,
+        },
     };
     config
         .validate()

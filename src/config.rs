@@ -73,7 +73,7 @@ named_setting! {
     /// How the learning rate changes over a run (see [`crate::schedule`]).
     pub enum LrSchedule {
         Step = "step", "lr · F^(epoch / E) with F --lr-decay, E --lr-decay-every (F 1, the default: constant)";
-        Cosine = "cosine", "lr · (1 + cos(π · fraction of the planned characters trained)) / 2: from lr to 0 at the last epoch";
+        Cosine = "cosine", "lr · (1 + cos(π · fraction of the planned characters trained)) / 2: from lr to 0 at the last epoch (a resume with more --epochs stretches it, so the rate rises again)";
         Plateau = "plateau", "lr · F after every --patience validation reports in a row without a new best (F --lr-decay, default 0.5)";
     }
 }
@@ -120,6 +120,10 @@ pub struct TrainConfig {
     /// The article's loop `while p + seq_len + 1 < N`: the last partial
     /// chunk of every epoch is never trained.
     pub drop_tail: bool,
+    /// Dropout rate P in [0, 1) on the non-recurrent connections while
+    /// training (the input's embedding `Wxh[:, x_t]` and `h_t` where it feeds
+    /// the readout, per unit; see [`crate::dropout`]); 0: none.
+    pub dropout: f32,
 }
 
 /// Largest hidden size: Whh alone is then 1 GiB.
@@ -192,6 +196,7 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: cores(),
             drop_tail: false,
+            dropout: 0.0,
         }
     }
 
@@ -219,6 +224,7 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: 1,
             drop_tail: true,
+            dropout: 0.0,
         }
     }
 
@@ -309,6 +315,9 @@ impl TrainConfig {
         if self.threads == 0 {
             return bad("--threads must be at least 1".into());
         }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), not {}", self.dropout));
+        }
         if self.drop_tail && self.shards > 1 {
             return bad(
                 "the article's loop (--preset article) reads one stream: use --shards 1".into(),
@@ -372,6 +381,21 @@ mod tests {
         assert!((lr(16) - 0.0075).abs() < 1e-7, "{}", lr(16));
         assert_eq!(TrainConfig::default_lr(OptimizerKind::Sgd, 64), 0.1);
         assert_eq!(TrainConfig::defaults(1_000_000).lr, lr(64));
+    }
+
+    #[test]
+    fn dropout_must_be_a_rate_below_one() {
+        let with = |dropout| TrainConfig {
+            dropout,
+            ..TrainConfig::defaults(1_000)
+        };
+        assert_eq!(TrainConfig::defaults(1_000).dropout, 0.0);
+        assert_eq!(TrainConfig::article().dropout, 0.0);
+        assert!(with(0.0).validate().is_ok() && with(0.5).validate().is_ok());
+        for bad in [1.0, 1.5, -0.1, f32::NAN] {
+            let e = with(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("--dropout"), "{e}");
+        }
     }
 
     #[test]

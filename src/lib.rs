@@ -4,7 +4,7 @@
 //! The model and its exact semantics are those of a small NumPy article
 //! (see the README); this crate reproduces it and scales it. Reading order,
 //! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
-//! [`cell`] → [`kernels`]; [`corpus`] and [`vocab`]; [`model`] and [`layout`];
+//! [`cell`] → [`kernels`] (and [`dropout`]'s masks); [`corpus`] and [`vocab`]; [`model`] and [`layout`];
 //! [`checkpoint`] and [`files`]; [`sample`], [`eval`] and [`dynamic`]
 //! (dynamic evaluation). [`reference`] is the plain `f64` oracle. The
 //! command line (`src/cli/`, in the binary) turns arguments into these
@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod corpus;
 pub mod divergence;
+pub mod dropout;
 pub mod dynamic;
 pub mod error;
 pub mod eval;

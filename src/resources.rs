@@ -10,7 +10,8 @@ use crate::layout::Layout;
 /// the weights and the optimizer's two slots; per group of `streams`
 /// shards a gradient buffer (and a weight snapshot with Hogwild) and its
 /// BPTT buffers (`(T+1)·B·Hp` states, `T·B·Vp` logits, `T·B·Hp` deltas,
-/// two `B·Hp` rows, `2·T·B` ids); with Hogwild the shared atomic copies.
+/// two `B·Hp` rows, `2·T·B` ids; with dropout two masks and the dropped
+/// states, `3·T·B·Hp`); with Hogwild the shared atomic copies.
 /// Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::new(config.hidden, vocab_len);
@@ -18,7 +19,8 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let (hp, vp, params) = (l.hp as u128, l.vp as u128, l.len() as u128);
     let groups = (config.shards as u128).div_ceil(b.max(1));
     let hogwild = u128::from(config.parallel == Parallel::Hogwild);
-    let bptt_floats = (t + 1) * b * hp + t * b * vp + t * b * hp + 2 * b * hp;
+    let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
+    let bptt_floats = (t + 1) * b * hp + t * b * vp + t * b * hp + 2 * b * hp + dropout;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
     let shared = 4 * params * (3 + 3 * hogwild);
     u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)

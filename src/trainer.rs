@@ -21,7 +21,9 @@
 //! `g` is scaled by 1/predictions (mean) or 1 (sum) and clamped to
 //! [-clip, clip] before the update. With `avg` the result depends on the seed,
 //! K and B, never on the thread count: each worker's gradient is computed the
-//! same way whichever thread runs it, and the sum has a fixed order. Hogwild
+//! same way whichever thread runs it, and the sum has a fixed order. Dropout
+//! (`config.dropout` > 0) keeps it so: a chunk's masks are a hash of the
+//! seed, the epoch and the positions it reads ([`crate::dropout`]). Hogwild
 //! runs in rounds of [`HOGWILD_ROUND`] chunks per worker; the shared weights
 //! and optimizer state are `AtomicU32` for the round (see
 //! [`crate::optimizer::step_shared`]).
@@ -36,6 +38,7 @@ use rayon::prelude::*;
 use crate::bptt::{Bptt, ChunkLoss};
 use crate::config::{GradReduce, LrSchedule, Parallel, TrainConfig};
 use crate::corpus::Corpus;
+use crate::dropout::MaskKey;
 use crate::error::{Error, Result};
 use crate::eval::{self, Score};
 use crate::kernels;
@@ -66,6 +69,9 @@ pub struct EpochReport {
 #[derive(Debug)]
 struct Worker {
     shards: Shards,
+    /// The index of the group's first shard among all K (the dropout masks'
+    /// key: stream b reads shard `first_shard + b`).
+    first_shard: usize,
     ranges: Vec<Range<usize>>,
     bptt: Bptt,
     grads: Vec<f32>,
@@ -83,21 +89,26 @@ impl Worker {
     /// An idle worker's gradient is zero, so it adds nothing to a sum.
     /// `prepared`: the cell's prepared form of `weights` when the caller
     /// made it (avg: once per step for all groups); else the group makes it.
+    /// `dropout`: the step's mask key (its `first_shard` is this group's).
     fn compute(
         &mut self,
         weights: &[f32],
         prepared: Option<&[f32]>,
         ids: &[u16],
+        dropout: Option<MaskKey>,
     ) -> Option<ChunkLoss> {
         self.grads.fill(0.0);
         if !self.active || !self.shards.next_chunks(&mut self.ranges) {
             self.active = false;
             return None;
         }
-        let loss = match prepared {
-            Some(p) => self.bptt.forward_prepared(weights, p, ids, &self.ranges),
-            None => self.bptt.forward(weights, ids, &self.ranges),
-        };
+        let key = dropout.map(|k| MaskKey {
+            first_shard: self.first_shard as u64,
+            ..k
+        });
+        let loss = self
+            .bptt
+            .train_forward(weights, prepared, ids, &self.ranges, key.as_ref());
         self.bptt.backward(weights, &mut self.grads);
         Some(loss)
     }
@@ -183,7 +194,9 @@ impl Trainer {
         let workers = shards
             .groups(config.streams)
             .into_iter()
-            .map(|shards| Worker {
+            .enumerate()
+            .map(|(g, shards)| Worker {
+                first_shard: g * config.streams,
                 ranges: vec![0..0; shards.len()],
                 bptt: Bptt::new(layout, shards.len(), config.seq_len),
                 grads: layout.zeros(),
@@ -495,6 +508,7 @@ impl Trainer {
             model,
             optimizer,
             workers,
+            epoch,
             diverged,
             prepared,
             ..
@@ -504,8 +518,11 @@ impl Trainer {
             let l = model.layout;
             l.cell().prepare(&l, weights, prepared);
             let prepared = &prepared[..];
+            let dropout = mask_key(config, *epoch);
             let compute = |w: &mut Worker| {
-                w.loss = w.compute(weights, Some(prepared), ids).unwrap_or_default()
+                w.loss = w
+                    .compute(weights, Some(prepared), ids, dropout)
+                    .unwrap_or_default()
             };
             for_each_worker(workers, parallel, compute);
             let total = total_loss(workers);
@@ -567,6 +584,7 @@ impl Trainer {
         let updates = AtomicU64::new(self.optimizer.steps());
         let diverged = AtomicBool::new(false);
         let grad = self.config.grad;
+        let dropout = mask_key(&self.config, self.epoch);
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
             for _ in 0..HOGWILD_ROUND {
@@ -574,7 +592,7 @@ impl Trainer {
                     *local = f32::from_bits(shared.load(Ordering::Relaxed));
                 }
                 let snapshot = std::mem::take(&mut w.snapshot);
-                let loss = w.compute(&snapshot, None, ids);
+                let loss = w.compute(&snapshot, None, ids, dropout);
                 w.snapshot = snapshot;
                 let Some(loss) = loss else { break };
                 if !loss.sum.is_finite() {
@@ -657,4 +675,15 @@ fn grad_scale(grad: GradReduce, count: usize) -> f32 {
         GradReduce::Mean => 1.0 / count.max(1) as f32,
         GradReduce::Sum => 1.0,
     }
+}
+
+/// The dropout masks' key for a step of epoch `epoch` (0-based), all but
+/// the group's first shard; `None` without dropout.
+fn mask_key(config: &TrainConfig, epoch: usize) -> Option<MaskKey> {
+    (config.dropout > 0.0).then_some(MaskKey {
+        p: config.dropout,
+        seed: config.seed,
+        epoch: epoch as u64,
+        first_shard: 0,
+    })
 }

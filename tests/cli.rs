@@ -527,6 +527,8 @@ fn bad_input_is_one_clear_line() {
     fails_with(&["train", "--lr=-1"], USAGE, "must be a positive number");
     fails_with(&["train", "--lr", "abc"], USAGE, "--lr");
     fails_with(&["train", "--epochs", "0"], USAGE, "--epochs");
+    fails_with(&["train", "--dropout", "1"], USAGE, "--dropout");
+    fails_with(&["train", "--dropout", "-0.1"], USAGE, "--dropout");
     fails_with(&["train", "--optimizer", "rmsprop"], USAGE, "rmsprop");
     fails_with(
         &["train", "-o", "/no/such/dir/m.safetensors"],

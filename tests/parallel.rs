@@ -73,6 +73,49 @@ fn avg_model_files_are_byte_identical_across_threads() {
 }
 
 #[test]
+fn avg_with_dropout_writes_the_same_file_on_any_thread_count() {
+    // 6 shards in 3 groups of 2: the groups' chunks run on different
+    // threads, yet every mask is a function of the data's position.
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("words.txt");
+    std::fs::write(&text, common::words(30_000, 2)).unwrap();
+    let run = |threads: &str, dropout: &str, seed: &str| {
+        let out = dir
+            .path()
+            .join(format!("t{threads}-p{dropout}-s{seed}.safetensors"));
+        let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+            .args(["train", "--hidden", "32", "--shards", "6", "--streams", "2"])
+            .args(["--epochs", "2", "--sample-len", "0", "--dropout", dropout])
+            .args(["--seed", seed, "--threads", threads, "-o"])
+            .arg(&out)
+            .arg(&text)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(&out).unwrap()
+    };
+    let one = run("1", "0.3", "42");
+    assert!(
+        one == run("2", "0.3", "42"),
+        "--dropout 0.3 with --threads 1 and --threads 2 wrote different files"
+    );
+    assert!(one == run("3", "0.3", "42"), "--threads 3 differs");
+    // Dropout did something, and its masks follow the seed.
+    let weights = |bytes: &[u8]| {
+        rnn_fast::checkpoint::from_bytes(bytes)
+            .unwrap()
+            .model
+            .weights
+    };
+    assert_ne!(weights(&one), weights(&run("1", "0", "42")));
+    let ck = rnn_fast::checkpoint::from_bytes(&one).unwrap().checkpoint;
+    assert_eq!(ck.unwrap().settings.dropout, 0.3);
+    // Another seed gives another run (its masks differ too: the unit tests
+    // of `rnn_fast::dropout`).
+    assert_ne!(weights(&run("1", "0.3", "7")), weights(&one));
+}
+
+#[test]
 fn shards_cut_across_workers_train_every_character() {
     // 7 shards in groups of 3 (3 + 3 + 1 streams): one epoch trains N - 1
     // characters, with both schemes.

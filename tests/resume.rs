@@ -81,17 +81,25 @@ fn words_file(dir: &Path, len: usize) -> PathBuf {
     p
 }
 
+/// Extending a run's epochs on resume: with a schedule that does not
+/// depend on the planned epochs (the cosine stretches to the new total).
 #[test]
 fn resuming_at_an_epoch_end_gives_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 40_000);
+    let step = ["--lr-schedule", "step", "--warmup", "500"];
     let straight = train(
         dir.path(),
         &text,
         "straight.safetensors",
-        &["--epochs", "3"],
+        &[&["--epochs", "3"][..], &step].concat(),
     );
-    let first = train(dir.path(), &text, "first.safetensors", &["--epochs", "1"]);
+    let first = train(
+        dir.path(),
+        &text,
+        "first.safetensors",
+        &[&["--epochs", "1"][..], &step].concat(),
+    );
     let out = resume_matches(dir.path(), &text, &first, &straight, &["--epochs", "3"]);
     assert!(
         out.contains("resuming after") && out.contains("1 epochs done"),
@@ -126,6 +134,31 @@ fn resuming_mid_epoch_gives_the_same_file() {
 }
 
 #[test]
+fn resuming_mid_epoch_with_dropout_gives_the_same_file() {
+    // The masks are a function of the epoch and the positions, which the
+    // checkpoint holds: the resumed run draws the ones the straight run did.
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 400_000);
+    let args = ["--epochs", "2", "--dropout", "0.3"];
+    let straight = train(dir.path(), &text, "straight.safetensors", &args);
+    let part = train(
+        dir.path(),
+        &text,
+        "part.safetensors",
+        &[&args[..], &["--max-seconds", "0.05"]].concat(),
+    );
+    let ck = checkpoint::load(&part).unwrap().checkpoint.unwrap();
+    assert!(
+        ck.state.in_epoch && ck.state.epoch == 0,
+        "stopped inside epoch 1"
+    );
+    assert_eq!(ck.settings.dropout, 0.3);
+    // Resumed once with the settings from the checkpoint, once repeating them.
+    resume_matches(dir.path(), &text, &part, &straight, &[]);
+    resume_matches(dir.path(), &text, &part, &straight, &["--dropout", "0.3"]);
+}
+
+#[test]
 fn checkpoint_state_round_trips() {
     let corpus = Corpus::from_text(&common::words(20_000, 4)).unwrap();
     let config = TrainConfig {
@@ -146,6 +179,7 @@ fn checkpoint_state_round_trips() {
         settings: TrainConfig {
             threads: 1,
             clip_norm: Some(2.5),
+            dropout: 0.25,
             ..config.clone()
         },
         run: RunInfo {
@@ -214,6 +248,12 @@ fn wrong_resumes_are_clear_errors() {
         &text,
         2,
         "--clip-norm 1 differs from the checkpoint's none",
+    );
+    fails(
+        &["train", "--resume", c, "--dropout", "0.5", "-o", x],
+        &text,
+        2,
+        "--dropout 0.5 differs from the checkpoint's 0",
     );
     let latin = dir.path().join("latin.txt");
     std::fs::write(&latin, "abc déjà vu").unwrap();

@@ -51,6 +51,9 @@ pub struct ChunkRecord<'a> {
     /// `(steps + 1)·B` states of [`Cell::state_width`] values: row `b` the
     /// state before the chunk, row `(t+1)·B + b` the state after step t.
     pub states: &'a [f32],
+    /// With dropout, the input mask of each row (`steps·B × Hp`) that
+    /// [`Cell::step_dropped`] was given.
+    pub input_mask: Option<&'a [f32]>,
 }
 
 /// A recurrent cell.
@@ -91,11 +94,28 @@ pub trait Cell: Sync + std::fmt::Debug {
         next: &mut [f32],
     );
 
+    /// [`Cell::step`] with dropout on the input ([`crate::dropout`]): the
+    /// input's contribution (tanh: the embedding `Wxh[:, x]`) is multiplied
+    /// unit by unit by `mask` (B × Hp, values 0 or 1/(1-P)).
+    #[allow(clippy::too_many_arguments)]
+    fn step_dropped(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        prepared: &[f32],
+        inputs: &[u16],
+        mask: &[f32],
+        prev: &[f32],
+        next: &mut [f32],
+    );
+
     /// Values of scratch space [`Cell::backward`] needs for `streams` streams.
     fn scratch_len(&self, l: &Layout, streams: usize) -> usize;
 
     /// Backward through the recurrence of a chunk: `dh` holds `dL/dh_t`
-    /// from the readout (`steps·B × Hp`) and is overwritten; the gradients
+    /// from the readout (`steps·B × Hp`) and is overwritten (with dropout,
+    /// masked where `h_t` feeds the readout; the cell applies
+    /// `chunk.input_mask`); the gradients
     /// of the cell's own tensors are added into `grads`. `scratch` has
     /// [`Cell::scratch_len`] values (allocated once, not per chunk).
     fn backward(

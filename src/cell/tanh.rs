@@ -4,6 +4,7 @@
 //! step:      h_t = tanh(Wxh[:, x_t] + bh + Whh h_{t-1})        (B × Hp)
 //! backward:  dr_t = (1 - h_t²) ⊙ (dh_t + g_{t+1});  g_t = dr_t · Whh   (t = T..1)
 //!            dWhh += DRᵀ · H_prev   dbh += Σ_rows DR   dWxh[x] += dr rows
+//! dropout:   h_t = tanh(Wxh[:, x_t] ⊙ m_t + bh + Whh h_{t-1})   dWxh[x] += dr ⊙ m rows
 //! ```
 //!
 //! `Wxh` is stored (V, Hp), row x the article's column `Wxh[:, x]`, so the
@@ -11,6 +12,7 @@
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
 use super::{Cell, ChunkRecord};
+use crate::dropout;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -126,10 +128,7 @@ impl Cell for TanhCell {
         );
     }
 
-    /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)`, the product as `prev · (Whhᵀ)`
-    /// with the prepared transpose: row-broadcast FMAs reading `Whhᵀ` row by
-    /// row (measured faster than dot products with the rows of `Whh` for
-    /// every stream count but one stream at H 512, where it is within 5%).
+    /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)` (the product: [`recur`]).
     fn step(
         &self,
         l: &Layout,
@@ -139,7 +138,7 @@ impl Cell for TanhCell {
         prev: &[f32],
         next: &mut [f32],
     ) {
-        let (hp, b_n) = (l.hp, inputs.len());
+        let hp = l.hp;
         let w = split(l, w);
         for (b, &x) in inputs.iter().enumerate() {
             let x = x as usize;
@@ -149,12 +148,29 @@ impl Cell for TanhCell {
                 w.bh,
             );
         }
-        kernels::gemm_nn(
-            MatRef::dense(prev, b_n, hp),
-            MatRef::dense(whh_t, hp, hp),
-            &mut MatMut::dense(next, b_n, hp),
-        );
-        kernels::tanh(next);
+        recur(l, whh_t, inputs.len(), prev, next);
+    }
+
+    /// `next = tanh(Wxh[x] ⊙ mask + bh + prev · Whhᵀ)`.
+    fn step_dropped(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        whh_t: &[f32],
+        inputs: &[u16],
+        mask: &[f32],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        let hp = l.hp;
+        let w = split(l, w);
+        for (b, &x) in inputs.iter().enumerate() {
+            let x = x as usize;
+            let (row, m) = (&mut next[b * hp..(b + 1) * hp], &mask[b * hp..(b + 1) * hp]);
+            dropout::masked(row, &w.wxh[x * hp..(x + 1) * hp], m);
+            kernels::add_assign(row, w.bh);
+        }
+        recur(l, whh_t, inputs.len(), prev, next);
     }
 
     fn scratch_len(&self, l: &Layout, streams: usize) -> usize {
@@ -196,13 +212,40 @@ impl Cell for TanhCell {
             MatRef::dense(hs, rows, hp),
             &mut MatMut::dense(g.whh, hp, hp),
         );
-        for (row, dr) in dh.chunks_exact(hp).enumerate() {
-            let (t, b) = (row / b_n, row % b_n);
-            if t < c.lens[b] {
-                kernels::add_assign(g.bh, dr);
-                let x = c.inputs[row] as usize;
-                kernels::add_assign(&mut g.wxh[x * hp..(x + 1) * hp], dr);
+        let active = |row: usize| row / b_n < c.lens[row % b_n];
+        match c.input_mask {
+            None => {
+                for (row, dr) in dh.chunks_exact(hp).enumerate().filter(|&(r, _)| active(r)) {
+                    kernels::add_assign(g.bh, dr);
+                    let x = c.inputs[row] as usize;
+                    kernels::add_assign(&mut g.wxh[x * hp..(x + 1) * hp], dr);
+                }
+            }
+            Some(mask) => {
+                let rows = dh.chunks_exact(hp).zip(mask.chunks_exact(hp));
+                for (row, (dr, m)) in rows.enumerate().filter(|&(r, _)| active(r)) {
+                    kernels::add_assign(g.bh, dr);
+                    let x = c.inputs[row] as usize;
+                    for ((gw, d), m) in g.wxh[x * hp..(x + 1) * hp].iter_mut().zip(dr).zip(m) {
+                        *gw += d * m;
+                    }
+                }
             }
         }
     }
+}
+
+/// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
+/// product as `prev · (Whhᵀ)` with the prepared transpose: row-broadcast
+/// FMAs reading `Whhᵀ` row by row (measured faster than dot products with
+/// the rows of `Whh` for every stream count but one stream at H 512, where
+/// it is within 5%).
+fn recur(l: &Layout, whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
+    let hp = l.hp;
+    kernels::gemm_nn(
+        MatRef::dense(prev, b_n, hp),
+        MatRef::dense(whh_t, hp, hp),
+        &mut MatMut::dense(next, b_n, hp),
+    );
+    kernels::tanh(next);
 }

@@ -10,7 +10,7 @@ use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::{Result, bench};
 
 use super::output::say;
-use super::values::{at_least_one, named, seconds};
+use super::values::{at_least_one, fraction_f32, named, seconds};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
     #[arg(long)]
     pub json: bool,
+    /// Train with this dropout rate (see train --dropout).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction_f32, allow_negative_numbers = true)]
+    pub dropout: f32,
 }
 
 /// Runs `rnn-fast bench`.
@@ -76,6 +79,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads,
         shards,
         parallel: args.parallel,
+        dropout: args.dropout,
         ..defaults
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;

@@ -117,7 +117,8 @@ fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
     same("--streams", args.streams, s.streams.to_string())?;
     same("--parallel", args.parallel, s.parallel.to_string())?;
     same("--seed", args.seed, s.seed.to_string())?;
-    same("--val-frac", args.val_frac, ck.run.val_frac.to_string())
+    same("--val-frac", args.val_frac, ck.run.val_frac.to_string())?;
+    same("--dropout", args.dropout, s.dropout.to_string())
 }
 
 /// `--init-from`: the model's H, unless `--hidden` asks for another.

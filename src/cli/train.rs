@@ -395,8 +395,16 @@ fn print_header(
         c.seed
     ));
     out.line(format_args!(
-        "{} threads, {} shards, {} streams per pass, parallel {}",
-        c.threads, c.shards, c.streams, c.parallel
+        "{} threads, {} shards, {} streams per pass, parallel {}{}",
+        c.threads,
+        c.shards,
+        c.streams,
+        c.parallel,
+        if c.dropout > 0.0 {
+            format!(", dropout {}", c.dropout)
+        } else {
+            String::new()
+        }
     ));
     let done = run.chars_seen;
     if resumed_epoch > 0 || done > 0 {

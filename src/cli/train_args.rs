@@ -11,7 +11,8 @@ use rnn_fast::config::{
 };
 
 use super::values::{
-    at_least_one, count, fraction, named, positive_f32, positive_f32_or_inf, seconds, seed,
+    at_least_one, count, fraction, fraction_f32, named, positive_f32, positive_f32_or_inf, seconds,
+    seed,
 };
 
 /// Corpora longer than this hold out 5% for validation by default.
@@ -137,6 +138,13 @@ pub struct TrainArgs {
     /// Characters of sample printed after training (0: none).
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub sample_len: usize,
+    /// Dropout rate P in [0, 1) while training, on the non-recurrent
+    /// connections only: each unit of the input's embedding Wxh[:, x_t] and
+    /// of h_t where it feeds the output layer is zeroed with probability P
+    /// (kept ones scaled by 1/(1-P)); the recurrence h_t → h_{t+1} is never
+    /// dropped; validation, eval and sampling use no dropout [default: 0].
+    #[arg(long, value_name = "P", value_parser = fraction_f32, allow_negative_numbers = true)]
+    pub dropout: Option<f32>,
 }
 
 impl TrainArgs {
@@ -205,6 +213,7 @@ impl TrainArgs {
             parallel: self.parallel.unwrap_or(base.parallel),
             threads: self.threads.unwrap_or(base.threads),
             drop_tail: base.drop_tail,
+            dropout: self.dropout.unwrap_or(base.dropout),
         }
     }
 

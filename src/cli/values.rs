@@ -33,6 +33,14 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A number in [0, 1) as a 32-bit float (one that rounds to 1 is refused).
+pub fn fraction_f32(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err("must be a number in [0, 1)".into()),
+    }
+}
+
 /// A finite number above 0 that a 32-bit float holds.
 pub fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
