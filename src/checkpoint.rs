@@ -9,7 +9,9 @@
 //! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]`. The header's `__metadata__`
 //! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
 //! (a JSON array of one-character strings, in id order), `hidden`,
-//! `vocab_size`, and for a checkpoint the settings (their field names), the
+//! `vocab_size`, and for a checkpoint the settings (their field names;
+//! `clip_norm`, `init` and `weight_decay` only when not the default: none,
+//! `article` and 0, which their absence means), the
 //! run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`). A checkpoint
@@ -25,7 +27,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::config::{Named, TrainConfig};
+use crate::config::{InitKind, Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
@@ -130,6 +132,13 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
     ];
     if let Some(n) = c.clip_norm {
         m.push(("clip_norm", n.to_string()));
+    }
+    // Only when not the default, so that a default run's file is unchanged.
+    if c.init != InitKind::Article {
+        m.push(("init", c.init.to_string()));
+    }
+    if c.weight_decay != 0.0 {
+        m.push(("weight_decay", c.weight_decay.to_string()));
     }
     m
 }
@@ -445,6 +454,14 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         parallel: parse_named(meta, "parallel")?,
         threads: 1,
         drop_tail: parse_key(meta, "drop_tail")?,
+        init: match meta.contains_key("init") {
+            true => parse_named(meta, "init")?,
+            false => InitKind::Article,
+        },
+        weight_decay: match meta.contains_key("weight_decay") {
+            true => parse_key(meta, "weight_decay")?,
+            false => 0.0,
+        },
     };
     config
         .validate()

@@ -69,6 +69,17 @@ named_setting! {
     }
 }
 
+named_setting! {
+    /// How the weights are drawn before training (see [`crate::model`]).
+    /// Biases start at zero under every scheme.
+    pub enum InitKind {
+        Article = "article", "every weight N(0, 1/fan_in): Wxh 1/V, Whh and Why 1/H (the article)";
+        Uniform = "uniform", "every weight U(-1/√H, 1/√H), as PyTorch's nn.RNN and nn.Linear";
+        Orthogonal = "orthogonal", "Whh a uniformly random orthogonal matrix, Wxh and Why as the article's";
+        Identity = "identity", "Whh = 1.0·I (the IRNN of Le et al. 2015), Wxh and Why as the article's";
+    }
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -105,6 +116,12 @@ pub struct TrainConfig {
     /// The article's loop `while p + seq_len + 1 < N`: the last partial
     /// chunk of every epoch is never trained.
     pub drop_tail: bool,
+    /// How the weights are drawn (a run from `--init-from` or `--resume`
+    /// starts from its model's weights instead).
+    pub init: InitKind,
+    /// Decoupled weight decay F (AdamW): every update also does
+    /// `w -= lr · F · w` on the weight matrices, never the biases; 0: none.
+    pub weight_decay: f32,
 }
 
 /// Largest hidden size: Whh alone is then 1 GiB.
@@ -166,6 +183,8 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: cores(),
             drop_tail: false,
+            init: InitKind::Article,
+            weight_decay: 0.0,
         }
     }
 
@@ -190,6 +209,8 @@ impl TrainConfig {
             parallel: Parallel::Avg,
             threads: 1,
             drop_tail: true,
+            init: InitKind::Article,
+            weight_decay: 0.0,
         }
     }
 
@@ -270,6 +291,12 @@ impl TrainConfig {
                 "the article's loop (--preset article) reads one stream: use --shards 1".into(),
             );
         }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "--weight-decay must be a finite number of at least 0, not {}",
+                self.weight_decay
+            ));
+        }
         Ok(())
     }
 
@@ -323,6 +350,9 @@ mod tests {
         }
         assert_eq!(Parallel::from_name("hogwild"), Some(Parallel::Hogwild));
         assert_eq!(GradReduce::from_name("Sum"), None);
+        for &k in InitKind::ALL {
+            assert_eq!(InitKind::from_name(k.name()), Some(k));
+        }
     }
 
     #[test]
@@ -346,6 +376,24 @@ mod tests {
         assert!((lr(16) - 0.003).abs() < 1e-7, "{}", lr(16));
         assert_eq!(TrainConfig::default_lr(OptimizerKind::Sgd, 64), 0.1);
         assert_eq!(TrainConfig::defaults(1_000_000).lr, lr(64));
+    }
+
+    #[test]
+    fn weight_decay_must_be_finite_and_not_negative() {
+        let ok = |f: f32| {
+            TrainConfig {
+                weight_decay: f,
+                ..TrainConfig::defaults(1_000)
+            }
+            .validate()
+        };
+        assert!(ok(0.0).is_ok() && ok(0.1).is_ok());
+        for f in [-0.01, f32::NAN, f32::INFINITY] {
+            let e = ok(f).unwrap_err().to_string();
+            assert!(e.contains("--weight-decay"), "{e}");
+        }
+        assert_eq!(TrainConfig::article().init, InitKind::Article);
+        assert_eq!(TrainConfig::article().weight_decay, 0.0);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Score};
 use crate::kernels;
 use crate::model::Model;
-use crate::optimizer::{self, Optimizer, Update};
+use crate::optimizer::{self, Decay, Optimizer, Update};
 use crate::resources;
 use crate::shards::Shards;
 
@@ -146,6 +146,8 @@ pub struct Trainer {
     /// Hogwild: the weights and optimizer state shared by the threads during
     /// a round (allocated at the first round).
     shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
+    /// The buffer's ranges that weight decay shrinks ([`crate::layout::Layout::decayed`]).
+    decayed: Vec<Range<usize>>,
 }
 
 impl Trainer {
@@ -153,7 +155,12 @@ impl Trainer {
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         resources::check_memory(&config, corpus.vocab.len())?;
-        let model = Model::init(corpus.vocab.clone(), config.hidden, config.seed);
+        let model = Model::init(
+            corpus.vocab.clone(),
+            config.hidden,
+            config.seed,
+            config.init,
+        );
         Trainer::with_model(config, model, corpus)
     }
 
@@ -211,6 +218,7 @@ impl Trainer {
             in_epoch: false,
             diverged: false,
             shared: None,
+            decayed: layout.decayed(),
         })
     }
 
@@ -432,6 +440,7 @@ impl Trainer {
             epoch,
             diverged,
             prepared,
+            decayed,
             ..
         } = self;
         let total = {
@@ -469,6 +478,7 @@ impl Trainer {
                     clip: config.clip,
                     clip_norm: config.clip_norm,
                     lr: config.lr_at(*epoch),
+                    decay: Decay::new(config.weight_decay, decayed),
                 };
                 optimizer.step_with(&mut model.weights, gradient, update, parallel);
             }
@@ -502,6 +512,7 @@ impl Trainer {
         let updates = AtomicU64::new(self.optimizer.steps());
         let diverged = AtomicBool::new(false);
         let grad = self.config.grad;
+        let decay = Decay::new(self.config.weight_decay, &self.decayed);
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
             for _ in 0..HOGWILD_ROUND {
@@ -523,6 +534,7 @@ impl Trainer {
                     clip,
                     clip_norm,
                     lr,
+                    decay,
                 };
                 let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
                 optimizer::step_shared(kind, t, weights, state, &w.grads, update);

@@ -6,10 +6,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use rnn_fast::config::{GradReduce, OptimizerKind, Parallel, TrainConfig};
+use rnn_fast::config::{GradReduce, InitKind, OptimizerKind, Parallel, TrainConfig};
 
 use super::values::{
-    at_least_one, count, fraction, named, positive_f32, positive_f32_or_inf, seconds, seed,
+    at_least_one, count, fraction, named, non_negative_f32, positive_f32, positive_f32_or_inf,
+    seconds, seed,
 };
 
 /// Corpora longer than this hold out 5% for validation by default.
@@ -124,6 +125,14 @@ pub struct TrainArgs {
     /// Characters of sample printed after training (0: none).
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub sample_len: usize,
+    /// How the weights are drawn (biases start at zero) [default: article].
+    /// Not with --init-from, whose weights come from the model.
+    #[arg(long, value_parser = named::<InitKind>(), conflicts_with = "init_from")]
+    pub init: Option<InitKind>,
+    /// Decoupled weight decay (AdamW): every update of every optimizer also
+    /// does w -= lr·F·w on the weight matrices (not the biases) [default: 0, none].
+    #[arg(long, value_name = "F", value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
 }
 
 impl TrainArgs {
@@ -180,6 +189,8 @@ impl TrainArgs {
             parallel: self.parallel.unwrap_or(base.parallel),
             threads: self.threads.unwrap_or(base.threads),
             drop_tail: base.drop_tail,
+            init: self.init.unwrap_or(base.init),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
         }
     }
 
