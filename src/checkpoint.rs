@@ -10,14 +10,13 @@
 //! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
 //! (a JSON array of one-character strings, in id order), `hidden`,
 //! `vocab_size`, and for a checkpoint the settings (their field names;
-//! `clip_norm` and `dropout` only when set, so that a run without them
-//! writes the bytes it always has), the
-//! run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
+//! `clip_norm`, `dropout`, `init`, `weight_decay`, `lr_schedule`, `warmup`
+//! and `patience` only when not the default, which their absence means, so
+//! that a run without them writes the bytes it always has), the run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
 //! plateau schedule `train.lr_factor`, `train.plateau_best`,
-//! `train.plateau_bad`, `train.eval_every`). Settings at their defaults that older files lack
-//! (`lr_schedule`, `warmup`, `patience`) are written only when not default. A checkpoint
+//! `train.plateau_bad`, `train.eval_every`). A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
 //! state) and `train.positions [K]` (I64, each shard's read position).
@@ -30,7 +29,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::config::{DEFAULT_PATIENCE, LrSchedule, Named, TrainConfig};
+use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
@@ -155,6 +154,13 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
     // Only when on: a run without dropout writes the files it always has.
     if c.dropout > 0.0 {
         m.push(("dropout", c.dropout.to_string()));
+    }
+    // Only when not the default, so that a default run's file is unchanged.
+    if c.init != InitKind::Article {
+        m.push(("init", c.init.to_string()));
+    }
+    if c.weight_decay != 0.0 {
+        m.push(("weight_decay", c.weight_decay.to_string()));
     }
     m
 }
@@ -506,6 +512,14 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         drop_tail: parse_key(meta, "drop_tail")?,
         dropout: match meta.contains_key("dropout") {
             true => parse_key(meta, "dropout")?,
+            false => 0.0,
+        },
+        init: match meta.contains_key("init") {
+            true => parse_named(meta, "init")?,
+            false => InitKind::Article,
+        },
+        weight_decay: match meta.contains_key("weight_decay") {
+            true => parse_key(meta, "weight_decay")?,
             false => 0.0,
         },
     };

@@ -78,6 +78,17 @@ named_setting! {
     }
 }
 
+named_setting! {
+    /// How the weights are drawn before training (see [`crate::model`]).
+    /// Biases start at zero under every scheme.
+    pub enum InitKind {
+        Article = "article", "every weight N(0, 1/fan_in): Wxh 1/V, Whh and Why 1/H (the article)";
+        Uniform = "uniform", "every weight U(-1/√H, 1/√H), as PyTorch's nn.RNN and nn.Linear";
+        Orthogonal = "orthogonal", "Whh a uniformly random orthogonal matrix, Wxh and Why as the article's";
+        Identity = "identity", "Whh = 1.0·I (the IRNN of Le et al. 2015), Wxh and Why as the article's";
+    }
+}
+
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -124,6 +135,12 @@ pub struct TrainConfig {
     /// training (the input's embedding `Wxh[:, x_t]` and `h_t` where it feeds
     /// the readout, per unit; see [`crate::dropout`]); 0: none.
     pub dropout: f32,
+    /// How the weights are drawn (a run from `--init-from` or `--resume`
+    /// starts from its model's weights instead).
+    pub init: InitKind,
+    /// Decoupled weight decay F (AdamW): every update also does
+    /// `w -= lr · F · w` on the weight matrices, never the biases; 0: none.
+    pub weight_decay: f32,
 }
 
 /// Largest hidden size: Whh alone is then 1 GiB.
@@ -197,6 +214,8 @@ impl TrainConfig {
             threads: cores(),
             drop_tail: false,
             dropout: 0.0,
+            init: InitKind::Article,
+            weight_decay: 0.0,
         }
     }
 
@@ -225,6 +244,8 @@ impl TrainConfig {
             threads: 1,
             drop_tail: true,
             dropout: 0.0,
+            init: InitKind::Article,
+            weight_decay: 0.0,
         }
     }
 
@@ -323,6 +344,12 @@ impl TrainConfig {
                 "the article's loop (--preset article) reads one stream: use --shards 1".into(),
             );
         }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "--weight-decay must be a finite number of at least 0, not {}",
+                self.weight_decay
+            ));
+        }
         Ok(())
     }
 }
@@ -355,6 +382,9 @@ mod tests {
         }
         assert_eq!(Parallel::from_name("hogwild"), Some(Parallel::Hogwild));
         assert_eq!(GradReduce::from_name("Sum"), None);
+        for &k in InitKind::ALL {
+            assert_eq!(InitKind::from_name(k.name()), Some(k));
+        }
     }
 
     #[test]
@@ -396,6 +426,24 @@ mod tests {
             let e = with(bad).validate().unwrap_err().to_string();
             assert!(e.contains("--dropout"), "{e}");
         }
+    }
+
+    #[test]
+    fn weight_decay_must_be_finite_and_not_negative() {
+        let ok = |f: f32| {
+            TrainConfig {
+                weight_decay: f,
+                ..TrainConfig::defaults(1_000)
+            }
+            .validate()
+        };
+        assert!(ok(0.0).is_ok() && ok(0.1).is_ok());
+        for f in [-0.01, f32::NAN, f32::INFINITY] {
+            let e = ok(f).unwrap_err().to_string();
+            assert!(e.contains("--weight-decay"), "{e}");
+        }
+        assert_eq!(TrainConfig::article().init, InitKind::Article);
+        assert_eq!(TrainConfig::article().weight_decay, 0.0);
     }
 
     #[test]

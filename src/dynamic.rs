@@ -117,6 +117,7 @@ pub fn evaluate_dynamic(model: &Model, ids: &[u16], settings: &DynamicSettings) 
                 clip,
                 clip_norm: None,
                 lr,
+                decay: None,
             };
             sgd.step(&mut weights, &grads, update);
         }

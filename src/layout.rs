@@ -13,9 +13,14 @@
 //! | `bh`  | (Hp)       |                                                   |
 //! | `by`  | (Vp)       |                                                   |
 //!
+//! Weight decay ([`crate::optimizer::Decay`]) covers the matrices, not the
+//! bias vectors ([`TensorSpec::decayed`], [`Layout::decayed`]).
+//!
 //! H and V are padded up to `Hp` and `Vp`, multiples of the SIMD width
 //! [`LANES`]. Pad entries are zero and stay zero: a zero hidden unit has a
 //! zero gradient, and pad logits are never part of the softmax.
+
+use std::ops::Range;
 
 use crate::kernels::LANES;
 
@@ -70,6 +75,21 @@ impl Layout {
             *at += t.stored_len(self);
             Some((start, t))
         })
+    }
+
+    /// The ranges of the buffer that weight decay shrinks: every tensor that
+    /// is [`TensorSpec::decayed`], neighbours merged into one range (the
+    /// tanh cell's Wxh, Whh and Why make one).
+    pub fn decayed(&self) -> Vec<Range<usize>> {
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        for (at, spec) in self.offsets().filter(|(_, t)| t.decayed()) {
+            let end = at + spec.stored_len(self);
+            match ranges.last_mut() {
+                Some(last) if last.end == at => last.end = end,
+                _ => ranges.push(at..end),
+            }
+        }
+        ranges
     }
 
     /// The `N` tensors of a buffer of this layout, in order (N must be the
@@ -168,6 +188,12 @@ impl TensorSpec {
         self.rows.stored(l) * self.cols.stored(l)
     }
 
+    /// Whether weight decay shrinks this tensor: the weight matrices do, the
+    /// bias vectors (`rows` One) do not.
+    pub fn decayed(&self) -> bool {
+        self.rows != Dim::One
+    }
+
     /// The shape in the model file.
     pub fn file_shape(&self, l: &Layout) -> Vec<usize> {
         let (r, c) = (self.rows.logical(l), self.cols.logical(l));
@@ -214,6 +240,9 @@ mod tests {
         assert_eq!(buf[l.len() - 1], 1.0);
         let starts: Vec<usize> = l.offsets().map(|(at, _)| at).collect();
         assert_eq!(starts[1], 65 * l.hp);
+        // Weight decay: Wxh, Whh and Why in one range; bh and by not.
+        assert_eq!(l.decayed(), vec![0..starts[3]]);
+        assert_eq!(starts[3], (65 + l.hp + l.vp) * l.hp);
     }
 
     #[test]

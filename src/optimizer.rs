@@ -13,6 +13,21 @@
 //!
 //! The state is two slots of the parameter layout, `m` then `v` (Adagrad
 //! uses `m` only, SGD neither).
+//!
+//! With decoupled weight decay F ([`Decay`]; AdamW, Loshchilov & Hutter
+//! 2019), every update of every rule first shrinks the weights it covers
+//! (the layout's weight matrices, [`crate::layout::Layout::decayed`]; never
+//! the biases):
+//!
+//! ```text
+//! w ← w − lr · F · w    computed as  w ← (1 − lr·F) · w   (as PyTorch's AdamW)
+//! ```
+//!
+//! then applies the rule above with the same lr (the scheduled rate). The
+//! decay does not pass through the gradient, its clip or Adam's and
+//! Adagrad's moments. For SGD it equals L2 regularisation of strength F;
+//! for Adam it is AdamW; for Adagrad, the same decoupled shrink. Without it
+//! (F 0) the update is the rule alone, with no extra arithmetic.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,16 +46,59 @@ const BLOCK: usize = 4096;
 
 /// How one update turns a raw gradient into the step: `g = scale · grad`;
 /// with `clip_norm`, `g` is scaled down to that global L2 norm if above it;
-/// then every entry is clamped to `[-clip, clip]`; then the rule with `lr`.
+/// then every entry is clamped to `[-clip, clip]`; then, with `decay`, the
+/// weights it covers shrink; then the rule with `lr`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Update {
+pub struct Update<'a> {
     pub scale: f32,
     pub clip: f32,
     pub clip_norm: Option<f32>,
     pub lr: f32,
+    pub decay: Option<Decay<'a>>,
 }
 
-impl Update {
+/// Decoupled weight decay: `w ← (1 − lr·rate)·w` for the entries in
+/// `ranges` (of the flat buffer), before the rule's step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decay<'a> {
+    pub rate: f32,
+    pub ranges: &'a [Range<usize>],
+}
+
+impl<'a> Decay<'a> {
+    /// The decay at `rate` of `ranges`; none at rate 0 (or without ranges).
+    pub fn new(rate: f32, ranges: &'a [Range<usize>]) -> Option<Decay<'a>> {
+        (rate != 0.0 && !ranges.is_empty()).then_some(Decay { rate, ranges })
+    }
+
+    /// The factor `1 − lr·rate` that shrinks a weight.
+    fn keep(self, lr: f32) -> f32 {
+        1.0 - lr * self.rate
+    }
+
+    /// The parts of `ranges` inside the block `start..start + len`, relative
+    /// to the block's start.
+    fn within(self, start: usize, len: usize) -> impl Iterator<Item = Range<usize>> + 'a {
+        let end = start + len;
+        self.ranges.iter().filter_map(move |r| {
+            let (lo, hi) = (r.start.max(start), r.end.min(end));
+            (lo < hi).then(|| lo - start..hi - start)
+        })
+    }
+
+    /// Shrinks the decayed weights of the block `w` that starts at `start`
+    /// in the buffer (one multiply per weight: vectorises).
+    fn apply(self, w: &mut [f32], start: usize, lr: f32) {
+        let keep = self.keep(lr);
+        for r in self.within(start, w.len()) {
+            for x in &mut w[r] {
+                *x *= keep;
+            }
+        }
+    }
+}
+
+impl Update<'_> {
     /// The factor that brings a gradient of squared norm `sq` (before
     /// `scale`) down to `clip_norm`; 1 without it or below it.
     fn norm_factor(&self, sq: f64) -> f32 {
@@ -186,7 +244,7 @@ impl Optimizer {
     }
 
     /// Updates `weights` with one gradient buffer.
-    pub fn step(&mut self, weights: &mut [f32], grads: &[f32], update: Update) {
+    pub fn step(&mut self, weights: &mut [f32], grads: &[f32], update: Update<'_>) {
         let sum = |range: Range<usize>, dst: &mut [f32]| dst.copy_from_slice(&grads[range]);
         self.step_with(weights, sum, update, false);
     }
@@ -199,7 +257,7 @@ impl Optimizer {
         &mut self,
         weights: &mut [f32],
         gradient: impl Fn(Range<usize>, &mut [f32]) + Sync,
-        update: Update,
+        update: Update<'_>,
         parallel: bool,
     ) {
         assert_eq!(2 * weights.len(), self.state.len());
@@ -232,6 +290,9 @@ impl Optimizer {
             let mut buf = [0.0f32; BLOCK];
             let g = &mut buf[..w.len()];
             gradient(block * BLOCK..block * BLOCK + w.len(), g);
+            if let Some(decay) = update.decay {
+                decay.apply(w, block * BLOCK, update.lr);
+            }
             rule.apply_all(w, m, v, g, scale, clip);
         };
         if parallel {
@@ -258,14 +319,15 @@ impl Optimizer {
 /// two threads may overwrite each other's update of the same entry (Hogwild
 /// accepts that); no entry is ever torn, and there is no data race in Rust's
 /// sense. Relaxed loads and stores compile to plain moves on x86-64. `t` is
-/// the update number Adam's bias correction uses.
+/// the update number Adam's bias correction uses. A decay shrinks its
+/// weights in a pass of its own before the rule's.
 pub fn step_shared(
     kind: OptimizerKind,
     t: u64,
     weights: &[AtomicU32],
     state: &[AtomicU32],
     grads: &[f32],
-    update: Update,
+    update: Update<'_>,
 ) {
     let rule = Rule::new(kind, update.lr, t.max(1));
     let factor = match update.clip_norm {
@@ -275,6 +337,14 @@ pub fn step_shared(
     let (scale, clip) = (update.scale * factor, update.clip);
     let (m, v) = state.split_at(weights.len());
     let load = |a: &AtomicU32| f32::from_bits(a.load(Ordering::Relaxed));
+    if let Some(decay) = update.decay {
+        let keep = decay.keep(update.lr);
+        for r in decay.within(0, weights.len()) {
+            for w in &weights[r] {
+                w.store((load(w) * keep).to_bits(), Ordering::Relaxed);
+            }
+        }
+    }
     for (((w, m), v), &g) in weights.iter().zip(m).zip(v).zip(grads) {
         let g = (g * scale).clamp(-clip, clip);
         let (w_new, m_new, v_new) = rule.apply(load(w), load(m), load(v), g);
@@ -292,12 +362,13 @@ pub fn step_shared(
 mod tests {
     use super::*;
 
-    fn upd(scale: f32, clip: f32, lr: f32) -> Update {
+    fn upd(scale: f32, clip: f32, lr: f32) -> Update<'static> {
         Update {
             scale,
             clip,
             clip_norm: None,
             lr,
+            decay: None,
         }
     }
 
@@ -412,5 +483,93 @@ mod tests {
             .collect();
         assert_eq!(w, b);
         assert_eq!(oa.state(), ob.state());
+    }
+
+    /// Weights as f32 from the atomics.
+    fn read(a: &[AtomicU32]) -> Vec<f32> {
+        a.iter()
+            .map(|x| f32::from_bits(x.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Weight decay by hand, for each rule: lr 0.5, F 0.5 keep 0.75 of a
+    /// decayed weight 2 (1.5) before the rule's step; the weights outside
+    /// the ranges (the biases) take the rule's step alone. The shared
+    /// (Hogwild) update agrees.
+    #[test]
+    fn weight_decay_shrinks_the_decayed_weights_before_each_rule() {
+        // Entries 1..3 and 5..6 decay; 0, 3, 4 and 6 (the "biases") do not.
+        let ranges = [1..3, 5..6];
+        let w0 = [2.0f32; 7];
+        let g = [1.0f32, 1.0, 0.0, 1.0, 0.0, -1.0, -1.0];
+        let update = Update {
+            decay: Decay::new(0.5, &ranges),
+            ..upd(1.0, 5.0, 0.5)
+        };
+        // SGD, Adagrad's and Adam's first steps: 0.5 · g (the latter two up
+        // to their epsilon: exactly lr · sign(g) here).
+        let step = |x: f32| 0.5 * x;
+        let want: Vec<f32> = (0..7)
+            .map(|i| {
+                let w = if [1, 2, 5].contains(&i) { 1.5 } else { 2.0 };
+                w - step(g[i])
+            })
+            .collect();
+        assert_eq!(want, [1.5, 1.0, 1.5, 1.5, 2.0, 2.0, 2.5]);
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Adagrad,
+            OptimizerKind::Adam,
+        ] {
+            let mut w = w0.to_vec();
+            Optimizer::new(kind, 7).step(&mut w, &g, update);
+            for (i, (&a, &b)) in w.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-6, "{kind} w[{i}] = {a}, not {b}");
+            }
+            let shared: Vec<AtomicU32> = w0.iter().map(|x| AtomicU32::new(x.to_bits())).collect();
+            let state: Vec<AtomicU32> = (0..14).map(|_| AtomicU32::new(0)).collect();
+            step_shared(kind, 1, &shared, &state, &g, update);
+            assert_eq!(read(&shared), w, "{kind}: shared and flat updates differ");
+        }
+        // SGD exactly: 2 · 0.75 − 0.5 · 1 = 1 for entry 1.
+        let mut w = w0.to_vec();
+        Optimizer::new(OptimizerKind::Sgd, 7).step(&mut w, &g, update);
+        assert_eq!(w, want);
+        // A second Adam step: the decay shrinks again, the moments never see it.
+        let mut w = w0.to_vec();
+        let mut adam = Optimizer::new(OptimizerKind::Adam, 7);
+        adam.step(&mut w, &g, update);
+        let m_after_one = adam.state().to_vec();
+        adam.step(&mut w, &g, update);
+        assert!((w[1] - (1.0 * 0.75 - 0.5)).abs() < 1e-5, "{}", w[1]);
+        assert!((w[0] - (1.5 - 0.5)).abs() < 1e-5, "{}", w[0]);
+        let mut plain = Optimizer::new(OptimizerKind::Adam, 7);
+        let mut w2 = w0.to_vec();
+        plain.step(&mut w2, &g, upd(1.0, 5.0, 0.5));
+        assert_eq!(plain.state(), &m_after_one[..], "decay reached the moments");
+        // Rate 0 is no decay at all.
+        assert_eq!(Decay::new(0.0, &ranges), None);
+    }
+
+    /// Decay ranges that cross update blocks are cut at the blocks' edges.
+    #[test]
+    fn weight_decay_ranges_cross_blocks() {
+        let n = 2 * BLOCK + 10;
+        let ranges = [3..BLOCK + 5, 2 * BLOCK + 1..2 * BLOCK + 2];
+        let mut w = vec![1.0f32; n];
+        let update = Update {
+            decay: Decay::new(0.5, &ranges),
+            ..upd(1.0, 5.0, 0.5)
+        };
+        Optimizer::new(OptimizerKind::Sgd, n).step_with(
+            &mut w,
+            |_, dst: &mut [f32]| dst.fill(0.0),
+            update,
+            true,
+        );
+        for (i, &x) in w.iter().enumerate() {
+            let decayed = ranges.iter().any(|r| r.contains(&i));
+            assert_eq!(x, if decayed { 0.75 } else { 1.0 }, "w[{i}]");
+        }
     }
 }

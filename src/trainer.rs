@@ -43,7 +43,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, Score};
 use crate::kernels;
 use crate::model::Model;
-use crate::optimizer::{self, Optimizer, Update};
+use crate::optimizer::{self, Decay, Optimizer, Update};
 use crate::resources;
 use crate::schedule::{self, Plateau, Position};
 use crate::shards::Shards;
@@ -164,6 +164,8 @@ pub struct Trainer {
     /// Hogwild: the weights and optimizer state shared by the threads during
     /// a round (allocated at the first round).
     shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
+    /// The buffer's ranges that weight decay shrinks ([`crate::layout::Layout::decayed`]).
+    decayed: Vec<Range<usize>>,
 }
 
 impl Trainer {
@@ -171,7 +173,12 @@ impl Trainer {
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         resources::check_memory(&config, corpus.vocab.len())?;
-        let model = Model::init(corpus.vocab.clone(), config.hidden, config.seed);
+        let model = Model::init(
+            corpus.vocab.clone(),
+            config.hidden,
+            config.seed,
+            config.init,
+        );
         Trainer::with_model(config, model, corpus)
     }
 
@@ -234,6 +241,7 @@ impl Trainer {
             in_epoch: false,
             diverged: false,
             shared: None,
+            decayed: layout.decayed(),
         })
     }
 
@@ -511,6 +519,7 @@ impl Trainer {
             epoch,
             diverged,
             prepared,
+            decayed,
             ..
         } = self;
         let total = {
@@ -551,6 +560,7 @@ impl Trainer {
                     clip: config.clip,
                     clip_norm: config.clip_norm,
                     lr,
+                    decay: Decay::new(config.weight_decay, decayed),
                 };
                 optimizer.step_with(&mut model.weights, gradient, update, parallel);
             }
@@ -585,6 +595,7 @@ impl Trainer {
         let diverged = AtomicBool::new(false);
         let grad = self.config.grad;
         let dropout = mask_key(&self.config, self.epoch);
+        let decay = Decay::new(self.config.weight_decay, &self.decayed);
         let run = |w: &mut Worker| {
             w.loss = ChunkLoss::default();
             for _ in 0..HOGWILD_ROUND {
@@ -606,6 +617,7 @@ impl Trainer {
                     clip,
                     clip_norm,
                     lr,
+                    decay,
                 };
                 let t = updates.fetch_add(1, Ordering::Relaxed) + 1;
                 optimizer::step_shared(kind, t, weights, state, &w.grads, update);

@@ -42,7 +42,12 @@ fn avg_does_not_depend_on_the_thread_count() {
         assert!(same, "{} threads gave other weights than 1 thread", i + 1);
     }
     // The run did train: the weights moved from their initialisation.
-    let init = rnn_fast::model::Model::init(corpus.vocab.clone(), 24, 42);
+    let init = rnn_fast::model::Model::init(
+        corpus.vocab.clone(),
+        24,
+        42,
+        rnn_fast::config::InitKind::Article,
+    );
     assert_ne!(init.weights, weights[0]);
 }
 

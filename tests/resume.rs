@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
-use rnn_fast::config::TrainConfig;
+use rnn_fast::config::{InitKind, TrainConfig};
 use rnn_fast::corpus::Corpus;
 use rnn_fast::trainer::Trainer;
 
@@ -180,6 +180,8 @@ fn checkpoint_state_round_trips() {
             threads: 1,
             clip_norm: Some(2.5),
             dropout: 0.25,
+            init: InitKind::Uniform,
+            weight_decay: 0.05,
             ..config.clone()
         },
         run: RunInfo {
@@ -204,6 +206,96 @@ fn checkpoint_state_round_trips() {
         assert_eq!(t.train_chunk(&corpus.ids), resumed.train_chunk(&corpus.ids));
     }
     assert_eq!(t.model().weights, resumed.model().weights);
+}
+
+/// The metadata keys of a model file.
+fn metadata_keys(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut keys: Vec<String> = header.metadata().clone().unwrap().into_keys().collect();
+    keys.sort();
+    keys
+}
+
+/// `--init` and `--weight-decay`: recorded in the checkpoint only when not
+/// the default, resumed exactly, and refused when a resume changes them, or
+/// beside `--init-from`, or out of range.
+#[test]
+fn init_and_weight_decay_are_recorded_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 40_000);
+    // A schedule that does not follow the planned epochs (the run is extended).
+    let with = |epochs: &'static str| {
+        [
+            "--init",
+            "orthogonal",
+            "--weight-decay",
+            "0.01",
+            "--lr-schedule",
+            "step",
+            "--warmup",
+            "500",
+            "--epochs",
+            epochs,
+        ]
+    };
+    let straight = train(dir.path(), &text, "straight.safetensors", &with("2"));
+    let first = train(dir.path(), &text, "first.safetensors", &with("1"));
+    let ck = checkpoint::load(&first).unwrap().checkpoint.unwrap();
+    assert_eq!(
+        (ck.settings.init, ck.settings.weight_decay),
+        (InitKind::Orthogonal, 0.01)
+    );
+    let keys = metadata_keys(&first);
+    assert!(keys.iter().any(|k| k == "init") && keys.iter().any(|k| k == "weight_decay"));
+    // Repeating the settings is accepted; the result is the straight run's.
+    resume_matches(dir.path(), &text, &first, &straight, &with("2"));
+    // A default run writes neither key, and reads back the defaults.
+    let plain = train(dir.path(), &text, "plain.safetensors", &["--epochs", "1"]);
+    let keys = metadata_keys(&plain);
+    assert!(
+        !keys.iter().any(|k| k == "init" || k == "weight_decay"),
+        "{keys:?}"
+    );
+    let ck = checkpoint::load(&plain).unwrap().checkpoint.unwrap();
+    assert_eq!(
+        (ck.settings.init, ck.settings.weight_decay),
+        (InitKind::Article, 0.0)
+    );
+    // Both settings change the model.
+    let weights = |p: &Path| checkpoint::load(p).unwrap().model.weights;
+    assert_ne!(weights(&first), weights(&plain));
+    let no_decay = train(
+        dir.path(),
+        &text,
+        "no-decay.safetensors",
+        &["--init", "orthogonal", "--epochs", "1"],
+    );
+    assert_ne!(weights(&first), weights(&no_decay));
+
+    let usage = |args: &[&str], expect: &str| {
+        let o = bin().args(args).arg(&text).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    };
+    let (f, x) = (first.to_str().unwrap(), dir.path().join("x.safetensors"));
+    let x = x.to_str().unwrap();
+    usage(
+        &["train", "--resume", f, "--init", "identity", "-o", x],
+        "--init identity differs from the checkpoint's orthogonal",
+    );
+    usage(
+        &["train", "--resume", f, "--weight-decay", "0.1", "-o", x],
+        "--weight-decay 0.1 differs from the checkpoint's 0.01",
+    );
+    usage(
+        &["train", "--init-from", f, "--init", "uniform", "-o", x],
+        "--init",
+    );
+    for bad in ["-0.5", "nan", "inf"] {
+        usage(&["train", "--weight-decay", bad, "-o", x], "--weight-decay");
+    }
 }
 
 #[test]

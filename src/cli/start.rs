@@ -118,7 +118,13 @@ fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
     same("--parallel", args.parallel, s.parallel.to_string())?;
     same("--seed", args.seed, s.seed.to_string())?;
     same("--val-frac", args.val_frac, ck.run.val_frac.to_string())?;
-    same("--dropout", args.dropout, s.dropout.to_string())
+    same("--dropout", args.dropout, s.dropout.to_string())?;
+    same("--init", args.init, s.init.to_string())?;
+    same(
+        "--weight-decay",
+        args.weight_decay,
+        s.weight_decay.to_string(),
+    )
 }
 
 /// `--init-from`: the model's H, unless `--hidden` asks for another.

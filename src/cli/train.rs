@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
-use rnn_fast::config::{LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
+use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
@@ -394,6 +394,12 @@ fn print_header(
         c.epochs,
         c.seed
     ));
+    if c.init != InitKind::Article || c.weight_decay != 0.0 {
+        out.line(format_args!(
+            "init {}, weight decay {}",
+            c.init, c.weight_decay
+        ));
+    }
     out.line(format_args!(
         "{} threads, {} shards, {} streams per pass, parallel {}{}",
         c.threads,

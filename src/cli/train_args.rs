@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use rnn_fast::config::{
-    GradReduce, LrSchedule, OptimizerKind, PLATEAU_DEFAULT_DECAY, Parallel, TrainConfig,
+    GradReduce, InitKind, LrSchedule, OptimizerKind, PLATEAU_DEFAULT_DECAY, Parallel, TrainConfig,
 };
 
 use super::values::{
-    at_least_one, count, fraction, fraction_f32, named, positive_f32, positive_f32_or_inf, seconds,
-    seed,
+    at_least_one, count, fraction, fraction_f32, named, non_negative_f32, positive_f32,
+    positive_f32_or_inf, seconds, seed,
 };
 
 /// Corpora longer than this hold out 5% for validation by default.
@@ -145,6 +145,14 @@ pub struct TrainArgs {
     /// dropped; validation, eval and sampling use no dropout [default: 0].
     #[arg(long, value_name = "P", value_parser = fraction_f32, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
+    /// How the weights are drawn (biases start at zero) [default: article].
+    /// Not with --init-from, whose weights come from the model.
+    #[arg(long, value_parser = named::<InitKind>(), conflicts_with = "init_from")]
+    pub init: Option<InitKind>,
+    /// Decoupled weight decay (AdamW): every update of every optimizer also
+    /// does w -= lr·F·w on the weight matrices (not the biases) [default: 0, none].
+    #[arg(long, value_name = "F", value_parser = non_negative_f32, allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
 }
 
 impl TrainArgs {
@@ -214,6 +222,8 @@ impl TrainArgs {
             threads: self.threads.unwrap_or(base.threads),
             drop_tail: base.drop_tail,
             dropout: self.dropout.unwrap_or(base.dropout),
+            init: self.init.unwrap_or(base.init),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
         }
     }
 

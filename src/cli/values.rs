@@ -61,6 +61,18 @@ pub fn positive_f32(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A finite number of at least 0 that a 32-bit float holds.
+pub fn non_negative_f32(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(0.0) => Ok(0.0),
+        Ok(_) => positive_f32(s).map_err(|e| format!("{e}, or 0")),
+        _ => Err(format!(
+            "must be 0 or a positive number up to {:e}",
+            f32::MAX
+        )),
+    }
+}
+
 /// A number above 0, or `inf`.
 pub fn positive_f32_or_inf(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {

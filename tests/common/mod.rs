@@ -17,7 +17,7 @@ pub fn vocab(v: usize) -> Vocab {
 /// A model with every weight and bias drawn uniformly from [-scale, scale]
 /// (biases too, so that every gradient term is exercised).
 pub fn random_model(h: usize, v: usize, seed: u64, scale: f32) -> Model {
-    let mut model = Model::init(vocab(v), h, seed);
+    let mut model = Model::init(vocab(v), h, seed, rnn_fast::config::InitKind::Article);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
     let l = model.layout;
     let t = rnn_fast::cell::tanh::split_mut(&l, &mut model.weights);
