@@ -401,11 +401,11 @@ fn plot_draws_the_log_as_svg() {
 }
 
 #[test]
-fn checkpoint_every_also_keeps_the_best_model() {
+fn held_out_text_keeps_the_best_model_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let text = to_be_file(dir.path());
     let out = dir.path().join("m.safetensors");
-    ok(bin()
+    let o = ok(bin()
         .args([
             "train",
             "--hidden",
@@ -415,14 +415,34 @@ fn checkpoint_every_also_keeps_the_best_model() {
             "--eval-every",
             "50000",
         ])
-        .args(["--checkpoint-every", "0.01", "--sample-len", "0", "-o"])
+        .args(["--val-frac", "0.1", "--sample-len", "0", "-o"])
         .arg(&out)
         .arg(&text));
-    let best = rnn_fast::checkpoint::load(&dir.path().join("m.best.safetensors")).unwrap();
+    let best_path = dir.path().join("m.best.safetensors");
+    let best = rnn_fast::checkpoint::load(&best_path).unwrap();
+    let ck = best.checkpoint.expect("the best model is a checkpoint too");
+    let said = stdout(&o);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("best validation loss"))
+        .unwrap_or_else(|| panic!("no best line in {said}"));
     assert!(
-        best.checkpoint.is_some(),
-        "the best model is a checkpoint too"
+        line.ends_with(&format!("saved {}", best_path.display())),
+        "{line}"
     );
+    let best_val = ck.run.best_val.unwrap();
+    assert!(
+        line.contains(&format!("{best_val:.3} nats/char")),
+        "{line} vs {best_val}"
+    );
+    // The best is the lowest validation loss the reports printed.
+    let vals: Vec<f64> = said
+        .lines()
+        .filter_map(|l| l.split("val ").nth(1))
+        .map(|v| v.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    let lowest = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert!((lowest - best_val).abs() < 5e-4, "{vals:?} vs {best_val}");
     assert!(
         rnn_fast::checkpoint::load(&out)
             .unwrap()

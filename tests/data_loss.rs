@@ -174,7 +174,7 @@ fn outputs_never_destroy_inputs() {
     fails(&mut train(&["c.txt", "-o", "sub/"]), 2, "names no file");
     std::fs::copy(&text, d.join("c.best.txt")).unwrap();
     fails(
-        &mut train(&["c.best.txt", "-o", "c.txt", "--checkpoint-every", "1"]),
+        &mut train(&["c.best.txt", "-o", "c.txt", "--val-frac", "0.2"]),
         2,
         "the best model (beside -o) c.best.txt is the corpus",
     );
@@ -540,7 +540,7 @@ fn the_paths_really_written_are_checked_too() {
     std::fs::write(d.join("m.1.best.txt"), &corpus).unwrap();
     std::fs::copy(d.join("m.safetensors"), d.join("m.txt")).unwrap();
     fails(
-        &mut train(&["m.1.best.txt", "-o", "m.txt", "--checkpoint-every", "0.01"]),
+        &mut train(&["m.1.best.txt", "-o", "m.txt", "--val-frac", "0.2"]),
         2,
         "m.1.best.txt is the corpus",
     );
@@ -548,7 +548,7 @@ fn the_paths_really_written_are_checked_too() {
     // ...an existing .best of another run is kept without --force...
     std::fs::write(d.join("x.best.safetensors"), "precious").unwrap();
     fails(
-        &mut train(&["c.txt", "-o", "x.safetensors", "--checkpoint-every", "0.01"]),
+        &mut train(&["c.txt", "-o", "x.safetensors", "--val-frac", "0.2"]),
         2,
         "x.best.safetensors exists and is not this run's best model",
     );

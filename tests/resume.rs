@@ -504,6 +504,8 @@ fn schedules_resume_exactly() {
         let state = checkpoint::load(&part).unwrap().checkpoint.unwrap().state;
         assert!(state.in_epoch && state.epoch == 0, "{extra:?}");
         resume_matches(dir.path(), &text, &part, &straight, &[]);
-        std::fs::remove_file(dir.path().join("resumed.safetensors")).unwrap();
+        for f in ["resumed.safetensors", "resumed.best.safetensors"] {
+            std::fs::remove_file(dir.path().join(f)).unwrap();
+        }
     }
 }

@@ -37,6 +37,10 @@ pub struct TrainObserver {
     pub run: RunInfo,
     pub output: PathBuf,
     pub checkpoint_every: Option<Duration>,
+    /// Whether the best model by validation is kept beside the output
+    /// (whenever there is held-out text), and the epoch it was reached at.
+    pub keep_best: bool,
+    pub best_epoch: Option<f64>,
     pub last_checkpoint: Instant,
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
@@ -188,8 +192,9 @@ impl Observer for TrainObserver {
             && val.loss_nats < self.best_val
         {
             self.best_val = val.loss_nats;
-            if self.checkpoint_every.is_some() {
+            if self.keep_best {
                 self.save(trainer, &best_path(&self.output), r.chars_seen)?;
+                self.best_epoch = Some(r.epoch);
             }
         }
         Ok(())

@@ -118,7 +118,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ));
     }
     let mut out = Output::new(args.quiet);
-    let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out)?;
+    let keep_best = !val.is_empty();
+    let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out, keep_best)?;
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
@@ -158,6 +159,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         run,
         output: output.path.clone(),
         checkpoint_every: args.checkpoint_every.map(Duration::from_secs_f32),
+        keep_best,
+        best_epoch: None,
         last_checkpoint: Instant::now(),
         samples,
         interrupts,
@@ -189,8 +192,14 @@ struct RunOutputs {
 
 /// Checks every file the run will write against what it reads, and claims
 /// the model output; an existing model or log that is not this run's is
-/// kept (the run writes beside it) unless `--force`.
-fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOutputs> {
+/// kept (the run writes beside it) unless `--force`. `keep_best`: the run
+/// also writes the best model by validation beside the output.
+fn claim_outputs(
+    args: &TrainArgs,
+    start: &Start,
+    out: &Output,
+    keep_best: bool,
+) -> Result<RunOutputs> {
     let mut inputs = Vec::new();
     if let Some(c) = &args.corpus {
         inputs.push(Input {
@@ -213,7 +222,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOut
         });
     }
     let best = best_path(&args.output);
-    if args.checkpoint_every.is_some() {
+    if keep_best {
         check_output("the best model (beside -o)", &best, &inputs)?;
     }
     if let Some(log) = &args.log {
@@ -245,7 +254,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, out: &Output) -> Result<RunOut
         }
         None => None,
     };
-    check_final_paths(args, &model.path, log.as_deref(), &inputs)?;
+    check_final_paths(args, &model.path, log.as_deref(), &inputs, keep_best)?;
     for (kept, to) in moved {
         out.warn(&format!(
             "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
@@ -265,6 +274,7 @@ fn check_final_paths(
     model: &std::path::Path,
     log: Option<&std::path::Path>,
     inputs: &[Input<'_>],
+    keep_best: bool,
 ) -> Result<()> {
     let best = best_path(model);
     let best_role = "the best model (beside -o)";
@@ -272,7 +282,7 @@ fn check_final_paths(
         check_distinct(("-o", model), ("--log", log))?;
         check_distinct(("--log", log), (best_role, &best))?;
     }
-    if args.checkpoint_every.is_none() {
+    if !keep_best {
         return Ok(());
     }
     check_output(best_role, &best, inputs)?;
@@ -433,10 +443,18 @@ fn finish(
     let stop = match result {
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
-            let kept = if observer.checkpoint_every.is_some() && output.is_file() {
-                format!("; the last good checkpoint, {out}, is kept")
-            } else {
-                "; nothing was saved".to_string()
+            let best = best_path(&output);
+            let kept = match (
+                observer.checkpoint_every.is_some() && output.is_file(),
+                observer.best_epoch,
+            ) {
+                (true, _) => format!("; the last good checkpoint, {out}, is kept"),
+                (false, Some(_)) => format!(
+                    "; the best model by validation ({:.3} nats/char), {}, is kept",
+                    observer.best_val,
+                    best.display()
+                ),
+                (false, None) => "; nothing was saved".to_string(),
             };
             return Err(Error::Diverged(format!("{msg}{kept}")));
         }
@@ -465,6 +483,13 @@ fn finish(
         ));
     }
     observer.out.line(format_args!("saved {out}"));
+    if let Some(epoch) = observer.best_epoch {
+        observer.out.line(format_args!(
+            "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {}",
+            observer.best_val,
+            best_path(&output).display()
+        ));
+    }
     report_lost_output(&output, observer)
 }
 

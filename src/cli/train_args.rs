@@ -122,7 +122,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MODEL")]
     pub init_from: Option<PathBuf>,
     /// Also save a checkpoint to the output path every S seconds (and at the
-    /// end; the best validation loss goes to OUTPUT with `.best` before the extension).
+    /// end). With held-out text every run also keeps its best model by
+    /// validation beside OUTPUT, with `.best` before the extension.
     #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub checkpoint_every: Option<f32>,
     /// Print a sample of 200 characters every N trained characters.
