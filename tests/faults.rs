@@ -131,8 +131,8 @@ fn signal_run(text: &Path, out: &Path, signals: &[&str], gap: Duration) -> (Opti
         .spawn()
         .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert!(lines.any(|l| l.unwrap().contains("streams per pass")));
-    std::thread::sleep(Duration::from_millis(200));
+    // The first report line: training is under way (however slow the machine).
+    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
     let pid = child.id().to_string();
     for (i, signal) in signals.iter().enumerate() {
         if i > 0 {
