@@ -170,8 +170,12 @@ pub const DEFAULT_STREAMS: usize = 4;
 /// and 128)...
 pub const ADAM_LR_PER_SQRT_SHARD: f32 = 0.001_875;
 /// ...but never below this (the rate that short texts, with few shards,
-/// were measured with).
+/// were measured with)...
 pub const ADAM_MIN_DEFAULT_LR: f32 = 0.002;
+/// ...and for more hidden units than this, times (this / H)²: at H 512 on
+/// Tiny Shakespeare the peak 0.015 diverged, 0.0075 reached 1.807 and
+/// 0.00375 1.783 (the README's "Choosing the defaults").
+pub const ADAM_FULL_LR_HIDDEN: usize = 256;
 /// The default warm-up is this fraction of the characters the run plans
 /// (4%: at 64 shards a short warm-up, 1% of the run, cost 0.05 nats on Tiny
 /// Shakespeare; see the README).
@@ -196,7 +200,7 @@ impl TrainConfig {
         TrainConfig {
             hidden: 128,
             seq_len: 40,
-            lr: TrainConfig::default_lr(OptimizerKind::Adam, shards),
+            lr: TrainConfig::default_lr(OptimizerKind::Adam, shards, 128),
             clip: 5.0,
             clip_norm: None,
             lr_decay: 1.0,
@@ -261,14 +265,19 @@ impl TrainConfig {
     }
 
     /// The default learning rate of an optimizer (with mean gradients) for
-    /// `shards` shards: Adam's grows as `0.001875 √K`, at least 0.002 (0.015
-    /// at 64 shards, the cosine schedule's peak); Adagrad's and SGD's are fixed.
-    pub fn default_lr(optimizer: OptimizerKind, shards: usize) -> f32 {
+    /// `shards` shards and `hidden` units: Adam's grows as `0.001875 √K`, at
+    /// least 0.002 (0.015 at 64 shards, the cosine schedule's peak), and
+    /// above [`ADAM_FULL_LR_HIDDEN`] units falls as `(256 / H)²`; Adagrad's
+    /// and SGD's are fixed.
+    pub fn default_lr(optimizer: OptimizerKind, shards: usize, hidden: usize) -> f32 {
         match optimizer {
             OptimizerKind::Sgd => 0.1,
             OptimizerKind::Adagrad => 0.05,
             OptimizerKind::Adam => {
+                let size = (ADAM_FULL_LR_HIDDEN as f32 / hidden.max(1) as f32).min(1.0);
                 (ADAM_LR_PER_SQRT_SHARD * (shards as f32).sqrt()).max(ADAM_MIN_DEFAULT_LR)
+                    * size
+                    * size
             }
         }
     }
@@ -405,11 +414,16 @@ mod tests {
 
     #[test]
     fn adam_default_lr_grows_with_the_square_root_of_the_shards() {
-        let lr = |k| TrainConfig::default_lr(OptimizerKind::Adam, k);
+        let lr = |k| TrainConfig::default_lr(OptimizerKind::Adam, k, 128);
         assert_eq!(lr(1), 0.002);
         assert!((lr(64) - 0.015).abs() < 1e-7, "{}", lr(64));
         assert!((lr(16) - 0.0075).abs() < 1e-7, "{}", lr(16));
-        assert_eq!(TrainConfig::default_lr(OptimizerKind::Sgd, 64), 0.1);
+        assert_eq!(TrainConfig::default_lr(OptimizerKind::Sgd, 64, 128), 0.1);
+        // Larger models: (256 / H)² above H 256.
+        let at = |h| TrainConfig::default_lr(OptimizerKind::Adam, 64, h);
+        assert_eq!(at(256), lr(64));
+        assert!((at(512) - 0.00375).abs() < 1e-8, "{}", at(512));
+        assert!((at(1024) - 0.015 / 16.0).abs() < 1e-8, "{}", at(1024));
         assert_eq!(TrainConfig::defaults(1_000_000).lr, lr(64));
     }
 

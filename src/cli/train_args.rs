@@ -40,7 +40,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
     /// Learning rate, the schedule's peak [default: adam 0.001875·√K for K
-    /// shards, at least 0.002 (0.015 at 64 shards); adagrad 0.05; sgd 0.1].
+    /// shards, at least 0.002 (0.015 at 64 shards), times (256/H)² above H
+    /// 256; adagrad 0.05; sgd 0.1].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Clamp every gradient entry to [-F, F] [default: 5].
@@ -183,7 +184,7 @@ impl TrainArgs {
         let lr = match self.lr {
             Some(lr) => lr,
             None if article => base.lr,
-            None => TrainConfig::default_lr(optimizer, shards),
+            None => TrainConfig::default_lr(optimizer, shards, self.hidden.unwrap_or(base.hidden)),
         };
         let clip_norm = self.clip_norm.or(base.clip_norm);
         // A norm clip replaces the element-wise one unless both are asked for.
