@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput against threads: `rnn-fast bench` for avg and hogwild, H 256 and
 # 512, at 1, 2, 4, ... threads up to the number of cores (or the list given),
-# with 32 shards in groups of 4 streams (the defaults), and the scaling
+# with train's default shards for the corpus (64 in groups of 4 streams on a
+# megabyte corpus: 16 groups), and the scaling
 # efficiency (chars/s at N threads / (N × chars/s at 1 thread)).
 #
 # usage: perf/scaling.sh [CORPUS] [THREADS...]
@@ -24,7 +25,7 @@ for h in 256 512; do
         base=""
         for t in "${threads[@]}"; do
             json=$(target/release/rnn-fast bench --corpus "$corpus" --hidden "$h" --threads "$t" \
-                --shards 32 --streams 4 --parallel "$parallel" --seconds 3 --json)
+                --parallel "$parallel" --seconds 3 --json)
             read -r cps gflops < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["chars_per_sec"], d["gflops"])' "$json")
             [ -n "$base" ] || base=$cps
             eff=$(python3 -c "print(f'{$cps / ($t * $base):.2f}')")
