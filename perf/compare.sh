@@ -91,7 +91,7 @@ echo "| program | H | chars/s | ratio |"
 echo "|---|---|---|---|"
 results=$(mktemp)
 for _ in $(seq "$REPS"); do
-    "$BIN" bench --corpus "$CORPORA/tinyshakespeare.txt" --hidden 64 --seconds "$SECONDS_EACH" --json \
+    "$BIN" bench --corpus "$CORPORA/tinyshakespeare.txt" --hidden 64 --streams 1 --shards 1 --seconds "$SECONDS_EACH" --json \
         | sed 's/^/rnn /' >>"$results"
     # Unset the OpenBLAS overrides of this workplace: they slow a current numpy.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" perf/numpy_article.py \
