@@ -54,14 +54,16 @@ impl Interrupts {
                     let say = |line: String| {
                         let _ = writeln!(std::io::stderr(), "{line}");
                     };
-                    if !busy.load(Ordering::SeqCst) {
-                        say(format!(
-                            "interrupted by {}: nothing was being trained, so nothing is lost; exiting",
-                            name(signal)
-                        ));
-                        std::process::exit(128 + signal);
-                    }
+                    // A repeat within the grace period belongs to the first
+                    // request, even once the run has saved and stopped training.
                     match since {
+                        None if !busy.load(Ordering::SeqCst) => {
+                            say(format!(
+                                "interrupted by {}: nothing was being trained, so nothing is lost; exiting",
+                                name(signal)
+                            ));
+                            std::process::exit(128 + signal);
+                        }
                         None => {
                             seen.store(signal as u8, Ordering::SeqCst);
                             since = Some(Instant::now());
