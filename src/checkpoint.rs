@@ -454,14 +454,35 @@ fn read_state(
     })
 }
 
+/// The value of metadata `key`, parsed, or `None` when it is absent (a
+/// setting written only when not its default).
+fn parse_opt<T: std::str::FromStr>(
+    meta: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, String> {
+    match meta.contains_key(key) {
+        true => parse_key(meta, key).map(Some),
+        false => Ok(None),
+    }
+}
+
 /// The value of metadata `key`, parsed, or `default` when it is absent.
 fn parse_or<T: std::str::FromStr>(
     meta: &HashMap<String, String>,
     key: &str,
     default: T,
 ) -> Result<T, String> {
+    Ok(parse_opt(meta, key)?.unwrap_or(default))
+}
+
+/// The enum setting `key`, or `default` when it is absent.
+fn parse_named_or<T: Named>(
+    meta: &HashMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, String> {
     match meta.contains_key(key) {
-        true => parse_key(meta, key),
+        true => parse_named(meta, key),
         false => Ok(default),
     }
 }
@@ -489,16 +510,10 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         seq_len: parse_key(meta, "seq_len")?,
         lr: parse_key(meta, "lr")?,
         clip: parse_key(meta, "clip")?,
-        clip_norm: match meta.contains_key("clip_norm") {
-            true => Some(parse_key(meta, "clip_norm")?),
-            false => None,
-        },
+        clip_norm: parse_opt(meta, "clip_norm")?,
         lr_decay: parse_key(meta, "lr_decay")?,
         lr_decay_every: parse_key(meta, "lr_decay_every")?,
-        lr_schedule: match meta.contains_key("lr_schedule") {
-            true => parse_named(meta, "lr_schedule")?,
-            false => LrSchedule::Step,
-        },
+        lr_schedule: parse_named_or(meta, "lr_schedule", LrSchedule::Step)?,
         warmup: parse_or(meta, "warmup", 0)?,
         patience: parse_or(meta, "patience", DEFAULT_PATIENCE)?,
         epochs: parse_key(meta, "epochs")?,
@@ -510,18 +525,9 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         parallel: parse_named(meta, "parallel")?,
         threads: 1,
         drop_tail: parse_key(meta, "drop_tail")?,
-        dropout: match meta.contains_key("dropout") {
-            true => parse_key(meta, "dropout")?,
-            false => 0.0,
-        },
-        init: match meta.contains_key("init") {
-            true => parse_named(meta, "init")?,
-            false => InitKind::Article,
-        },
-        weight_decay: match meta.contains_key("weight_decay") {
-            true => parse_key(meta, "weight_decay")?,
-            false => 0.0,
-        },
+        dropout: parse_or(meta, "dropout", 0.0)?,
+        init: parse_named_or(meta, "init", InitKind::Article)?,
+        weight_decay: parse_or(meta, "weight_decay", 0.0)?,
     };
     config
         .validate()
@@ -541,13 +547,7 @@ fn read_run(meta: &HashMap<String, String>) -> Result<RunInfo, String> {
         corpus_len: parse_key(meta, "train.corpus_len")?,
         corpus_hash: parse_key(meta, "train.corpus_hash")?,
         chars_seen: parse_key(meta, "train.chars_seen")?,
-        best_val: match meta.contains_key("train.best_val") {
-            true => Some(parse_key(meta, "train.best_val")?),
-            false => None,
-        },
-        eval_every: match meta.contains_key("train.eval_every") {
-            true => Some(parse_key(meta, "train.eval_every")?),
-            false => None,
-        },
+        best_val: parse_opt(meta, "train.best_val")?,
+        eval_every: parse_opt(meta, "train.eval_every")?,
     })
 }

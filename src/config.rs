@@ -197,18 +197,19 @@ impl TrainConfig {
     /// so that the default (avg) run gives the same model everywhere.
     pub fn defaults(train_len: usize) -> TrainConfig {
         let shards = DEFAULT_SHARDS.min((train_len / MIN_SHARD_CHARS).max(1));
+        let (hidden, epochs) = (128, TrainConfig::auto_epochs(train_len));
         TrainConfig {
-            hidden: 128,
+            hidden,
             seq_len: 40,
-            lr: TrainConfig::default_lr(OptimizerKind::Adam, shards, 128),
+            lr: TrainConfig::default_lr(OptimizerKind::Adam, shards, hidden),
             clip: 5.0,
             clip_norm: None,
             lr_decay: 1.0,
             lr_decay_every: 1,
             lr_schedule: LrSchedule::Cosine,
-            warmup: TrainConfig::default_warmup(train_len, TrainConfig::auto_epochs(train_len)),
+            warmup: TrainConfig::default_warmup(train_len, epochs),
             patience: DEFAULT_PATIENCE,
-            epochs: TrainConfig::auto_epochs(train_len),
+            epochs,
             seed: 42,
             optimizer: OptimizerKind::Adam,
             grad: GradReduce::Mean,

@@ -246,6 +246,19 @@ mod tests {
     use crate::config::TrainConfig;
     use crate::corpus::Corpus;
 
+    /// A fresh session of `epochs` reporting every `eval_every` characters,
+    /// without a time limit.
+    fn fresh(epochs: usize, eval_every: usize) -> SessionOptions {
+        SessionOptions {
+            epochs,
+            eval_every,
+            max_time: None,
+            tick: Duration::from_secs(3600),
+            start_chars: 0,
+            start_elapsed: Duration::ZERO,
+        }
+    }
+
     /// Keeps every report.
     struct Reports(Vec<Report>);
 
@@ -269,14 +282,7 @@ mod tests {
             epochs: 1,
             ..TrainConfig::defaults(corpus.len())
         };
-        let options = SessionOptions {
-            epochs: 1,
-            eval_every: 3_000,
-            max_time: None,
-            tick: Duration::from_secs(3600),
-            start_chars: 0,
-            start_elapsed: Duration::ZERO,
-        };
+        let options = fresh(1, 3_000);
         let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
         let mut reports = Reports(Vec::new());
         let stop = run(&mut trainer, &corpus.ids, &[], &options, &mut reports).unwrap();
@@ -311,14 +317,7 @@ mod tests {
             ..TrainConfig::defaults(corpus.len())
         };
         let mut trainer = Trainer::new(config, &corpus).unwrap();
-        let options = SessionOptions {
-            epochs: 2,
-            eval_every: trainer.chars_per_epoch(),
-            max_time: None,
-            tick: Duration::from_secs(3600),
-            start_chars: 0,
-            start_elapsed: Duration::ZERO,
-        };
+        let options = fresh(2, trainer.chars_per_epoch());
         let mut reports = Reports(Vec::new());
         run(&mut trainer, &corpus.ids, &[], &options, &mut reports).unwrap();
         let epochs: Vec<f64> = reports.0.iter().map(|r| r.epoch).collect();

@@ -139,14 +139,21 @@ impl Shards {
     /// True when no shard has a chunk left this epoch (the next
     /// [`Shards::next_chunks`] would return false).
     pub fn exhausted(&self) -> bool {
-        self.pos.iter().zip(&self.bounds).all(|(&p, &(_, end))| {
-            let left = end - p;
-            if self.drop_tail {
-                left <= self.seq_len
-            } else {
-                left == 0
-            }
-        })
+        self.pos
+            .iter()
+            .zip(&self.bounds)
+            .all(|(&p, &(_, end))| self.next_steps(p, end) == 0)
+    }
+
+    /// Predictions of the next chunk of a shard read up to `p` and ending
+    /// at `end` (0: none left this epoch).
+    fn next_steps(&self, p: usize, end: usize) -> usize {
+        let left = end - p;
+        if self.drop_tail {
+            if left > self.seq_len { self.seq_len } else { 0 }
+        } else {
+            left.min(self.seq_len)
+        }
     }
 
     /// The next chunk of every shard as an id range (empty once a shard is
@@ -154,19 +161,15 @@ impl Shards {
     pub fn next_chunks(&mut self, ranges: &mut [Range<usize>]) -> bool {
         assert_eq!(ranges.len(), self.len());
         let mut any = false;
-        for ((p, &(_, end)), range) in self.pos.iter_mut().zip(&self.bounds).zip(ranges) {
-            let left = end - *p;
-            let steps = if self.drop_tail {
-                if left > self.seq_len { self.seq_len } else { 0 }
-            } else {
-                left.min(self.seq_len)
-            };
+        for (k, range) in ranges.iter_mut().enumerate() {
+            let (p, end) = (self.pos[k], self.bounds[k].1);
+            let steps = self.next_steps(p, end);
             if steps == 0 {
-                *p = end;
+                self.pos[k] = end;
                 *range = end..end;
             } else {
-                *range = *p..*p + steps + 1;
-                *p += steps;
+                *range = p..p + steps + 1;
+                self.pos[k] = p + steps;
                 any = true;
             }
         }

@@ -326,14 +326,7 @@ fn a_second_run_on_the_same_output_is_refused_while_the_first_runs() {
         1,
         "another rnn-fast run is writing",
     );
-    let pid = first.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::kill("-INT", first.id());
     lines.for_each(drop);
     assert_eq!(first.wait().unwrap().code(), Some(130));
     rnn_fast::checkpoint::load(&out).unwrap();
@@ -584,14 +577,7 @@ fn a_signal_while_nothing_trains_ends_the_process_at_once() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::kill("-TERM", child.id());
     let started = Instant::now();
     let o = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));

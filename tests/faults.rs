@@ -97,11 +97,7 @@ fn interrupt(dir: &Path, text: &Path, out: &Path, signal: &str) -> (Option<i32>,
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::kill(signal, child.id());
     let o = child.wait_with_output().unwrap();
     (
         o.status.code(),
@@ -133,18 +129,12 @@ fn signal_run(text: &Path, out: &Path, signals: &[&str], gap: Duration) -> (Opti
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     // The first report line: training is under way (however slow the machine).
     assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
-    let pid = child.id().to_string();
+    let pid = child.id();
     for (i, signal) in signals.iter().enumerate() {
         if i > 0 {
             std::thread::sleep(gap);
         }
-        assert!(
-            Command::new("kill")
-                .args([*signal, pid.as_str()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        common::kill(signal, pid);
     }
     lines.for_each(drop);
     let o = child.wait_with_output().unwrap();

@@ -51,6 +51,30 @@ fn avg_does_not_depend_on_the_thread_count() {
     assert_ne!(init.weights, weights[0]);
 }
 
+/// `rnn-fast train --hidden 32 --epochs 2 ARGS` on `text`, into `dir/NAME`;
+/// the bytes of the file it wrote.
+fn train_file(dir: &std::path::Path, text: &std::path::Path, name: &str, args: &[&str]) -> Vec<u8> {
+    let out = dir.join(name);
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args([
+            "train",
+            "--hidden",
+            "32",
+            "--epochs",
+            "2",
+            "--sample-len",
+            "0",
+        ])
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .arg(text)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read(&out).unwrap()
+}
+
 #[test]
 fn avg_model_files_are_byte_identical_across_threads() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,16 +83,13 @@ fn avg_model_files_are_byte_identical_across_threads() {
     let files: Vec<Vec<u8>> = ["1", "2"]
         .iter()
         .map(|threads| {
-            let out = dir.path().join(format!("t{threads}.safetensors"));
-            let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
-                .args(["train", "--hidden", "32", "--shards", "4", "--epochs", "2"])
-                .args(["--sample-len", "0", "--threads", threads, "-o"])
-                .arg(&out)
-                .arg(&text)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            std::fs::read(&out).unwrap()
+            let name = format!("t{threads}.safetensors");
+            train_file(
+                dir.path(),
+                &text,
+                &name,
+                &["--shards", "4", "--threads", threads],
+            )
         })
         .collect();
     assert!(
@@ -85,19 +106,10 @@ fn avg_with_dropout_writes_the_same_file_on_any_thread_count() {
     let text = dir.path().join("words.txt");
     std::fs::write(&text, common::words(30_000, 2)).unwrap();
     let run = |threads: &str, dropout: &str, seed: &str| {
-        let out = dir
-            .path()
-            .join(format!("t{threads}-p{dropout}-s{seed}.safetensors"));
-        let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
-            .args(["train", "--hidden", "32", "--shards", "6", "--streams", "2"])
-            .args(["--epochs", "2", "--sample-len", "0", "--dropout", dropout])
-            .args(["--seed", seed, "--threads", threads, "-o"])
-            .arg(&out)
-            .arg(&text)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(&out).unwrap()
+        let name = format!("t{threads}-p{dropout}-s{seed}.safetensors");
+        let args = ["--shards", "6", "--streams", "2", "--dropout", dropout];
+        let args = [&args[..], &["--seed", seed, "--threads", threads]].concat();
+        train_file(dir.path(), &text, &name, &args)
     };
     let one = run("1", "0.3", "42");
     assert!(

@@ -440,13 +440,7 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
     // slow the machine): 4.5 million characters cannot be done by then.
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     assert!(lines.any(|l| l.unwrap().starts_with("epoch")), "no report");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::kill("-INT", child.id());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let o = child.wait_with_output().unwrap();
     assert_eq!(

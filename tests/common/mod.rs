@@ -128,3 +128,12 @@ pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
         checkpoint::to_bytes(t.model(), Some(&ck)).unwrap(),
     )
 }
+
+/// Sends `signal` (a `kill` argument such as `-INT`) to process `pid`.
+pub fn kill(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
