@@ -7,16 +7,19 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rnn_fast::kernels::aligned::{self, AlignedVec};
 use rnn_fast::kernels::{LANES, MatMut, MatRef, chunk, scalar, simd};
 
 type Gemm = fn(MatRef, MatRef, &mut MatMut);
 
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
+/// `len` values in [-1, 1], in a buffer aligned as the engine's are.
+fn values(len: usize, seed: u32) -> AlignedVec {
+    let v: Vec<f32> = (0..len)
         .map(|i| {
             ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0 - 1.0
         })
-        .collect()
+        .collect();
+    aligned::from_slice(&v)
 }
 
 fn assert_close(fast: &[f32], slow: &[f32], k: usize, what: &str) {
@@ -120,12 +123,12 @@ fn gemms(c: &mut Criterion) {
     for (name, m, n, k, fast, slow) in cases {
         let (a, b) = (values(m * k, 1), values(k * n, 2));
         let (a, b) = operands(name, (m, n, k), &a, &b);
-        let (mut c_fast, mut c_slow) = (vec![0.0; m * n], vec![0.0; m * n]);
+        let (mut c_fast, mut c_slow) = (aligned::zeros(m * n), aligned::zeros(m * n));
         fast(a, b, &mut MatMut::dense(&mut c_fast, m, n));
         slow(a, b, &mut MatMut::dense(&mut c_slow, m, n));
         assert_close(&c_fast, &c_slow, k, name);
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        let mut out = vec![0.0; m * n];
+        let mut out = aligned::zeros(m * n);
         let mut out = MatMut::dense(&mut out, m, n);
         for (variant, f) in [("simd", fast), ("scalar", slow)] {
             group.bench_function(BenchmarkId::new(variant, name), |bench| {
@@ -182,15 +185,15 @@ fn chunk_products(c: &mut Criterion) {
             let name = format!("{what} {m}x{n}x{k}");
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let (a, b) = operands(what, (m, n, k), &a, &b);
-            let mut want = vec![0.0; m * n];
+            let mut want = aligned::zeros(m * n);
             slow(a, b, &mut MatMut::dense(&mut want, m, n));
             for (variant, f) in [("wide", wide), ("gemm crate", crate_gemm)] {
-                let mut got = vec![0.0; m * n];
+                let mut got = aligned::zeros(m * n);
                 f(a, b, &mut MatMut::dense(&mut got, m, n));
                 assert_close(&got, &want, k, &format!("{variant} {name}"));
             }
             group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-            let mut out = vec![0.0; m * n];
+            let mut out = aligned::zeros(m * n);
             let mut out = MatMut::dense(&mut out, m, n);
             let timed: &[(&str, Gemm)] = if v == 65 {
                 &[("wide", wide), ("gemm crate", crate_gemm), ("scalar", slow)]
@@ -200,6 +203,39 @@ fn chunk_products(c: &mut Criterion) {
             for &(variant, f) in timed {
                 group.bench_function(BenchmarkId::new(variant, &name), |bench| {
                     bench.iter(|| f(black_box(a), black_box(b), &mut out))
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+/// The recurrent step's product `prev (B×H) · Whhᵀ (H×H)` (the engine's
+/// form: `nn` on the prepared transpose) for B 1, 4, 32 and H 64, 256, 512:
+/// the `wide` kernel the step runs against the `gemm` crate, each checked
+/// against the scalar twin first.
+fn step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("step");
+    for h in [64, 256, 512] {
+        for b in [1, 4, 32] {
+            let name = format!("B={b} H={h} (nn {b}x{h}x{h})");
+            let (prev, whh_t) = (values(b * h, 1), values(h * h, 2));
+            let (a, w) = (MatRef::dense(&prev, b, h), MatRef::dense(&whh_t, h, h));
+            let mut want = aligned::zeros(b * h);
+            scalar::gemm_nn(a, w, &mut MatMut::dense(&mut want, b, h));
+            let variants: [(&str, Gemm); 2] =
+                [("wide", simd::gemm_nn), ("gemm crate", chunk::gemm_nn)];
+            for (variant, f) in variants {
+                let mut got = aligned::zeros(b * h);
+                f(a, w, &mut MatMut::dense(&mut got, b, h));
+                assert_close(&got, &want, h, &format!("{variant} {name}"));
+            }
+            group.throughput(Throughput::Elements((2 * b * h * h) as u64));
+            let mut out = aligned::zeros(b * h);
+            let mut out = MatMut::dense(&mut out, b, h);
+            for (variant, f) in variants {
+                group.bench_function(BenchmarkId::new(variant, &name), |bench| {
+                    bench.iter(|| f(black_box(a), black_box(w), &mut out))
                 });
             }
         }
@@ -258,5 +294,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(1))
 }
 
-criterion_group! { name = benches; config = config(); targets = gemms, chunk_products, elementwise }
+criterion_group! { name = benches; config = config(); targets = gemms, chunk_products, step, elementwise }
 criterion_main!(benches);

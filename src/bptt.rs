@@ -29,6 +29,7 @@ use std::ops::Range;
 
 use crate::cell::{Cell, ChunkRecord};
 use crate::dropout::{self, ChunkMasks, MaskKey};
+use crate::kernels::aligned::{self, AlignedVec};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 
@@ -43,16 +44,16 @@ pub struct Bptt {
     /// Values of one stream's state (Hp for the tanh cell).
     width: usize,
     /// `(T+1)·B × width`: row `b` is the state before the chunk, row `(t+1)·B + b` the state after step t.
-    hs: Vec<f32>,
+    hs: AlignedVec,
     /// `T·B × Vp`: logits, then `dy`.
-    ys: Vec<f32>,
+    ys: AlignedVec,
     /// `T·B × Hp`: `Whyᵀ dy`, then the cell's backward.
-    dh: Vec<f32>,
+    dh: AlignedVec,
     /// The cell's backward scratch, and its prepared weights.
-    scratch: Vec<f32>,
-    prepared: Vec<f32>,
+    scratch: AlignedVec,
+    prepared: AlignedVec,
     /// `B × width`: the carried state of each stream.
-    state: Vec<f32>,
+    state: AlignedVec,
     /// Input and target ids of each row, and the number of steps of each stream.
     inputs: Vec<u16>,
     targets: Vec<u16>,
@@ -61,7 +62,7 @@ pub struct Bptt {
     /// `h_t ⊙ m_t^out` (empty until a chunk trains with dropout), and
     /// whether the last forward pass used them.
     masks: ChunkMasks,
-    dropped: Vec<f32>,
+    dropped: AlignedVec,
     masked: bool,
 }
 
@@ -104,17 +105,17 @@ impl Bptt {
             streams,
             seq_len,
             width,
-            hs: vec![0.0; (seq_len + 1) * streams * width],
-            ys: vec![0.0; rows * vp],
-            dh: vec![0.0; rows * hp],
-            scratch: vec![0.0; cell.scratch_len(&layout, streams)],
-            prepared: vec![0.0; cell.prepared_len(&layout)],
-            state: vec![0.0; streams * width],
+            hs: aligned::zeros((seq_len + 1) * streams * width),
+            ys: aligned::zeros(rows * vp),
+            dh: aligned::zeros(rows * hp),
+            scratch: aligned::zeros(cell.scratch_len(&layout, streams)),
+            prepared: aligned::zeros(cell.prepared_len(&layout)),
+            state: aligned::zeros(streams * width),
             inputs: vec![0; rows],
             targets: vec![0; rows],
             lens: vec![0; streams],
             masks: ChunkMasks::default(),
-            dropped: Vec::new(),
+            dropped: aligned::zeros(0),
             masked: false,
         }
     }

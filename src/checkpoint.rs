@@ -33,6 +33,7 @@ use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
+use crate::kernels::aligned::AlignedVec;
 use crate::layout::{CellKind, Layout};
 use crate::model::Model;
 use crate::schedule::Plateau;
@@ -390,7 +391,7 @@ fn read_article(
     tensors: &SafeTensors<'_>,
     layout: &Layout,
     prefix: &str,
-) -> Result<Vec<f32>, String> {
+) -> Result<AlignedVec, String> {
     let Layout { h, v, .. } = *layout;
     let mut buf = layout.zeros();
     for (at, spec) in layout.offsets() {
@@ -437,8 +438,8 @@ fn read_state(
     {
         dst[..layout.h].copy_from_slice(src);
     }
-    let mut optimizer = read_article(tensors, layout, "opt.m.")?;
-    optimizer.extend(read_article(tensors, layout, "opt.v.")?);
+    let mut optimizer = read_article(tensors, layout, "opt.m.")?.to_vec();
+    optimizer.extend_from_slice(&read_article(tensors, layout, "opt.v.")?);
     Ok(TrainState {
         epoch: parse_key(metadata, "train.epoch")?,
         in_epoch: parse_key(metadata, "train.in_epoch")?,

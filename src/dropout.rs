@@ -28,6 +28,8 @@
 
 use std::ops::Range;
 
+use crate::kernels::aligned::AlignedVec;
+
 /// Which of the two masks of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -99,8 +101,8 @@ impl MaskKey {
 /// (row `t·B + b`: step t of stream b); allocated at the first chunk.
 #[derive(Clone, Debug, Default)]
 pub struct ChunkMasks {
-    pub input: Vec<f32>,
-    pub output: Vec<f32>,
+    pub input: AlignedVec,
+    pub output: AlignedVec,
 }
 
 impl ChunkMasks {

@@ -12,6 +12,7 @@
 use rayon::prelude::*;
 
 use crate::bptt::{Bptt, ChunkLoss};
+use crate::kernels::aligned::{self, AlignedVec};
 use crate::model::Model;
 use crate::shards::Shards;
 
@@ -41,9 +42,9 @@ impl Score {
 
 /// The cell's prepared weights of `model`, made once for a whole evaluation
 /// (the weights do not change while scoring).
-fn prepared(model: &Model) -> Vec<f32> {
+fn prepared(model: &Model) -> AlignedVec {
     let l = model.layout;
-    let mut prepared = vec![0.0; l.cell().prepared_len(&l)];
+    let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
     l.cell().prepare(&l, &model.weights, &mut prepared);
     prepared
 }

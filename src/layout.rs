@@ -23,6 +23,7 @@
 use std::ops::Range;
 
 use crate::kernels::LANES;
+use crate::kernels::aligned::{self, AlignedVec};
 
 /// Sizes of a model: its cell, hidden size H, vocabulary size V and their
 /// padded widths.
@@ -63,9 +64,9 @@ impl Layout {
         self.len() == 0
     }
 
-    /// A zeroed buffer of this layout.
-    pub fn zeros(&self) -> Vec<f32> {
-        vec![0.0; self.len()]
+    /// A zeroed buffer of this layout, on a cache line.
+    pub fn zeros(&self) -> AlignedVec {
+        aligned::zeros(self.len())
     }
 
     /// Where each tensor starts in the buffer, in order.

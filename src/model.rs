@@ -30,6 +30,7 @@ use rand_distr::{Distribution, StandardNormal, StandardUniform};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::InitKind;
+use crate::kernels::aligned::AlignedVec;
 use crate::layout::{Init, Layout};
 use crate::vocab::Vocab;
 
@@ -43,7 +44,7 @@ pub struct Model {
     pub vocab: Vocab,
     pub layout: Layout,
     /// The flat parameter buffer, see [`Layout`].
-    pub weights: Vec<f32>,
+    pub weights: AlignedVec,
 }
 
 impl Model {

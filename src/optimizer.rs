@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rayon::prelude::*;
 
 use crate::config::OptimizerKind;
+use crate::kernels::aligned::{self, AlignedVec};
 
 /// Added under Adagrad's square root and to Adam's denominator.
 const EPS: f32 = 1e-8;
@@ -139,7 +140,7 @@ type BlockItem<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
 pub struct Optimizer {
     kind: OptimizerKind,
     /// `m` (first `len` values) then `v`.
-    state: Vec<f32>,
+    state: AlignedVec,
     steps: u64,
 }
 
@@ -217,7 +218,7 @@ impl Optimizer {
     pub fn new(kind: OptimizerKind, len: usize) -> Optimizer {
         Optimizer {
             kind,
-            state: vec![0.0; 2 * len],
+            state: aligned::zeros(2 * len),
             steps: 0,
         }
     }
@@ -230,7 +231,11 @@ impl Optimizer {
         state: Vec<f32>,
         steps: u64,
     ) -> Option<Optimizer> {
-        (state.len() == 2 * len).then_some(Optimizer { kind, state, steps })
+        (state.len() == 2 * len).then(|| Optimizer {
+            kind,
+            state: aligned::from_slice(&state),
+            steps,
+        })
     }
 
     /// The update rule.

@@ -17,6 +17,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use crate::kernels::aligned;
 use crate::kernels::simd::Lane;
 
 /// Latency in cycles of a dependent 64-bit `imul` on x86-64 cores.
@@ -76,7 +77,9 @@ pub fn l2_buffer_len() -> usize {
 pub fn l2_read_gbs<V: Lane>(duration: Duration) -> f64 {
     let block = READ_CHAINS * V::N;
     let len = l2_buffer_len() / block * block;
-    let buf: Vec<f32> = (0..len).map(|i| (i % 7) as f32 * 1e-3).collect();
+    let values: Vec<f32> = (0..len).map(|i| (i % 7) as f32 * 1e-3).collect();
+    // Aligned as the engine's buffers are: a load never splits a cache line.
+    let buf = aligned::from_slice(&values);
     let buf = black_box(buf);
     let start = Instant::now();
     let mut best = 0.0f64;

@@ -5,6 +5,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::kernels::aligned::{self, AlignedVec};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::model::Model;
 
@@ -34,10 +35,10 @@ impl Pick {
 pub struct Sampler<'m> {
     model: &'m Model,
     /// The cell's prepared weights (the model does not change while sampling).
-    prepared: Vec<f32>,
-    h: Vec<f32>,
-    h_next: Vec<f32>,
-    logits: Vec<f32>,
+    prepared: AlignedVec,
+    h: AlignedVec,
+    h_next: AlignedVec,
+    logits: AlignedVec,
     rng: Xoshiro256PlusPlus,
 }
 
@@ -46,14 +47,14 @@ impl<'m> Sampler<'m> {
     pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
         let l = model.layout;
         let width = l.cell().state_width(&l);
-        let mut prepared = vec![0.0; l.cell().prepared_len(&l)];
+        let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
         l.cell().prepare(&l, &model.weights, &mut prepared);
         Sampler {
             model,
             prepared,
-            h: vec![0.0; width],
-            h_next: vec![0.0; width],
-            logits: vec![0.0; l.vp],
+            h: aligned::zeros(width),
+            h_next: aligned::zeros(width),
+            logits: aligned::zeros(l.vp),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         }
     }

@@ -42,6 +42,7 @@ use crate::dropout::MaskKey;
 use crate::error::{Error, Result};
 use crate::eval::{self, Score};
 use crate::kernels;
+use crate::kernels::aligned::{self, AlignedVec};
 use crate::model::Model;
 use crate::optimizer::{self, Decay, Optimizer, Update};
 use crate::resources;
@@ -74,9 +75,9 @@ struct Worker {
     first_shard: usize,
     ranges: Vec<Range<usize>>,
     bptt: Bptt,
-    grads: Vec<f32>,
+    grads: AlignedVec,
     /// Hogwild: this worker's copy of the shared weights.
-    snapshot: Vec<f32>,
+    snapshot: AlignedVec,
     /// Loss of the chunk(s) trained since the last collection.
     loss: ChunkLoss,
     /// False once every shard of the group is done for this epoch.
@@ -160,7 +161,7 @@ pub struct Trainer {
     diverged: bool,
     /// The cell's prepared weights of the current step (avg: made once per
     /// step for every group).
-    prepared: Vec<f32>,
+    prepared: AlignedVec,
     /// Hogwild: the weights and optimizer state shared by the threads during
     /// a round (allocated at the first round).
     shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
@@ -209,7 +210,7 @@ impl Trainer {
                 grads: layout.zeros(),
                 snapshot: match config.parallel {
                     Parallel::Hogwild => layout.zeros(),
-                    Parallel::Avg => Vec::new(),
+                    Parallel::Avg => aligned::zeros(0),
                 },
                 loss: ChunkLoss::default(),
                 active: false,
@@ -232,7 +233,7 @@ impl Trainer {
             optimizer: Optimizer::new(config.optimizer, layout.len()),
             epoch_chars,
             plateau: Plateau::default(),
-            prepared: vec![0.0; layout.cell().prepared_len(&layout)],
+            prepared: aligned::zeros(layout.cell().prepared_len(&layout)),
             workers,
             pool,
             model,

@@ -25,7 +25,7 @@ fn config(threads: usize, parallel: Parallel) -> TrainConfig {
 #[test]
 fn avg_does_not_depend_on_the_thread_count() {
     let corpus = Corpus::from_text(&common::words(12_000, 1)).unwrap();
-    let weights: Vec<Vec<f32>> = [1, 2, 3, 4]
+    let weights: Vec<_> = [1, 2, 3, 4]
         .iter()
         .map(|&threads| {
             let mut t = Trainer::new(config(threads, Parallel::Avg), &corpus).unwrap();

@@ -23,6 +23,7 @@
 //! cargo feature `scalar-kernels` makes the engine run the scalar twins
 //! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
 
+pub mod aligned;
 pub mod chunk;
 pub mod mat;
 pub mod scalar;
