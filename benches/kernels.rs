@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rnn_fast::kernels::aligned::{self, AlignedVec};
+use rnn_fast::kernels::panels::{self, PanelsRef};
 use rnn_fast::kernels::{LANES, MatMut, MatRef, chunk, scalar, simd};
 
 type Gemm = fn(MatRef, MatRef, &mut MatMut);
+/// A product with its operands bound: `C += A · B` into the given C.
+type Product<'a> = &'a dyn Fn(&mut MatMut);
 
 /// `len` values in [-1, 1], in a buffer aligned as the engine's are.
 fn values(len: usize, seed: u32) -> AlignedVec {
@@ -210,24 +213,30 @@ fn chunk_products(c: &mut Criterion) {
     group.finish();
 }
 
-/// The recurrent step's product `prev (B×H) · Whhᵀ (H×H)` (the engine's
-/// form: `nn` on the prepared transpose) for B 1, 4, 32 and H 64, 256, 512:
-/// the `wide` kernel the step runs against the `gemm` crate, each checked
-/// against the scalar twin first.
+/// The recurrent step's product `prev (B×H) · Whhᵀ (H×H)` for B 1, 4, 32
+/// and H 64, 256, 512: the `wide` kernel on the prepared panels of `Whhᵀ`
+/// (what the step runs), the same on the row-major matrix, and the `gemm`
+/// crate, each checked against the scalar twin first.
 fn step(c: &mut Criterion) {
     let mut group = c.benchmark_group("step");
     for h in [64, 256, 512] {
         for b in [1, 4, 32] {
             let name = format!("B={b} H={h} (nn {b}x{h}x{h})");
             let (prev, whh_t) = (values(b * h, 1), values(h * h, 2));
+            let mut packed = aligned::zeros(h * h);
+            panels::pack(MatRef::dense(&whh_t, h, h), false, &mut packed);
             let (a, w) = (MatRef::dense(&prev, b, h), MatRef::dense(&whh_t, h, h));
+            let p = PanelsRef::new(&packed, h, h);
             let mut want = aligned::zeros(b * h);
             scalar::gemm_nn(a, w, &mut MatMut::dense(&mut want, b, h));
-            let variants: [(&str, Gemm); 2] =
-                [("wide", simd::gemm_nn), ("gemm crate", chunk::gemm_nn)];
+            let variants: [(&str, Product); 3] = [
+                ("wide panels", &|c| panels::gemm_nn(a, p, c)),
+                ("wide row-major", &|c| simd::gemm_nn(a, w, c)),
+                ("gemm crate", &|c| chunk::gemm_nn(a, w, c)),
+            ];
             for (variant, f) in variants {
                 let mut got = aligned::zeros(b * h);
-                f(a, w, &mut MatMut::dense(&mut got, b, h));
+                f(&mut MatMut::dense(&mut got, b, h));
                 assert_close(&got, &want, h, &format!("{variant} {name}"));
             }
             group.throughput(Throughput::Elements((2 * b * h * h) as u64));
@@ -235,7 +244,7 @@ fn step(c: &mut Criterion) {
             let mut out = MatMut::dense(&mut out, b, h);
             for (variant, f) in variants {
                 group.bench_function(BenchmarkId::new(variant, &name), |bench| {
-                    bench.iter(|| f(black_box(a), black_box(w), &mut out))
+                    bench.iter(|| f(black_box(&mut out)))
                 });
             }
         }

@@ -13,6 +13,8 @@
 
 use super::{Cell, ChunkRecord};
 use crate::dropout;
+use crate::kernels::panels::{self, PanelsRef};
+use crate::kernels::tuning::MR;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -121,11 +123,9 @@ impl Cell for TanhCell {
         l.hp * l.hp
     }
 
+    /// `Whhᵀ` as column panels ([`panels`]), read by the step's product.
     fn prepare(&self, l: &Layout, w: &[f32], whh_t: &mut [f32]) {
-        kernels::transpose(
-            MatRef::dense(split(l, w).whh, l.hp, l.hp),
-            &mut MatMut::dense(whh_t, l.hp, l.hp),
-        );
+        panels::pack(MatRef::dense(split(l, w).whh, l.hp, l.hp), true, whh_t);
     }
 
     /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)` (the product: [`recur`]).
@@ -173,8 +173,9 @@ impl Cell for TanhCell {
         recur(l, whh_t, inputs.len(), prev, next);
     }
 
+    /// `g_{t+1}` (B × Hp), and from [`MR`] streams up `Whh` as panels.
     fn scratch_len(&self, l: &Layout, streams: usize) -> usize {
-        streams * l.hp
+        streams * l.hp + if streams >= MR { l.hp * l.hp } else { 0 }
     }
 
     fn backward(
@@ -183,27 +184,35 @@ impl Cell for TanhCell {
         w: &[f32],
         c: ChunkRecord<'_>,
         dh: &mut [f32],
-        dh_next: &mut [f32],
+        scratch: &mut [f32],
         grads: &mut [f32],
     ) {
         let (hp, b_n, steps) = (l.hp, c.streams, c.steps);
+        let (dh_next, whh_panels) = scratch.split_at_mut(b_n * hp);
         let rows = steps * b_n;
         let w = split(l, w);
         let g = split_mut(l, grads);
         let hs = &c.states[..(steps + 1) * b_n * hp];
         // `dh_next` is g_{t+1}: the gradient flowing into h_t from the future.
         dh_next.fill(0.0);
+        // One row (or a pair) reads each row of Whh whole; a row block of
+        // several streams reads a few vectors per row, which panels keep in L1.
+        let packed = b_n >= MR;
+        if packed {
+            panels::pack(MatRef::dense(w.whh, hp, hp), false, whh_panels);
+        }
         for t in (0..steps).rev() {
             let dr = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
             kernels::add_assign(dr, dh_next);
             kernels::tanh_backward(&hs[(t + 1) * b_n * hp..(t + 2) * b_n * hp], dr);
             if t > 0 {
                 dh_next.fill(0.0);
-                kernels::gemm_nn(
-                    MatRef::dense(dr, b_n, hp),
-                    MatRef::dense(w.whh, hp, hp),
-                    &mut MatMut::dense(dh_next, b_n, hp),
-                );
+                let (dr, mut g) = (MatRef::dense(dr, b_n, hp), MatMut::dense(dh_next, b_n, hp));
+                if packed {
+                    panels::gemm_nn(dr, PanelsRef::new(whh_panels, hp, hp), &mut g);
+                } else {
+                    kernels::gemm_nn(dr, MatRef::dense(w.whh, hp, hp), &mut g);
+                }
             }
         }
         let dh = &dh[..rows * hp];
@@ -236,15 +245,15 @@ impl Cell for TanhCell {
 }
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
-/// product as `prev · (Whhᵀ)` with the prepared transpose: row-broadcast
-/// FMAs reading `Whhᵀ` row by row (measured faster than dot products with
-/// the rows of `Whh` for every stream count but one stream at H 512, where
-/// it is within 5%).
+/// product as `prev · (Whhᵀ)` with the prepared transpose in panels:
+/// row-broadcast FMAs reading `Whhᵀ` panel row by panel row (measured
+/// faster than dot products with the rows of `Whh` for every stream count
+/// but one stream at H 512, where it is within 5%).
 fn recur(l: &Layout, whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
     let hp = l.hp;
-    kernels::gemm_nn(
+    panels::gemm_nn(
         MatRef::dense(prev, b_n, hp),
-        MatRef::dense(whh_t, hp, hp),
+        PanelsRef::new(whh_t, hp, hp),
         &mut MatMut::dense(next, b_n, hp),
     );
     kernels::tanh(next);

@@ -199,6 +199,17 @@ impl<'a> MatMut<'a> {
         &mut *self.data
     }
 
+    /// The columns `cols` of every row, with the same stride.
+    pub fn columns(&mut self, cols: Range<usize>) -> MatMut<'_> {
+        let start = sub_start((self.rows, self.cols), self.stride, &(0..self.rows), &cols);
+        let data: &mut [f32] = if self.rows == 0 {
+            &mut self.data[..0]
+        } else {
+            &mut self.data[start..]
+        };
+        MatMut::new(data, self.rows, cols.len(), self.stride)
+    }
+
     /// A read-only view of the same matrix.
     #[inline(always)]
     pub fn view(&self) -> MatRef<'_> {
@@ -292,9 +303,12 @@ mod tests {
         c.row_mut(2)[2] = 2.0;
         assert_eq!(c.view().row(1), &[1.0; 3]);
         assert_eq!(c.as_slice().len(), 11);
+        let mut right = c.columns(1..3);
+        assert_eq!((right.rows(), right.cols(), right.stride()), (3, 2, 4));
+        right.row_mut(0)[1] = 3.0;
         assert_eq!(
             data,
-            [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0]
+            [0.0, 0.0, 3.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0]
         );
     }
 

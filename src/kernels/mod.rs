@@ -26,6 +26,7 @@
 pub mod aligned;
 pub mod chunk;
 pub mod mat;
+pub mod panels;
 pub mod scalar;
 pub mod simd;
 pub mod tuning;

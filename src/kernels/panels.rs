@@ -1,0 +1,185 @@
+//! Column panels: a `k × n` matrix stored for products that read it again
+//! and again (the recurrent weights, at every step of a chunk).
+//!
+//! Panel `j0..j1` (at most [`PANEL`] columns; the last may be narrower) is a
+//! dense row-major `k × (j1 - j0)` block at offset `j0 · k`:
+//!
+//! ```text
+//! row-major B (k × n):   [ B[0][0..n] | B[1][0..n] | … ]
+//! panels:                [ B[0..k][0..64] | B[0..k][64..128] | … ]   (PANEL 64)
+//! ```
+//!
+//! Why: the register block of `gemm_nn` reads a few vectors of each row p
+//! of B while p runs over k, and all row blocks of A pass over the same
+//! columns. In a row-major `Hp × Hp` matrix those vectors are `4·Hp` bytes
+//! apart (1 KiB at H 256), so they fall into a quarter of the L1's sets and
+//! the columns the row blocks share are evicted before they are read again;
+//! in a panel they are consecutive, and a panel of [`tuning::KC`] rows stays
+//! in L1. Measured (`cargo bench --bench kernels -- step`, Xeon, H 256):
+//! the step's product at 32 streams went from 140 to 159-162 GFLOP/s (the
+//! `gemm` crate: 197); at 1 and 4 streams it is unchanged.
+//!
+//! The products here are the row-major ones ([`super::gemm_nn`]) applied
+//! panel by panel, so every entry of C sums over k in the same order, and
+//! the results are bit for bit those of the row-major matrix.
+//!
+//! [`tuning::KC`]: super::tuning::KC
+
+use super::mat::{MatMut, MatRef};
+use super::tuning::panel_vectors;
+use super::{LANES, gemm_nn as gemm_nn_dense, transpose};
+
+/// Columns per panel: the register block's width (`panel_vectors` vectors
+/// of [`LANES`]): 64 on AVX-512, 16 on AVX2.
+pub const PANEL: usize = panel_vectors(LANES) * LANES;
+
+/// The column ranges of the panels of `n` columns, in storage order.
+fn column_ranges(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n).step_by(PANEL).map(move |j0| j0..(j0 + PANEL).min(n))
+}
+
+/// A `k × n` matrix stored as panels (see the module doc).
+#[derive(Clone, Copy, Debug)]
+pub struct PanelsRef<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+}
+
+impl<'a> PanelsRef<'a> {
+    /// The `k × n` panels in `data`. Panics unless `data` holds `k · n` values.
+    pub fn new(data: &'a [f32], k: usize, n: usize) -> PanelsRef<'a> {
+        assert_eq!(data.len(), k * n, "panels of a {k}×{n} matrix");
+        PanelsRef { data, k, n }
+    }
+
+    /// Each panel's first column and its `k × width` view.
+    pub fn panels(&self) -> impl Iterator<Item = (usize, MatRef<'a>)> + '_ {
+        column_ranges(self.n).map(|cols| {
+            let width = cols.len();
+            let block = &self.data[cols.start * self.k..][..self.k * width];
+            (cols.start, MatRef::dense(block, self.k, width))
+        })
+    }
+}
+
+/// Stores `src` (k × n), or its transpose (`src` n × k) with `transposed`,
+/// as panels into `out` (`k · n` values).
+pub fn pack(src: MatRef, transposed: bool, out: &mut [f32]) {
+    let (k, n) = if transposed {
+        (src.cols(), src.rows())
+    } else {
+        (src.rows(), src.cols())
+    };
+    assert_eq!(out.len(), k * n, "panels of a {k}×{n} matrix");
+    for cols in column_ranges(n) {
+        let width = cols.len();
+        let mut block = MatMut::dense(&mut out[cols.start * k..][..k * width], k, width);
+        if transposed {
+            transpose(src.sub(cols, 0..k), &mut block);
+        } else {
+            for p in 0..k {
+                block.row_mut(p).copy_from_slice(&src.row(p)[cols.clone()]);
+            }
+        }
+    }
+}
+
+/// `C (m×n) += A (m×k) · B (k×n)`, B stored as panels: [`super::gemm_nn`]
+/// on each panel and its columns of C. Panics unless the shapes agree.
+pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
+    assert!(
+        a.cols() == b.k && c.rows() == a.rows() && c.cols() == b.n,
+        "panels gemm_nn: C {}×{} += A {}×{} · B {}×{}",
+        c.rows(),
+        c.cols(),
+        a.rows(),
+        a.cols(),
+        b.k,
+        b.n
+    );
+    for (j0, panel) in b.panels() {
+        gemm_nn_dense(a, panel, &mut c.columns(j0..j0 + panel.cols()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::scalar;
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn panels_hold_the_matrix_column_block_by_column_block() {
+        for (k, n) in [(3, 5), (7, PANEL), (5, PANEL + 3), (2, 2 * PANEL + 1)] {
+            let b = values(k * n, 1);
+            let mut out = vec![0.0; k * n];
+            pack(MatRef::dense(&b, k, n), false, &mut out);
+            let panels = PanelsRef::new(&out, k, n);
+            let mut seen = 0;
+            for (j0, panel) in panels.panels() {
+                for p in 0..k {
+                    assert_eq!(panel.row(p), &b[p * n + j0..][..panel.cols()]);
+                }
+                seen += panel.cols();
+            }
+            assert_eq!(seen, n);
+            // The transpose of the transpose packs the same panels.
+            let mut bt = vec![0.0; k * n];
+            scalar::transpose(MatRef::dense(&b, k, n), &mut MatMut::dense(&mut bt, n, k));
+            let mut out_t = vec![0.0; k * n];
+            pack(MatRef::dense(&bt, n, k), true, &mut out_t);
+            assert_eq!(out_t, out, "k {k} n {n}");
+        }
+    }
+
+    /// The panel product against the scalar row-major twin, bit for bit
+    /// (the same order of additions), over shapes with tails and offsets.
+    #[test]
+    fn the_panel_product_is_the_row_major_one() {
+        for m in [1, 2, 3, 4, 5, 7, 32, 33] {
+            for (k, n) in [
+                (1, 1),
+                (5, 3),
+                (64, PANEL),
+                (70, PANEL + 9),
+                (33, 2 * PANEL + 16),
+            ] {
+                let (a, b) = (values(m * k, 2), values(k * n, 3));
+                let c0 = values(m * n, 4);
+                let mut want = c0.clone();
+                crate::kernels::gemm_nn(
+                    MatRef::dense(&a, m, k),
+                    MatRef::dense(&b, k, n),
+                    &mut MatMut::dense(&mut want, m, n),
+                );
+                let mut packed = vec![0.0; k * n];
+                pack(MatRef::dense(&b, k, n), false, &mut packed);
+                let mut got = c0.clone();
+                gemm_nn(
+                    MatRef::dense(&a, m, k),
+                    PanelsRef::new(&packed, k, n),
+                    &mut MatMut::dense(&mut got, m, n),
+                );
+                assert_eq!(got, want, "m {m} k {k} n {n}");
+                let mut oracle = c0;
+                scalar::gemm_nn(
+                    MatRef::dense(&a, m, k),
+                    MatRef::dense(&b, k, n),
+                    &mut MatMut::dense(&mut oracle, m, n),
+                );
+                for (g, o) in got.iter().zip(&oracle) {
+                    assert!(
+                        (g - o).abs() <= 1e-5 * k as f32 * (1.0 + o.abs()),
+                        "m {m} k {k} n {n}"
+                    );
+                }
+            }
+        }
+    }
+}
