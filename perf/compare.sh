@@ -13,7 +13,8 @@
 # FMA peak rnn-fast measures in the same run.
 #
 # CASES (optional) limits the cases, e.g. CASES="tinyshakespeare.txt:256:32:1".
-# PyTorch: PYTHON, or perf/.venv (made with `pip install torch` when absent).
+# PyTorch and NumPy: PYTHON, or perf/.venv (made with `pip install torch numpy`
+# when either is absent).
 # Corpora: RNN_FAST_CORPORA or ../shared/corpora.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +24,9 @@ CORPORA=${RNN_FAST_CORPORA:-../shared/corpora}
 cargo build --release -q
 BIN=target/release/rnn-fast
 PY=${PYTHON:-perf/.venv/bin/python}
-if ! "$PY" -c "import torch" 2>/dev/null; then
+if ! "$PY" -c "import torch, numpy" 2>/dev/null; then
     python3 -m venv perf/.venv
-    perf/.venv/bin/pip install -q torch
+    perf/.venv/bin/pip install -q torch numpy
     PY=perf/.venv/bin/python
 fi
 

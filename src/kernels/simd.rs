@@ -514,6 +514,27 @@ pub fn tanh_backward(h: &[f32], dh: &mut [f32]) {
     tanh_backward_v::<Fast>(h, dh);
 }
 
+/// One whole tile of [`transpose`]: `B[j0.., i0..] = A[i0.., j0..]ᵀ`
+/// through a copy on the stack, so that no index is checked per value (the
+/// general loop spent about 3 cycles per value: 13% of training one stream
+/// at H 256).
+#[inline(always)]
+fn transpose_tile(a: MatRef, b: &mut MatMut, i0: usize, j0: usize) {
+    const T: usize = TRANSPOSE_TILE;
+    let mut tile = [[0.0f32; T]; T];
+    for (r, row) in tile.iter_mut().enumerate() {
+        row.copy_from_slice(&a.row(i0 + r)[j0..j0 + T]);
+    }
+    for c in 0..T {
+        let out: &mut [f32; T] = (&mut b.row_mut(j0 + c)[i0..i0 + T])
+            .try_into()
+            .expect("a whole tile");
+        for (o, row) in out.iter_mut().zip(&tile) {
+            *o = row[c];
+        }
+    }
+}
+
 /// Softmax cross-entropy of one row of logits; see [`super::scalar::softmax_xent`].
 pub fn softmax_xent(y: &mut [f32], target: usize) -> f32 {
     softmax_xent_v::<Fast>(y, target)
@@ -529,6 +550,10 @@ pub fn transpose(a: MatRef, b: &mut MatMut) {
         let i1 = (i0 + TRANSPOSE_TILE).min(m);
         for j0 in (0..n).step_by(TRANSPOSE_TILE) {
             let j1 = (j0 + TRANSPOSE_TILE).min(n);
+            if i1 - i0 == TRANSPOSE_TILE && j1 - j0 == TRANSPOSE_TILE {
+                transpose_tile(a, b, i0, j0);
+                continue;
+            }
             for i in i0..i1 {
                 let row = &a.row(i)[j0..j1];
                 for (j, &x) in (j0..j1).zip(row) {
