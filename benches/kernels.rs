@@ -145,11 +145,17 @@ fn gemms(c: &mut Criterion) {
 /// The chunk-level products at the engine's shapes (T·B = 1,280 rows: T 40,
 /// 32 streams; H 256; V 65 and 3,440 padded): the `wide` kernels, the `gemm`
 /// crate (what the engine runs for them, `kernels::chunk`) and the scalar
-/// twin (timed at V 65 only; at V 3,440 it only checks the others).
+/// twin (timed at 32 streams and V 65 only; elsewhere it only checks the
+/// others). One stream (T·B = 40 rows) at H 64 and 256 as well.
 fn chunk_products(c: &mut Criterion) {
-    let (h, rows) = (256, 40 * 32);
     let mut group = c.benchmark_group("chunk_products");
-    for v in [65usize, 3440] {
+    // (H, T·B rows, V): 32 streams at V 65 and 3,440, and one stream.
+    for (h, rows, v) in [
+        (256, 40 * 32, 65usize),
+        (256, 40 * 32, 3440),
+        (256, 40, 65),
+        (64, 40, 65),
+    ] {
         let vp = v.next_multiple_of(LANES);
         let cases: [(&str, usize, usize, usize, [Gemm; 3]); 4] = [
             (
@@ -185,6 +191,7 @@ fn chunk_products(c: &mut Criterion) {
             if v != 65 && what.starts_with("dWhh") {
                 continue; // the same shape as at V 65
             }
+            let timed_scalar = v == 65 && rows > 40;
             let name = format!("{what} {m}x{n}x{k}");
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let (a, b) = operands(what, (m, n, k), &a, &b);
@@ -198,7 +205,7 @@ fn chunk_products(c: &mut Criterion) {
             group.throughput(Throughput::Elements((2 * m * n * k) as u64));
             let mut out = aligned::zeros(m * n);
             let mut out = MatMut::dense(&mut out, m, n);
-            let timed: &[(&str, Gemm)] = if v == 65 {
+            let timed: &[(&str, Gemm)] = if timed_scalar {
                 &[("wide", wide), ("gemm crate", crate_gemm), ("scalar", slow)]
             } else {
                 &[("wide", wide), ("gemm crate", crate_gemm)]

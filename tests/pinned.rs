@@ -129,38 +129,38 @@ fn pinned_runs(dir: &Path) -> Vec<(&'static str, u64)> {
 
 /// Hashes recorded per kernel path ([`kernel_path`]), in the order of
 /// [`pinned_runs`]. The seams reshaping was pinned to the release before it
-/// (3bcd8fd); these were recorded when the defaults became a warmed-up
-/// cosine schedule with Adam's rate scaled to the shards (which changes
-/// every run but the article preset's, deliberately).
+/// (3bcd8fd); the SIMD paths' were recorded again when the step's tanh
+/// became a rational approximation (within 4e-7 of tanh; the scalar path's
+/// libm tanh did not change, nor did its hashes).
 const RECORDED: &[(&str, [u64; 5])] = &[
     (
         "avx512f (f32x16); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0xaecc1b81bba78185,
-            0x95bf8ba99f2b7b4f,
-            0xb8954a4824d2fed0,
-            0x3a81a7693b4d4335,
-            0xd904781f0bac7b06,
+            0x2cdca51328d01523,
+            0xf56e1472ffdea693,
+            0x4051785ac068d234,
+            0x767e651548809f24,
+            0xdb1c644dde70df7e,
         ],
     ),
     (
         "avx2+fma (f32x8); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0x9dcbc99a2d5e50ce,
-            0xa9eda6938277d5d1,
-            0x50a83d37154cc645,
-            0x6cec445ada9b5e2b,
-            0x1046395fc86c42e2,
+            0x8b23c84bc1f456c3,
+            0x19441607bbaa6a54,
+            0x8a9aa8a0473a787e,
+            0x68f9495345c03343,
+            0x93d7f1d6fd740ff0,
         ],
     ),
     (
         "sse2 (f32x8 as two f32x4); gemm avx512f, L1d 48 KiB 12-way",
         [
-            0x6437c90ce242d335,
-            0x6ee41032b039fae1,
-            0x8ebaeaaf3e92d67b,
-            0xa087d3940ea83733,
-            0xbdd0f03a433a8ded,
+            0x677584224da22078,
+            0x07885f3937955a36,
+            0x7e796c0d2be51b72,
+            0x7e357c8aeea2cf76,
+            0x93374f3d4ba710d5,
         ],
     ),
     (
