@@ -263,23 +263,22 @@ impl Optimizer {
         self.steps += n;
     }
 
-    /// Updates `weights` with one gradient buffer.
+    /// Updates `weights` with the gradient `grads`, on this thread.
     pub fn step(&mut self, weights: &mut [f32], grads: &[f32], update: Update<'_>) {
-        let sum = |range: Range<usize>, dst: &mut [f32]| dst.copy_from_slice(&grads[range]);
-        self.step_with(weights, sum, update, false);
+        self.step_with(weights, grads, update, false);
     }
 
-    /// Updates `weights` block by block: `gradient(range, dst)` writes the
-    /// gradient of `weights[range]` into `dst` (a sum over several buffers,
-    /// say). With `parallel`, the blocks are spread over the current rayon
-    /// pool; every block is computed the same way either way.
+    /// Updates `weights` with the gradient `grads` block by block. With
+    /// `parallel`, the blocks are spread over the current rayon pool; every
+    /// block is computed the same way either way.
     pub fn step_with(
         &mut self,
         weights: &mut [f32],
-        gradient: impl Fn(Range<usize>, &mut [f32]) + Sync,
+        grads: &[f32],
         update: Update<'_>,
         parallel: bool,
     ) {
+        assert_eq!(weights.len(), grads.len());
         assert_eq!(2 * weights.len(), self.state.len());
         self.steps = self.steps.saturating_add(1);
         let rule = Rule::new(self.kind, update.lr, self.steps);
@@ -288,10 +287,7 @@ impl Optimizer {
         // the partial sums added in block order (so threads do not matter).
         let factor = if update.clip_norm.is_some() {
             let square = |block: usize| -> f64 {
-                let mut buf = [0.0f32; BLOCK];
-                let range = block * BLOCK..(block * BLOCK + BLOCK).min(n);
-                let g = &mut buf[..range.len()];
-                gradient(range, g);
+                let g = &grads[block * BLOCK..(block * BLOCK + BLOCK).min(n)];
                 g.iter().map(|&x| x as f64 * x as f64).sum()
             };
             let blocks = n.div_ceil(BLOCK);
@@ -307,9 +303,7 @@ impl Optimizer {
         let (scale, clip) = (update.scale * factor, update.clip);
         let (m, v) = self.state.split_at_mut(n);
         let block_update = |(block, ((w, m), v)): BlockItem<'_>| {
-            let mut buf = [0.0f32; BLOCK];
-            let g = &mut buf[..w.len()];
-            gradient(block * BLOCK..block * BLOCK + w.len(), g);
+            let g = &grads[block * BLOCK..block * BLOCK + w.len()];
             if let Some(decay) = update.decay {
                 decay.apply(w, block * BLOCK, update.lr);
             }
@@ -486,8 +480,9 @@ mod tests {
         assert!((w[1] - 0.1).abs() < 1e-6);
     }
 
-    /// A block-wise gradient across block boundaries, on a pool, equals the
-    /// update with one buffer; the shared (atomic) update agrees too.
+    /// The update spread over a pool, in blocks that do not divide the
+    /// length, equals the one on this thread; the shared (atomic) update
+    /// agrees too.
     #[test]
     fn summed_and_shared_updates_agree() {
         let n = 3 * BLOCK + 17;
@@ -503,12 +498,7 @@ mod tests {
         let mut b = vec![0.5; n];
         let mut oa = Optimizer::new(OptimizerKind::Adagrad, n);
         let mut ob = Optimizer::new(OptimizerKind::Adagrad, n);
-        let sum = |r: Range<usize>, dst: &mut [f32]| {
-            for (i, d) in r.zip(dst.iter_mut()) {
-                *d = g[0][i] + g[1][i] + g[2][i];
-            }
-        };
-        oa.step_with(&mut a, sum, upd(0.25, 2.0, 0.1), true);
+        oa.step_with(&mut a, &total, upd(0.25, 2.0, 0.1), true);
         ob.step(&mut b, &total, upd(0.25, 2.0, 0.1));
         assert_eq!(a, b);
         let w: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0.5f32.to_bits())).collect();
@@ -605,12 +595,7 @@ mod tests {
             decay: Decay::new(0.5, &ranges),
             ..upd(1.0, 5.0, 0.5)
         };
-        Optimizer::new(OptimizerKind::Sgd, n).step_with(
-            &mut w,
-            |_, dst: &mut [f32]| dst.fill(0.0),
-            update,
-            true,
-        );
+        Optimizer::new(OptimizerKind::Sgd, n).step_with(&mut w, &vec![0.0; n], update, true);
         for (i, &x) in w.iter().enumerate() {
             let decayed = ranges.iter().any(|r| r.contains(&i));
             assert_eq!(x, if decayed { 0.75 } else { 1.0 }, "w[{i}]");

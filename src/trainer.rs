@@ -553,9 +553,6 @@ impl Trainer {
                     let g = &w.get_mut().unwrap_or_else(PoisonError::into_inner).grads;
                     add_blocks(sum, g, parallel);
                 }
-                let sum = &*sum;
-                let gradient =
-                    |range: Range<usize>, dst: &mut [f32]| dst.copy_from_slice(&sum[range]);
                 let update = Update {
                     scale,
                     clip: config.clip,
@@ -563,7 +560,7 @@ impl Trainer {
                     lr,
                     decay: Decay::new(config.weight_decay, decayed),
                 };
-                optimizer.step_with(&mut model.weights, gradient, update, parallel);
+                optimizer.step_with(&mut model.weights, sum, update, parallel);
             }
             total
         };

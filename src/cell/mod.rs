@@ -77,8 +77,8 @@ pub trait Cell: Sync + std::fmt::Debug {
     fn prepared_len(&self, l: &Layout) -> usize;
 
     /// Weights rearranged for the step, made once per update (or per
-    /// sampler) from `w` into `prepared` (tanh: `Whhᵀ`, so that the step
-    /// reads it row by row).
+    /// sampler) from `w` into `prepared` (tanh: `Whhᵀ` in column panels,
+    /// so that the step reads it row by row, a panel at a time).
     fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]);
 
     /// One step for B streams: `next` (B × state) from `prev` (B × state)

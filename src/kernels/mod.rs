@@ -4,7 +4,9 @@
 //!
 //! The matrix products take row-major views, [`MatRef`] and [`MatMut`]
 //! ([`mat`]): `gemm_nn(a, b, &mut c)`, m, n and k read from the views. Their
-//! block sizes are in [`tuning`].
+//! block sizes are in [`tuning`]. The recurrent weights are read as column
+//! panels ([`panels`]), and every buffer the kernels stream starts on a
+//! cache line ([`aligned`]).
 //!
 //! | primitive       | math                                   | used for |
 //! |-----------------|----------------------------------------|----------|
@@ -16,7 +18,7 @@
 //! | `tanh`          | x = tanh(x)                            | hidden activation |
 //! | `tanh_backward` | dh = (1 - h²) ⊙ dh                     | back through tanh |
 //! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p[target] | output layer |
-//! | `transpose`     | B = Aᵀ                                 | `Whhᵀ` for the step of several streams |
+//! | `transpose`     | B = Aᵀ                                 | `Whhᵀ` for the step (into [`panels`]) |
 //!
 //! `wide` selects its instruction set at compile time (see
 //! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
