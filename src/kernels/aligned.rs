@@ -8,8 +8,9 @@
 //! cache lines, which Intel cores serve at about half the rate of aligned
 //! loads. Every padded row (Hp, Vp values: multiples of [`super::LANES`])
 //! starts on a line when its buffer does. Measured on a Xeon (5th
-//! generation, `rnn-fast bench`, H 256): one stream 93k → 114k chars/s, 32
-//! streams 232k → 249k; the arithmetic, and so every result, is unchanged.
+//! generation, `rnn-fast bench`, H 256): one stream 83-87k → 101k chars/s,
+//! 32 streams 214-222k → 224-241k; the arithmetic, and so every result, is
+//! unchanged.
 
 use std::ops::{Deref, DerefMut};
 

@@ -17,7 +17,10 @@
 //! in a panel they are consecutive, and a panel of [`tuning::KC`] rows stays
 //! in L1. Measured (`cargo bench --bench kernels -- step`, Xeon, H 256):
 //! the step's product at 32 streams went from 140 to 159-162 GFLOP/s (the
-//! `gemm` crate: 197); at 1 and 4 streams it is unchanged.
+//! `gemm` crate: 197); at 4 streams it is level; at one stream the
+//! one-row block is as wide as a panel (4 vectors where row-major gave 16)
+//! and runs 75 against 84.5 at H 256 (87 against 98 at H 64), which the
+//! faster pack and the rest of the chunk more than repaid in `bench`.
 //!
 //! The products here are the row-major ones ([`super::gemm_nn`]) applied
 //! panel by panel, so every entry of C sums over k in the same order, and

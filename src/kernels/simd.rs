@@ -458,8 +458,8 @@ const TANH_P: [f32; 7] = [
 const TANH_Q: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
 
 /// `tanh x ≈ x·P(x²) / Q(x²)`, ±1 from |x| ≥ [`TANH_SATURATION`]: the
-/// rational approximation of Eigen's (and TensorFlow's) `fast_tanh`, 11
-/// FMAs and one division where an `exp`-based tanh spends about 30
+/// rational approximation of Eigen's (and TensorFlow's) `fast_tanh`, 9
+/// FMAs, 2 multiplies and one division where an `exp`-based tanh spends about 30
 /// operations (it was 10% of training at H 64, one stream). Within 4e-7 of
 /// tanh everywhere (7 ulp near ±1), odd exactly, |tanh| ≤ 1, NaN kept;
 /// `check_tanh` in `tests/kernels.rs` holds it to 2^-21.
