@@ -77,9 +77,11 @@ pub fn l2_buffer_len() -> usize {
 pub fn l2_read_gbs<V: Lane>(duration: Duration) -> f64 {
     let block = READ_CHAINS * V::N;
     let len = l2_buffer_len() / block * block;
-    let values: Vec<f32> = (0..len).map(|i| (i % 7) as f32 * 1e-3).collect();
     // Aligned as the engine's buffers are: a load never splits a cache line.
-    let buf = aligned::from_slice(&values);
+    let mut buf = aligned::zeros(len);
+    for (i, x) in buf.iter_mut().enumerate() {
+        *x = (i % 7) as f32 * 1e-3;
+    }
     let buf = black_box(buf);
     let start = Instant::now();
     let mut best = 0.0f64;

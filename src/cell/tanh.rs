@@ -173,9 +173,9 @@ impl Cell for TanhCell {
         recur(l, whh_t, inputs.len(), prev, next);
     }
 
-    /// `g_{t+1}` (B × Hp), and from [`MR`] streams up `Whh` as panels.
+    /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize) -> usize {
-        streams * l.hp + if streams >= MR { l.hp * l.hp } else { 0 }
+        streams * l.hp + if packs_whh(streams) { l.hp * l.hp } else { 0 }
     }
 
     fn backward(
@@ -195,9 +195,7 @@ impl Cell for TanhCell {
         let hs = &c.states[..(steps + 1) * b_n * hp];
         // `dh_next` is g_{t+1}: the gradient flowing into h_t from the future.
         dh_next.fill(0.0);
-        // One row (or a pair) reads each row of Whh whole; a row block of
-        // several streams reads a few vectors per row, which panels keep in L1.
-        let packed = b_n >= MR;
+        let packed = packs_whh(b_n);
         if packed {
             panels::pack(MatRef::dense(w.whh, hp, hp), false, whh_panels);
         }
@@ -242,6 +240,13 @@ impl Cell for TanhCell {
             }
         }
     }
+}
+
+/// Whether the backward pass of `streams` streams reads `Whh` as panels:
+/// one row (or a pair) reads each row of `Whh` whole, a row block of
+/// [`MR`] or more streams a few vectors per row, which panels keep in L1.
+fn packs_whh(streams: usize) -> bool {
+    streams >= MR
 }
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
