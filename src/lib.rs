@@ -10,7 +10,8 @@
 //! command line (`src/cli/`, in the binary) turns arguments into these
 //! values and calls them.
 
-// `unsafe` only in kernels/chunk.rs, for the `gemm` crate (measured there).
+// `unsafe` only in kernels/chunk.rs, for the `gemm` crate, and in the
+// register block of kernels/simd.rs, for unchecked loads (both measured there).
 #![deny(unsafe_code)]
 
 pub mod bench;

@@ -8,6 +8,7 @@ mod common;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rnn_fast::kernels::simd::{self, Lane};
+use rnn_fast::kernels::tuning::KC;
 use rnn_fast::kernels::{MatMut, MatRef, chunk, scalar};
 use wide::{f32x8, f32x16};
 
@@ -102,7 +103,9 @@ fn check_gemm(
 }
 
 /// Shapes: each dimension swept over 1..=70 with the others from a set
-/// that includes 1, the vector widths and odd sizes.
+/// that includes 1, the vector widths and odd sizes; then k past one and
+/// two k-blocks of `gemm_nn`/`gemm_tn` (KC) with m across the row blocks
+/// (2..=6, their remainders, and more rows than are packed at once).
 fn shapes() -> Vec<(usize, usize, usize)> {
     let others = [(1, 1), (1, 70), (3, 17), (4, 8), (5, 33), (9, 16), (70, 3)];
     let mut v = Vec::new();
@@ -111,6 +114,11 @@ fn shapes() -> Vec<(usize, usize, usize)> {
             v.push((p, x, q));
             v.push((x, p, q));
             v.push((p, q, x));
+        }
+    }
+    for m in [1, 2, 6, 13, 32, 50] {
+        for (n, k) in [(17, KC + 1), (64, 2 * KC + 3)] {
+            v.push((m, n, k));
         }
     }
     v

@@ -14,7 +14,7 @@
 use super::{Cell, ChunkRecord};
 use crate::dropout;
 use crate::kernels::panels::{self, PanelsRef};
-use crate::kernels::tuning::MR;
+use crate::kernels::tuning::PANEL_STREAMS;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -242,11 +242,10 @@ impl Cell for TanhCell {
     }
 }
 
-/// Whether the backward pass of `streams` streams reads `Whh` as panels:
-/// one row (or a pair) reads each row of `Whh` whole, a row block of
-/// [`MR`] or more streams a few vectors per row, which panels keep in L1.
+/// Whether the backward pass of `streams` streams reads `Whh` as panels
+/// (from [`PANEL_STREAMS`] on; see there).
 fn packs_whh(streams: usize) -> bool {
-    streams >= MR
+    streams >= PANEL_STREAMS
 }
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the

@@ -110,6 +110,7 @@ pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
 mod tests {
     use super::*;
     use crate::kernels::scalar;
+    use crate::kernels::tuning::KC;
 
     fn values(len: usize, seed: usize) -> Vec<f32> {
         (0..len)
@@ -145,13 +146,14 @@ mod tests {
     /// (the same order of additions), over shapes with tails and offsets.
     #[test]
     fn the_panel_product_is_the_row_major_one() {
-        for m in [1, 2, 3, 4, 5, 7, 32, 33] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 13, 32, 33, 50] {
             for (k, n) in [
                 (1, 1),
                 (5, 3),
                 (64, PANEL),
                 (70, PANEL + 9),
                 (33, 2 * PANEL + 16),
+                (KC + 7, 2 * PANEL),
             ] {
                 let (a, b) = (values(m * k, 2), values(k * n, 3));
                 let c0 = values(m * n, 4);

@@ -15,13 +15,13 @@
 //! nt block) are the constants of [`super::tuning`], with their reasons:
 //!
 //! - `gemm_nn`: `A (m×k) · B (k×n)`; `gemm_tn`: `Aᵀ · B` with `A (k×m)`.
-//!   Register-blocked: an `MR × NV` block of C (MR rows, NV vectors of
-//!   columns) lives in registers while p runs over k; each step loads NV
-//!   vectors of row p of B, broadcasts MR elements of A and does MR·NV
-//!   independent FMAs (enough independent chains to hide the FMA latency).
-//!   Columns are walked in panels so a panel of B stays in L1 while all row
-//!   blocks pass over it. Leftover columns (n not a multiple of the width)
-//!   are done in scalar.
+//!   Register-blocked: a block of up to `MR` rows × NV vectors of columns
+//!   of C lives in registers while p runs over k; each step loads NV
+//!   vectors of row p of B, broadcasts one element of A per row and does
+//!   rows·NV independent FMAs (enough independent chains to hide the FMA
+//!   latency). Columns are walked in panels and k in blocks of `KC` so a
+//!   panel of B stays in L1 while all row blocks pass over it. Leftover
+//!   columns (n not a multiple of the width) are done in scalar.
 //! - `gemm_nt`: `A (m×k) · B (n×k)ᵀ`: each C entry is a dot product of two
 //!   contiguous rows. A block of `nt_rows` rows × `NT_COLS` columns keeps
 //!   one vector accumulator per entry over k and reduces each horizontally
@@ -29,7 +29,10 @@
 //!   transposed copy) for the forward pass.
 //!
 //! Inner loops index fixed-length sub-slices, so the compiler removes the
-//! bounds checks: one check per step of k, none per element.
+//! bounds checks: one check per step of k, none per element. The
+//! `gemm_nn`/`gemm_tn` register block goes further: it checks the extents
+//! of A and B once and then loads unchecked (see `block` for the measured
+//! reason).
 
 use std::ops::{Add, Div, Mul, Range, Sub};
 
@@ -38,7 +41,7 @@ use wide::{f32x8, f32x16};
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
     KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
-    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, pair_vectors, panel_vectors, row_vectors,
+    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, panel_vectors, row_vectors,
 };
 
 /// An `f32` SIMD vector as the kernels need it.
@@ -131,61 +134,71 @@ pub type Fast = f32x16;
 pub type Fast = f32x8;
 
 // At most this many vectors of columns per `block_nv` call (its match arms).
-const _: () = assert!(MR == 4, "gemm_b's last row block has at most 3 rows");
 const _: () =
     assert!(NV_ROW_X16 <= 16 && NV_ROW <= 8 && PANEL_VECTORS_X8 <= 8 && PANEL_VECTORS_X16 <= 8);
 
-/// `C[i0.., j0..]` (`ROWS × NV` vectors) `+= A-block · B-panel` over all k
-/// (the rows of `b`). `TA`: A is stored transposed (k×m).
+/// The register block: `C (ROWS × NV vectors) += A-block · B-panel` over
+/// the `k` steps p. A's value of row r at step p is `a[r·rs + p·step]` (A
+/// row-major: `rs` = its stride, `step` = 1; stored transposed: the
+/// reverse); step p reads NV vectors of B at `b[p·ldb..]`; C's rows are
+/// `ldc` apart. Each entry of C is loaded, summed over p in order by one
+/// FMA chain, and stored.
+///
+/// The loop reads A and B unchecked after one check of their extents: with
+/// a bounds check per value it spent 8 compare-and-branch instructions and
+/// their index arithmetic per 16 FMAs, which compete with the FMAs for the
+/// same execution ports (Ice Lake Xeon, 32 streams, H 256: 80-105 GFLOP/s
+/// with checks; see `perf/README.md` for the unchecked figures).
 #[inline(always)]
-fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
-    a: MatRef,
-    b: MatRef,
-    c: &mut MatMut,
-    i0: usize,
-    j0: usize,
+#[allow(unsafe_code)]
+fn block<V: Lane, const ROWS: usize, const NV: usize>(
+    (a, rs, step): (&[f32], usize, usize),
+    (b, ldb): (&[f32], usize),
+    k: usize,
+    c: &mut [f32],
+    ldc: usize,
 ) {
-    let k = b.rows();
-    let (a, lda) = (a.as_slice(), a.stride());
-    let (b, ldb) = (b.as_slice(), b.stride());
-    let ldc = c.stride();
-    let c = c.as_mut_slice();
     let n = V::N;
+    let a_end = (ROWS - 1)
+        .checked_mul(rs)
+        .zip(k.checked_sub(1).and_then(|p| p.checked_mul(step)))
+        .and_then(|(r, p)| r.checked_add(p));
+    let b_end = k
+        .checked_sub(1)
+        .and_then(|p| p.checked_mul(ldb))
+        .and_then(|p| p.checked_add(NV * n));
+    assert!(
+        a_end.is_some_and(|e| e < a.len()) && b_end.is_some_and(|e| e <= b.len()),
+        "block operands: k {k}, A {} values (rs {rs}, step {step}), B {} (ldb {ldb})",
+        a.len(),
+        b.len()
+    );
     let mut acc = [[V::splat(0.0); NV]; ROWS];
     for (r, acc_r) in acc.iter_mut().enumerate() {
-        let c_row = &c[(i0 + r) * ldc + j0..][..NV * n];
+        let c_row = &c[r * ldc..][..NV * n];
         for (v, acc_rv) in acc_r.iter_mut().enumerate() {
             *acc_rv = V::load(&c_row[v * n..]);
         }
     }
-    let a_rows: [&[f32]; ROWS] = std::array::from_fn(|r| {
-        if TA {
-            &a[..0]
-        } else {
-            &a[(i0 + r) * lda..][..k]
-        }
-    });
     for p in 0..k {
-        let b_row = &b[p * ldb + j0..][..NV * n];
         let mut bv = [V::splat(0.0); NV];
         for (v, bvv) in bv.iter_mut().enumerate() {
-            *bvv = V::load(&b_row[v * n..]);
+            let at = p * ldb + v * n;
+            // SAFETY: p < k and v < NV, so at + n ≤ (k-1)·ldb + NV·n =
+            // b_end ≤ b.len(), checked above.
+            *bvv = V::load(unsafe { b.get_unchecked(at..at + n) });
         }
-        let a_col: [f32; ROWS] = if TA {
-            let s = &a[p * lda + i0..][..ROWS];
-            std::array::from_fn(|r| s[r])
-        } else {
-            std::array::from_fn(|r| a_rows[r][p])
-        };
-        for (acc_r, &a_rp) in acc.iter_mut().zip(&a_col) {
-            let av = V::splat(a_rp);
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: r < ROWS and p < k, so r·rs + p·step ≤ a_end <
+            // a.len(), checked above.
+            let av = V::splat(unsafe { *a.get_unchecked(r * rs + p * step) });
             for (acc_rv, &bvv) in acc_r.iter_mut().zip(&bv) {
                 *acc_rv = av.fma(bvv, *acc_rv);
             }
         }
     }
     for (r, acc_r) in acc.iter().enumerate() {
-        let c_row = &mut c[(i0 + r) * ldc + j0..][..NV * n];
+        let c_row = &mut c[r * ldc..][..NV * n];
         for (v, acc_rv) in acc_r.iter().enumerate() {
             acc_rv.store(&mut c_row[v * n..]);
         }
@@ -194,93 +207,116 @@ fn block<V: Lane, const ROWS: usize, const NV: usize, const TA: bool>(
 
 /// `block` for `ROWS` rows and a run-time number of vectors `nv` ≤ 16.
 #[inline(always)]
-fn block_nv<V: Lane, const ROWS: usize, const TA: bool>(
+fn block_nv<V: Lane, const ROWS: usize>(
     nv: usize,
-    a: MatRef,
-    b: MatRef,
-    c: &mut MatMut,
-    i0: usize,
-    j0: usize,
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize),
+    k: usize,
+    c: &mut [f32],
+    ldc: usize,
 ) {
-    match nv {
-        1 => block::<V, ROWS, 1, TA>(a, b, c, i0, j0),
-        2 => block::<V, ROWS, 2, TA>(a, b, c, i0, j0),
-        3 => block::<V, ROWS, 3, TA>(a, b, c, i0, j0),
-        4 => block::<V, ROWS, 4, TA>(a, b, c, i0, j0),
-        5 => block::<V, ROWS, 5, TA>(a, b, c, i0, j0),
-        6 => block::<V, ROWS, 6, TA>(a, b, c, i0, j0),
-        7 => block::<V, ROWS, 7, TA>(a, b, c, i0, j0),
-        8 => block::<V, ROWS, 8, TA>(a, b, c, i0, j0),
-        9 => block::<V, ROWS, 9, TA>(a, b, c, i0, j0),
-        10 => block::<V, ROWS, 10, TA>(a, b, c, i0, j0),
-        11 => block::<V, ROWS, 11, TA>(a, b, c, i0, j0),
-        12 => block::<V, ROWS, 12, TA>(a, b, c, i0, j0),
-        13 => block::<V, ROWS, 13, TA>(a, b, c, i0, j0),
-        14 => block::<V, ROWS, 14, TA>(a, b, c, i0, j0),
-        15 => block::<V, ROWS, 15, TA>(a, b, c, i0, j0),
-        16 => block::<V, ROWS, 16, TA>(a, b, c, i0, j0),
-        _ => unreachable!("at most 16 vectors per block"),
+    macro_rules! arms {
+        ($($nv:literal)*) => {
+            match nv {
+                $($nv => block::<V, ROWS, $nv>(a, b, k, c, ldc),)*
+                _ => unreachable!("at most 16 vectors per block"),
+            }
+        };
+    }
+    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// `block_nv` for a run-time number of rows, 1 to [`MR`].
+#[inline(always)]
+fn block_rows<V: Lane>(
+    rows: usize,
+    nv: usize,
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize),
+    k: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    match rows {
+        1 => block_nv::<V, 1>(nv, a, b, k, c, ldc),
+        2 => block_nv::<V, 2>(nv, a, b, k, c, ldc),
+        3 => block_nv::<V, 3>(nv, a, b, k, c, ldc),
+        4 => block_nv::<V, 4>(nv, a, b, k, c, ldc),
+        5 => block_nv::<V, 5>(nv, a, b, k, c, ldc),
+        6 => block_nv::<V, 6>(nv, a, b, k, c, ldc),
+        _ => unreachable!("at most MR (6) rows per block"),
     }
 }
 
-/// `C += op(A) · B` for the vector-aligned columns, then the scalar tail;
-/// the shapes are checked by the caller.
+/// The row blocks that cover `m` rows (m ≥ 2): as many of [`MR`] (6) as
+/// fit, the rest as blocks of 4 and 3 where it can be (32 = 6·4 + 4 + 4,
+/// 13 = 6 + 4 + 3), else one block of what is left.
+fn row_blocks(m: usize) -> impl Iterator<Item = usize> {
+    let (mut full, rest) = (m / MR, m % MR);
+    let tail: &[usize] = match rest {
+        1 if full > 0 => {
+            full -= 1;
+            &[4, 3]
+        }
+        2 if full > 0 => {
+            full -= 1;
+            &[4, 4]
+        }
+        0 => &[],
+        1 => &[1],
+        2 => &[2],
+        3 => &[3],
+        4 => &[4],
+        _ => &[5],
+    };
+    std::iter::repeat_n(MR, full).chain(tail.iter().copied())
+}
+
+/// `C += op(A) · B` (`TA`: A stored transposed, k×m) for the
+/// vector-aligned columns, then the scalar tail; the shapes are checked by
+/// the caller.
+///
+/// One row of C (a stream of the recurrence) is a matrix-vector product:
+/// blocks of `row_vectors` vectors, each step of k reading one long run of
+/// a row of B. From two rows on, k is cut into blocks of [`KC`] so that a
+/// panel of B (KC rows × `panel_vectors` vectors) stays in L1 while the row
+/// blocks ([`row_blocks`]) pass over it. Every entry of C is summed over k
+/// in order by one FMA chain, so the blocking does not change a bit of the
+/// result.
 fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = (c.rows(), c.cols(), b.rows());
-    if m == 0 || n == 0 {
+    if m == 0 || n == 0 || k == 0 {
         return;
     }
     let vectors = n / V::N;
-    if m < MR {
-        // The recurrence of 1..3 streams: pairs of rows (each load of B
-        // feeds both), then a last row alone, NV_ROW vectors of columns per
-        // block. Every entry of C still sums over k in order, as below.
-        let pair = pair_vectors(V::N);
-        let mut i0 = 0;
-        while i0 + 2 <= m {
-            let mut jv = 0;
-            while jv < vectors {
-                let nv = (vectors - jv).min(pair);
-                block_nv::<V, 2, TA>(nv, a, b, c, i0, jv * V::N);
-                jv += nv;
-            }
-            i0 += 2;
-        }
-        for i in i0..m {
-            let mut jv = 0;
-            while jv < vectors {
-                let nv = (vectors - jv).min(row_vectors(V::N));
-                block_nv::<V, 1, TA>(nv, a, b, c, i, jv * V::N);
-                jv += nv;
-            }
+    let (lda, ldb, ldc) = (a.stride(), b.stride(), c.stride());
+    let (a_s, b_s) = (a.as_slice(), b.as_slice());
+    // Row r of A at step p: a_s[r·rs + p·step].
+    let (rs, step) = if TA { (1, lda) } else { (lda, 1) };
+    if m == 1 {
+        let mut jv = 0;
+        while jv < vectors {
+            let nv = (vectors - jv).min(row_vectors(V::N));
+            let j0 = jv * V::N;
+            let c_s = &mut c.as_mut_slice()[j0..];
+            block_nv::<V, 1>(nv, (a_s, rs, step), (&b_s[j0..], ldb), k, c_s, ldc);
+            jv += nv;
         }
     } else {
-        // k is cut into blocks of KC so that a panel of B (KC rows ×
-        // `panel` vectors) stays in L1 while every row block passes over it.
         let panel = panel_vectors(V::N);
         for k0 in (0..k).step_by(KC) {
-            let kc = k0..k0 + KC.min(k - k0);
-            let (a, b) = if TA {
-                (a.sub(kc.clone(), 0..m), b.sub(kc, 0..n))
-            } else {
-                (a.sub(0..m, kc.clone()), b.sub(kc, 0..n))
-            };
+            let kc = KC.min(k - k0);
             let mut jv = 0;
             while jv < vectors {
                 let nv = (vectors - jv).min(panel);
                 let j0 = jv * V::N;
+                let b_p = (&b_s[k0 * ldb + j0..], ldb);
                 let mut i = 0;
-                while i + MR <= m {
-                    block_nv::<V, MR, TA>(nv, a, b, c, i, j0);
-                    i += MR;
-                }
-                // The last rows as one block.
-                match m - i {
-                    0 => {}
-                    1 => block_nv::<V, 1, TA>(nv, a, b, c, i, j0),
-                    2 => block_nv::<V, 2, TA>(nv, a, b, c, i, j0),
-                    3 => block_nv::<V, 3, TA>(nv, a, b, c, i, j0),
-                    _ => unreachable!("fewer than MR (4) rows are left"),
+                for rows in row_blocks(m) {
+                    let a_p = (&a_s[i * rs + k0 * step..], rs, step);
+                    let c_s = &mut c.as_mut_slice()[i * ldc + j0..];
+                    block_rows::<V>(rows, nv, a_p, b_p, kc, c_s, ldc);
+                    i += rows;
                 }
                 jv += nv;
             }
@@ -288,14 +324,11 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
     }
     let j_tail = vectors * V::N;
     if j_tail < n {
-        let (a, lda) = (a.as_slice(), a.stride());
-        let (b, ldb) = (b.as_slice(), b.stride());
-        let ldc = c.stride();
         let c = c.as_mut_slice();
         for i in 0..m {
             for p in 0..k {
-                let a_ip = if TA { a[p * lda + i] } else { a[i * lda + p] };
-                let b_row = &b[p * ldb + j_tail..p * ldb + n];
+                let a_ip = a_s[i * rs + p * step];
+                let b_row = &b_s[p * ldb + j_tail..p * ldb + n];
                 let c_row = &mut c[i * ldc + j_tail..i * ldc + n];
                 for (cj, bj) in c_row.iter_mut().zip(b_row) {
                     *cj += a_ip * bj;
@@ -560,23 +593,19 @@ pub fn tanh_backward(h: &[f32], dh: &mut [f32]) {
     tanh_backward_v::<Fast>(h, dh);
 }
 
-/// One whole tile of [`transpose`]: `B[j0.., i0..] = A[i0.., j0..]ᵀ`
-/// through a copy on the stack, so that no index is checked per value (the
-/// general loop spent about 3 cycles per value: 13% of training one stream
-/// at H 256).
+/// One whole tile of [`transpose`]: `B[j0.., i0..] = A[i0.., j0..]ᵀ` as
+/// 8×8 blocks transposed in registers (`f32x8::transpose`: unpacks and
+/// shuffles on AVX; the general loop spent about 3 cycles per value).
 #[inline(always)]
 fn transpose_tile(a: MatRef, b: &mut MatMut, i0: usize, j0: usize) {
     const T: usize = TRANSPOSE_TILE;
-    let mut tile = [[0.0f32; T]; T];
-    for (r, row) in tile.iter_mut().enumerate() {
-        row.copy_from_slice(&a.row(i0 + r)[j0..j0 + T]);
-    }
-    for c in 0..T {
-        let out: &mut [f32; T] = (&mut b.row_mut(j0 + c)[i0..i0 + T])
-            .try_into()
-            .expect("a whole tile");
-        for (o, row) in out.iter_mut().zip(&tile) {
-            *o = row[c];
+    const _: () = assert!(T.is_multiple_of(8), "tiles of whole 8×8 blocks");
+    for bi in (i0..i0 + T).step_by(8) {
+        for bj in (j0..j0 + T).step_by(8) {
+            let rows: [f32x8; 8] = std::array::from_fn(|r| Lane::load(&a.row(bi + r)[bj..]));
+            for (c, col) in f32x8::transpose(rows).into_iter().enumerate() {
+                col.store(&mut b.row_mut(bj + c)[bi..]);
+            }
         }
     }
 }

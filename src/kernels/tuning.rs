@@ -9,15 +9,26 @@
 //!
 //! Where a value depends on the vector width, the constant comes in an
 //! `_X8` and an `_X16` form and a `const fn` of the lane count picks one.
-//! Changing any of them changes the order of the additions, and so the
-//! results in their last bits (and the pinned model files).
+//! The `gemm_nn`/`gemm_tn` blocks (`MR`, `KC`, the panels) do not change
+//! the result: each entry of C is one FMA chain over k in order, whatever
+//! the blocking. The `gemm_nt` blocks do (each dot product is summed in
+//! vector lanes and then reduced), and so the pinned model files.
 
-/// Rows of the `gemm_nn`/`gemm_tn` register block when m ≥ `MR`. With the
-/// panel of [`panel_vectors`] vectors that is 4 × 2 = 8 accumulators of
-/// AVX2's 16 registers (f32x8) or 4 × 4 = 16 of AVX-512's 32 (f32x16): 8 and
-/// 16 independent FMA chains, with room left for the B vectors. Below `MR`
-/// rows the product runs a row at a time ([`NV_ROW`]).
-pub const MR: usize = 4;
+/// Most rows of the `gemm_nn`/`gemm_tn` register block (from two rows of C
+/// on; one row is a matrix-vector product, [`NV_ROW`]). With the panel of
+/// [`panel_vectors`] vectors: 6 × 4 = 24 accumulators of AVX-512's 32
+/// registers (f32x16), plus 4 B vectors and a broadcast; 6 × 2 = 12 of
+/// AVX2's 16 (f32x8), plus 2 and 1. Each step of k loads the panel's
+/// vectors once for 6 rows (4 loads and 6 broadcasts per 24 FMAs, where 4
+/// rows took 8 per 16). Measured at 32 streams, H 256 (the step's product,
+/// Ice Lake Xeon): see `perf/README.md`.
+pub const MR: usize = 6;
+
+/// The number of streams from which the backward pass reads `Whh` as
+/// panels: row blocks of that many rows read a panel's few vectors per row
+/// of Whh again and again, which panels keep in L1; one stream reads rows
+/// whole, two or three pass over each k-block once.
+pub const PANEL_STREAMS: usize = 4;
 
 /// Rows of B (steps of k) per cache block of `gemm_nn`/`gemm_tn`: a panel of
 /// at most 64 columns (4 vectors of f32x16) × `KC` rows is 32 KiB, within
@@ -26,7 +37,7 @@ pub const MR: usize = 4;
 /// characters/s; 128 is kept.
 pub const KC: usize = 128;
 
-/// Column vectors of the one-row block of `gemm_nn`/`gemm_tn` (m < [`MR`],
+/// Column vectors of the one-row block of `gemm_nn`/`gemm_tn` (m = 1,
 /// a matrix-vector product such as the recurrence of one stream) on f32x8:
 /// 8 independent accumulators hide the FMA latency, and 8 accumulators plus
 /// 8 loaded B vectors fit AVX2's 16 registers.
@@ -43,11 +54,11 @@ pub const fn row_vectors(lanes: usize) -> usize {
 }
 
 /// Width in vectors of the column panel of `gemm_nn`/`gemm_tn` on f32x8:
-/// [`MR`] × 2 = 8 accumulators, half of AVX2's 16 registers.
+/// [`MR`] × 2 = 12 accumulators of AVX2's 16 registers.
 pub const PANEL_VECTORS_X8: usize = 2;
 
 /// Width in vectors of the column panel of `gemm_nn`/`gemm_tn` on f32x16:
-/// [`MR`] × 4 = 16 accumulators, half of AVX-512's 32 registers.
+/// [`MR`] × 4 = 24 accumulators of AVX-512's 32 registers.
 pub const PANEL_VECTORS_X16: usize = 4;
 
 /// The column panel of `gemm_nn`/`gemm_tn` in vectors of `lanes` f32:
@@ -58,14 +69,6 @@ pub const fn panel_vectors(lanes: usize) -> usize {
     } else {
         PANEL_VECTORS_X8
     }
-}
-
-/// Vectors of columns of the two-row block of `gemm_nn`/`gemm_tn` (2 or 3
-/// streams of the recurrence): twice the panel, so that two rows keep the
-/// same accumulators as the [`MR`]-row block (8 of f32x8, 16 of f32x16) and
-/// each load of B feeds two FMAs.
-pub const fn pair_vectors(lanes: usize) -> usize {
-    2 * panel_vectors(lanes)
 }
 
 /// Rows of A per `gemm_nt` block on f32x8: 2 × [`NT_COLS`] = 8 vector
