@@ -1,6 +1,6 @@
-//! The chunk-level products, all T·B rows of a chunk at once (the logits
-//! `H Whyᵀ`, `DY Why`, `dWhy = DYᵀ H`, `dWhh = DRᵀ H_prev`), through the
-//! `gemm` crate: packed panels, cache blocks sized from the CPU's own cache
+//! The chunk-level products over all T·B rows of a chunk at once whose
+//! outputs are a chunk's rows (the logits `H Whyᵀ` and `DY Why`), through
+//! the `gemm` crate: packed panels, cache blocks sized from the CPU's own cache
 //! sizes read at run time, and a register-tile microkernel picked at run time
 //! for the CPU (AVX-512, AVX2+FMA or SSE), one thread (the engine's threads
 //! run the groups). Same signatures as the `wide` kernels in [`super::simd`],
@@ -9,7 +9,13 @@
 //!
 //! Why not our own: on an Intel Xeon (5th gen, 48 KiB L1d, 2 MiB L2) the
 //! crate runs these shapes at 137–164 GFLOP/s where the `wide` kernels ran
-//! 54–134 (the logits product 54–66); see `perf/README.md`.
+//! 54–134 (the logits product 54–66); see `perf/README.md`. The weight
+//! gradients `dWhy = DYᵀ H` and `dWhh = DRᵀ H_prev` (`gemm_tn`) moved to
+//! the `wide` kernel once its register block loaded unchecked: on an Ice
+//! Lake Xeon it ran them at 87–105 GFLOP/s against the crate's 77–97 at
+//! every chunk shape (T·B = 40, 160 and 1,280 rows), and their rounding no
+//! longer depends on the L1 geometry. [`gemm_tn`] stays as the peer of the
+//! kernel tests and benches.
 //!
 //! The results are deterministic for a machine (no threads, fixed blocking)
 //! but depend on its instruction set and L1 geometry, as [`chunk_path`] says.

@@ -45,13 +45,15 @@ pub use scalar::{
     add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
 };
 
-/// The chunk-level products (all rows of a chunk at once): the `gemm`
-/// crate ([`chunk`]), or the scalar twins with `scalar-kernels`.
+/// The chunk-level products whose inputs are a chunk's rows (the logits
+/// `H Whyᵀ` and `DY Why`): the `gemm` crate ([`chunk`]), or the scalar
+/// twins with `scalar-kernels`. The weight gradients (`gemm_tn`) run on the
+/// `wide` kernel, which measured ahead of the crate at their shapes.
 pub mod chunked {
     #[cfg(not(feature = "scalar-kernels"))]
-    pub use super::chunk::{gemm_nn, gemm_nt, gemm_tn};
+    pub use super::chunk::{gemm_nn, gemm_nt};
     #[cfg(feature = "scalar-kernels")]
-    pub use super::scalar::{gemm_nn, gemm_nt, gemm_tn};
+    pub use super::scalar::{gemm_nn, gemm_nt};
 }
 
 use simd::Lane;
