@@ -105,7 +105,7 @@ fn check_gemm(
 /// Shapes: each dimension swept over 1..=70 with the others from a set
 /// that includes 1, the vector widths and odd sizes; then k past one and
 /// two k-blocks of `gemm_nn`/`gemm_tn` (KC) with m across the row blocks
-/// (2..=6, their remainders, and more rows than are packed at once).
+/// (one row, 2..=6, their remainders, and many blocks).
 fn shapes() -> Vec<(usize, usize, usize)> {
     let others = [(1, 1), (1, 70), (3, 17), (4, 8), (5, 33), (9, 16), (70, 3)];
     let mut v = Vec::new();

@@ -133,6 +133,11 @@ pub type Fast = f32x16;
 #[cfg(not(target_feature = "avx512f"))]
 pub type Fast = f32x8;
 
+// `row_blocks` and `block_rows` are written for blocks of at most 6 rows.
+const _: () = assert!(
+    MR == 6,
+    "row_blocks' tails and block_rows' arms assume MR = 6"
+);
 // At most this many vectors of columns per `block_nv` call (its match arms).
 const _: () =
     assert!(NV_ROW_X16 <= 16 && NV_ROW <= 8 && PANEL_VECTORS_X8 <= 8 && PANEL_VECTORS_X16 <= 8);
