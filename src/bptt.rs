@@ -295,7 +295,7 @@ impl Bptt {
                 Some(_) => MatRef::dense(&self.dropped[..rows * hp], rows, hp),
                 None => MatRef::new(&hs[b_n * width..], rows, hp, width),
             };
-            kernels::gemm_tn(
+            kernels::chunked::gemm_tn(
                 MatRef::dense(ys, rows, vp),
                 readout_in,
                 &mut MatMut::dense(dwhy, vp, hp),

@@ -8,8 +8,8 @@ mod common;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rnn_fast::kernels::simd::{self, Lane};
-use rnn_fast::kernels::tuning::KC;
-use rnn_fast::kernels::{MatMut, MatRef, chunk, scalar};
+use rnn_fast::kernels::tuning::{self, KC};
+use rnn_fast::kernels::{MatMut, MatRef, chunk, chunked, scalar};
 use wide::{f32x8, f32x16};
 
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -400,6 +400,26 @@ fn chunk_products_match_scalar() {
         for (form, fast, slow) in forms {
             check_gemm(form, fast, slow, shape, s, 99 + s as u64);
         }
+    }
+}
+
+/// The weight-gradient product the engine runs (`chunked::gemm_tn`) on
+/// both sides of its L2 rule: a C that fits a quarter of any L2 (the `wide`
+/// kernel) and one of 8 MiB, past the L2 of any x86-64 core (the crate).
+#[test]
+fn weight_gradient_products_match_scalar_on_both_kernels() {
+    let (small, large) = ((80, 256, 300), (2048, 1024, 3));
+    assert!(tuning::tn_on_wide(small.0, small.1));
+    assert!(!tuning::tn_on_wide(large.0, large.1));
+    for (s, shape) in [small, large, (256, 256, 1280)].into_iter().enumerate() {
+        check_gemm(
+            Form::TN,
+            chunked::gemm_tn,
+            scalar::gemm_tn,
+            shape,
+            s,
+            7 + s as u64,
+        );
     }
 }
 

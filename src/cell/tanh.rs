@@ -214,7 +214,7 @@ impl Cell for TanhCell {
             }
         }
         let dh = &dh[..rows * hp];
-        kernels::gemm_tn(
+        kernels::chunked::gemm_tn(
             MatRef::dense(dh, rows, hp),
             MatRef::dense(hs, rows, hp),
             &mut MatMut::dense(g.whh, hp, hp),

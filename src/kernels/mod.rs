@@ -45,15 +45,31 @@ pub use scalar::{
     add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
 };
 
-/// The chunk-level products whose inputs are a chunk's rows (the logits
-/// `H Whyᵀ` and `DY Why`): the `gemm` crate ([`chunk`]), or the scalar
-/// twins with `scalar-kernels`. The weight gradients (`gemm_tn`) run on the
-/// `wide` kernel, which measured ahead of the crate at their shapes.
+/// The chunk-level products, over all of a chunk's rows: the logits
+/// `H Whyᵀ` and `DY Why` on the `gemm` crate ([`chunk`]), and the weight
+/// gradients `dWhy = DYᵀ H`, `dWhh = DRᵀ H_prev` on the `wide` kernel while
+/// their C fits in L2 ([`tuning::tn_on_wide`]), else on the crate; or the
+/// scalar twins with `scalar-kernels`.
 pub mod chunked {
     #[cfg(not(feature = "scalar-kernels"))]
     pub use super::chunk::{gemm_nn, gemm_nt};
     #[cfg(feature = "scalar-kernels")]
-    pub use super::scalar::{gemm_nn, gemm_nt};
+    pub use super::scalar::{gemm_nn, gemm_nt, gemm_tn};
+
+    #[cfg(not(feature = "scalar-kernels"))]
+    use super::{MatMut, MatRef};
+
+    /// `C (m×n) += Aᵀ · B`, `A` stored (k×m): [`super::simd::gemm_tn`]
+    /// where [`super::tuning::tn_on_wide`], else [`super::chunk::gemm_tn`].
+    /// Panics unless the shapes agree.
+    #[cfg(not(feature = "scalar-kernels"))]
+    pub fn gemm_tn(a: MatRef, b: MatRef, c: &mut MatMut) {
+        if super::tuning::tn_on_wide(c.rows(), c.cols()) {
+            super::simd::gemm_tn(a, b, c);
+        } else {
+            super::chunk::gemm_tn(a, b, c);
+        }
+    }
 }
 
 use simd::Lane;

@@ -96,6 +96,21 @@ pub const fn nt_rows(lanes: usize) -> usize {
     if lanes >= 16 { NT_ROWS_X16 } else { NT_ROWS_X8 }
 }
 
+/// Whether the weight gradient `C (m×n) += Aᵀ · B` over a chunk's rows runs
+/// on the `wide` kernel: while C takes at most a quarter of this core's L2
+/// (read at run time; the `gemm` crate's reading of the cache sizes). The
+/// `wide` kernel's k-blocks each pass over all of C, which is cheap while C
+/// stays in L2; past it the crate, which packs both operands and blocks the
+/// rows of C, is ahead. Measured in `bench` at 32 streams on an Ice Lake
+/// Xeon (1.25 MiB L2; see `perf/README.md`): dWhy at V 3,440 (C 3.4 MiB)
+/// 1.29 s on the crate against 1.5-1.7 s, dWhh at H 512 (1 MiB) 0.87 s
+/// against 0.99 s; dWhh at H 256 (256 KiB) level, dWhy at V 65 (80 KiB)
+/// 0.23 s on `wide` against 0.28 s.
+pub fn tn_on_wide(m: usize, n: usize) -> bool {
+    let l2 = gemm_common::cache::CACHE_INFO[1].cache_bytes;
+    m * n * size_of::<f32>() <= l2 / 4
+}
+
 /// Side of the square tiles of `transpose`: a 16×16 tile of f32 is 16 cache
 /// lines read and 16 written, 2 KiB, well inside any L1.
 pub const TRANSPOSE_TILE: usize = 16;
