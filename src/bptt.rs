@@ -13,6 +13,12 @@
 //!                      cell's weight gradients (tanh: see `cell::tanh`)
 //! ```
 //!
+//! The three readout products run over the V characters, not the Vp
+//! padded columns of `Why`, Y and DY (whose padding is zero): at V 65 that
+//! is 65 of 80, and not a bit changes. (Measured in `bench`, 32 streams, H
+//! 256: `DY Why` 7% and `DYᵀ H` 15% faster; the crate's `H Whyᵀ` runs a
+//! full-width tail for the 65th column and is level.)
+//!
 //! Rows are time-major: row `t·B + b` holds step t of stream b. Streams may
 //! end early (the last chunk of an epoch is short): their rows past the end
 //! get the input id 0 and a zero `dy`, so they add nothing to any gradient.
@@ -235,10 +241,11 @@ impl Bptt {
         } else {
             MatRef::new(hs, rows, hp, width)
         };
+        // Over the V characters of the Vp columns (see the module doc).
         kernels::chunked::gemm_nt(
             readout_in,
-            MatRef::dense(why, vp, hp),
-            &mut MatMut::dense(ys, rows, vp),
+            MatRef::dense(&why[..v * hp], v, hp),
+            &mut MatMut::new(ys, rows, v, vp),
         );
 
         let mut loss = ChunkLoss::default();
@@ -266,7 +273,7 @@ impl Bptt {
     /// same weights): adds the summed gradients into `grads` (same layout).
     pub fn backward(&mut self, weights: &[f32], grads: &mut [f32]) {
         let l = self.layout;
-        let Layout { hp, vp, .. } = l;
+        let Layout { hp, vp, v, .. } = l;
         let (b_n, width) = (self.streams, self.width);
         let steps = self.lens.iter().copied().max().unwrap_or(0);
         if steps == 0 {
@@ -280,9 +287,10 @@ impl Bptt {
 
         // Output layer, all steps at once (through the output mask when dropped).
         dh.fill(0.0);
+        let dys = MatRef::new(ys, rows, v, vp);
         kernels::chunked::gemm_nn(
-            MatRef::dense(ys, rows, vp),
-            MatRef::dense(why, vp, hp),
+            dys,
+            MatRef::dense(&why[..v * hp], v, hp),
             &mut MatMut::dense(dh, rows, hp),
         );
         let masks = self.masked.then_some(&self.masks);
@@ -296,9 +304,9 @@ impl Bptt {
                 None => MatRef::new(&hs[b_n * width..], rows, hp, width),
             };
             kernels::chunked::gemm_tn(
-                MatRef::dense(ys, rows, vp),
+                dys,
                 readout_in,
-                &mut MatMut::dense(dwhy, vp, hp),
+                &mut MatMut::dense(&mut dwhy[..v * hp], v, hp),
             );
             for dy in ys.chunks_exact(vp) {
                 kernels::add_assign(dby, dy);
