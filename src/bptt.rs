@@ -224,9 +224,6 @@ impl Bptt {
 
         let (why, by) = self.cell.readout(&l, weights);
         let ys = &mut self.ys[..rows * vp];
-        for y in ys.chunks_exact_mut(vp) {
-            y.copy_from_slice(by);
-        }
         let hs = &self.hs[b_n * width..(steps + 1) * b_n * width];
         let readout_in = if self.masked {
             self.dropped.resize(rows * hp, 0.0);
@@ -241,8 +238,10 @@ impl Bptt {
         } else {
             MatRef::new(hs, rows, hp, width)
         };
-        // Over the V characters of the Vp columns (see the module doc).
-        kernels::chunked::gemm_nt(
+        // Over the V characters of the Vp columns (see the module doc);
+        // `by` is added row by row before the softmax, so the product
+        // writes Y without reading it.
+        kernels::chunked::gemm_nt_set(
             readout_in,
             MatRef::dense(&why[..v * hp], v, hp),
             &mut MatMut::new(ys, rows, v, vp),
@@ -252,6 +251,7 @@ impl Bptt {
         for (row, y) in ys.chunks_exact_mut(vp).enumerate() {
             let (t, b) = (row / b_n, row % b_n);
             if t < self.lens[b] {
+                kernels::add_assign(&mut y[..v], &by[..v]);
                 loss.sum += kernels::softmax_xent(&mut y[..v], self.targets[row] as usize) as f64;
                 loss.count += 1;
             } else {

@@ -403,6 +403,33 @@ fn chunk_products_match_scalar() {
     }
 }
 
+/// `C = A · Bᵀ` on the scalar twin: C zeroed, then `scalar::gemm_nt`.
+fn scalar_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
+    for i in 0..c.rows() {
+        c.row_mut(i).fill(0.0);
+    }
+    scalar::gemm_nt(a, b, c);
+}
+
+/// The logits product that overwrites C (`chunked::gemm_nt_set`: the
+/// crate, C not read) against the scalar twin on a zeroed C, over the
+/// kernel shapes (k = 0 included: C becomes zero) and the engine's.
+#[test]
+fn overwriting_logits_product_matches_scalar() {
+    let mut all = shapes();
+    all.extend([(5, 7, 0), (1280, 65, 256), (40, 3440, 256)]);
+    for (s, &shape) in all.iter().enumerate() {
+        check_gemm(
+            Form::NT,
+            chunked::gemm_nt_set,
+            scalar_nt_set,
+            shape,
+            s % 4,
+            s as u64,
+        );
+    }
+}
+
 /// The weight-gradient product the engine runs (`chunked::gemm_tn`) on
 /// both sides of its L2 rule: a C that fits a quarter of any L2 (the `wide`
 /// kernel) and one of 8 MiB, past the L2 of any x86-64 core (the crate).

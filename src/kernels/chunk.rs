@@ -32,7 +32,16 @@ use super::mat::{MatMut, MatRef, gemm_dims};
 
 /// `C += op(A) · op(B)` through the crate, with element `(i, p)` of op(A) at
 /// `i·a_rs + p·a_cs` and so on.
-fn product(m: usize, n: usize, k: usize, a: (MatRef, bool), b: (MatRef, bool), c: &mut MatMut) {
+/// With `read_c` false, `C = op(A) · op(B)`: C's old values are not read.
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (MatRef, bool),
+    b: (MatRef, bool),
+    c: &mut MatMut,
+    read_c: bool,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -52,7 +61,7 @@ fn product(m: usize, n: usize, k: usize, a: (MatRef, bool), b: (MatRef, bool), c
             c.as_mut_slice().as_mut_ptr(),
             1,
             c_rs,
-            true,
+            read_c,
             a.0.as_slice().as_ptr(),
             a_cs,
             a_rs,
@@ -72,20 +81,32 @@ fn product(m: usize, n: usize, k: usize, a: (MatRef, bool), b: (MatRef, bool), c
 /// `C (m×n) += A (m×k) · B (k×n)`. Panics unless the shapes agree.
 pub fn gemm_nn(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = gemm_dims("gemm_nn", (a, false), (b, false), c);
-    product(m, n, k, (a, false), (b, false), c);
+    product(m, n, k, (a, false), (b, false), c, true);
 }
 
 /// `C (m×n) += Aᵀ · B`, with `A` stored (k×m). Panics unless the shapes agree.
 pub fn gemm_tn(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = gemm_dims("gemm_tn", (a, true), (b, false), c);
-    product(m, n, k, (a, true), (b, false), c);
+    product(m, n, k, (a, true), (b, false), c, true);
 }
 
 /// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k). Panics unless the
 /// shapes agree.
 pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = gemm_dims("gemm_nt", (a, false), (b, true), c);
-    product(m, n, k, (a, false), (b, true), c);
+    product(m, n, k, (a, false), (b, true), c, true);
+}
+
+/// `C (m×n) = A (m×k) · Bᵀ`, with `B` stored (n×k); C's old values are
+/// neither read nor kept. Panics unless the shapes agree.
+pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, n, k) = gemm_dims("gemm_nt", (a, false), (b, true), c);
+    if k == 0 {
+        for i in 0..m {
+            c.row_mut(i).fill(0.0);
+        }
+    }
+    product(m, n, k, (a, false), (b, true), c, false);
 }
 
 /// What decides the chunk products' rounding on this machine: the

@@ -52,11 +52,20 @@ pub use scalar::{
 /// scalar twins with `scalar-kernels`.
 pub mod chunked {
     #[cfg(not(feature = "scalar-kernels"))]
-    pub use super::chunk::{gemm_nn, gemm_nt};
+    pub use super::chunk::{gemm_nn, gemm_nt, gemm_nt_set};
     #[cfg(feature = "scalar-kernels")]
     pub use super::scalar::{gemm_nn, gemm_nt, gemm_tn};
 
-    #[cfg(not(feature = "scalar-kernels"))]
+    /// `C (m×n) = A (m×k) · Bᵀ` on the scalar twin: C zeroed, then
+    /// [`super::scalar::gemm_nt`].
+    #[cfg(feature = "scalar-kernels")]
+    pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
+        for i in 0..c.rows() {
+            c.row_mut(i).fill(0.0);
+        }
+        super::scalar::gemm_nt(a, b, c);
+    }
+
     use super::{MatMut, MatRef};
 
     /// `C (m×n) += Aᵀ · B`, `A` stored (k×m): [`super::simd::gemm_tn`]
