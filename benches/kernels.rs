@@ -143,10 +143,12 @@ fn gemms(c: &mut Criterion) {
 }
 
 /// The chunk-level products at the engine's shapes (T·B = 1,280 rows: T 40,
-/// 32 streams; H 256; V 65 and 3,440 padded): the `wide` kernels, the `gemm`
-/// crate (what the engine runs for them, `kernels::chunk`) and the scalar
-/// twin (timed at 32 streams and V 65 only; elsewhere it only checks the
-/// others). One stream (T·B = 40 rows) at H 64 and 256 as well.
+/// 32 streams; H 256; V 65 and 3,440, the readout over the V characters):
+/// the `wide` kernels, the `gemm` crate and the scalar twin (timed at 32
+/// streams and V 65 only; elsewhere it only checks the others). One stream
+/// (T·B = 40 rows) at H 64 and 256 as well. The engine runs the logits on
+/// the crate and the weight gradients on `wide` while their C fits a
+/// quarter of L2 (`kernels::chunked`, `tuning::tn_on_wide`).
 fn chunk_products(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk_products");
     // (H, T·B rows, V): 32 streams at V 65 and 3,440, and one stream.
@@ -156,12 +158,11 @@ fn chunk_products(c: &mut Criterion) {
         (256, 40, 65),
         (64, 40, 65),
     ] {
-        let vp = v.next_multiple_of(LANES);
         let cases: [(&str, usize, usize, usize, [Gemm; 3]); 4] = [
             (
                 "logits (nt)",
                 rows,
-                vp,
+                v,
                 h,
                 [simd::gemm_nt, chunk::gemm_nt, scalar::gemm_nt],
             ),
@@ -169,12 +170,12 @@ fn chunk_products(c: &mut Criterion) {
                 "Why^T dy (nn)",
                 rows,
                 h,
-                vp,
+                v,
                 [simd::gemm_nn, chunk::gemm_nn, scalar::gemm_nn],
             ),
             (
                 "dWhy (tn)",
-                vp,
+                v,
                 h,
                 rows,
                 [simd::gemm_tn, chunk::gemm_tn, scalar::gemm_tn],

@@ -17,7 +17,9 @@ use rnn_fast::kernels::{SIMD_PATH, chunk};
 
 /// What decides the rounding: the compiled `wide` path and, unless the
 /// scalar twins run everything, the `gemm` crate's run-time microkernel and
-/// the L1 geometry its blocks come from.
+/// the L1 geometry its blocks come from. (Whether a weight gradient runs on
+/// the crate depends on the L2 size too, but only from a C of a quarter of
+/// an L2; the pinned models' are a few KiB.)
 fn kernel_path() -> String {
     if cfg!(feature = "scalar-kernels") {
         SIMD_PATH.to_string()

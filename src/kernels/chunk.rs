@@ -13,12 +13,16 @@
 //! gradients `dWhy = DYᵀ H` and `dWhh = DRᵀ H_prev` (`gemm_tn`) moved to
 //! the `wide` kernel once its register block loaded unchecked: on an Ice
 //! Lake Xeon it ran them at 87–105 GFLOP/s against the crate's 77–97 at
-//! every chunk shape (T·B = 40, 160 and 1,280 rows), and their rounding no
-//! longer depends on the L1 geometry. [`gemm_tn`] stays as the peer of the
-//! kernel tests and benches.
+//! every chunk shape (T·B = 40, 160 and 1,280 rows). They come back here
+//! ([`gemm_tn`]) only when their C outgrows a quarter of L2
+//! ([`super::tuning::tn_on_wide`]: a Japanese-sized `dWhy`, `dWhh` at H 512),
+//! where the crate's packing and row blocks win. [`gemm_nt_set`] is the
+//! logits product that writes C without reading it (the bias is added
+//! after).
 //!
 //! The results are deterministic for a machine (no threads, fixed blocking)
-//! but depend on its instruction set and L1 geometry, as [`chunk_path`] says.
+//! but depend on its instruction set and L1 geometry, as [`chunk_path`] says,
+//! and, for the weight gradients, on whether C fits its L2.
 
 // SAFETY (module): `gemm::gemm` takes raw pointers and strides. Each call
 // below passes pointers of views whose constructors checked that every
