@@ -143,7 +143,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         recurrent_bytes_per_char: rbpc,
         recurrent_bytes_per_cycle: recurrent_gbs / threads as f64 / clock_ghz,
         fraction_of_l2: recurrent_gbs / (l2_gbs * threads as f64),
-        whh_in_l1: whh_bytes <= peak::cache_bytes().0,
+        whh_in_l1: whh_bytes <= kernels::tuning::cache_bytes().0,
         loss: loss_sum / chars.max(1) as f64,
     })
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::kernels::aligned;
 use crate::kernels::simd::Lane;
+use crate::kernels::tuning::cache_bytes;
 
 /// Latency in cycles of a dependent 64-bit `imul` on x86-64 cores.
 const IMUL_CYCLES: f64 = 3.0;
@@ -56,13 +57,6 @@ pub fn fma_gflops<V: Lane>(duration: Duration) -> f64 {
     }
     black_box(acc);
     best
-}
-
-/// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
-/// reads them at run time (CPUID or the OS).
-pub fn cache_bytes() -> (usize, usize) {
-    let info = &gemm_common::cache::CACHE_INFO;
-    (info[0].cache_bytes, info[1].cache_bytes)
 }
 
 /// Floats of the L2 bandwidth buffer: half the L2 (so that it stays there

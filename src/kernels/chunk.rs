@@ -46,7 +46,16 @@ fn product(
     c: &mut MatMut,
     read_c: bool,
 ) {
-    if m == 0 || n == 0 || k == 0 {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // An empty sum: C unchanged, or zero where it is set.
+        if !read_c {
+            for i in 0..m {
+                c.row_mut(i).fill(0.0);
+            }
+        }
         return;
     }
     let strides = |v: MatRef, t: bool| {
@@ -105,11 +114,6 @@ pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
 /// neither read nor kept. Panics unless the shapes agree.
 pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = gemm_dims("gemm_nt", (a, false), (b, true), c);
-    if k == 0 {
-        for i in 0..m {
-            c.row_mut(i).fill(0.0);
-        }
-    }
     product(m, n, k, (a, false), (b, true), c, false);
 }
 

@@ -54,18 +54,9 @@ pub mod chunked {
     #[cfg(not(feature = "scalar-kernels"))]
     pub use super::chunk::{gemm_nn, gemm_nt, gemm_nt_set};
     #[cfg(feature = "scalar-kernels")]
-    pub use super::scalar::{gemm_nn, gemm_nt, gemm_tn};
+    pub use super::scalar::{gemm_nn, gemm_nt, gemm_nt_set, gemm_tn};
 
-    /// `C (m×n) = A (m×k) · Bᵀ` on the scalar twin: C zeroed, then
-    /// [`super::scalar::gemm_nt`].
-    #[cfg(feature = "scalar-kernels")]
-    pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
-        for i in 0..c.rows() {
-            c.row_mut(i).fill(0.0);
-        }
-        super::scalar::gemm_nt(a, b, c);
-    }
-
+    #[cfg(not(feature = "scalar-kernels"))]
     use super::{MatMut, MatRef};
 
     /// `C (m×n) += Aᵀ · B`, `A` stored (k×m): [`super::simd::gemm_tn`]

@@ -49,6 +49,16 @@ pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
     }
 }
 
+/// `C (m×n) = A (m×k) · Bᵀ`, with `B` stored (n×k): C zeroed, then
+/// [`gemm_nt`]. Panics unless the shapes agree.
+pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_dims("gemm_nt", (a, false), (b, true), c);
+    for i in 0..c.rows() {
+        c.row_mut(i).fill(0.0);
+    }
+    gemm_nt(a, b, c);
+}
+
 /// `dst = a + b`, element-wise (the one-hot input product: a gathered row of
 /// Wxh plus the bias).
 pub fn add(dst: &mut [f32], a: &[f32], b: &[f32]) {

@@ -98,7 +98,7 @@ pub const fn nt_rows(lanes: usize) -> usize {
 
 /// Whether the weight gradient `C (m×n) += Aᵀ · B` over a chunk's rows runs
 /// on the `wide` kernel: while C takes at most a quarter of this core's L2
-/// (read at run time; the `gemm` crate's reading of the cache sizes). The
+/// (read at run time: [`cache_bytes`]). The
 /// `wide` kernel's k-blocks each pass over all of C, which is cheap while C
 /// stays in L2; past it the crate, which packs both operands and blocks the
 /// rows of C, is ahead. Measured in `bench` at 32 streams on an Ice Lake
@@ -107,8 +107,14 @@ pub const fn nt_rows(lanes: usize) -> usize {
 /// against 0.99 s; dWhh at H 256 (256 KiB) level, dWhy at V 65 (80 KiB)
 /// 0.23 s on `wide` against 0.28 s.
 pub fn tn_on_wide(m: usize, n: usize) -> bool {
-    let l2 = gemm_common::cache::CACHE_INFO[1].cache_bytes;
-    m * n * size_of::<f32>() <= l2 / 4
+    m * n * size_of::<f32>() <= cache_bytes().1 / 4
+}
+
+/// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
+/// reads them at run time (CPUID or the OS).
+pub fn cache_bytes() -> (usize, usize) {
+    let info = &gemm_common::cache::CACHE_INFO;
+    (info[0].cache_bytes, info[1].cache_bytes)
 }
 
 /// Side of the square tiles of `transpose`: a 16×16 tile of f32 is 16 cache
