@@ -3,8 +3,10 @@
 //!
 //! FLOPs per trained character, dense:
 //! forward `Whh h` 2H² and `Why h` 2HV; backward `Whyᵀ dy` 2HV, `dWhy` 2HV,
-//! `dWhh` 2H², `Whhᵀ dr` 2H²: **6H² + 6HV**. Gathers, tanh, softmax and the
-//! update are not counted.
+//! `dWhh` 2H², `Whhᵀ dr` 2H²: **6H² + 6HV**. A gated cell's recurrent
+//! products are G times as wide (`W_hh` is G·H × H: GRU 3, LSTM 4):
+//! **6GH² + 6HV**. Gathers, gates, tanh, softmax and the update are not
+//! counted.
 
 use std::time::{Duration, Instant};
 
@@ -14,11 +16,17 @@ use crate::config::{Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::kernels::{self, simd::Fast};
+use crate::layout::CellKind;
 use crate::peak;
 use crate::trainer::Trainer;
 
-/// The FLOP formula, as printed.
-pub const FLOP_FORMULA: &str = "6H^2 + 6HV";
+/// The FLOP formula of a cell of `gates` gate blocks, as printed.
+pub fn flop_formula(gates: usize) -> String {
+    match gates {
+        1 => "6H^2 + 6HV".into(),
+        g => format!("{}H^2 + 6HV", 6 * g),
+    }
+}
 
 /// Training time before the measurement starts (caches, page faults, clocks).
 const WARMUP: Duration = Duration::from_millis(300);
@@ -30,6 +38,7 @@ const CLOCK_TIME: Duration = Duration::from_millis(100);
 /// What a benchmark run measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchReport {
+    pub cell: CellKind,
     pub hidden: usize,
     pub vocab: usize,
     pub seq_len: usize,
@@ -47,7 +56,7 @@ pub struct BenchReport {
     pub chars: usize,
     pub seconds: f64,
     pub chars_per_sec: f64,
-    /// Useful FLOPs per character: 6H² + 6HV.
+    /// Useful FLOPs per character: 6GH² + 6HV.
     pub flops_per_char: f64,
     pub gflops: f64,
     /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`,
@@ -63,29 +72,30 @@ pub struct BenchReport {
     pub l2_bytes_per_cycle: f64,
     /// One core's measured clock, GHz.
     pub clock_ghz: f64,
-    /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8H²/B.
+    /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8GH²/B.
     pub recurrent_bytes_per_char: f64,
     /// That traffic at the measured speed, per thread and cycle, and as a
     /// fraction of the L2 bandwidth (meaningful once Whh exceeds the L1d:
     /// see `whh_in_l1`).
     pub recurrent_bytes_per_cycle: f64,
     pub fraction_of_l2: f64,
-    /// True when Whh (4H² bytes) fits in this CPU's L1d.
+    /// True when Whh (4GH² bytes) fits in this CPU's L1d.
     pub whh_in_l1: bool,
     /// Mean training loss over the measured window, nats per character.
     pub loss: f64,
 }
 
-/// FLOPs per trained character of a model with `h` hidden units and `v` characters.
-pub fn flops_per_char(h: usize, v: usize) -> f64 {
-    let (h, v) = (h as f64, v as f64);
-    6.0 * h * h + 6.0 * h * v
+/// FLOPs per trained character of a model of `gates` gate blocks with `h`
+/// hidden units and `v` characters.
+pub fn flops_per_char(gates: usize, h: usize, v: usize) -> f64 {
+    let (g, h, v) = (gates as f64, h as f64, v as f64);
+    6.0 * g * h * h + 6.0 * h * v
 }
 
-/// Bytes of Whh and Whhᵀ the recurrence reads per character with `h`
-/// hidden units and `streams` streams per step: 2 · 4H² / B.
-pub fn recurrent_bytes_per_char(h: usize, streams: usize) -> f64 {
-    8.0 * (h * h) as f64 / streams.max(1) as f64
+/// Bytes of Whh and Whhᵀ the recurrence reads per character with `gates`
+/// gate blocks, `h` hidden units and `streams` streams per step: 2 · 4GH² / B.
+pub fn recurrent_bytes_per_char(gates: usize, h: usize, streams: usize) -> f64 {
+    8.0 * (gates * h * h) as f64 / streams.max(1) as f64
 }
 
 /// Trains on `corpus` with `config` for about `seconds` after a warm-up and
@@ -111,14 +121,16 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * threads as f64;
     let v = corpus.vocab.len();
     let chars_per_sec = chars as f64 / elapsed;
-    let fpc = flops_per_char(config.hidden, v);
+    let gates = config.cell.cell().gates();
+    let fpc = flops_per_char(gates, config.hidden, v);
     let gflops = chars_per_sec * fpc / 1e9;
     let l2_gbs = peak::l2_read_gbs::<Fast>(PEAK_TIME);
     let clock_ghz = peak::clock_ghz(CLOCK_TIME);
-    let rbpc = recurrent_bytes_per_char(config.hidden, config.streams);
+    let rbpc = recurrent_bytes_per_char(gates, config.hidden, config.streams);
     let recurrent_gbs = chars_per_sec * rbpc / 1e9;
-    let whh_bytes = 4 * config.hidden * config.hidden;
+    let whh_bytes = 4 * gates * config.hidden * config.hidden;
     Ok(BenchReport {
+        cell: config.cell,
         hidden: config.hidden,
         vocab: v,
         seq_len: config.seq_len,
@@ -152,6 +164,7 @@ impl BenchReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "cell": self.cell.to_string(),
             "hidden": self.hidden,
             "vocab": self.vocab,
             "seq_len": self.seq_len,
@@ -166,7 +179,7 @@ impl BenchReport {
             "seconds": self.seconds,
             "chars_per_sec": self.chars_per_sec,
             "flops_per_char": self.flops_per_char,
-            "flop_formula": FLOP_FORMULA,
+            "flop_formula": flop_formula(self.cell.cell().gates()),
             "gflops": self.gflops,
             "peak_gflops": self.peak_gflops,
             "peak_f32x8_gflops": self.peak_f32x8_gflops,
@@ -187,7 +200,8 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
+            "cell {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
+            self.cell,
             self.hidden,
             self.vocab,
             self.seq_len,
@@ -206,8 +220,9 @@ impl std::fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "{:.1} GFLOP/s ({FLOP_FORMULA} = {:.3} MFLOP/char)",
+            "{:.1} GFLOP/s ({} = {:.3} MFLOP/char)",
             self.gflops,
+            flop_formula(self.cell.cell().gates()),
             self.flops_per_char / 1e6
         )?;
         writeln!(
@@ -225,7 +240,7 @@ impl std::fmt::Display for BenchReport {
         };
         write!(
             f,
-            "recurrence reads 8H^2/B = {:.0} bytes/char: {:.1} bytes/cycle per thread; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
+            "recurrence reads 8GH^2/B = {:.0} bytes/char: {:.1} bytes/cycle per thread; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
             self.recurrent_bytes_per_char,
             self.recurrent_bytes_per_cycle,
             self.l2_gbs,

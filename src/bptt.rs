@@ -47,8 +47,10 @@ pub struct Bptt {
     cell: &'static dyn Cell,
     streams: usize,
     seq_len: usize,
-    /// Values of one stream's state (Hp for the tanh cell).
+    /// Values of one stream's state row (Hp for the tanh cell), and of
+    /// its carried prefix ([`Layout::carried_width`]).
     width: usize,
+    carried: usize,
     /// `(T+1)·B × width`: row `b` is the state before the chunk, row `(t+1)·B + b` the state after step t.
     hs: AlignedVec,
     /// `T·B × Vp`: logits, then `dy`.
@@ -58,7 +60,7 @@ pub struct Bptt {
     /// The cell's backward scratch, and its prepared weights.
     scratch: AlignedVec,
     prepared: AlignedVec,
-    /// `B × width`: the carried state of each stream.
+    /// `B × carried`: the carried state of each stream.
     state: AlignedVec,
     /// Input and target ids of each row, and the number of steps of each stream.
     inputs: Vec<u16>,
@@ -104,6 +106,7 @@ impl Bptt {
         let (hp, vp) = (layout.hp, layout.vp);
         let cell = layout.cell();
         let width = cell.state_width(&layout);
+        let carried = layout.carried_width();
         let rows = seq_len * streams;
         Bptt {
             layout,
@@ -111,12 +114,13 @@ impl Bptt {
             streams,
             seq_len,
             width,
+            carried,
             hs: aligned::zeros((seq_len + 1) * streams * width),
             ys: aligned::zeros(rows * vp),
             dh: aligned::zeros(rows * hp),
-            scratch: aligned::zeros(cell.scratch_len(&layout, streams)),
+            scratch: aligned::zeros(cell.scratch_len(&layout, streams, seq_len)),
             prepared: aligned::zeros(cell.prepared_len(&layout)),
-            state: aligned::zeros(streams * width),
+            state: aligned::zeros(streams * carried),
             inputs: vec![0; rows],
             targets: vec![0; rows],
             lens: vec![0; streams],
@@ -131,16 +135,16 @@ impl Bptt {
         self.state.fill(0.0);
     }
 
-    /// The carried state of stream `b` (the cell's state width, pad zero;
-    /// `h` for the tanh cell).
+    /// The carried state of stream `b` ([`Layout::carried_width`] values,
+    /// pad zero; `h` for the tanh cell, `h` then `c` for the LSTM).
     pub fn state(&self, b: usize) -> &[f32] {
-        let w = self.width;
+        let w = self.carried;
         &self.state[b * w..(b + 1) * w]
     }
 
     /// Sets the carried state of stream `b`.
     pub fn set_state(&mut self, b: usize, h: &[f32]) {
-        let w = self.width;
+        let w = self.carried;
         self.state[b * w..(b + 1) * w].copy_from_slice(h);
     }
 
@@ -201,16 +205,21 @@ impl Bptt {
         let steps = self.load_chunks(ids, chunks);
         let l = self.layout;
         let Layout { hp, vp, v, .. } = l;
-        let (b_n, width) = (self.streams, self.width);
+        let (b_n, width, carried) = (self.streams, self.width, self.carried);
         let rows = steps * b_n;
         self.masked = dropout.is_some();
+        let drops_input = self.masked && self.cell.drops_input();
         if let Some(key) = dropout {
-            self.masks.fill(key, chunks, &self.lens, l.h, hp);
+            self.masks
+                .fill(key, chunks, &self.lens, l.h, hp, drops_input);
         }
 
-        self.hs[..b_n * width].copy_from_slice(&self.state);
+        let first = self.hs[..b_n * width].chunks_exact_mut(width);
+        for (row, state) in first.zip(self.state.chunks_exact(carried)) {
+            row[..carried].copy_from_slice(state);
+        }
         let (cell, hs, inputs) = (self.cell, &mut self.hs[..], &self.inputs[..]);
-        if self.masked {
+        if drops_input {
             for (t, mask) in self.masks.input.chunks_exact(b_n * hp).enumerate() {
                 let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
                 cell.step_dropped(&l, weights, prepared, x, mask, prev, next);
@@ -263,7 +272,8 @@ impl Bptt {
             let t_b = self.lens[b];
             if t_b > 0 {
                 let row = (t_b * b_n + b) * width;
-                self.state[b * width..(b + 1) * width].copy_from_slice(&self.hs[row..row + width]);
+                self.state[b * carried..(b + 1) * carried]
+                    .copy_from_slice(&self.hs[row..row + carried]);
             }
         }
         loss
@@ -320,7 +330,9 @@ impl Bptt {
             inputs: &self.inputs[..rows],
             lens: &self.lens,
             states: hs,
-            input_mask: masks.map(|m| &m.input[..rows * hp]),
+            input_mask: masks
+                .filter(|_| self.cell.drops_input())
+                .map(|m| &m.input[..rows * hp]),
         };
         self.cell
             .backward(&l, weights, chunk, dh, &mut self.scratch, grads);

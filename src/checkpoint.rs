@@ -209,11 +209,18 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
         entries.extend(article_entries(&layout, m, "opt.m."));
         entries.extend(article_entries(&layout, v, "opt.v."));
         let k = st.positions.len();
-        let hidden = st
-            .hidden
-            .chunks_exact(layout.hp)
-            .flat_map(|row| row[..layout.h].iter().copied());
-        entries.push(Entry::f32("train.hidden".into(), vec![k, layout.h], hidden));
+        let (hp, width) = (layout.hp, layout.carried_width());
+        for (part, name) in layout.cell().carried().iter().enumerate() {
+            let values = st
+                .hidden
+                .chunks_exact(width)
+                .flat_map(|row| row[part * hp..][..layout.h].iter().copied());
+            entries.push(Entry::f32(
+                format!("train.{name}"),
+                vec![k, layout.h],
+                values,
+            ));
+        }
         entries.push(Entry {
             name: "train.positions".into(),
             dtype: Dtype::I64,
@@ -246,6 +253,10 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
         serde_json::to_string(&vocab).expect("strings serialize"),
     );
     metadata.insert("hidden".into(), model.hidden().to_string());
+    // Only for a cell other than the article's, so that its files keep their bytes.
+    if model.layout.cell != CellKind::Tanh {
+        metadata.insert("cell".into(), model.layout.cell.to_string());
+    }
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
     let bytes = safetensors::serialize(views, Some(metadata))
         .expect("names are distinct and shapes match the data by construction");
@@ -327,19 +338,26 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
 
-    let recurrent = CellKind::Tanh.cell().hidden_tensor();
+    let cell = parse_named_or(&metadata, "cell", CellKind::Tanh)?;
+    let recurrent = cell.cell().hidden_tensor();
     let whh = tensors
         .tensor(recurrent)
         .map_err(|_| format!("it has no tensor {recurrent:?}"))?;
+    let gates = cell.cell().gates();
     let h = match whh.shape() {
-        [a, b] if a == b && *a > 0 => *a,
+        [a, b] if *a == gates * b && *b > 0 => *b,
         s => {
+            let rows = if gates == 1 {
+                "H".into()
+            } else {
+                format!("{gates}H")
+            };
             return Err(format!(
-                "tensor {recurrent} has shape {s:?}, expected [H, H]"
+                "tensor {recurrent} has shape {s:?}, expected [{rows}, H]"
             ));
         }
     };
-    let layout = Layout::new(h, vocab.len());
+    let layout = Layout::of(cell, h, vocab.len());
     let weights = read_article(&tensors, &layout, "")?;
     let model = Model {
         vocab,
@@ -430,13 +448,16 @@ fn read_state(
             usize::try_from(p).map_err(|_| format!("negative shard position {p}"))
         })
         .collect::<Result<Vec<usize>, String>>()?;
-    let rows = read_f32(tensors, "train.hidden", &[k, layout.h])?;
-    let mut hidden = vec![0.0; k * layout.hp];
-    for (dst, src) in hidden
-        .chunks_exact_mut(layout.hp)
-        .zip(rows.chunks_exact(layout.h))
-    {
-        dst[..layout.h].copy_from_slice(src);
+    let (hp, width) = (layout.hp, layout.carried_width());
+    let mut hidden = vec![0.0; k * width];
+    for (part, name) in layout.cell().carried().iter().enumerate() {
+        let rows = read_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;
+        for (dst, src) in hidden
+            .chunks_exact_mut(width)
+            .zip(rows.chunks_exact(layout.h))
+        {
+            dst[part * hp..][..layout.h].copy_from_slice(src);
+        }
     }
     let mut optimizer = read_article(tensors, layout, "opt.m.")?.to_vec();
     optimizer.extend_from_slice(&read_article(tensors, layout, "opt.v.")?);
@@ -507,6 +528,7 @@ fn parse_named<T: Named>(meta: &HashMap<String, String>, key: &str) -> Result<T,
 /// line's are.
 fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> {
     let config = TrainConfig {
+        cell: parse_named_or(meta, "cell", CellKind::Tanh)?,
         hidden: parse_key(meta, "hidden")?,
         seq_len: parse_key(meta, "seq_len")?,
         lr: parse_key(meta, "lr")?,

@@ -2,6 +2,7 @@
 //! by experiment, see the README) in one place, and the article's preset.
 
 use crate::error::{Error, Result};
+use crate::layout::CellKind;
 
 /// An enum setting whose values each have one name, written once (by
 /// [`named_setting!`]): in model files, on the command line and in messages.
@@ -92,6 +93,8 @@ named_setting! {
 /// Everything that decides a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// The recurrent cell (`--cell`; the article's tanh RNN by default).
+    pub cell: CellKind,
     /// Hidden size H.
     pub hidden: usize,
     /// Unroll length T: characters per chunk.
@@ -199,6 +202,7 @@ impl TrainConfig {
         let shards = DEFAULT_SHARDS.min((train_len / MIN_SHARD_CHARS).max(1));
         let (hidden, epochs) = (128, TrainConfig::auto_epochs(train_len));
         TrainConfig {
+            cell: CellKind::Tanh,
             hidden,
             seq_len: 40,
             lr: TrainConfig::default_lr(OptimizerKind::Adam, shards, hidden),
@@ -229,6 +233,7 @@ impl TrainConfig {
     /// shard, last partial chunk dropped. It diverges (see the README).
     pub fn article() -> TrainConfig {
         TrainConfig {
+            cell: CellKind::Tanh,
             hidden: 64,
             seq_len: 40,
             lr: 0.2,

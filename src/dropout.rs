@@ -108,7 +108,8 @@ pub struct ChunkMasks {
 impl ChunkMasks {
     /// The masks of the chunk whose stream b reads `chunks[b]` (its input
     /// at step t is corpus position `chunks[b].start + t`) for `lens[b]`
-    /// steps; rows past a stream's end are zero.
+    /// steps; rows past a stream's end are zero. The input mask only
+    /// `with_input` (for a cell that drops its input), else left as it was.
     pub fn fill(
         &mut self,
         key: &MaskKey,
@@ -116,26 +117,26 @@ impl ChunkMasks {
         lens: &[usize],
         h: usize,
         hp: usize,
+        with_input: bool,
     ) {
         let (b_n, steps) = (chunks.len(), lens.iter().copied().max().unwrap_or(0));
         let len = steps * b_n * hp;
-        self.input.resize(len, 0.0);
-        self.output.resize(len, 0.0);
-        let rows = self
-            .input
-            .chunks_exact_mut(hp)
-            .zip(self.output.chunks_exact_mut(hp));
-        for (row, (input, output)) in rows.enumerate() {
-            let (t, b) = (row / b_n, row % b_n);
-            if t < lens[b] {
-                let (shard, pos) = (key.first_shard + b as u64, (chunks[b].start + t) as u64);
-                key.fill_row(shard, pos, Which::Input, h, input);
-                key.fill_row(shard, pos, Which::Output, h, output);
-            } else {
-                input.fill(0.0);
-                output.fill(0.0);
+        let fill = |which: Which, mask: &mut AlignedVec| {
+            mask.resize(len, 0.0);
+            for (row, out) in mask.chunks_exact_mut(hp).enumerate() {
+                let (t, b) = (row / b_n, row % b_n);
+                if t < lens[b] {
+                    let (shard, pos) = (key.first_shard + b as u64, (chunks[b].start + t) as u64);
+                    key.fill_row(shard, pos, which, h, out);
+                } else {
+                    out.fill(0.0);
+                }
             }
+        };
+        if with_input {
+            fill(Which::Input, &mut self.input);
         }
+        fill(Which::Output, &mut self.output);
     }
 }
 
@@ -225,7 +226,7 @@ mod tests {
     fn pad_units_and_idle_rows_are_zero() {
         let mut m = ChunkMasks::default();
         // Two streams, the second one step long; H 3 padded to 8.
-        m.fill(&key(0.2), &[10..14, 50..52], &[3, 1], 3, 8);
+        m.fill(&key(0.2), &[10..14, 50..52], &[3, 1], 3, 8, true);
         assert_eq!(m.input.len(), 3 * 2 * 8);
         for row in m.input.chunks_exact(8).chain(m.output.chunks_exact(8)) {
             assert!(row[3..].iter().all(|&x| x == 0.0));

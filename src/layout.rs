@@ -22,6 +22,7 @@
 
 use std::ops::Range;
 
+use crate::config::Named;
 use crate::kernels::LANES;
 use crate::kernels::aligned::{self, AlignedVec};
 
@@ -39,8 +40,13 @@ pub struct Layout {
 impl Layout {
     /// The layout of a tanh-cell model with `h` hidden units and `v` characters.
     pub fn new(h: usize, v: usize) -> Layout {
+        Layout::of(CellKind::Tanh, h, v)
+    }
+
+    /// The layout of a model of `cell` with `h` hidden units and `v` characters.
+    pub fn of(cell: CellKind, h: usize, v: usize) -> Layout {
         Layout {
-            cell: CellKind::Tanh,
+            cell,
             h,
             v,
             hp: h.next_multiple_of(LANES),
@@ -121,11 +127,42 @@ impl Layout {
     }
 }
 
-/// The cells rnn-fast knows.
+/// The cells rnn-fast knows (`--cell`; named in model files by
+/// [`Named::name`], where `rnn` is written by its absence).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellKind {
-    /// The article's vanilla tanh RNN.
+    /// The article's vanilla tanh RNN ([`crate::cell::tanh`]).
     Tanh,
+    /// PyTorch's `nn.GRU` ([`crate::cell::gru`]).
+    Gru,
+    /// PyTorch's `nn.LSTM` ([`crate::cell::lstm`]).
+    Lstm,
+}
+
+impl Named for CellKind {
+    const ALL: &'static [CellKind] = &[CellKind::Tanh, CellKind::Gru, CellKind::Lstm];
+
+    fn name(self) -> &'static str {
+        match self {
+            CellKind::Tanh => "rnn",
+            CellKind::Gru => "gru",
+            CellKind::Lstm => "lstm",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            CellKind::Tanh => "the article's vanilla RNN: h = tanh(Wxh x + Whh h + bh)",
+            CellKind::Gru => "a GRU, as torch.nn.GRU (gates r, z, n)",
+            CellKind::Lstm => "an LSTM, as torch.nn.LSTM (gates i, f, g, o)",
+        }
+    }
+}
+
+impl std::fmt::Display for CellKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A size of a stored tensor, in terms of the model's H and V and their
@@ -137,6 +174,9 @@ pub enum Dim {
     Hp,
     V,
     Vp,
+    /// `n` gate blocks stacked: n·H in the file, n·Hp stored, block g's
+    /// unit j at `g·Hp + j` (as PyTorch stacks an LSTM's gates in `4H`).
+    Gates(usize),
 }
 
 impl Dim {
@@ -148,6 +188,7 @@ impl Dim {
             Dim::Hp => l.hp,
             Dim::V => l.v,
             Dim::Vp => l.vp,
+            Dim::Gates(n) => n * l.hp,
         }
     }
 
@@ -157,6 +198,15 @@ impl Dim {
             Dim::One => 1,
             Dim::H | Dim::Hp => l.h,
             Dim::V | Dim::Vp => l.v,
+            Dim::Gates(n) => n * l.h,
+        }
+    }
+
+    /// Where index `i` of the unpadded size is stored.
+    pub fn stored_at(self, l: &Layout, i: usize) -> usize {
+        match self {
+            Dim::Gates(_) => (i / l.h) * l.hp + i % l.h,
+            _ => i,
         }
     }
 }
@@ -209,13 +259,14 @@ impl TensorSpec {
     /// row-major order.
     pub fn stored_index(&self, l: &Layout, k: usize) -> usize {
         let stride = self.cols.stored(l);
-        if self.transposed {
+        let (row, col) = if self.transposed {
             let r = self.rows.logical(l);
-            (k % r) * stride + k / r
+            (k % r, k / r)
         } else {
             let c = self.cols.logical(l);
-            (k / c) * stride + k % c
-        }
+            (k / c, k % c)
+        };
+        self.rows.stored_at(l, row) * stride + self.cols.stored_at(l, col)
     }
 }
 

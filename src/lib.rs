@@ -26,6 +26,7 @@ pub mod dynamic;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod gated_reference;
 pub mod input;
 pub mod kernels;
 pub mod layout;

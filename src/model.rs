@@ -31,7 +31,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::InitKind;
 use crate::kernels::aligned::AlignedVec;
-use crate::layout::{Init, Layout};
+use crate::layout::{CellKind, Init, Layout};
 use crate::vocab::Vocab;
 
 /// The scale s of `identity`'s `Whh = s·I`.
@@ -53,7 +53,21 @@ impl Model {
     /// scheme: every weight from N(0, 1/fan_in) (tanh cell: Wxh 1/V, Whh
     /// and Why 1/H), biases zero.
     pub fn init(vocab: Vocab, hidden: usize, seed: u64, init: InitKind) -> Model {
-        let layout = Layout::new(hidden, vocab.len());
+        Model::init_cell(CellKind::Tanh, vocab, hidden, seed, init)
+    }
+
+    /// [`Model::init`] for a model of `cell`. A gated cell's stacked
+    /// `weight_hh_l0 [G·H, H]` is G square blocks, one per gate, and
+    /// `orthogonal` and `identity` make each block what they make the tanh
+    /// cell's `Whh`.
+    pub fn init_cell(
+        cell: CellKind,
+        vocab: Vocab,
+        hidden: usize,
+        seed: u64,
+        init: InitKind,
+    ) -> Model {
+        let layout = Layout::of(cell, hidden, vocab.len());
         let mut weights = layout.zeros();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let recurrent = layout.cell().hidden_tensor();
@@ -81,10 +95,13 @@ impl Model {
                         })
                         .collect();
                     if spec.name == recurrent {
-                        match init {
-                            InitKind::Orthogonal => orthonormalise_rows(&mut z, layout.h),
-                            InitKind::Identity => identity(&mut z, layout.h),
-                            InitKind::Article | InitKind::Uniform => {}
+                        let h = layout.h;
+                        for block in z.chunks_exact_mut(h * h) {
+                            match init {
+                                InitKind::Orthogonal => orthonormalise_rows(block, h),
+                                InitKind::Identity => identity(block, h),
+                                InitKind::Article | InitKind::Uniform => {}
+                            }
                         }
                     }
                     z

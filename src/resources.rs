@@ -9,24 +9,25 @@ use crate::layout::Layout;
 /// Bytes a trainer with `config` needs for a vocabulary of `vocab_len`:
 /// the weights and the optimizer's two slots; per group of `streams`
 /// shards a gradient buffer (and a weight snapshot with Hogwild) and its
-/// BPTT buffers (`(T+1)·B·Hp` states, `T·B·Vp` logits, `T·B·Hp` deltas,
-/// the `B·Hp` carried state, the cell's backward scratch and prepared
+/// BPTT buffers (`(T+1)·B` state rows of the cell's width, `T·B·Vp`
+/// logits, `T·B·Hp` deltas, the carried state of B streams, the cell's backward scratch and prepared
 /// weights, `2·T·B` ids; with dropout two masks and the dropped states,
 /// `3·T·B·Hp`); the trainer's prepared weights; with Hogwild the shared
 /// atomic copies.
 /// Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
-    let l = Layout::new(config.hidden, vocab_len);
+    let l = Layout::of(config.cell, config.hidden, vocab_len);
     let (t, b) = (config.seq_len as u128, config.streams as u128);
     let (hp, vp, params) = (l.hp as u128, l.vp as u128, l.len() as u128);
     let groups = (config.shards as u128).div_ceil(b.max(1));
     let hogwild = u128::from(config.parallel == Parallel::Hogwild);
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
-    let scratch = cell.scratch_len(&l, config.streams) as u128;
+    let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
     let prepared = cell.prepared_len(&l) as u128;
+    let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let bptt_floats =
-        (t + 1) * b * hp + t * b * vp + t * b * hp + b * hp + scratch + prepared + dropout;
+        (t + 1) * b * width + t * b * vp + t * b * hp + b * carried + scratch + prepared + dropout;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
     let shared = 4 * (params * (3 + 3 * hogwild) + prepared);
     u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)

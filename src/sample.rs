@@ -1,6 +1,7 @@
-//! Generating text from a model, one character at a time:
-//! `h = tanh(Wxh[:, x] + Whh h + bh)`, `p = softmax((Why h + by) / temperature)`,
-//! and the next character drawn from p (or its most likely one).
+//! Generating text from a model, one character at a time: the cell's step
+//! (tanh: `h = tanh(Wxh[:, x] + Whh h + bh)`), `p = softmax((Why h + by) /
+//! temperature)`, and the next character drawn from p (or its most likely
+//! one).
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -59,9 +60,10 @@ impl<'m> Sampler<'m> {
         }
     }
 
-    /// Replaces the hidden state (length Hp, as [`crate::trainer::Trainer::last_state`] gives).
+    /// Replaces the carried state ([`crate::layout::Layout::carried_width`]
+    /// values, as [`crate::trainer::Trainer::last_state`] gives).
     pub fn set_state(&mut self, h: &[f32]) {
-        self.h.copy_from_slice(h);
+        self.h[..h.len()].copy_from_slice(h);
     }
 
     /// Reads character `id`: advances the hidden state and computes the

@@ -135,7 +135,8 @@ pub struct TrainState {
     pub optimizer: Vec<f32>,
     /// Each shard's read position.
     pub positions: Vec<usize>,
-    /// Each shard's carried hidden state, K × Hp.
+    /// Each shard's carried state, K rows of [`Layout::carried_width`]
+    /// (`h`, and an LSTM's `c` after it).
     pub hidden: Vec<f32>,
     /// The plateau schedule's memory (its default for other schedules).
     pub plateau: Plateau,
@@ -174,7 +175,8 @@ impl Trainer {
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         resources::check_memory(&config, corpus.vocab.len())?;
-        let model = Model::init(
+        let model = Model::init_cell(
+            config.cell,
             corpus.vocab.clone(),
             config.hidden,
             config.seed,
@@ -186,6 +188,15 @@ impl Trainer {
     /// Continues training `model` on `corpus` (whose vocabulary must be the model's).
     pub fn with_model(config: TrainConfig, model: Model, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
+        if (config.cell, config.hidden) != (model.layout.cell, model.hidden()) {
+            return Err(Error::Usage(format!(
+                "the settings ask for --cell {} --hidden {}, the model is {} with H {}",
+                config.cell,
+                config.hidden,
+                model.layout.cell,
+                model.hidden()
+            )));
+        }
         resources::check_memory(&config, model.vocab.len())?;
         if model.vocab != corpus.vocab {
             return Err(Error::Text(
@@ -265,8 +276,9 @@ impl Trainer {
         .ok_or_else(|| {
             Error::Checkpoint("the saved optimizer state does not match the model".into())
         })?;
-        let hp = t.model.layout.hp;
-        if state.positions.len() != t.config.shards || state.hidden.len() != t.config.shards * hp {
+        let width = t.model.layout.carried_width();
+        if state.positions.len() != t.config.shards || state.hidden.len() != t.config.shards * width
+        {
             return Err(Error::Checkpoint(format!(
                 "the saved state has {} shard positions, the run has {} shards",
                 state.positions.len(),
@@ -280,7 +292,7 @@ impl Trainer {
             w.shards.set_positions(&state.positions[k..k + n])?;
             for b in 0..n {
                 w.bptt
-                    .set_state(b, &state.hidden[(k + b) * hp..(k + b + 1) * hp]);
+                    .set_state(b, &state.hidden[(k + b) * width..(k + b + 1) * width]);
             }
             w.active = true;
             k += n;
@@ -293,9 +305,9 @@ impl Trainer {
 
     /// Where training stands, for a checkpoint (see [`Trainer::resume`]).
     pub fn state(&self) -> TrainState {
-        let hp = self.model.layout.hp;
+        let width = self.model.layout.carried_width();
         let mut positions = Vec::with_capacity(self.config.shards);
-        let mut hidden = Vec::with_capacity(self.config.shards * hp);
+        let mut hidden = Vec::with_capacity(self.config.shards * width);
         for w in &self.workers {
             let w = w.lock().unwrap_or_else(PoisonError::into_inner);
             positions.extend_from_slice(w.shards.positions());

@@ -75,3 +75,28 @@ fn the_recurrence_traffic_is_set_against_the_l2_peak() {
     // 256 KiB of Whh is more than any L1d.
     assert_eq!(d["whh_in_l1"], false);
 }
+
+#[test]
+fn gated_cells_count_their_gates_in_the_flops() {
+    for (cell, gates, formula) in [
+        ("rnn", 1.0, "6H^2 + 6HV"),
+        ("gru", 3.0, "18H^2 + 6HV"),
+        ("lstm", 4.0, "24H^2 + 6HV"),
+    ] {
+        let d = bench_json(&["--cell", cell, "--hidden", "32", "--streams", "2"]);
+        let f = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k} in {d}"));
+        assert_eq!(d["cell"], cell);
+        assert_eq!(d["flop_formula"], formula);
+        let v = f("vocab");
+        assert_eq!(
+            f("flops_per_char"),
+            6.0 * gates * 32.0 * 32.0 + 6.0 * 32.0 * v
+        );
+        assert_eq!(
+            f("recurrent_bytes_per_char"),
+            8.0 * gates * 32.0 * 32.0 / 2.0
+        );
+        let gflops = f("chars_per_sec") * f("flops_per_char") / 1e9;
+        assert!((f("gflops") - gflops).abs() <= 1e-9 * gflops);
+    }
+}

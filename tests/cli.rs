@@ -244,6 +244,79 @@ fn eval_agrees_with_the_articles_forward_pass_in_python() {
     );
 }
 
+/// A Python that imports torch: `RNN_FAST_TORCH_PYTHON`, or the
+/// environment `perf/compare.sh` makes (`perf/.venv`), if either does.
+fn torch_python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("RNN_FAST_TORCH_PYTHON").map(PathBuf::from),
+        Some(repo("perf/.venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|py| {
+        Command::new(py)
+            .args(["-c", "import torch"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Every cell's model file loads into PyTorch's module by name
+/// (tests/torch_load.py: nn.RNN, nn.GRU, nn.LSTM and an nn.Linear readout)
+/// and scores the text as `eval` does, to 1e-5 relative; the script's
+/// plain-Python forward of the same equations always runs, torch where a
+/// Python with it is found (skipped with a message otherwise).
+#[test]
+fn every_cell_loads_into_pytorch_by_name_and_scores_as_eval() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is required in CI"
+        );
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let torch = torch_python();
+    if torch.is_none() {
+        eprintln!(
+            "SKIPPED (torch part): no Python with torch (set RNN_FAST_TORCH_PYTHON, or run perf/compare.sh once); the plain-Python check runs"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = repo("corpora/article.txt");
+    for cell in ["rnn", "gru", "lstm"] {
+        let model = dir.path().join(format!("{cell}.safetensors"));
+        ok(bin()
+            .args(["train", "--cell", cell, "--hidden", "12", "--epochs", "20"])
+            .args(["--sample-len", "0", "-o"])
+            .arg(&model)
+            .arg(&text));
+        let ours: serde_json::Value = serde_json::from_str(&stdout(&ok(bin()
+            .arg("eval")
+            .arg(&model)
+            .arg(&text)
+            .arg("--json"))))
+        .unwrap();
+        let mut runs = vec![(PathBuf::from("python3"), "--python", "python")];
+        if let Some(py) = &torch {
+            runs.push((py.clone(), "--torch", "torch"));
+        }
+        for (python, flag, via) in runs {
+            let o = ok(Command::new(&python)
+                .arg(repo("tests/torch_load.py"))
+                .arg(&model)
+                .arg(&text)
+                .arg(flag));
+            let theirs: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert_eq!(theirs["via"], via, "{cell}");
+            assert_eq!(ours["chars"], theirs["chars"], "{cell}");
+            let (a, b) = (
+                ours["loss_nats"].as_f64().unwrap(),
+                theirs["loss_nats"].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() <= 1e-5 * b, "{cell}: rnn-fast {a}, {via} {b}");
+        }
+    }
+}
+
 #[test]
 fn validation_log_and_time_limit() {
     let dir = tempfile::tempdir().unwrap();

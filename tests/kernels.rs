@@ -461,3 +461,77 @@ fn transpose_matches_scalar() {
         }
     }
 }
+
+/// `fast` against `slow`, entry by entry: the gated kernels' σ and tanh are
+/// the rational approximation (within 4e-7) where the twin calls libm, so
+/// they agree to a few 1e-7 of each value's scale, never exactly.
+fn assert_near(what: &str, n: usize, fast: &[f32], slow: &[f32]) {
+    for (i, (f, s)) in fast.iter().zip(slow).enumerate() {
+        assert!(
+            (f - s).abs() <= 3e-6 * (1.0 + s.abs()),
+            "{what} n {n} [{i}]: simd {f}, scalar {s}"
+        );
+    }
+}
+
+/// The LSTM and GRU pointwise kernels (forward and backward) against their
+/// scalar twins for n 1..=40 units (whole vectors and one-lane tails).
+fn check_gates<V: Lane>() {
+    use rnn_fast::kernels::gates;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    for n in 1..=40 {
+        let mut r = |len: usize, scale: f32| -> Vec<f32> {
+            random(len, &mut rng).iter().map(|x| x * scale).collect()
+        };
+        // LSTM forward: pre-activations in (-6, 6), c_prev in (-2, 2).
+        let (pre, c_prev) = (r(4 * n, 3.0), r(n, 1.0));
+        let (mut gf, mut gs) = (pre.clone(), pre.clone());
+        let (mut cf, mut cs, mut hf, mut hs) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        gates::lstm_pointwise_v::<V>(&mut gf, &c_prev, &mut cf, &mut hf);
+        scalar::lstm_pointwise(&mut gs, &c_prev, &mut cs, &mut hs);
+        assert_near("lstm gates", n, &gf, &gs);
+        assert_near("lstm c", n, &cf, &cs);
+        assert_near("lstm h", n, &hf, &hs);
+        // LSTM backward from the scalar step's values.
+        let (dh, dc0) = (r(n, 1.0), r(n, 1.0));
+        let (mut dcf, mut dcs) = (dc0.clone(), dc0.clone());
+        let (mut dgf, mut dgs) = (vec![0.0; 4 * n], vec![0.0; 4 * n]);
+        gates::lstm_pointwise_backward_v::<V>(&gs, &cs, &c_prev, &dh, &mut dcf, &mut dgf);
+        scalar::lstm_pointwise_backward(&gs, &cs, &c_prev, &dh, &mut dcs, &mut dgs);
+        assert_near("lstm dgates", n, &dgf, &dgs);
+        assert_near("lstm dc", n, &dcf, &dcs);
+        // GRU forward.
+        let (x, b, hidden, h_prev) = (r(3 * n, 2.0), r(3 * n, 1.0), r(3 * n, 2.0), r(n, 0.5));
+        let (mut hidf, mut hids) = (hidden.clone(), hidden.clone());
+        let (mut nf, mut ns, mut hf, mut hs) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        gates::gru_pointwise_v::<V>(&x, &b, &mut hidf, &h_prev, &mut nf, &mut hf);
+        scalar::gru_pointwise(&x, &b, &mut hids, &h_prev, &mut ns, &mut hs);
+        assert_near("gru gates", n, &hidf, &hids);
+        assert_near("gru n", n, &nf, &ns);
+        assert_near("gru h", n, &hf, &hs);
+        // GRU backward.
+        let dh = r(n, 1.0);
+        let (mut dxf, mut dxs) = (vec![0.0; 3 * n], vec![0.0; 3 * n]);
+        let (mut dhf, mut dhs) = (vec![0.0; 3 * n], vec![0.0; 3 * n]);
+        let (mut dpf, mut dps) = (vec![0.0; n], vec![0.0; n]);
+        gates::gru_pointwise_backward_v::<V>(
+            &hids, &ns, &h_prev, &dh, &mut dxf, &mut dhf, &mut dpf,
+        );
+        scalar::gru_pointwise_backward(&hids, &ns, &h_prev, &dh, &mut dxs, &mut dhs, &mut dps);
+        assert_near("gru dx", n, &dxf, &dxs);
+        assert_near("gru dhid", n, &dhf, &dhs);
+        assert_near("gru dh_prev", n, &dpf, &dps);
+    }
+}
+
+#[test]
+fn gate_kernels_f32x8_match_scalar() {
+    check_gates::<f32x8>();
+}
+
+#[test]
+fn gate_kernels_f32x16_match_scalar() {
+    check_gates::<f32x16>();
+}

@@ -247,3 +247,37 @@ fn more_distinct_characters_than_ids_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn gated_cells_write_the_same_file_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("words.txt");
+    std::fs::write(&text, common::words(30_000, 2)).unwrap();
+    for cell in ["lstm", "gru"] {
+        let run = |threads: &str| {
+            let name = format!("{cell}-t{threads}.safetensors");
+            let args = [
+                "--cell",
+                cell,
+                "--shards",
+                "6",
+                "--streams",
+                "2",
+                "--dropout",
+                "0.2",
+            ];
+            train_file(
+                dir.path(),
+                &text,
+                &name,
+                &[&args[..], &["--threads", threads]].concat(),
+            )
+        };
+        let one = run("1");
+        assert!(
+            one == run("2"),
+            "{cell}: --threads 1 and 2 wrote different files"
+        );
+        assert!(one == run("3"), "{cell}: --threads 3 differs");
+    }
+}

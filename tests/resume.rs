@@ -499,3 +499,56 @@ fn schedules_resume_exactly() {
         }
     }
 }
+
+/// The gated cells resume exactly too: their carried state (an LSTM's `c`
+/// beside `h`) is in the checkpoint (`train.hidden`, `train.cell`), with
+/// the cell named in the metadata; dropout on, stopped mid-epoch.
+#[test]
+fn gated_cells_resume_mid_epoch_to_the_same_file() {
+    for cell in ["lstm", "gru"] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = words_file(dir.path(), 200_000);
+        let args = ["--cell", cell, "--epochs", "2", "--dropout", "0.2"];
+        let straight = train(dir.path(), &text, &format!("{cell}.safetensors"), &args);
+        let part = train(
+            dir.path(),
+            &text,
+            &format!("{cell}-part.safetensors"),
+            &[&args[..], &["--max-seconds", "0.05"]].concat(),
+        );
+        let loaded = checkpoint::load(&part).unwrap();
+        let ck = loaded.checkpoint.unwrap();
+        assert!(
+            ck.state.in_epoch && ck.state.epoch == 0,
+            "{cell}: stopped inside epoch 1"
+        );
+        assert_eq!(ck.settings.cell.to_string(), cell);
+        assert_eq!(loaded.model.layout.cell.to_string(), cell);
+        let keys = metadata_keys(&part);
+        assert!(keys.contains(&"cell".to_string()), "{cell}: {keys:?}");
+        // The LSTM's cell state is saved, and not all zero.
+        if cell == "lstm" {
+            let width = loaded.model.layout.carried_width();
+            let hp = loaded.model.layout.hp;
+            let c_parts = ck.state.hidden.chunks_exact(width).map(|row| &row[hp..]);
+            assert!(c_parts.flatten().any(|&c| c != 0.0), "lstm: c all zero");
+        }
+        resume_matches(dir.path(), &text, &part, &straight, &[]);
+        resume_matches(dir.path(), &text, &part, &straight, &["--cell", cell]);
+        // Another cell on resume is refused, naming both.
+        let other = if cell == "lstm" { "gru" } else { "lstm" };
+        let o = bin()
+            .args(["train", "--resume"])
+            .arg(&part)
+            .args(["--cell", other, "-o"])
+            .arg(dir.path().join("x.safetensors"))
+            .arg(&text)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("--cell") && err.contains(other),
+            "{err}"
+        );
+    }
+}

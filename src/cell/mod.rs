@@ -9,8 +9,13 @@
 //!
 //! Every cell ends in the same readout, `y_t = Why h_t + by`: a step's state
 //! begins with `h_t` (Hp values), and the cell's tensors include `Why` and
-//! `by` (named by [`Cell::readout`]).
+//! `by` (named by [`Cell::readout`]). A step's state row holds what the
+//! next step reads (the carried state: `h_t`, and an LSTM's `c_t`), then
+//! whatever the backward pass reads of the step (a gated cell's gates).
 
+pub mod gates;
+pub mod gru;
+pub mod lstm;
 pub mod tanh;
 
 use crate::layout::{CellKind, Layout, TensorSpec};
@@ -22,6 +27,8 @@ impl CellKind {
     pub fn cell(self) -> &'static dyn Cell {
         match self {
             CellKind::Tanh => &tanh::TanhCell,
+            CellKind::Gru => &gru::GruCell,
+            CellKind::Lstm => &lstm::LstmCell,
         }
     }
 
@@ -35,6 +42,11 @@ impl Layout {
     /// The cell this layout is for.
     pub fn cell(&self) -> &'static dyn Cell {
         self.cell.cell()
+    }
+
+    /// Values of the carried state of one stream ([`Cell::carried`]).
+    pub fn carried_width(&self) -> usize {
+        self.cell().carried().len() * self.hp
     }
 }
 
@@ -51,8 +63,8 @@ pub struct ChunkRecord<'a> {
     /// `(steps + 1)·B` states of [`Cell::state_width`] values: row `b` the
     /// state before the chunk, row `(t+1)·B + b` the state after step t.
     pub states: &'a [f32],
-    /// With dropout, the input mask of each row (`steps·B × Hp`) that
-    /// [`Cell::step_dropped`] was given.
+    /// With dropout on the input ([`Cell::drops_input`]), the input mask of
+    /// each row (`steps·B × Hp`) that [`Cell::step_dropped`] was given.
     pub input_mask: Option<&'a [f32]>,
 }
 
@@ -61,7 +73,11 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// The parameter tensors, in buffer order (the readout's among them).
     fn tensors(&self) -> &'static [TensorSpec];
 
-    /// The tensor whose file shape `[H, H]` gives the hidden size.
+    /// Gate blocks G of the recurrent product: a step is `(B × H)·(H × G·H)`
+    /// (tanh 1, GRU 3, LSTM 4).
+    fn gates(&self) -> usize;
+
+    /// The recurrent tensor, whose file shape `[G·H, H]` gives the hidden size.
     fn hidden_tensor(&self) -> &'static str;
 
     /// `(Why, by)` of a buffer in this layout: the readout's weights.
@@ -70,8 +86,13 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// `(dWhy, dby)` of a gradient buffer.
     fn readout_mut<'a>(&self, l: &Layout, buf: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]);
 
-    /// Values per stream of a step's state; the first Hp are `h_t`.
+    /// Values per stream of a step's state row; the first Hp are `h_t`.
     fn state_width(&self, l: &Layout) -> usize;
+
+    /// The parts of the carried state, Hp values each at the start of a
+    /// state row, by name (`hidden` first): what one step passes to the
+    /// next, what a checkpoint saves per shard (`train.<name>`).
+    fn carried(&self) -> &'static [&'static str];
 
     /// Values of the step's prepared weights ([`Cell::prepare`]).
     fn prepared_len(&self, l: &Layout) -> usize;
@@ -94,23 +115,34 @@ pub trait Cell: Sync + std::fmt::Debug {
         next: &mut [f32],
     );
 
-    /// [`Cell::step`] with dropout on the input ([`crate::dropout`]): the
-    /// input's contribution (tanh: the embedding `Wxh[:, x]`) is multiplied
-    /// unit by unit by `mask` (B × Hp, values 0 or 1/(1-P)).
+    /// Whether dropout ([`crate::dropout`]) drops this cell's input as well
+    /// as `h_t` where it feeds the readout (tanh: yes, per unit of the
+    /// embedding `Wxh[:, x]`; the gated cells: no, as char-rnn drops an
+    /// LSTM's output only).
+    fn drops_input(&self) -> bool {
+        false
+    }
+
+    /// [`Cell::step`] with dropout on the input, for a cell that
+    /// [`Cell::drops_input`]: the input's contribution is multiplied unit by
+    /// unit by `mask` (B × Hp, values 0 or 1/(1-P)).
     #[allow(clippy::too_many_arguments)]
     fn step_dropped(
         &self,
-        l: &Layout,
-        w: &[f32],
-        prepared: &[f32],
-        inputs: &[u16],
-        mask: &[f32],
-        prev: &[f32],
-        next: &mut [f32],
-    );
+        _l: &Layout,
+        _w: &[f32],
+        _prepared: &[f32],
+        _inputs: &[u16],
+        _mask: &[f32],
+        _prev: &[f32],
+        _next: &mut [f32],
+    ) {
+        unreachable!("{self:?} does not drop its input (Cell::drops_input)")
+    }
 
-    /// Values of scratch space [`Cell::backward`] needs for `streams` streams.
-    fn scratch_len(&self, l: &Layout, streams: usize) -> usize;
+    /// Values of scratch space [`Cell::backward`] needs for chunks of
+    /// `streams` streams and up to `steps` steps.
+    fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize;
 
     /// Backward through the recurrence of a chunk: `dh` holds `dL/dh_t`
     /// from the readout (`steps·B × Hp`) and is overwritten (with dropout,

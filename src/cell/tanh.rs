@@ -101,6 +101,10 @@ impl Cell for TanhCell {
         &TENSORS
     }
 
+    fn gates(&self) -> usize {
+        1
+    }
+
     fn hidden_tensor(&self) -> &'static str {
         "Whh"
     }
@@ -117,6 +121,10 @@ impl Cell for TanhCell {
 
     fn state_width(&self, l: &Layout) -> usize {
         l.hp
+    }
+
+    fn carried(&self) -> &'static [&'static str] {
+        &["hidden"]
     }
 
     fn prepared_len(&self, l: &Layout) -> usize {
@@ -151,6 +159,10 @@ impl Cell for TanhCell {
         recur(l, whh_t, inputs.len(), prev, next);
     }
 
+    fn drops_input(&self) -> bool {
+        true
+    }
+
     /// `next = tanh(Wxh[x] ⊙ mask + bh + prev · Whhᵀ)`.
     fn step_dropped(
         &self,
@@ -174,7 +186,7 @@ impl Cell for TanhCell {
     }
 
     /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
-    fn scratch_len(&self, l: &Layout, streams: usize) -> usize {
+    fn scratch_len(&self, l: &Layout, streams: usize, _steps: usize) -> usize {
         streams * l.hp + if packs_whh(streams) { l.hp * l.hp } else { 0 }
     }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use rnn_fast::config::{MAX_THREADS_PER_CORE, Parallel, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
+use rnn_fast::layout::CellKind;
 use rnn_fast::{Result, bench};
 
 use super::output::say;
@@ -17,6 +18,9 @@ pub struct BenchArgs {
     /// Text to train on [default: the article's text, built in].
     #[arg(long, value_name = "FILE")]
     pub corpus: Option<PathBuf>,
+    /// The recurrent cell (see train --cell).
+    #[arg(long, default_value = "rnn", value_parser = named::<CellKind>())]
+    pub cell: CellKind,
     /// Hidden size H.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
@@ -73,6 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),
     };
     let config = TrainConfig {
+        cell: args.cell,
         hidden: args.hidden,
         seq_len: args.seq_len,
         streams,

@@ -94,7 +94,16 @@ fn trainer(
         Start::InitFrom(model) => {
             let path = args.init_from.as_deref().expect("InitFrom has a path");
             let hidden = start::init_hidden(args, &model, path)?;
-            Trainer::with_model(TrainConfig { hidden, ..config }, model, corpus)
+            let cell = model.layout.cell;
+            Trainer::with_model(
+                TrainConfig {
+                    cell,
+                    hidden,
+                    ..config
+                },
+                model,
+                corpus,
+            )
         }
         Start::Resume(model, ck) => Trainer::resume(config, model, corpus, ck.state),
     }

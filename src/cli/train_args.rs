@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use rnn_fast::config::{
     GradReduce, InitKind, LrSchedule, OptimizerKind, PLATEAU_DEFAULT_DECAY, Parallel, TrainConfig,
 };
+use rnn_fast::layout::CellKind;
 
 use super::values::{
     at_least_one, count, fraction, fraction_f32, named, non_negative_f32, positive_f32,
@@ -33,6 +34,10 @@ pub struct TrainArgs {
     /// existing model this run did not start from is kept: see --force).
     #[arg(short, long, default_value = "model.safetensors")]
     pub output: PathBuf,
+    /// The recurrent cell [default: rnn, the article's]. Not with
+    /// --init-from, whose model has its cell.
+    #[arg(long, value_parser = named::<CellKind>())]
+    pub cell: Option<CellKind>,
     /// Hidden size H [default: 128].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
@@ -194,6 +199,7 @@ impl TrainArgs {
             base.clip
         };
         TrainConfig {
+            cell: self.cell.unwrap_or(base.cell),
             hidden: self.hidden.unwrap_or(base.hidden),
             seq_len: self.seq_len.unwrap_or(base.seq_len),
             lr,

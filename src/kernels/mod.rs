@@ -19,6 +19,7 @@
 //! | `tanh_backward` | dh = (1 - h²) ⊙ dh                     | back through tanh |
 //! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p[target] | output layer |
 //! | `transpose`     | B = Aᵀ                                 | `Whhᵀ` for the step (into [`panels`]) |
+//! | `lstm_pointwise`, `gru_pointwise` (and `_backward`) | a gated step's gates and state update, fused ([`gates`]) | the LSTM and GRU cells |
 //!
 //! `wide` selects its instruction set at compile time (see
 //! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
@@ -27,6 +28,7 @@
 
 pub mod aligned;
 pub mod chunk;
+pub mod gates;
 pub mod mat;
 pub mod panels;
 pub mod scalar;
@@ -36,13 +38,16 @@ pub mod tuning;
 pub use mat::{MatMut, MatRef};
 
 #[cfg(not(feature = "scalar-kernels"))]
+pub use gates::{gru_pointwise, gru_pointwise_backward, lstm_pointwise, lstm_pointwise_backward};
+#[cfg(not(feature = "scalar-kernels"))]
 pub use simd::{
     add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
 };
 
 #[cfg(feature = "scalar-kernels")]
 pub use scalar::{
-    add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
+    add, add_assign, gemm_nn, gemm_nt, gemm_tn, gru_pointwise, gru_pointwise_backward,
+    lstm_pointwise, lstm_pointwise_backward, softmax_xent, tanh, tanh_backward, transpose,
 };
 
 /// The chunk-level products, over all of a chunk's rows: the logits

@@ -122,6 +122,53 @@ macro_rules! impl_lane {
 }
 
 impl_lane!(f32x8, 8);
+
+/// One lane: the kernels' tails (the units past the last whole vector)
+/// run the vector code on it, so that a unit's result does not depend on
+/// where the tail falls.
+impl Lane for f32 {
+    const N: usize = 1;
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[0] = self;
+    }
+    #[inline(always)]
+    fn fma(self, a: Self, acc: Self) -> Self {
+        self.mul_add(a, acc)
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
+    #[inline(always)]
+    fn saturate(self, x: Self, limit: f32) -> Self {
+        if x.abs() >= limit {
+            1f32.copysign(x)
+        } else {
+            self
+        }
+    }
+    #[inline(always)]
+    fn reduce_max(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn reduce_add(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+}
 impl_lane!(f32x16, 16);
 
 /// The vector the un-suffixed kernels use: `f32x16` where the build has
@@ -502,7 +549,7 @@ const TANH_Q: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_25
 /// tanh everywhere (7 ulp near ±1), odd exactly, |tanh| ≤ 1, NaN kept;
 /// `check_tanh` in `tests/kernels.rs` holds it to 2^-21.
 #[inline(always)]
-fn rational_tanh<V: Lane>(x: V) -> V {
+pub(super) fn rational_tanh<V: Lane>(x: V) -> V {
     let x2 = x * x;
     let p = TANH_P[..6]
         .iter()

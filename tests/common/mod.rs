@@ -137,3 +137,25 @@ pub fn kill(signal: &str, pid: u32) {
         .expect("kill runs");
     assert!(status.success(), "kill {signal} {pid}");
 }
+
+/// A model of `cell` with every stored entry of every tensor (biases too)
+/// drawn uniformly from [-scale, scale], padding left zero.
+pub fn random_cell_model(
+    cell: rnn_fast::layout::CellKind,
+    h: usize,
+    v: usize,
+    seed: u64,
+    scale: f32,
+) -> Model {
+    let init = rnn_fast::config::InitKind::Article;
+    let mut model = Model::init_cell(cell, vocab(v), h, seed, init);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
+    let l = model.layout;
+    for (at, spec) in l.offsets() {
+        let n: usize = spec.file_shape(&l).iter().product();
+        for k in 0..n {
+            model.weights[at + spec.stored_index(&l, k)] = rng.random_range(-scale..scale);
+        }
+    }
+    model
+}

@@ -1,0 +1,152 @@
+//! A GRU cell, as PyTorch's `torch.nn.GRU` (one layer, gates stacked in its
+//! order r, z, n), for B streams at once:
+//!
+//! ```text
+//! r = σ(W_ir x + b_ir + W_hr h + b_hr)     z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//! n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+//! h' = (1 - z) ⊙ n + z ⊙ h
+//! ```
+//!
+//! The tensors are PyTorch's (`weight_ih_l0 [3H, V]`, `weight_hh_l0 [3H,
+//! H]`, `bias_ih_l0`, `bias_hh_l0 [3H]`; see [`super::gates`]; the two
+//! biases differ in the n gate) and the readout's `Why [V, H]`, `by [V]`.
+//! A step's state row is `[h | r z hn | n]` (5·Hp), `hn = W_hn h + b_hn`:
+//! the carried state is `h`, the rest is what the backward pass reads. The
+//! step: `[r z hn] = b_hh + h · W_hhᵀ` (one product for the three gates),
+//! then the gates with the input's `W_ih[x] + b_ih` and the update, fused
+//! ([`kernels::gru_pointwise`]).
+//!
+//! Backward, t = T..1, with `dh_t` from the readout plus `g_{t+1}`:
+//! [`kernels::gru_pointwise_backward`] gives the input side's `dx_t` and
+//! the hidden side's `dhid_t` (B × 3Hp each) and the direct path `dh_t ⊙
+//! z`, to which `g_t` adds `dhid_t · W_hh`. Then over the chunk `dW_hh +=
+//! DHIDᵀ · H_prev` and the input and bias gradients.
+
+use super::gates::{self, BackProduct};
+use super::{Cell, ChunkRecord};
+use crate::kernels;
+use crate::layout::{Layout, TensorSpec};
+
+/// The GRU cell.
+#[derive(Clone, Copy, Debug)]
+pub struct GruCell;
+
+/// Gates: r, z, n.
+const G: usize = 3;
+
+const TENSORS: [TensorSpec; 6] = gates::tensors(G);
+
+impl Cell for GruCell {
+    fn tensors(&self) -> &'static [TensorSpec] {
+        &TENSORS
+    }
+
+    fn gates(&self) -> usize {
+        G
+    }
+
+    fn hidden_tensor(&self) -> &'static str {
+        "weight_hh_l0"
+    }
+
+    fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let t = gates::split(l, buf);
+        (t.why, t.by)
+    }
+
+    fn readout_mut<'a>(&self, l: &Layout, buf: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+        let t = gates::split_mut(l, buf);
+        (t.why, t.by)
+    }
+
+    /// `[h | r z hn | n]`.
+    fn state_width(&self, l: &Layout) -> usize {
+        (2 + G) * l.hp
+    }
+
+    fn carried(&self) -> &'static [&'static str] {
+        &["hidden"]
+    }
+
+    /// `W_hhᵀ` as panels.
+    fn prepared_len(&self, l: &Layout) -> usize {
+        gates::panels_len(l, G)
+    }
+
+    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
+        gates::pack_whh_t(l, G, gates::split(l, w).w_hh, prepared);
+    }
+
+    fn step(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        whh_t: &[f32],
+        inputs: &[u16],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        let (hp, width, b_n) = (l.hp, self.state_width(l), inputs.len());
+        let gw = G * hp;
+        let t = gates::split(l, w);
+        for row in next.chunks_exact_mut(width) {
+            row[hp..hp + gw].copy_from_slice(t.b_hh);
+        }
+        gates::recur(l, G, whh_t, b_n, width, prev, next, hp);
+        let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
+        for ((row, prev), &x) in rows.zip(inputs) {
+            let x = x as usize;
+            let (h, rest) = row.split_at_mut(hp);
+            let (hidden, n) = rest.split_at_mut(gw);
+            let w_ih = &t.w_ih[x * gw..(x + 1) * gw];
+            kernels::gru_pointwise(w_ih, t.b_ih, hidden, &prev[..hp], n, h);
+        }
+    }
+
+    /// `dx` and `dhid` for the chunk (`steps·B × 3Hp` each), `g_{t+1}` (B ×
+    /// Hp), and `W_hh` as panels.
+    fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
+        (2 * steps * G + 1) * streams * l.hp + gates::panels_len(l, G)
+    }
+
+    fn backward(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        c: ChunkRecord<'_>,
+        dh: &mut [f32],
+        scratch: &mut [f32],
+        grads: &mut [f32],
+    ) {
+        let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
+        let gw = G * hp;
+        let (dx, rest) = scratch.split_at_mut(steps * b_n * gw);
+        let (dhid, rest) = rest.split_at_mut(steps * b_n * gw);
+        let (dh_next, panels) = rest.split_at_mut(b_n * hp);
+        let back = BackProduct::new(l, G, gates::split(l, w).w_hh, b_n, panels);
+        dh_next.fill(0.0);
+        let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
+        for t in (0..steps).rev() {
+            let dh_t = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
+            kernels::add_assign(dh_t, dh_next);
+            let dx_t = &mut dx[t * b_n * gw..(t + 1) * b_n * gw];
+            let dhid_t = &mut dhid[t * b_n * gw..(t + 1) * b_n * gw];
+            for b in 0..b_n {
+                let (before, after) = (row_of(t, b), row_of(t + 1, b));
+                kernels::gru_pointwise_backward(
+                    &after[hp..hp + gw],
+                    &after[hp + gw..],
+                    &before[..hp],
+                    &dh_t[b * hp..(b + 1) * hp],
+                    &mut dx_t[b * gw..(b + 1) * gw],
+                    &mut dhid_t[b * gw..(b + 1) * gw],
+                    &mut dh_next[b * hp..(b + 1) * hp],
+                );
+            }
+            if t > 0 {
+                back.add_to(dhid_t, b_n, dh_next);
+            }
+        }
+        gates::weight_gradients(l, G, c, width, dhid, dx, grads);
+    }
+}

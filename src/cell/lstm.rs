@@ -1,0 +1,152 @@
+//! An LSTM cell, as PyTorch's `torch.nn.LSTM` (one layer, gates stacked in
+//! its order i, f, g, o), for B streams at once:
+//!
+//! ```text
+//! i = σ(W_ii x + b_ii + W_hi h + b_hi)     f = σ(W_if x + b_if + W_hf h + b_hf)
+//! g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = σ(W_io x + b_io + W_ho h + b_ho)
+//! c' = f ⊙ c + i ⊙ g                        h' = o ⊙ tanh(c')
+//! ```
+//!
+//! The tensors are PyTorch's (`weight_ih_l0 [4H, V]`, `weight_hh_l0 [4H,
+//! H]`, `bias_ih_l0`, `bias_hh_l0 [4H]`; see [`super::gates`]) and the
+//! readout's `Why [V, H]`, `by [V]`. A step's state row is `[h | c | i f g
+//! o]` (6·Hp): the carried state is `h` and `c`, the activated gates are
+//! what the backward pass reads. The step: `pre = W_ih[x] + (b_ih + b_hh)`
+//! (a gather), `pre += h · W_hhᵀ` (one product for the four gates), then
+//! the gates and the state update fused ([`kernels::lstm_pointwise`]).
+//!
+//! Backward, t = T..1, with `dh_t` from the readout plus `g_{t+1}` and
+//! `dc` carried from the step after: [`kernels::lstm_pointwise_backward`]
+//! gives `dpre_t` (B × 4Hp) and `dc_{t-1}`; `g_t = dpre_t · W_hh`. Then over
+//! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
+
+use super::gates::{self, BackProduct};
+use super::{Cell, ChunkRecord};
+use crate::kernels;
+use crate::layout::{Layout, TensorSpec};
+
+/// The LSTM cell.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmCell;
+
+/// Gates: i, f, g, o.
+const G: usize = 4;
+
+const TENSORS: [TensorSpec; 6] = gates::tensors(G);
+
+impl Cell for LstmCell {
+    fn tensors(&self) -> &'static [TensorSpec] {
+        &TENSORS
+    }
+
+    fn gates(&self) -> usize {
+        G
+    }
+
+    fn hidden_tensor(&self) -> &'static str {
+        "weight_hh_l0"
+    }
+
+    fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let t = gates::split(l, buf);
+        (t.why, t.by)
+    }
+
+    fn readout_mut<'a>(&self, l: &Layout, buf: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+        let t = gates::split_mut(l, buf);
+        (t.why, t.by)
+    }
+
+    /// `[h | c | i f g o]`.
+    fn state_width(&self, l: &Layout) -> usize {
+        (2 + G) * l.hp
+    }
+
+    fn carried(&self) -> &'static [&'static str] {
+        &["hidden", "cell"]
+    }
+
+    /// `W_hhᵀ` as panels, then `b_ih + b_hh` (4Hp).
+    fn prepared_len(&self, l: &Layout) -> usize {
+        gates::panels_len(l, G) + G * l.hp
+    }
+
+    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
+        let t = gates::split(l, w);
+        let (whh_t, bias) = prepared.split_at_mut(gates::panels_len(l, G));
+        gates::pack_whh_t(l, G, t.w_hh, whh_t);
+        kernels::add(bias, t.b_ih, t.b_hh);
+    }
+
+    fn step(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        prepared: &[f32],
+        inputs: &[u16],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        let (hp, width, b_n) = (l.hp, self.state_width(l), inputs.len());
+        let gw = G * hp;
+        let w_ih = gates::split(l, w).w_ih;
+        let (whh_t, bias) = prepared.split_at(gates::panels_len(l, G));
+        for (row, &x) in next.chunks_exact_mut(width).zip(inputs) {
+            let x = x as usize;
+            kernels::add(&mut row[2 * hp..], &w_ih[x * gw..(x + 1) * gw], bias);
+        }
+        gates::recur(l, G, whh_t, b_n, width, prev, next, 2 * hp);
+        for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
+            let (hc, pre) = row.split_at_mut(2 * hp);
+            let (h, c) = hc.split_at_mut(hp);
+            kernels::lstm_pointwise(pre, &prev[hp..2 * hp], c, h);
+        }
+    }
+
+    /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp
+    /// each), and `W_hh` as panels.
+    fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
+        (steps * G + 2) * streams * l.hp + gates::panels_len(l, G)
+    }
+
+    fn backward(
+        &self,
+        l: &Layout,
+        w: &[f32],
+        c: ChunkRecord<'_>,
+        dh: &mut [f32],
+        scratch: &mut [f32],
+        grads: &mut [f32],
+    ) {
+        let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
+        let gw = G * hp;
+        let (dpre, rest) = scratch.split_at_mut(steps * b_n * gw);
+        let (dh_next, rest) = rest.split_at_mut(b_n * hp);
+        let (dc, panels) = rest.split_at_mut(b_n * hp);
+        let back = BackProduct::new(l, G, gates::split(l, w).w_hh, b_n, panels);
+        dh_next.fill(0.0);
+        dc.fill(0.0);
+        let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
+        for t in (0..steps).rev() {
+            let dh_t = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
+            kernels::add_assign(dh_t, dh_next);
+            let dpre_t = &mut dpre[t * b_n * gw..(t + 1) * b_n * gw];
+            for b in 0..b_n {
+                let (before, after) = (row_of(t, b), row_of(t + 1, b));
+                kernels::lstm_pointwise_backward(
+                    &after[2 * hp..],
+                    &after[hp..2 * hp],
+                    &before[hp..2 * hp],
+                    &dh_t[b * hp..(b + 1) * hp],
+                    &mut dc[b * hp..(b + 1) * hp],
+                    &mut dpre_t[b * gw..(b + 1) * gw],
+                );
+            }
+            if t > 0 {
+                dh_next.fill(0.0);
+                back.add_to(dpre_t, b_n, dh_next);
+            }
+        }
+        gates::weight_gradients(l, G, c, width, dpre, dpre, grads);
+    }
+}

@@ -1,0 +1,204 @@
+//! The LSTM and GRU cells against their `f64` reference
+//! ([`rnn_fast::gated_reference`]): the forward pass (loss and carried
+//! state) of ragged streams, the state carried across chunks, and the
+//! engine's gradients of every entry of every tensor against central
+//! differences of the reference's loss, without and with dropout.
+
+mod common;
+
+use std::ops::Range;
+
+use rnn_fast::bptt::Bptt;
+use rnn_fast::dropout::{MaskKey, Which};
+use rnn_fast::gated_reference::{self, FileParams};
+use rnn_fast::layout::{CellKind, Layout};
+use rnn_fast::model::Model;
+
+const CELLS: [CellKind; 2] = [CellKind::Lstm, CellKind::Gru];
+
+/// A carried state of `l`'s cell for stream `seed`: engine form (padded)
+/// and reference form (one H-vector per part).
+fn random_state(l: &Layout, seed: u64) -> (Vec<f32>, Vec<Vec<f64>>) {
+    let parts = l.cell().carried().len();
+    let mut engine = Vec::new();
+    let mut reference = Vec::new();
+    for part in 0..parts {
+        let s = common::random_state(l.h, l.hp, seed * 10 + part as u64);
+        reference.push(s[..l.h].iter().map(|&x| x as f64).collect());
+        engine.extend(s);
+    }
+    (engine, reference)
+}
+
+/// The streams of one chunk: stream b reads `ids[starts[b]..]` for `lens[b]`
+/// steps (0: it idles).
+fn ranges(starts: &[usize], lens: &[usize]) -> Vec<Range<usize>> {
+    starts
+        .iter()
+        .zip(lens)
+        .map(|(&s, &t)| s..s + if t == 0 { 0 } else { t + 1 })
+        .collect()
+}
+
+/// The output masks the engine draws for stream b of a group keyed `key`
+/// (shard `first_shard + b`, position `start + t`), H values per step.
+fn output_masks(key: &MaskKey, b: usize, start: usize, steps: usize, h: usize) -> Vec<f64> {
+    let mut row = vec![0.0f32; h];
+    (0..steps)
+        .flat_map(|t| {
+            let (shard, pos) = (key.first_shard + b as u64, (start + t) as u64);
+            key.fill_row(shard, pos, Which::Output, h, &mut row);
+            row.iter().map(|&m| m as f64).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// One chunk of ragged streams from random states, forward (through the
+/// dropout masks of `key` when given) and backward: the engine's loss and
+/// gradients against the reference's loss and its central differences.
+fn check_chunk(cell: CellKind, key: Option<&MaskKey>) {
+    // Five streams (so that the backward pass reads W_hh as panels), one
+    // idle and the rest ragged.
+    let (h, v) = (5, 6);
+    let (lens, starts) = ([6usize, 3, 0, 5, 6], [30usize, 200, 700, 400, 500]);
+    let model = common::random_cell_model(cell, h, v, 17, 0.7);
+    let l = model.layout;
+    let ids = common::random_ids(800, v, 3);
+    let ranges = ranges(&starts, &lens);
+    let states: Vec<_> = (0..5).map(|b| random_state(&l, 40 + b)).collect();
+    let mut bptt = Bptt::new(l, 5, 6);
+    for (b, (s, _)) in states.iter().enumerate() {
+        bptt.set_state(b, s);
+    }
+    let loss = bptt.train_forward(&model.weights, None, &ids, &ranges, key);
+    let mut grads = l.zeros();
+    bptt.backward(&model.weights, &mut grads);
+    let engine = FileParams::from_engine(&l, &grads);
+
+    let masks: Vec<Option<Vec<f64>>> = (0..5)
+        .map(|b| key.map(|k| output_masks(k, b, starts[b], lens[b], h)))
+        .collect();
+    let total = |p: &FileParams| -> f64 {
+        (0..5)
+            .map(|b| {
+                let chunk = &ids[ranges[b].clone()];
+                gated_reference::loss(p, &states[b].1, chunk, masks[b].as_deref()).0
+            })
+            .sum()
+    };
+    let p = FileParams::from_engine(&l, &model.weights);
+    let want = total(&p);
+    assert_eq!(loss.count, 20);
+    assert!(
+        (loss.sum - want).abs() < 1e-5 * want,
+        "{cell}: loss {} vs reference {want}",
+        loss.sum
+    );
+    // The carried states: stream 2 idled and keeps its own.
+    for (b, (engine_state, ref_state)) in states.iter().enumerate() {
+        let after = match lens[b] {
+            0 => ref_state.clone(),
+            _ => {
+                let chunk = &ids[ranges[b].clone()];
+                gated_reference::loss(&p, ref_state, chunk, masks[b].as_deref()).1
+            }
+        };
+        let got = bptt.state(b);
+        assert_eq!(got.len(), engine_state.len());
+        for (part, want) in after.iter().enumerate() {
+            for j in 0..l.hp {
+                let g = got[part * l.hp + j] as f64;
+                let w = if j < h { want[j] } else { 0.0 };
+                assert!(
+                    (g - w).abs() < 1e-5,
+                    "{cell}: state {b} part {part} unit {j}: {g} vs {w}"
+                );
+            }
+        }
+    }
+    if key.is_some() {
+        let plain: f64 = (0..5)
+            .map(|b| gated_reference::loss(&p, &states[b].1, &ids[ranges[b].clone()], None).0)
+            .sum();
+        assert!(
+            (plain - want).abs() > 1e-3,
+            "{cell}: the masks changed nothing"
+        );
+    }
+
+    let eps = 1e-6;
+    for name in p.names() {
+        let range = p.range(name);
+        let numeric: Vec<f64> = range
+            .clone()
+            .map(|k| {
+                let (mut plus, mut minus) = (p.clone(), p.clone());
+                plus.data[k] += eps;
+                minus.data[k] -= eps;
+                (total(&plus) - total(&minus)) / (2.0 * eps)
+            })
+            .collect();
+        let got = &engine.data[range];
+        // tests/engine.rs's tolerance: f32 sums agree to 1e-4 of the
+        // tensor's largest gradient (at least 1).
+        let scale = numeric.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        assert!(
+            numeric.iter().any(|&g| g.abs() > 1e-3),
+            "{cell}: d{name} is all zero"
+        );
+        for (i, (a, b)) in got.iter().zip(&numeric).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "{cell}: d{name}[{i}]: engine {a}, finite differences {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lstm_chunk_matches_reference_and_finite_differences() {
+    check_chunk(CellKind::Lstm, None);
+}
+
+#[test]
+fn gru_chunk_matches_reference_and_finite_differences() {
+    check_chunk(CellKind::Gru, None);
+}
+
+#[test]
+fn dropped_chunks_match_reference_and_finite_differences() {
+    let key = MaskKey {
+        p: 0.3,
+        seed: 8,
+        epoch: 2,
+        first_shard: 3,
+    };
+    for cell in CELLS {
+        check_chunk(cell, Some(&key));
+    }
+}
+
+#[test]
+fn state_carries_across_chunks_as_one_long_pass() {
+    for cell in CELLS {
+        let (h, v) = (7, 5);
+        let model: Model = common::random_cell_model(cell, h, v, 5, 0.6);
+        let l = model.layout;
+        let ids = common::random_ids(30, v, 9);
+        let mut bptt = Bptt::new(l, 1, 8);
+        let mut sum = 0.0;
+        for chunk in [0..9, 8..17, 16..21] {
+            sum += bptt.forward(&model.weights, &ids, &[chunk]).sum;
+        }
+        let p = FileParams::from_engine(&l, &model.weights);
+        let zero = vec![vec![0.0; h]; l.cell().carried().len()];
+        let (want, state) = gated_reference::loss(&p, &zero, &ids[..21], None);
+        assert!((sum - want).abs() < 1e-5 * want, "{cell}: {sum} vs {want}");
+        for (part, s) in state.iter().enumerate() {
+            for (j, want) in s.iter().enumerate() {
+                let got = bptt.state(0)[part * l.hp + j] as f64;
+                assert!((got - want).abs() < 1e-5, "{cell}: part {part} unit {j}");
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Loads an rnn-fast model file into PyTorch by name and scores a text.
+
+usage: torch_load.py MODEL.safetensors TEXT_FILE [--python | --torch]
+
+The file's tensors are PyTorch's: for `--cell lstm` and `--cell gru`,
+`weight_ih_l0 [G*H, V]`, `weight_hh_l0 [G*H, H]`, `bias_ih_l0`, `bias_hh_l0
+[G*H]` are torch.nn.LSTM's / torch.nn.GRU's state_dict entries as they are
+(gates i, f, g, o and r, z, n); the readout `Why [V, H]`, `by [V]` is a
+torch.nn.Linear(H, V)'s `weight` and `bias`. For the article's cell
+(`rnn`, no `cell` key in the metadata), torch.nn.RNN takes `Wxh` as
+`weight_ih_l0`, `Whh` as `weight_hh_l0`, `bh` as `bias_ih_l0` and a zero
+`bias_hh_l0`. The input is one-hot, so W_ih x is column x of weight_ih_l0
+(an nn.Embedding of weight_ih_l0.T does the same).
+
+Prints {"chars": N, "loss_nats": x, "via": "torch" | "python"}: the mean
+of -ln p_t[x_{t+1}] over the text from a zero state, in float64. With
+torch importable it runs torch's modules (load_state_dict, strict);
+otherwise, or with --python, the same equations in plain Python. With
+--torch, a missing torch is an error.
+"""
+import json, math, struct, sys
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def read_safetensors(path):
+    """The model's tensors (nested lists in the file's shape) and metadata;
+    a checkpoint's optimizer and training tensors are left out."""
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n :]
+    tensors = {}
+    for name, info in header.items():
+        if name.startswith(("opt.", "train.")):
+            continue
+        assert info["dtype"] == "F32", (name, info)
+        a, b = info["data_offsets"]
+        flat = list(struct.unpack("<%df" % ((b - a) // 4), data[a:b]))
+        shape = info["shape"]
+        if len(shape) == 2:
+            rows, cols = shape
+            tensors[name] = [flat[r * cols : (r + 1) * cols] for r in range(rows)]
+        else:
+            tensors[name] = flat
+    return tensors, meta
+
+
+def state_dict(t, cell):
+    """The recurrent module's entries, by PyTorch's names."""
+    if cell == "rnn":
+        return {
+            "weight_ih_l0": t["Wxh"],
+            "weight_hh_l0": t["Whh"],
+            "bias_ih_l0": t["bh"],
+            "bias_hh_l0": [0.0] * len(t["bh"]),
+        }
+    return {k: t[k] for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")}
+
+
+def loss_torch(t, cell, ids, h, v):
+    import torch
+
+    module = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
+    rnn = module(input_size=v, hidden_size=h).double()
+    rnn.load_state_dict({k: torch.tensor(x, dtype=torch.float64) for k, x in state_dict(t, cell).items()})
+    readout = torch.nn.Linear(h, v).double()
+    readout.load_state_dict(
+        {"weight": torch.tensor(t["Why"], dtype=torch.float64), "bias": torch.tensor(t["by"], dtype=torch.float64)}
+    )
+    x = torch.tensor(ids[:-1])
+    one_hot = torch.nn.functional.one_hot(x, v).double().unsqueeze(1)  # (T, 1, V)
+    with torch.no_grad():
+        out, _ = rnn(one_hot)
+        logits = readout(out.squeeze(1))
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum")
+    return loss.item()
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def loss_python(t, cell, ids, h, v):
+    sd = state_dict(t, cell)
+    w_ih, w_hh, b_ih, b_hh = sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"]
+    g = GATES[cell]
+    hs, cs = [0.0] * h, [0.0] * h
+    total = 0.0
+    for t_, x in enumerate(ids[:-1]):
+        xi = [w_ih[r][x] + b_ih[r] for r in range(g * h)]
+        hh = [sum(w * hj for w, hj in zip(w_hh[r], hs)) + b_hh[r] for r in range(g * h)]
+        if cell == "rnn":
+            hs = [math.tanh(xi[j] + hh[j]) for j in range(h)]
+        elif cell == "lstm":
+            pre = [a + b for a, b in zip(xi, hh)]
+            cs = [
+                sigmoid(pre[h + j]) * cs[j] + sigmoid(pre[j]) * math.tanh(pre[2 * h + j]) for j in range(h)
+            ]
+            hs = [sigmoid(pre[3 * h + j]) * math.tanh(cs[j]) for j in range(h)]
+        else:
+            r = [sigmoid(xi[j] + hh[j]) for j in range(h)]
+            z = [sigmoid(xi[h + j] + hh[h + j]) for j in range(h)]
+            n = [math.tanh(xi[2 * h + j] + r[j] * hh[2 * h + j]) for j in range(h)]
+            hs = [(1 - z[j]) * n[j] + z[j] * hs[j] for j in range(h)]
+        y = [sum(w * hj for w, hj in zip(t["Why"][o], hs)) + t["by"][o] for o in range(v)]
+        m = max(y)
+        total += m + math.log(sum(math.exp(yo - m) for yo in y)) - y[ids[t_ + 1]]
+    return total
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    t, meta = read_safetensors(args[0])
+    cell = meta.get("cell", "rnn")
+    chars = json.loads(meta["vocab"])
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = [stoi[c] for c in open(args[1], encoding="utf-8").read()]
+    h, v = int(meta["hidden"]), len(chars)
+    via = "python"
+    if "--python" not in sys.argv:
+        try:
+            import torch  # noqa: F401
+
+            via = "torch"
+        except ImportError:
+            if "--torch" in sys.argv:
+                raise
+    total = (loss_torch if via == "torch" else loss_python)(t, cell, ids, h, v)
+    n = len(ids) - 1
+    print(json.dumps({"chars": n, "loss_nats": total / n, "via": via}))
+
+
+if __name__ == "__main__":
+    main()
