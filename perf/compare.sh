@@ -12,7 +12,9 @@
 # thread). The table's head names the machine (CPU model, caches) and the
 # FMA peak rnn-fast measures in the same run.
 #
-# CASES (optional) limits the cases, e.g. CASES="tinyshakespeare.txt:256:32:1".
+# CASES (optional) limits the cases, e.g. CASES="tinyshakespeare.txt:256:32:1";
+# a fifth field names the cell (rnn, the default; gru; lstm): both sides then
+# train that cell (rnn-fast bench --cell, nn.GRU / nn.LSTM).
 # PyTorch and NumPy: PYTHON, or perf/.venv (made with `pip install torch numpy`
 # when either is absent).
 # Corpora: RNN_FAST_CORPORA or ../shared/corpora.
@@ -41,6 +43,11 @@ if [ -z "${CASES:-}" ]; then
             done
         done
     done
+    for cell in gru lstm; do
+        for b in 1 32; do
+            CASES="$CASES tinyshakespeare.txt:256:$b:1:$cell"
+        done
+    done
 fi
 
 peak=$("$BIN" bench --hidden 64 --seconds 0.5 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["peak_gflops"]))')
@@ -49,24 +56,25 @@ caches=$(lscpu | grep -E '^(L1d|L2|L3) cache' | sed 's/ cache: */ /; s/  */ /g' 
 torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
 echo "Machine: $model; $caches (all cores); $(nproc) cores. rnn-fast measured FMA peak $peak GFLOP/s per core (f32x16 where AVX-512). PyTorch $torch_version. ${SECONDS_EACH} s per run, median of $REPS interleaved runs (min-max)."
 echo
-echo "| corpus (V) | H | streams × threads | rnn-fast chars/s | PyTorch one-hot | PyTorch embedding | ratio | rnn-fast % of peak |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| corpus (V) | cell | H | streams × threads | rnn-fast chars/s | PyTorch one-hot | PyTorch embedding | ratio | rnn-fast % of peak |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for case in $CASES; do
-    IFS=: read -r corpus h b t <<<"$case"
+    IFS=: read -r corpus h b t cell <<<"$case"
+    cell=${cell:-rnn}
     total=$((b * t))
     file="$CORPORA/$corpus"
     results=$(mktemp)
     for _ in $(seq "$REPS"); do
-        "$BIN" bench --corpus "$file" --hidden "$h" --streams "$b" --shards "$total" --threads "$t" \
+        "$BIN" bench --corpus "$file" --cell "$cell" --hidden "$h" --streams "$b" --shards "$total" --threads "$t" \
             --seconds "$SECONDS_EACH" --json | sed 's/^/rnn /' >>"$results"
         for input in onehot embedding; do
-            "$PY" perf/pytorch_bench.py "$file" --hidden "$h" --streams "$total" --threads "$t" \
+            "$PY" perf/pytorch_bench.py "$file" --cell "$cell" --hidden "$h" --streams "$total" --threads "$t" \
                 --input "$input" --seconds "$SECONDS_EACH" | sed "s/^/$input /" >>"$results"
         done
     done
-    python3 - "$results" "$corpus" "$h" "$b" "$t" <<'EOF'
+    python3 - "$results" "$corpus" "$h" "$b" "$t" "$cell" <<'EOF'
 import json, statistics, sys
-path, corpus, h, b, t = sys.argv[1:]
+path, corpus, h, b, t, cell = sys.argv[1:]
 runs = {"rnn": [], "onehot": [], "embedding": []}
 frac, vocab = [], "?"
 for line in open(path):
@@ -76,12 +84,12 @@ for line in open(path):
     if kind == "rnn":
         frac.append(d["fraction_of_peak"])
         vocab = d["vocab"]
-def cell(xs):
+def spread(xs):
     return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})"
 best = max(statistics.median(runs["onehot"]), statistics.median(runs["embedding"]))
 ratio = statistics.median(runs["rnn"]) / best
-print(f"| {corpus} ({vocab}) | {h} | {b} × {t} | {cell(runs['rnn'])} | {cell(runs['onehot'])} | "
-      f"{cell(runs['embedding'])} | {ratio:.2f}x | {100 * statistics.median(frac):.0f}% |")
+print(f"| {corpus} ({vocab}) | {cell} | {h} | {b} × {t} | {spread(runs['rnn'])} | {spread(runs['onehot'])} | "
+      f"{spread(runs['embedding'])} | {ratio:.2f}x | {100 * statistics.median(frac):.0f}% |")
 EOF
     rm -f "$results"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Training throughput of the same model in PyTorch, for perf/compare.sh.
 
-The model and update of `rnn-fast bench`: a tanh nn.RNN of H units and an
+The model and update of `rnn-fast bench`: a tanh nn.RNN of H units (or,
+with --cell, nn.GRU or nn.LSTM, as `rnn-fast bench --cell`) and an
 nn.Linear(H, V) readout, B streams of T = 40 characters per chunk, mean
 cross-entropy, element-wise clip 5, Adam lr 2e-3, one update per chunk. The
 input is one-hot (`--input onehot`, the article's: nn.RNN's input product is
@@ -10,10 +11,11 @@ embedding`, PyTorch's usual path for large vocabularies: a row gather instead
 of the one-hot product, at the price of one more H × H input product).
 Trains for a warm-up and then --seconds, and prints one JSON object:
 {"chars_per_sec": ..., "hidden": H, "streams": B, "vocab": V, "threads": N,
- "input": ..., "torch": version}.
+ "input": ..., "cell": ..., "torch": version}.
 
 usage: perf/pytorch_bench.py CORPUS [--hidden 256] [--streams 32]
-         [--threads 1] [--input onehot|embedding] [--seconds 3]
+         [--threads 1] [--input onehot|embedding] [--cell rnn|gru|lstm]
+         [--seconds 3]
 """
 import argparse
 import json
@@ -32,6 +34,7 @@ def main():
     ap.add_argument("--seq-len", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--input", choices=["onehot", "embedding"], default="onehot")
+    ap.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="rnn")
     ap.add_argument("--seconds", type=float, default=3.0)
     a = ap.parse_args()
 
@@ -47,7 +50,11 @@ def main():
     targets = torch.stack([ids[k * per + 1 : (k + 1) * per + 1] for k in range(B)])
 
     embed = nn.Embedding(V, H) if a.input == "embedding" else None
-    rnn = nn.RNN(H if embed is not None else V, H, nonlinearity="tanh", batch_first=True)
+    n_in = H if embed is not None else V
+    if a.cell == "rnn":
+        rnn = nn.RNN(n_in, H, nonlinearity="tanh", batch_first=True)
+    else:
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[a.cell](n_in, H, batch_first=True)
     out = nn.Linear(H, V)
     params = list(rnn.parameters()) + list(out.parameters())
     if embed is not None:
@@ -58,7 +65,8 @@ def main():
         xs = inputs[:, p : p + T]
         x = embed(xs) if embed is not None else F.one_hot(xs, V).float()
         y = targets[:, p : p + T]
-        hs, h = rnn(x, h.detach())
+        h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+        hs, h = rnn(x, h)
         loss = F.cross_entropy(out(hs).reshape(-1, V), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -66,12 +74,16 @@ def main():
         opt.step()
         return h, y.numel()
 
-    h, p = torch.zeros(1, B, H), 0
+    def zero_state():
+        z = torch.zeros(1, B, H)
+        return (z, z.clone()) if a.cell == "lstm" else z
+
+    h, p = zero_state(), 0
     chars, start, warm = 0, time.perf_counter(), 0.3
     measuring = False
     while True:
         if p + T > per:
-            h, p = torch.zeros(1, B, H), 0
+            h, p = zero_state(), 0
         h, n = step(p, h)
         p += T
         elapsed = time.perf_counter() - start
@@ -90,6 +102,7 @@ def main():
         "vocab": V,
         "threads": a.threads,
         "input": a.input,
+        "cell": a.cell,
         "torch": torch.__version__,
     }))
 

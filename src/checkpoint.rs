@@ -6,7 +6,9 @@
 //!
 //! The file is safetensors, readable by any safetensors reader. Tensors are
 //! f32 little-endian in the article's orientation and unpadded: `Wxh [H,V]`,
-//! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]`. The header's `__metadata__`
+//! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]` (a gated cell's tensors are
+//! PyTorch's, [`crate::cell::gates`], and `cell` names it in the metadata,
+//! absent for the tanh cell). The header's `__metadata__`
 //! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
 //! (a JSON array of one-character strings, in id order), `hidden`,
 //! `vocab_size`, and for a checkpoint the settings (their field names;
@@ -19,7 +21,8 @@
 //! `train.plateau_bad`, `train.eval_every`). A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
-//! state) and `train.positions [K]` (I64, each shard's read position).
+//! state; an LSTM's cell state too, `train.cell [K, H]`) and
+//! `train.positions [K]` (I64, each shard's read position).
 //!
 //! The header's keys are sorted, so the same model always gives the same
 //! bytes; files are written atomically ([`crate::files::write_atomic`]).

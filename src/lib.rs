@@ -1,12 +1,13 @@
-//! rnn-fast: character-level vanilla (tanh) RNN language models, trained
-//! fast on a CPU.
+//! rnn-fast: character-level RNN language models (the article's vanilla
+//! tanh RNN, and PyTorch's LSTM and GRU cells), trained fast on a CPU.
 //!
 //! The model and its exact semantics are those of a small NumPy article
 //! (see the README); this crate reproduces it and scales it. Reading order,
 //! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
 //! [`cell`] → [`kernels`] (and [`dropout`]'s masks); [`corpus`] and [`vocab`]; [`model`] and [`layout`];
 //! [`checkpoint`] and [`files`]; [`sample`], [`eval`] and [`dynamic`]
-//! (dynamic evaluation). [`reference`] is the plain `f64` oracle. The
+//! (dynamic evaluation). [`reference`] is the plain `f64` oracle
+//! ([`gated_reference`] for the gated cells). The
 //! command line (`src/cli/`, in the binary) turns arguments into these
 //! values and calls them.
 

@@ -37,7 +37,8 @@ use crate::vocab::Vocab;
 /// The scale s of `identity`'s `Whh = s·I`.
 pub const IDENTITY_SCALE: f32 = 1.0;
 
-/// A character-level tanh RNN: `h_t = tanh(Wxh[:, x_t] + Whh h_{t-1} + bh)`,
+/// A character-level RNN language model of the layout's cell (the
+/// article's: `h_t = tanh(Wxh[:, x_t] + Whh h_{t-1} + bh)`), read out as
 /// `p_t = softmax(Why h_t + by)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {

@@ -707,3 +707,40 @@ fn bad_input_is_one_clear_line() {
     // Nothing was written by the failed runs.
     assert!(!Path::new(out).exists());
 }
+
+/// The gated cells from the command line: an unknown cell is one usage
+/// line; a model of one cell fine-tuned as another is refused naming both;
+/// an LSTM's model samples the length asked for.
+#[test]
+fn cells_on_the_command_line() {
+    fails_with(&["train", "--cell", "transformer"], USAGE, "transformer");
+    fails_with(&["bench", "--cell", "lstm2"], USAGE, "lstm2");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("lstm.safetensors");
+    let text = repo("corpora/article.txt");
+    ok(bin()
+        .args(["train", "--cell", "lstm", "--hidden", "8", "--epochs", "2"])
+        .args(["--sample-len", "0", "-o"])
+        .arg(&model)
+        .arg(&text));
+    let o = ok(bin()
+        .arg("sample")
+        .arg(&model)
+        .args(["--len", "50", "--prime", "a"]));
+    assert!(stdout(&o).chars().count() >= 50, "{}", stdout(&o));
+    let out = dir.path().join("gru.safetensors");
+    fails_with(
+        &[
+            "train",
+            text.to_str().unwrap(),
+            "--init-from",
+            model.to_str().unwrap(),
+            "--cell",
+            "gru",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        USAGE,
+        "--cell gru differs from the cell lstm",
+    );
+}

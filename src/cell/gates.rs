@@ -197,16 +197,19 @@ impl<'a> BackProduct<'a> {
 
 /// The weight gradients of a chunk, from each row's pre-activation
 /// gradients on the hidden side (`dhid`, `rows × G·Hp`) and the input side
-/// (`dx`; the same for the LSTM): `dW_hh += DHIDᵀ · H_prev` (the chunk's
-/// states before each step, rows `width` apart), and over the active rows
-/// `db_hh += dhid`, `db_ih += dx`, `dW_ih[x] += dx`.
+/// (`dx`; `None`: the same, as for the LSTM): `dW_hh += DHIDᵀ · H_prev`
+/// (the chunk's states before each step, rows `width` apart), and over the
+/// active rows `db_hh += dhid`, `db_ih += dx`, `dW_ih[x] += dx`. With one
+/// side, both biases get one sum of its rows (`scratch`, G·Hp values).
+#[allow(clippy::too_many_arguments)]
 pub fn weight_gradients(
     l: &Layout,
     g: usize,
     c: ChunkRecord<'_>,
     width: usize,
     dhid: &[f32],
-    dx: &[f32],
+    dx: Option<&[f32]>,
+    scratch: &mut [f32],
     grads: &mut [f32],
 ) {
     let (gw, rows) = (g * l.hp, c.steps * c.streams);
@@ -217,13 +220,29 @@ pub fn weight_gradients(
         &mut MatMut::dense(grads.w_hh, gw, l.hp),
     );
     let active = |row: usize| row / c.streams < c.lens[row % c.streams];
-    let pairs = dhid[..rows * gw]
-        .chunks_exact(gw)
-        .zip(dx[..rows * gw].chunks_exact(gw));
-    for (row, (dh, dx)) in pairs.enumerate().filter(|&(r, _)| active(r)) {
-        kernels::add_assign(grads.b_hh, dh);
-        kernels::add_assign(grads.b_ih, dx);
-        let x = c.inputs[row] as usize;
-        kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], dx);
+    match dx {
+        Some(dx) => {
+            let pairs = dhid[..rows * gw]
+                .chunks_exact(gw)
+                .zip(dx[..rows * gw].chunks_exact(gw));
+            for (row, (dh, dx)) in pairs.enumerate().filter(|&(r, _)| active(r)) {
+                kernels::add_assign(grads.b_hh, dh);
+                kernels::add_assign(grads.b_ih, dx);
+                let x = c.inputs[row] as usize;
+                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], dx);
+            }
+        }
+        None => {
+            let sum = &mut scratch[..gw];
+            sum.fill(0.0);
+            let each = dhid[..rows * gw].chunks_exact(gw).enumerate();
+            for (row, d) in each.filter(|&(r, _)| active(r)) {
+                kernels::add_assign(sum, d);
+                let x = c.inputs[row] as usize;
+                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], d);
+            }
+            kernels::add_assign(grads.b_hh, sum);
+            kernels::add_assign(grads.b_ih, sum);
+        }
     }
 }

@@ -147,6 +147,6 @@ impl Cell for GruCell {
                 back.add_to(dhid_t, b_n, dh_next);
             }
         }
-        gates::weight_gradients(l, G, c, width, dhid, dx, grads);
+        gates::weight_gradients(l, G, c, width, dhid, Some(dx), &mut [], grads);
     }
 }

@@ -104,9 +104,9 @@ impl Cell for LstmCell {
     }
 
     /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp
-    /// each), and `W_hh` as panels.
+    /// each), the bias gradients' row sum (4Hp), and `W_hh` as panels.
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        (steps * G + 2) * streams * l.hp + gates::panels_len(l, G)
+        (steps * G + 2) * streams * l.hp + G * l.hp + gates::panels_len(l, G)
     }
 
     fn backward(
@@ -122,7 +122,8 @@ impl Cell for LstmCell {
         let gw = G * hp;
         let (dpre, rest) = scratch.split_at_mut(steps * b_n * gw);
         let (dh_next, rest) = rest.split_at_mut(b_n * hp);
-        let (dc, panels) = rest.split_at_mut(b_n * hp);
+        let (dc, rest) = rest.split_at_mut(b_n * hp);
+        let (bias_sum, panels) = rest.split_at_mut(gw);
         let back = BackProduct::new(l, G, gates::split(l, w).w_hh, b_n, panels);
         dh_next.fill(0.0);
         dc.fill(0.0);
@@ -147,6 +148,6 @@ impl Cell for LstmCell {
                 back.add_to(dpre_t, b_n, dh_next);
             }
         }
-        gates::weight_gradients(l, G, c, width, dpre, dpre, grads);
+        gates::weight_gradients(l, G, c, width, dpre, None, bias_sum, grads);
     }
 }

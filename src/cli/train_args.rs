@@ -146,8 +146,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub sample_len: usize,
     /// Dropout rate P in [0, 1) while training, on the non-recurrent
-    /// connections only: each unit of the input's embedding Wxh[:, x_t] and
-    /// of h_t where it feeds the output layer is zeroed with probability P
+    /// connections only: each unit of the input's embedding Wxh[:, x_t] (the
+    /// rnn cell's; gru and lstm drop their output only) and of h_t where it
+    /// feeds the output layer is zeroed with probability P
     /// (kept ones scaled by 1/(1-P)); the recurrence h_t → h_{t+1} is never
     /// dropped; validation, eval and sampling use no dropout [default: 0].
     #[arg(long, value_name = "P", value_parser = fraction_f32, allow_negative_numbers = true)]
