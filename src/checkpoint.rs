@@ -348,7 +348,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         .map_err(|_| format!("it has no tensor {recurrent:?}"))?;
     let gates = cell.cell().gates();
     let h = match whh.shape() {
-        [a, b] if *a == gates * b && *b > 0 => *b,
+        [a, b] if *b > 0 && b.checked_mul(gates) == Some(*a) => *b,
         s => {
             let rows = if gates == 1 {
                 "H".into()

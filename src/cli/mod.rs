@@ -19,7 +19,7 @@ mod values;
 use clap::{Parser, Subcommand};
 use rnn_fast::Result;
 
-/// Train character-level tanh RNN language models on a CPU, fast, and sample text from them.
+/// Train character-level RNN language models (the article's tanh RNN, GRU or LSTM) on a CPU, fast, and sample text from them.
 #[derive(Debug, Parser)]
 #[command(
     name = "rnn-fast",
