@@ -5,8 +5,10 @@
 //! forward `Whh h` 2H² and `Why h` 2HV; backward `Whyᵀ dy` 2HV, `dWhy` 2HV,
 //! `dWhh` 2H², `Whhᵀ dr` 2H²: **6H² + 6HV**. A gated cell's recurrent
 //! products are G times as wide (`W_hh` is G·H × H: GRU 3, LSTM 4):
-//! **6GH² + 6HV**. Gathers, gates, tanh, softmax and the update are not
-//! counted.
+//! **6GH² + 6HV**. Each layer above the first of a stacked model
+//! (`--layers L`) adds its recurrence, 6GH², and its input's products
+//! (`X W_ihᵀ`, `dW_ih`, `DX W_ih`, G·H × H each), 6GH²: **6GH²(2L-1) +
+//! 6HV**. Gathers, gates, tanh, softmax and the update are not counted.
 
 use std::time::{Duration, Instant};
 
@@ -20,12 +22,10 @@ use crate::layout::CellKind;
 use crate::peak;
 use crate::trainer::Trainer;
 
-/// The FLOP formula of a cell of `gates` gate blocks, as printed.
-pub fn flop_formula(gates: usize) -> String {
-    match gates {
-        1 => "6H^2 + 6HV".into(),
-        g => format!("{}H^2 + 6HV", 6 * g),
-    }
+/// The FLOP formula of `layers` layers of a cell of `gates` gate blocks,
+/// as printed.
+pub fn flop_formula(gates: usize, layers: usize) -> String {
+    format!("{}H^2 + 6HV", 6 * gates * (2 * layers - 1))
 }
 
 /// Training time before the measurement starts (caches, page faults, clocks).
@@ -39,6 +39,7 @@ const CLOCK_TIME: Duration = Duration::from_millis(100);
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchReport {
     pub cell: CellKind,
+    pub layers: usize,
     pub hidden: usize,
     pub vocab: usize,
     pub seq_len: usize,
@@ -56,7 +57,7 @@ pub struct BenchReport {
     pub chars: usize,
     pub seconds: f64,
     pub chars_per_sec: f64,
-    /// Useful FLOPs per character: 6GH² + 6HV.
+    /// Useful FLOPs per character: 6GH²(2L-1) + 6HV.
     pub flops_per_char: f64,
     pub gflops: f64,
     /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`,
@@ -72,7 +73,7 @@ pub struct BenchReport {
     pub l2_bytes_per_cycle: f64,
     /// One core's measured clock, GHz.
     pub clock_ghz: f64,
-    /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8GH²/B.
+    /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8GH²L/B.
     pub recurrent_bytes_per_char: f64,
     /// That traffic at the measured speed, per thread and cycle, and as a
     /// fraction of the L2 bandwidth (meaningful once Whh exceeds the L1d:
@@ -85,17 +86,18 @@ pub struct BenchReport {
     pub loss: f64,
 }
 
-/// FLOPs per trained character of a model of `gates` gate blocks with `h`
-/// hidden units and `v` characters.
-pub fn flops_per_char(gates: usize, h: usize, v: usize) -> f64 {
-    let (g, h, v) = (gates as f64, h as f64, v as f64);
-    6.0 * g * h * h + 6.0 * h * v
+/// FLOPs per trained character of a model of `layers` layers of `gates`
+/// gate blocks with `h` hidden units and `v` characters.
+pub fn flops_per_char(gates: usize, layers: usize, h: usize, v: usize) -> f64 {
+    let (g, l, h, v) = (gates as f64, layers as f64, h as f64, v as f64);
+    6.0 * g * (2.0 * l - 1.0) * h * h + 6.0 * h * v
 }
 
-/// Bytes of Whh and Whhᵀ the recurrence reads per character with `gates`
-/// gate blocks, `h` hidden units and `streams` streams per step: 2 · 4GH² / B.
-pub fn recurrent_bytes_per_char(gates: usize, h: usize, streams: usize) -> f64 {
-    8.0 * (gates * h * h) as f64 / streams.max(1) as f64
+/// Bytes of Whh and Whhᵀ the recurrence reads per character with `layers`
+/// layers of `gates` gate blocks, `h` hidden units and `streams` streams
+/// per step: 2 · 4GH² · L / B.
+pub fn recurrent_bytes_per_char(gates: usize, layers: usize, h: usize, streams: usize) -> f64 {
+    8.0 * (gates * h * h * layers) as f64 / streams.max(1) as f64
 }
 
 /// Trains on `corpus` with `config` for about `seconds` after a warm-up and
@@ -122,15 +124,16 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let v = corpus.vocab.len();
     let chars_per_sec = chars as f64 / elapsed;
     let gates = config.cell.cell().gates();
-    let fpc = flops_per_char(gates, config.hidden, v);
+    let fpc = flops_per_char(gates, config.layers, config.hidden, v);
     let gflops = chars_per_sec * fpc / 1e9;
     let l2_gbs = peak::l2_read_gbs::<Fast>(PEAK_TIME);
     let clock_ghz = peak::clock_ghz(CLOCK_TIME);
-    let rbpc = recurrent_bytes_per_char(gates, config.hidden, config.streams);
+    let rbpc = recurrent_bytes_per_char(gates, config.layers, config.hidden, config.streams);
     let recurrent_gbs = chars_per_sec * rbpc / 1e9;
     let whh_bytes = 4 * gates * config.hidden * config.hidden;
     Ok(BenchReport {
         cell: config.cell,
+        layers: config.layers,
         hidden: config.hidden,
         vocab: v,
         seq_len: config.seq_len,
@@ -165,6 +168,7 @@ impl BenchReport {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "cell": self.cell.to_string(),
+            "layers": self.layers,
             "hidden": self.hidden,
             "vocab": self.vocab,
             "seq_len": self.seq_len,
@@ -179,7 +183,7 @@ impl BenchReport {
             "seconds": self.seconds,
             "chars_per_sec": self.chars_per_sec,
             "flops_per_char": self.flops_per_char,
-            "flop_formula": flop_formula(self.cell.cell().gates()),
+            "flop_formula": flop_formula(self.cell.cell().gates(), self.layers),
             "gflops": self.gflops,
             "peak_gflops": self.peak_gflops,
             "peak_f32x8_gflops": self.peak_f32x8_gflops,
@@ -200,8 +204,9 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
             self.cell,
+            self.layers,
             self.hidden,
             self.vocab,
             self.seq_len,
@@ -222,7 +227,7 @@ impl std::fmt::Display for BenchReport {
             f,
             "{:.1} GFLOP/s ({} = {:.3} MFLOP/char)",
             self.gflops,
-            flop_formula(self.cell.cell().gates()),
+            flop_formula(self.cell.cell().gates(), self.layers),
             self.flops_per_char / 1e6
         )?;
         writeln!(

@@ -19,6 +19,16 @@
 //! 256: `DY Why` 7% and `DYᵀ H` 15% faster; the crate's `H Whyᵀ` runs a
 //! full-width tail for the 65th column and is level.)
 //!
+//! A model of L layers (`--layers`) runs the recurrence layer by layer
+//! through the chunk: layer 0 steps from the characters, then for each
+//! layer k above, its input over all the chunk's rows at once, `X_k =
+//! H_{k-1} ⊙ M_{k-1}` (the layer below's h, dropped by mask
+//! `Which::Between(k-1)` with dropout) and `X_k · W_ihᵀ` as one product
+//! ([`Cell::input_product`]), then its recurrence ([`Cell::step_above`]);
+//! the readout reads the top layer's h. Backward, the top layer's cell
+//! backward gets the readout's DH, and each layer k above the first hands
+//! the one below its `dX_k ⊙ M_{k-1}`.
+//!
 //! Rows are time-major: row `t·B + b` holds step t of stream b. Streams may
 //! end early (the last chunk of an epoch is short): their rows past the end
 //! get the input id 0 and a zero `dy`, so they add nothing to any gradient.
@@ -47,20 +57,28 @@ pub struct Bptt {
     cell: &'static dyn Cell,
     streams: usize,
     seq_len: usize,
-    /// Values of one stream's state row (Hp for the tanh cell), and of
-    /// its carried prefix ([`Layout::carried_width`]).
+    /// Values of one stream's state row of a layer (Hp for the tanh cell),
+    /// and of its carried prefix ([`Cell::carried`] parts of Hp).
     width: usize,
     carried: usize,
-    /// `(T+1)·B × width`: row `b` is the state before the chunk, row `(t+1)·B + b` the state after step t.
-    hs: AlignedVec,
+    /// Per layer, `(T+1)·B × width`: row `b` is the state before the
+    /// chunk, row `(t+1)·B + b` the state after step t.
+    hs: Vec<AlignedVec>,
+    /// Per layer k ≥ 1 (index k-1), `T·B × Hp`: its input, the h of layer
+    /// k-1 (dropped, with dropout).
+    xin: Vec<AlignedVec>,
+    /// `T·B × G·Hp`: a layer's input product (empty for one layer).
+    xw: AlignedVec,
     /// `T·B × Vp`: logits, then `dy`.
     ys: AlignedVec,
-    /// `T·B × Hp`: `Whyᵀ dy`, then the cell's backward.
+    /// `T·B × Hp`: `Whyᵀ dy`, then the cell's backward; and with layers,
+    /// the gradient a layer hands the one below.
     dh: AlignedVec,
+    dh_below: AlignedVec,
     /// The cell's backward scratch, and its prepared weights.
     scratch: AlignedVec,
     prepared: AlignedVec,
-    /// `B × carried`: the carried state of each stream.
+    /// `B × (L·carried)`: the carried state of each stream, layer 0's first.
     state: AlignedVec,
     /// Input and target ids of each row, and the number of steps of each stream.
     inputs: Vec<u16>,
@@ -107,17 +125,23 @@ impl Bptt {
         let cell = layout.cell();
         let width = cell.state_width(&layout);
         let carried = layout.carried_width();
-        let rows = seq_len * streams;
+        let (rows, layers) = (seq_len * streams, layout.layers);
+        let above = |len: usize| if layers > 1 { len } else { 0 };
         Bptt {
             layout,
             cell,
             streams,
             seq_len,
             width,
-            carried,
-            hs: aligned::zeros((seq_len + 1) * streams * width),
+            carried: carried / layers,
+            hs: (0..layers)
+                .map(|_| aligned::zeros((seq_len + 1) * streams * width))
+                .collect(),
+            xin: (1..layers).map(|_| aligned::zeros(rows * hp)).collect(),
+            xw: aligned::zeros(above(rows * layout.input_width())),
             ys: aligned::zeros(rows * vp),
             dh: aligned::zeros(rows * hp),
+            dh_below: aligned::zeros(above(rows * hp)),
             scratch: aligned::zeros(cell.scratch_len(&layout, streams, seq_len)),
             prepared: aligned::zeros(cell.prepared_len(&layout)),
             state: aligned::zeros(streams * carried),
@@ -136,15 +160,16 @@ impl Bptt {
     }
 
     /// The carried state of stream `b` ([`Layout::carried_width`] values,
-    /// pad zero; `h` for the tanh cell, `h` then `c` for the LSTM).
+    /// pad zero; `h` for the tanh cell, `h` then `c` for the LSTM; layer
+    /// after layer).
     pub fn state(&self, b: usize) -> &[f32] {
-        let w = self.carried;
+        let w = self.layout.carried_width();
         &self.state[b * w..(b + 1) * w]
     }
 
     /// Sets the carried state of stream `b`.
     pub fn set_state(&mut self, b: usize, h: &[f32]) {
-        let w = self.carried;
+        let w = self.layout.carried_width();
         self.state[b * w..(b + 1) * w].copy_from_slice(h);
     }
 
@@ -206,34 +231,58 @@ impl Bptt {
         let l = self.layout;
         let Layout { hp, vp, v, .. } = l;
         let (b_n, width, carried) = (self.streams, self.width, self.carried);
-        let rows = steps * b_n;
+        let (rows, top, stride) = (steps * b_n, l.layers - 1, l.carried_width());
         self.masked = dropout.is_some();
         let drops_input = self.masked && self.cell.drops_input();
         if let Some(key) = dropout {
             self.masks
-                .fill(key, chunks, &self.lens, l.h, hp, drops_input);
+                .fill(key, chunks, &self.lens, l.h, hp, drops_input, l.layers);
         }
 
-        let first = self.hs[..b_n * width].chunks_exact_mut(width);
-        for (row, state) in first.zip(self.state.chunks_exact(carried)) {
-            row[..carried].copy_from_slice(state);
-        }
-        let (cell, hs, inputs) = (self.cell, &mut self.hs[..], &self.inputs[..]);
-        if drops_input {
-            for (t, mask) in self.masks.input.chunks_exact(b_n * hp).enumerate() {
-                let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
-                cell.step_dropped(&l, weights, prepared, x, mask, prev, next);
+        for k in 0..l.layers {
+            let (below, here) = self.hs.split_at_mut(k);
+            let hs = &mut here[0][..];
+            let first = hs[..b_n * width].chunks_exact_mut(width);
+            for (row, state) in first.zip(self.state.chunks_exact(stride)) {
+                row[..carried].copy_from_slice(&state[k * carried..(k + 1) * carried]);
             }
-        } else {
-            for t in 0..steps {
-                let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
-                cell.step(&l, weights, prepared, x, prev, next);
+            let (cell, inputs) = (self.cell, &self.inputs[..]);
+            if k == 0 && drops_input {
+                for (t, mask) in self.masks.input.chunks_exact(b_n * hp).enumerate() {
+                    let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
+                    cell.step_dropped(&l, weights, prepared, x, mask, prev, next);
+                }
+            } else if k == 0 {
+                for t in 0..steps {
+                    let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
+                    cell.step(&l, weights, prepared, x, prev, next);
+                }
+            } else {
+                let xin = &mut self.xin[k - 1][..rows * hp];
+                let h_below = below[k - 1][b_n * width..].chunks_exact(width);
+                if self.masked {
+                    let masks = self.masks.between[k - 1].chunks_exact(hp);
+                    for ((x, h), m) in xin.chunks_exact_mut(hp).zip(h_below).zip(masks) {
+                        dropout::masked(x, &h[..hp], m);
+                    }
+                } else {
+                    for (x, h) in xin.chunks_exact_mut(hp).zip(h_below) {
+                        x.copy_from_slice(&h[..hp]);
+                    }
+                }
+                let gw = l.input_width();
+                let xw = &mut self.xw[..rows * gw];
+                cell.input_product(&l, k, weights, xin, rows, xw);
+                for (t, x_in) in xw.chunks_exact(b_n * gw).enumerate() {
+                    let (prev, next, _) = step_rows(hs, inputs, t, b_n, width);
+                    cell.step_above(&l, k, weights, prepared, x_in, prev, next);
+                }
             }
         }
 
         let (why, by) = self.cell.readout(&l, weights);
         let ys = &mut self.ys[..rows * vp];
-        let hs = &self.hs[b_n * width..(steps + 1) * b_n * width];
+        let hs = &self.hs[top][b_n * width..(steps + 1) * b_n * width];
         let readout_in = if self.masked {
             self.dropped.resize(rows * hp, 0.0);
             let rows_out = self.dropped.chunks_exact_mut(hp);
@@ -272,8 +321,10 @@ impl Bptt {
             let t_b = self.lens[b];
             if t_b > 0 {
                 let row = (t_b * b_n + b) * width;
-                self.state[b * carried..(b + 1) * carried]
-                    .copy_from_slice(&self.hs[row..row + carried]);
+                let state = &mut self.state[b * stride..(b + 1) * stride];
+                for (hs, s) in self.hs.iter().zip(state.chunks_exact_mut(carried)) {
+                    s.copy_from_slice(&hs[row..row + carried]);
+                }
             }
         }
         loss
@@ -289,11 +340,13 @@ impl Bptt {
         if steps == 0 {
             return;
         }
-        let rows = steps * b_n;
+        let (rows, top) = (steps * b_n, l.layers - 1);
         let (why, _) = self.cell.readout(&l, weights);
         let ys = &self.ys[..rows * vp];
-        let hs = &self.hs[..(steps + 1) * b_n * width];
-        let dh = &mut self.dh[..rows * hp];
+        let hs = &self.hs[top][..(steps + 1) * b_n * width];
+        let mut dh_all = std::mem::take(&mut self.dh);
+        let mut dbelow_all = std::mem::take(&mut self.dh_below);
+        let dh = &mut dh_all[..rows * hp];
 
         // Output layer, all steps at once (through the output mask when dropped).
         dh.fill(0.0);
@@ -323,19 +376,37 @@ impl Bptt {
             }
         }
 
-        // The recurrence, backwards in time, and the cell's own gradients.
-        let chunk = ChunkRecord {
-            streams: b_n,
-            steps,
-            inputs: &self.inputs[..rows],
-            lens: &self.lens,
-            states: hs,
-            input_mask: masks
-                .filter(|_| self.cell.drops_input())
-                .map(|m| &m.input[..rows * hp]),
-        };
-        self.cell
-            .backward(&l, weights, chunk, dh, &mut self.scratch, grads);
+        // The recurrence, backwards in time, and the cell's own gradients,
+        // from the top layer down.
+        for k in (0..l.layers).rev() {
+            let chunk = ChunkRecord {
+                layer: k,
+                streams: b_n,
+                steps,
+                inputs: &self.inputs[..rows],
+                lens: &self.lens,
+                states: &self.hs[k][..(steps + 1) * b_n * width],
+                input_mask: masks
+                    .filter(|_| k == 0 && self.cell.drops_input())
+                    .map(|m| &m.input[..rows * hp]),
+                below: (k > 0).then(|| &self.xin[k - 1][..rows * hp]),
+            };
+            let dh = &mut dh_all[..rows * hp];
+            let dbelow = (k > 0).then(|| &mut dbelow_all[..rows * hp]);
+            self.cell
+                .backward(&l, weights, chunk, dh, &mut self.scratch, grads, dbelow);
+            if k > 0 {
+                if let Some(m) = masks {
+                    dropout::mask_assign(
+                        &mut dbelow_all[..rows * hp],
+                        &m.between[k - 1][..rows * hp],
+                    );
+                }
+                std::mem::swap(&mut dh_all, &mut dbelow_all);
+            }
+        }
+        self.dh = dh_all;
+        self.dh_below = dbelow_all;
     }
 
     /// Copies the chunks' ids into the row-major input and target tables and

@@ -8,7 +8,8 @@
 //! f32 little-endian in the article's orientation and unpadded: `Wxh [H,V]`,
 //! `Whh [H,H]`, `Why [V,H]`, `bh [H]`, `by [V]` (a gated cell's tensors are
 //! PyTorch's, [`crate::cell::gates`], and `cell` names it in the metadata,
-//! absent for the tanh cell). The header's `__metadata__`
+//! absent for the tanh cell; `layers` gives a stacked model's layers,
+//! absent for one). The header's `__metadata__`
 //! (string to string) holds `format` = `rnn-fast`, `format_version`, `vocab`
 //! (a JSON array of one-character strings, in id order), `hidden`,
 //! `vocab_size`, and for a checkpoint the settings (their field names;
@@ -21,7 +22,8 @@
 //! `train.plateau_bad`, `train.eval_every`). A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
-//! state; an LSTM's cell state too, `train.cell [K, H]`) and
+//! state; an LSTM's cell state too, `train.cell [K, H]`; layer k above the
+//! first's as `train.hidden_l{k}`, `train.cell_l{k}`) and
 //! `train.positions [K]` (I64, each shard's read position).
 //!
 //! The header's keys are sorted, so the same model always gives the same
@@ -37,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::input::{MAX_MODEL_BYTES, read_safetensors};
 use crate::kernels::aligned::AlignedVec;
-use crate::layout::{CellKind, Layout};
+use crate::layout::{CellKind, Layout, MAX_LAYERS};
 use crate::model::Model;
 use crate::schedule::Plateau;
 use crate::trainer::TrainState;
@@ -74,6 +76,7 @@ impl Entry {
 fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
     layout
         .offsets()
+        .into_iter()
         .map(|(at, spec)| {
             let shape = spec.file_shape(layout);
             let n = shape.iter().product();
@@ -213,7 +216,7 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
         entries.extend(article_entries(&layout, v, "opt.v."));
         let k = st.positions.len();
         let (hp, width) = (layout.hp, layout.carried_width());
-        for (part, name) in layout.cell().carried().iter().enumerate() {
+        for (part, name) in layout.carried_parts().iter().enumerate() {
             let values = st
                 .hidden
                 .chunks_exact(width)
@@ -259,6 +262,10 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
     // Only for a cell other than the article's, so that its files keep their bytes.
     if model.layout.cell != CellKind::Tanh {
         metadata.insert("cell".into(), model.layout.cell.to_string());
+    }
+    // Only above one layer, for the same reason.
+    if model.layout.layers > 1 {
+        metadata.insert("layers".into(), model.layout.layers.to_string());
     }
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
     let bytes = safetensors::serialize(views, Some(metadata))
@@ -360,7 +367,18 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
             ));
         }
     };
-    let layout = Layout::of(cell, h, vocab.len());
+    let layers = parse_or(&metadata, "layers", 1)?;
+    if !(1..=MAX_LAYERS).contains(&layers) || (layers > 1 && !cell.cell().stacks()) {
+        return Err(format!(
+            "bad layers in its metadata ({layers}; a {cell} model has 1{})",
+            if cell.cell().stacks() {
+                format!(" to {MAX_LAYERS}")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let layout = Layout::stacked(cell, layers, h, vocab.len());
     let weights = read_article(&tensors, &layout, "")?;
     let model = Model {
         vocab,
@@ -453,7 +471,7 @@ fn read_state(
         .collect::<Result<Vec<usize>, String>>()?;
     let (hp, width) = (layout.hp, layout.carried_width());
     let mut hidden = vec![0.0; k * width];
-    for (part, name) in layout.cell().carried().iter().enumerate() {
+    for (part, name) in layout.carried_parts().iter().enumerate() {
         let rows = read_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;
         for (dst, src) in hidden
             .chunks_exact_mut(width)
@@ -532,6 +550,7 @@ fn parse_named<T: Named>(meta: &HashMap<String, String>, key: &str) -> Result<T,
 fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> {
     let config = TrainConfig {
         cell: parse_named_or(meta, "cell", CellKind::Tanh)?,
+        layers: parse_or(meta, "layers", 1)?,
         hidden: parse_key(meta, "hidden")?,
         seq_len: parse_key(meta, "seq_len")?,
         lr: parse_key(meta, "lr")?,

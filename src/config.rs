@@ -2,7 +2,7 @@
 //! by experiment, see the README) in one place, and the article's preset.
 
 use crate::error::{Error, Result};
-use crate::layout::CellKind;
+use crate::layout::{CellKind, MAX_LAYERS};
 
 /// An enum setting whose values each have one name, written once (by
 /// [`named_setting!`]): in model files, on the command line and in messages.
@@ -95,6 +95,9 @@ named_setting! {
 pub struct TrainConfig {
     /// The recurrent cell (`--cell`; the article's tanh RNN by default).
     pub cell: CellKind,
+    /// Layers of the cell stacked (`--layers`; 1 by default, more for a
+    /// gated cell).
+    pub layers: usize,
     /// Hidden size H.
     pub hidden: usize,
     /// Unroll length T: characters per chunk.
@@ -203,6 +206,7 @@ impl TrainConfig {
         let (hidden, epochs) = (128, TrainConfig::auto_epochs(train_len));
         TrainConfig {
             cell: CellKind::Tanh,
+            layers: 1,
             hidden,
             seq_len: 40,
             lr: TrainConfig::default_lr(OptimizerKind::Adam, shards, hidden),
@@ -234,6 +238,7 @@ impl TrainConfig {
     pub fn article() -> TrainConfig {
         TrainConfig {
             cell: CellKind::Tanh,
+            layers: 1,
             hidden: 64,
             seq_len: 40,
             lr: 0.2,
@@ -310,6 +315,13 @@ impl TrainConfig {
             }
         };
         in_range("--hidden", self.hidden, MAX_HIDDEN)?;
+        in_range("--layers", self.layers, MAX_LAYERS)?;
+        if self.layers > 1 && !self.cell.cell().stacks() {
+            return bad(format!(
+                "--layers {} needs a cell that stacks (--cell gru or lstm); the article's rnn is one layer",
+                self.layers
+            ));
+        }
         in_range("--seq-len", self.seq_len, MAX_SEQ_LEN)?;
         in_range("--streams", self.streams, MAX_STREAMS)?;
         in_range("--epochs", self.epochs, MAX_EPOCHS)?;

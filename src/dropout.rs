@@ -32,13 +32,26 @@ use std::ops::Range;
 
 use crate::kernels::aligned::AlignedVec;
 
-/// Which of the two masks of a step.
+/// Which of the masks of a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
     /// On the input's embedding `Wxh[:, x_t]`.
-    Input = 1,
-    /// On `h_t` where it feeds the readout.
-    Output = 2,
+    Input,
+    /// On the top layer's `h_t` where it feeds the readout.
+    Output,
+    /// On layer k's `h_t` where it feeds layer k+1 (`--layers`).
+    Between(usize),
+}
+
+impl Which {
+    /// The mask's number in the hash: 1, 2, then 3 + k.
+    fn code(self) -> u64 {
+        match self {
+            Which::Input => 1,
+            Which::Output => 2,
+            Which::Between(k) => 3 + k as u64,
+        }
+    }
 }
 
 /// What decides the masks of one group's chunks besides the positions: the
@@ -66,7 +79,7 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 impl MaskKey {
     /// The hash of a whole mask row: (seed, epoch, shard, position, which).
     fn row_hash(&self, shard: u64, pos: u64, which: Which) -> u64 {
-        [self.epoch, shard, pos, which as u64]
+        [self.epoch, shard, pos, which.code()]
             .iter()
             .fold(mix(self.seed ^ GOLDEN), |z, &x| mix(z ^ x))
     }
@@ -105,13 +118,17 @@ impl MaskKey {
 pub struct ChunkMasks {
     pub input: AlignedVec,
     pub output: AlignedVec,
+    /// Of a model of L layers, `Which::Between(k)` for k < L - 1.
+    pub between: Vec<AlignedVec>,
 }
 
 impl ChunkMasks {
     /// The masks of the chunk whose stream b reads `chunks[b]` (its input
     /// at step t is corpus position `chunks[b].start + t`) for `lens[b]`
     /// steps; rows past a stream's end are zero. The input mask only
-    /// `with_input` (for a cell that drops its input), else left as it was.
+    /// `with_input` (for a cell that drops its input), else left as it was;
+    /// the masks between `layers` layers.
+    #[allow(clippy::too_many_arguments)]
     pub fn fill(
         &mut self,
         key: &MaskKey,
@@ -120,6 +137,7 @@ impl ChunkMasks {
         h: usize,
         hp: usize,
         with_input: bool,
+        layers: usize,
     ) {
         let (b_n, steps) = (chunks.len(), lens.iter().copied().max().unwrap_or(0));
         let len = steps * b_n * hp;
@@ -139,6 +157,10 @@ impl ChunkMasks {
             fill(Which::Input, &mut self.input);
         }
         fill(Which::Output, &mut self.output);
+        self.between.resize_with(layers - 1, AlignedVec::default);
+        for (k, mask) in self.between.iter_mut().enumerate() {
+            fill(Which::Between(k), mask);
+        }
     }
 }
 
@@ -228,7 +250,7 @@ mod tests {
     fn pad_units_and_idle_rows_are_zero() {
         let mut m = ChunkMasks::default();
         // Two streams, the second one step long; H 3 padded to 8.
-        m.fill(&key(0.2), &[10..14, 50..52], &[3, 1], 3, 8, true);
+        m.fill(&key(0.2), &[10..14, 50..52], &[3, 1], 3, 8, true, 1);
         assert_eq!(m.input.len(), 3 * 2 * 8);
         for row in m.input.chunks_exact(8).chain(m.output.chunks_exact(8)) {
             assert!(row[3..].iter().all(|&x| x == 0.0));

@@ -13,6 +13,9 @@
 //!        n = tanh(W_in[:, x] + b_in + r (W_hn h + b_hn))   h' = (1 - z) n + z h
 //! y = Why (h' ⊙ m_out) + by     loss = Σ_t -ln softmax(y_t)[x_{t+1}]
 //! ```
+//!
+//! Stacked (`--layers`), layer k ≥ 1 reads `W_ih_lk (h_{k-1} ⊙ m_k)` in
+//! place of the column `W_ih[:, x]`, and the readout the top layer's h.
 
 // The reference is written index by index, as the equations are.
 #![allow(clippy::needless_range_loop)]
@@ -82,13 +85,38 @@ fn matvec(w: &[f64], v: &[f64], rows: usize) -> Vec<f64> {
         .collect()
 }
 
-/// One step from the carried state (`h`, and `c` for the LSTM) on input `x`.
-fn step(p: &FileParams, state: &[Vec<f64>], x: usize) -> Vec<Vec<f64>> {
+/// What layer `k`'s gates get from their input: `W_ih[:, x] + b_ih` for
+/// layer 0 (x a character), `W_ih x + b_ih` above (x the h of the layer
+/// below, dropped).
+fn input_gates(p: &FileParams, k: usize, x: Input<'_>) -> Vec<f64> {
     let (h, v) = (p.layout.h, p.layout.v);
+    let rows = p.layout.cell().gates() * h;
+    let (w_ih, b_ih) = (
+        p.t(&format!("weight_ih_l{k}")),
+        p.t(&format!("bias_ih_l{k}")),
+    );
+    let xi = match x {
+        Input::Char(x) => (0..rows).map(|r| w_ih[r * v + x]).collect(),
+        Input::Dense(x) => matvec(w_ih, x, rows),
+    };
+    xi.iter().zip(b_ih).map(|(a, b)| a + b).collect()
+}
+
+/// A layer's input: a character (layer 0) or the layer below's h.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Char(usize),
+    Dense(&'a [f64]),
+}
+
+/// One step of layer `k` from its carried state (`h`, and `c` for the LSTM)
+/// on input `x`.
+fn step(p: &FileParams, k: usize, state: &[Vec<f64>], x: Input<'_>) -> Vec<Vec<f64>> {
+    let h = p.layout.h;
     let gates = p.layout.cell().gates();
-    let (w_ih, b_ih, b_hh) = (p.t("weight_ih_l0"), p.t("bias_ih_l0"), p.t("bias_hh_l0"));
-    let xi: Vec<f64> = (0..gates * h).map(|r| w_ih[r * v + x] + b_ih[r]).collect();
-    let hh: Vec<f64> = matvec(p.t("weight_hh_l0"), &state[0], gates * h)
+    let xi = input_gates(p, k, x);
+    let b_hh = p.t(&format!("bias_hh_l{k}"));
+    let hh: Vec<f64> = matvec(p.t(&format!("weight_hh_l{k}")), &state[0], gates * h)
         .iter()
         .zip(b_hh)
         .map(|(a, b)| a + b)
@@ -133,25 +161,52 @@ fn xent(p: &FileParams, h: &[f64], target: usize) -> f64 {
     max + sum.ln() - y[target]
 }
 
+/// The dropout masks of one stream's steps, H values per step (0 or
+/// 1/(1-P)): where the top layer's h feeds the readout, and where layer k's
+/// feeds layer k+1 (`between[k]`).
+#[derive(Clone, Debug, Default)]
+pub struct Masks {
+    pub output: Vec<f64>,
+    pub between: Vec<Vec<f64>>,
+}
+
 /// The summed loss of predicting `ids[t+1]` from `ids[..=t]` from the
-/// carried state `state0` (`h`, and `c` for the LSTM, H values each), and
-/// the state after the last step. With `out_masks` (H values per step, 0
-/// or 1/(1-P)), the readout sees `h_t ⊙ m_t` (dropout).
+/// carried state `state0` (each layer's `h`, and `c` for the LSTM, H values
+/// each, layer 0's first), and the state after the last step. With
+/// `masks`, the readout sees `h_t ⊙ m_t`, and each layer above the first
+/// the h of the one below times its mask (dropout).
 pub fn loss(
     p: &FileParams,
     state0: &[Vec<f64>],
     ids: &[u16],
-    out_masks: Option<&[f64]>,
+    masks: Option<&Masks>,
 ) -> (f64, Vec<Vec<f64>>) {
-    let h = p.layout.h;
+    let (h, layers) = (p.layout.h, p.layout.layers);
+    let parts = p.layout.cell().carried().len();
     let mut state = state0.to_vec();
     let mut total = 0.0;
+    let dropped = |h_t: &[f64], mask: Option<&[f64]>, t: usize| -> Vec<f64> {
+        match mask {
+            Some(m) => (0..h).map(|j| h_t[j] * m[t * h + j]).collect(),
+            None => h_t.to_vec(),
+        }
+    };
     for (t, w) in ids.windows(2).enumerate() {
-        state = step(p, &state, w[0] as usize);
-        let read: Vec<f64> = match out_masks {
-            Some(m) => (0..h).map(|j| state[0][j] * m[t * h + j]).collect(),
-            None => state[0].clone(),
-        };
+        let mut below: Vec<f64> = Vec::new();
+        for k in 0..layers {
+            let x = match k {
+                0 => Input::Char(w[0] as usize),
+                _ => Input::Dense(&below),
+            };
+            let layer = &mut state[k * parts..(k + 1) * parts];
+            let next = step(p, k, layer, x);
+            layer.clone_from_slice(&next);
+            if k + 1 < layers {
+                below = dropped(&next[0], masks.map(|m| &m.between[k][..]), t);
+            }
+        }
+        let top = &state[(layers - 1) * parts];
+        let read = dropped(top, masks.map(|m| &m.output[..]), t);
         total += xent(p, &read, w[1] as usize);
     }
     (total, state)

@@ -26,11 +26,17 @@ use crate::config::Named;
 use crate::kernels::LANES;
 use crate::kernels::aligned::{self, AlignedVec};
 
-/// Sizes of a model: its cell, hidden size H, vocabulary size V and their
-/// padded widths.
+/// The most layers a model stacks (`--layers`).
+pub const MAX_LAYERS: usize = 8;
+
+/// Sizes of a model: its cell, its layers, hidden size H (every layer's),
+/// vocabulary size V and their padded widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub cell: CellKind,
+    /// Layers of the cell stacked (1 to [`MAX_LAYERS`]): layer 0 reads the
+    /// character, layer k the h of layer k-1, the readout the top layer's.
+    pub layers: usize,
     pub h: usize,
     pub v: usize,
     pub hp: usize,
@@ -45,8 +51,19 @@ impl Layout {
 
     /// The layout of a model of `cell` with `h` hidden units and `v` characters.
     pub fn of(cell: CellKind, h: usize, v: usize) -> Layout {
+        Layout::stacked(cell, 1, h, v)
+    }
+
+    /// The layout of a model of `layers` layers of `cell` (more than one: a
+    /// cell that [`crate::cell::Cell::stacks`]).
+    pub fn stacked(cell: CellKind, layers: usize, h: usize, v: usize) -> Layout {
+        assert!(
+            (1..=MAX_LAYERS).contains(&layers),
+            "1 to {MAX_LAYERS} layers"
+        );
         Layout {
             cell,
+            layers,
             h,
             v,
             hp: h.next_multiple_of(LANES),
@@ -55,9 +72,37 @@ impl Layout {
     }
 
     /// The parameter tensors, in buffer order: the cell's
-    /// ([`CellKind::tensors`], with the cells in `crate::cell`).
-    pub fn tensors(&self) -> &'static [TensorSpec] {
-        self.cell.tensors()
+    /// ([`CellKind::tensors`], with the cells in `crate::cell`: layer 0's
+    /// and the readout's), then each layer's above it
+    /// ([`crate::cell::Cell::layer_tensors`]).
+    pub fn tensors(&self) -> Vec<TensorSpec> {
+        let cell = self.cell.cell();
+        let mut all = cell.tensors().to_vec();
+        for k in 1..self.layers {
+            all.extend_from_slice(cell.layer_tensors(k));
+        }
+        all
+    }
+
+    /// Values of the cell's own tensors (layer 0's and the readout's), at
+    /// the start of the buffer.
+    pub fn base_len(&self) -> usize {
+        self.cell.tensors().iter().map(|t| t.stored_len(self)).sum()
+    }
+
+    /// Values of the tensors of layer `k` ≥ 1 (every such layer has the
+    /// same), which follow the base ones, layer after layer.
+    pub fn layer_len(&self, k: usize) -> usize {
+        let specs = self.cell.cell().layer_tensors(k);
+        specs.iter().map(|t| t.stored_len(self)).sum()
+    }
+
+    /// Where the tensors of layer `k` ≥ 1 lie in the buffer.
+    pub fn layer_range(&self, k: usize) -> Range<usize> {
+        assert!(k >= 1 && k < self.layers, "layer {k} of {}", self.layers);
+        let each = self.layer_len(k);
+        let start = self.base_len() + (k - 1) * each;
+        start..start + each
     }
 
     /// Total length of the flat buffer.
@@ -76,12 +121,14 @@ impl Layout {
     }
 
     /// Where each tensor starts in the buffer, in order.
-    pub fn offsets(&self) -> impl Iterator<Item = (usize, &'static TensorSpec)> + '_ {
-        self.tensors().iter().scan(0, move |at, t| {
-            let start = *at;
-            *at += t.stored_len(self);
-            Some((start, t))
-        })
+    pub fn offsets(&self) -> Vec<(usize, TensorSpec)> {
+        let mut at = 0;
+        let mut all = Vec::new();
+        for t in self.tensors() {
+            all.push((at, t));
+            at += t.stored_len(self);
+        }
+        all
     }
 
     /// The ranges of the buffer that weight decay shrinks: every tensor that
@@ -89,7 +136,7 @@ impl Layout {
     /// tanh cell's Wxh, Whh and Why make one).
     pub fn decayed(&self) -> Vec<Range<usize>> {
         let mut ranges: Vec<Range<usize>> = Vec::new();
-        for (at, spec) in self.offsets().filter(|(_, t)| t.decayed()) {
+        for (at, spec) in self.offsets().into_iter().filter(|(_, t)| t.decayed()) {
             let end = at + spec.stored_len(self);
             match ranges.last_mut() {
                 Some(last) if last.end == at => last.end = end,
@@ -99,11 +146,12 @@ impl Layout {
         ranges
     }
 
-    /// The `N` tensors of a buffer of this layout, in order (N must be the
-    /// cell's tensor count).
+    /// The cell's `N` tensors of a buffer of this layout, in order (N must
+    /// be the cell's tensor count; the layers above the first are not among
+    /// them, see [`Layout::layer_range`]).
     pub fn split<'a, const N: usize>(&self, buf: &'a [f32]) -> [&'a [f32]; N] {
         assert_eq!(buf.len(), self.len(), "buffer does not match the layout");
-        let specs = self.tensors();
+        let specs = self.cell.tensors();
         assert_eq!(specs.len(), N, "the cell has {} tensors", specs.len());
         let mut rest = buf;
         std::array::from_fn(|i| {
@@ -113,10 +161,10 @@ impl Layout {
         })
     }
 
-    /// The `N` tensors of a buffer of this layout, mutable.
+    /// The cell's `N` tensors of a buffer of this layout, mutable.
     pub fn split_mut<'a, const N: usize>(&self, buf: &'a mut [f32]) -> [&'a mut [f32]; N] {
         assert_eq!(buf.len(), self.len(), "buffer does not match the layout");
-        let specs = self.tensors();
+        let specs = self.cell.tensors();
         assert_eq!(specs.len(), N, "the cell has {} tensors", specs.len());
         let mut rest = buf;
         std::array::from_fn(|i| {
@@ -290,7 +338,7 @@ mod tests {
         assert_eq!(t.by.len(), l.vp);
         t.by[l.vp - 1] = 1.0;
         assert_eq!(buf[l.len() - 1], 1.0);
-        let starts: Vec<usize> = l.offsets().map(|(at, _)| at).collect();
+        let starts: Vec<usize> = l.offsets().iter().map(|(at, _)| *at).collect();
         assert_eq!(starts[1], 65 * l.hp);
         // Weight decay: Wxh, Whh and Why in one range; bh and by not.
         assert_eq!(l.decayed(), vec![0..starts[3]]);

@@ -54,24 +54,28 @@ impl Model {
     /// scheme: every weight from N(0, 1/fan_in) (tanh cell: Wxh 1/V, Whh
     /// and Why 1/H), biases zero.
     pub fn init(vocab: Vocab, hidden: usize, seed: u64, init: InitKind) -> Model {
-        Model::init_cell(CellKind::Tanh, vocab, hidden, seed, init)
+        Model::init_cell(CellKind::Tanh, 1, vocab, hidden, seed, init)
     }
 
     /// [`Model::init`] for a model of `cell`. A gated cell's stacked
     /// `weight_hh_l0 [G·H, H]` is G square blocks, one per gate, and
     /// `orthogonal` and `identity` make each block what they make the tanh
-    /// cell's `Whh`.
+    /// cell's `Whh`, and so for each layer's `weight_hh_l{k}` of a model of
+    /// `layers` layers.
     pub fn init_cell(
         cell: CellKind,
+        layers: usize,
         vocab: Vocab,
         hidden: usize,
         seed: u64,
         init: InitKind,
     ) -> Model {
-        let layout = Layout::of(cell, hidden, vocab.len());
+        let layout = Layout::stacked(cell, layers, hidden, vocab.len());
         let mut weights = layout.zeros();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let recurrent = layout.cell().hidden_tensor();
+        let recurrent: Vec<&str> = (0..layers)
+            .map(|k| layout.cell().recurrent_tensor(k))
+            .collect();
         for (at, spec) in layout.offsets() {
             let Init::Normal { fan_in } = spec.init else {
                 continue;
@@ -95,7 +99,7 @@ impl Model {
                             z * std
                         })
                         .collect();
-                    if spec.name == recurrent {
+                    if recurrent.contains(&spec.name) {
                         let h = layout.h;
                         for block in z.chunks_exact_mut(h * h) {
                             match init {

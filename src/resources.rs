@@ -9,14 +9,16 @@ use crate::layout::Layout;
 /// Bytes a trainer with `config` needs for a vocabulary of `vocab_len`:
 /// the weights and the optimizer's two slots; per group of `streams`
 /// shards a gradient buffer (and a weight snapshot with Hogwild) and its
-/// BPTT buffers (`(T+1)·B` state rows of the cell's width, `T·B·Vp`
-/// logits, `T·B·Hp` deltas, the carried state of B streams, the cell's backward scratch and prepared
-/// weights, `2·T·B` ids; with dropout two masks and the dropped states,
-/// `3·T·B·Hp`); the trainer's prepared weights; with Hogwild the shared
-/// atomic copies.
+/// BPTT buffers (per layer `(T+1)·B` state rows of the cell's width,
+/// `T·B·Vp` logits, `T·B·Hp` deltas, the carried state of B streams, the
+/// cell's backward scratch and prepared weights, `2·T·B` ids; with dropout
+/// two masks and the dropped states, `3·T·B·Hp`; per layer above the first
+/// its input and a mask, `2·T·B·Hp`, and for all of them an input product
+/// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights;
+/// with Hogwild the shared atomic copies.
 /// Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
-    let l = Layout::of(config.cell, config.hidden, vocab_len);
+    let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
     let (t, b) = (config.seq_len as u128, config.streams as u128);
     let (hp, vp, params) = (l.hp as u128, l.vp as u128, l.len() as u128);
     let groups = (config.shards as u128).div_ceil(b.max(1));
@@ -26,8 +28,19 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
     let prepared = cell.prepared_len(&l) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
-    let bptt_floats =
-        (t + 1) * b * width + t * b * vp + t * b * hp + b * carried + scratch + prepared + dropout;
+    let (layers, gates) = (l.layers as u128, cell.gates() as u128);
+    let above = match layers {
+        1 => 0,
+        _ => (layers - 1) * 2 * t * b * hp + t * b * (gates + 1) * hp,
+    };
+    let bptt_floats = layers * (t + 1) * b * width
+        + t * b * vp
+        + t * b * hp
+        + b * carried
+        + scratch
+        + prepared
+        + dropout
+        + above;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
     let shared = 4 * (params * (3 + 3 * hogwild) + prepared);
     u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)

@@ -1,7 +1,8 @@
 //! Generating text from a model, one character at a time: the cell's step
-//! (tanh: `h = tanh(Wxh[:, x] + Whh h + bh)`), `p = softmax((Why h + by) /
-//! temperature)`, and the next character drawn from p (or its most likely
-//! one).
+//! (tanh: `h = tanh(Wxh[:, x] + Whh h + bh)`; stacked, each layer above
+//! the first steps on the h of the one below), `p = softmax((Why h + by) /
+//! temperature)` of the top layer's h, and the next character drawn from p
+//! (or its most likely one).
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -37,8 +38,11 @@ pub struct Sampler<'m> {
     model: &'m Model,
     /// The cell's prepared weights (the model does not change while sampling).
     prepared: AlignedVec,
-    h: AlignedVec,
+    /// Each layer's state row (the cell's state width), and the next one.
+    h: Vec<AlignedVec>,
     h_next: AlignedVec,
+    /// A layer above the first's input product (G·Hp; empty for one layer).
+    xw: AlignedVec,
     logits: AlignedVec,
     rng: Xoshiro256PlusPlus,
 }
@@ -53,17 +57,22 @@ impl<'m> Sampler<'m> {
         Sampler {
             model,
             prepared,
-            h: aligned::zeros(width),
+            h: (0..l.layers).map(|_| aligned::zeros(width)).collect(),
             h_next: aligned::zeros(width),
+            xw: aligned::zeros(if l.layers > 1 { l.input_width() } else { 0 }),
             logits: aligned::zeros(l.vp),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
         }
     }
 
     /// Replaces the carried state ([`crate::layout::Layout::carried_width`]
-    /// values, as [`crate::trainer::Trainer::last_state`] gives).
+    /// values, as [`crate::trainer::Trainer::last_state`] gives: each
+    /// layer's carried parts, layer 0's first).
     pub fn set_state(&mut self, h: &[f32]) {
-        self.h[..h.len()].copy_from_slice(h);
+        let each = h.len() / self.h.len();
+        for (row, part) in self.h.iter_mut().zip(h.chunks_exact(each)) {
+            row[..each].copy_from_slice(part);
+        }
     }
 
     /// Reads character `id`: advances the hidden state and computes the
@@ -72,12 +81,19 @@ impl<'m> Sampler<'m> {
         let l = self.model.layout;
         let cell = l.cell();
         let w = &self.model.weights;
-        cell.step(&l, w, &self.prepared, &[id], &self.h, &mut self.h_next);
-        std::mem::swap(&mut self.h, &mut self.h_next);
+        cell.step(&l, w, &self.prepared, &[id], &self.h[0], &mut self.h_next);
+        std::mem::swap(&mut self.h[0], &mut self.h_next);
+        for k in 1..l.layers {
+            let below = &self.h[k - 1][..l.hp];
+            cell.input_product(&l, k, w, below, 1, &mut self.xw);
+            let prev = &self.h[k];
+            cell.step_above(&l, k, w, &self.prepared, &self.xw, prev, &mut self.h_next);
+            std::mem::swap(&mut self.h[k], &mut self.h_next);
+        }
         let (why, by) = cell.readout(&l, w);
         self.logits.copy_from_slice(by);
         kernels::gemm_nt(
-            MatRef::dense(&self.h[..l.hp], 1, l.hp),
+            MatRef::dense(&self.h[l.layers - 1][..l.hp], 1, l.hp),
             MatRef::dense(why, l.vp, l.hp),
             &mut MatMut::dense(&mut self.logits, 1, l.vp),
         );
@@ -136,5 +152,53 @@ impl<'m> Sampler<'m> {
             self.feed(id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::InitKind;
+    use crate::gated_reference::{self, FileParams};
+    use crate::layout::CellKind;
+    use crate::vocab::Vocab;
+
+    /// Stepping a stacked model character by character gives the logits of
+    /// the reference's forward pass: the summed -ln p of each next
+    /// character matches its loss, and the state after matches too.
+    #[test]
+    fn stacked_sampler_steps_as_the_reference() {
+        let vocab = Vocab::from_chars("abcdefg".chars().collect()).unwrap();
+        let ids: Vec<u16> = [0, 3, 6, 1, 1, 5, 2, 4, 0, 6, 3].to_vec();
+        for (cell, layers) in [(CellKind::Lstm, 3), (CellKind::Gru, 2)] {
+            let model = Model::init_cell(cell, layers, vocab.clone(), 9, 4, InitKind::Article);
+            let mut sampler = Sampler::new(&model, 0);
+            let mut total = 0.0;
+            for w in ids.windows(2) {
+                sampler.feed(w[0]);
+                let y: Vec<f64> = sampler.logits[..7].iter().map(|&x| x as f64).collect();
+                let max = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = y.iter().map(|&v| (v - max).exp()).sum();
+                total += max + sum.ln() - y[w[1] as usize];
+            }
+            let l = model.layout;
+            let p = FileParams::from_engine(&l, &model.weights);
+            let zero = vec![vec![0.0; l.h]; l.carried_parts().len()];
+            let (want, state) = gated_reference::loss(&p, &zero, &ids, None);
+            assert!(
+                (total - want).abs() < 1e-5 * want,
+                "{cell}: {total} vs {want}"
+            );
+            let parts = l.cell().carried().len();
+            for (i, s) in state.iter().enumerate() {
+                let row = &sampler.h[i / parts][(i % parts) * l.hp..];
+                for (j, want) in s.iter().enumerate() {
+                    assert!(
+                        (row[j] as f64 - want).abs() < 1e-5,
+                        "{cell}: part {i} unit {j}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -177,6 +177,7 @@ impl Trainer {
         resources::check_memory(&config, corpus.vocab.len())?;
         let model = Model::init_cell(
             config.cell,
+            config.layers,
             corpus.vocab.clone(),
             config.hidden,
             config.seed,
@@ -188,12 +189,14 @@ impl Trainer {
     /// Continues training `model` on `corpus` (whose vocabulary must be the model's).
     pub fn with_model(config: TrainConfig, model: Model, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
-        if (config.cell, config.hidden) != (model.layout.cell, model.hidden()) {
+        let (l, layers) = (model.layout, config.layers);
+        if (config.cell, layers, config.hidden) != (l.cell, l.layers, model.hidden()) {
             return Err(Error::Usage(format!(
-                "the settings ask for --cell {} --hidden {}, the model is {} with H {}",
+                "the settings ask for --cell {} --layers {layers} --hidden {}, the model is {} of {} layers with H {}",
                 config.cell,
                 config.hidden,
-                model.layout.cell,
+                l.cell,
+                l.layers,
                 model.hidden()
             )));
         }

@@ -100,3 +100,28 @@ fn gated_cells_count_their_gates_in_the_flops() {
         assert!((f("gflops") - gflops).abs() <= 1e-9 * gflops);
     }
 }
+
+#[test]
+fn stacked_layers_count_their_input_products_in_the_flops() {
+    // Two LSTM layers: 2 × 24H² of recurrence and 24H² of the upper layer's
+    // input products; the recurrence reads both layers' W_hh.
+    let d = bench_json(&[
+        "--cell",
+        "lstm",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--streams",
+        "2",
+    ]);
+    let f = |k: &str| d[k].as_f64().unwrap_or_else(|| panic!("{k} in {d}"));
+    assert_eq!(d["layers"], 2);
+    assert_eq!(d["flop_formula"], "72H^2 + 6HV");
+    let v = f("vocab");
+    assert_eq!(f("flops_per_char"), 72.0 * 32.0 * 32.0 + 6.0 * 32.0 * v);
+    assert_eq!(
+        f("recurrent_bytes_per_char"),
+        2.0 * 8.0 * 4.0 * 32.0 * 32.0 / 2.0
+    );
+}

@@ -259,8 +259,9 @@ fn torch_python() -> Option<PathBuf> {
     })
 }
 
-/// Every cell's model file loads into PyTorch's module by name
-/// (tests/torch_load.py: nn.RNN, nn.GRU, nn.LSTM and an nn.Linear readout)
+/// Every cell's model file, one layer or stacked, loads into PyTorch's
+/// module by name (tests/torch_load.py: nn.RNN, nn.GRU, nn.LSTM with
+/// num_layers, and an nn.Linear readout)
 /// and scores the text as `eval` does, to 1e-5 relative; the script's
 /// plain-Python forward of the same equations always runs, torch where a
 /// Python with it is found (skipped with a message otherwise).
@@ -282,10 +283,17 @@ fn every_cell_loads_into_pytorch_by_name_and_scores_as_eval() {
     }
     let dir = tempfile::tempdir().unwrap();
     let text = repo("corpora/article.txt");
-    for cell in ["rnn", "gru", "lstm"] {
-        let model = dir.path().join(format!("{cell}.safetensors"));
+    for (cell, layers) in [
+        ("rnn", "1"),
+        ("gru", "1"),
+        ("lstm", "1"),
+        ("gru", "2"),
+        ("lstm", "3"),
+    ] {
+        let model = dir.path().join(format!("{cell}{layers}.safetensors"));
         ok(bin()
-            .args(["train", "--cell", cell, "--hidden", "12", "--epochs", "20"])
+            .args(["train", "--cell", cell, "--layers", layers])
+            .args(["--hidden", "12", "--epochs", "20"])
             .args(["--sample-len", "0", "-o"])
             .arg(&model)
             .arg(&text));
@@ -743,4 +751,41 @@ fn cells_on_the_command_line() {
         USAGE,
         "--cell gru differs from the cell lstm",
     );
+    // Layers: only a gated cell stacks, 1 to 8 of them, and a model's
+    // layers are its own.
+    fails_with(
+        &["train", "--layers", "2"],
+        USAGE,
+        "--layers 2 needs a cell that stacks",
+    );
+    fails_with(
+        &["train", "--cell", "gru", "--layers", "9"],
+        USAGE,
+        "--layers must be between 1 and 8, not 9",
+    );
+    fails_with(
+        &[
+            "train",
+            text.to_str().unwrap(),
+            "--init-from",
+            model.to_str().unwrap(),
+            "--layers",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        USAGE,
+        "--layers 2 differs from the 1 layers of",
+    );
+    let stacked = dir.path().join("lstm2.safetensors");
+    ok(bin()
+        .args(["train", "--cell", "lstm", "--layers", "2", "--hidden", "8"])
+        .args(["--epochs", "2", "--sample-len", "20", "-o"])
+        .arg(&stacked)
+        .arg(&text));
+    let o = ok(bin()
+        .arg("sample")
+        .arg(&stacked)
+        .args(["--len", "50", "--prime", "a"]));
+    assert!(stdout(&o).chars().count() >= 50, "{}", stdout(&o));
 }

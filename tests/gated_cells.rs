@@ -2,7 +2,8 @@
 //! ([`rnn_fast::gated_reference`]): the forward pass (loss and carried
 //! state) of ragged streams, the state carried across chunks, and the
 //! engine's gradients of every entry of every tensor against central
-//! differences of the reference's loss, without and with dropout.
+//! differences of the reference's loss, without and with dropout, of one
+//! layer and of stacked layers (`--layers`).
 
 mod common;
 
@@ -10,16 +11,16 @@ use std::ops::Range;
 
 use rnn_fast::bptt::Bptt;
 use rnn_fast::dropout::{MaskKey, Which};
-use rnn_fast::gated_reference::{self, FileParams};
+use rnn_fast::gated_reference::{self, FileParams, Masks};
 use rnn_fast::layout::{CellKind, Layout};
 use rnn_fast::model::Model;
 
 const CELLS: [CellKind; 2] = [CellKind::Lstm, CellKind::Gru];
 
 /// A carried state of `l`'s cell for stream `seed`: engine form (padded)
-/// and reference form (one H-vector per part).
+/// and reference form (one H-vector per part, layer after layer).
 fn random_state(l: &Layout, seed: u64) -> (Vec<f32>, Vec<Vec<f64>>) {
-    let parts = l.cell().carried().len();
+    let parts = l.carried_parts().len();
     let mut engine = Vec::new();
     let mut reference = Vec::new();
     for part in 0..parts {
@@ -40,28 +41,45 @@ fn ranges(starts: &[usize], lens: &[usize]) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// The output masks the engine draws for stream b of a group keyed `key`
+/// The masks `which` the engine draws for stream b of a group keyed `key`
 /// (shard `first_shard + b`, position `start + t`), H values per step.
-fn output_masks(key: &MaskKey, b: usize, start: usize, steps: usize, h: usize) -> Vec<f64> {
+fn stream_masks(
+    key: &MaskKey,
+    which: Which,
+    b: usize,
+    start: usize,
+    steps: usize,
+    h: usize,
+) -> Vec<f64> {
     let mut row = vec![0.0f32; h];
     (0..steps)
         .flat_map(|t| {
             let (shard, pos) = (key.first_shard + b as u64, (start + t) as u64);
-            key.fill_row(shard, pos, Which::Output, h, &mut row);
+            key.fill_row(shard, pos, which, h, &mut row);
             row.iter().map(|&m| m as f64).collect::<Vec<_>>()
         })
         .collect()
 }
 
+/// Every mask of stream b of a model of `layers` layers.
+fn masks(key: &MaskKey, layers: usize, b: usize, start: usize, steps: usize, h: usize) -> Masks {
+    Masks {
+        output: stream_masks(key, Which::Output, b, start, steps, h),
+        between: (0..layers - 1)
+            .map(|k| stream_masks(key, Which::Between(k), b, start, steps, h))
+            .collect(),
+    }
+}
+
 /// One chunk of ragged streams from random states, forward (through the
 /// dropout masks of `key` when given) and backward: the engine's loss and
 /// gradients against the reference's loss and its central differences.
-fn check_chunk(cell: CellKind, key: Option<&MaskKey>) {
+fn check_chunk(cell: CellKind, layers: usize, key: Option<&MaskKey>) {
     // Five streams (so that the backward pass reads W_hh as panels), one
     // idle and the rest ragged.
     let (h, v) = (5, 6);
     let (lens, starts) = ([6usize, 3, 0, 5, 6], [30usize, 200, 700, 400, 500]);
-    let model = common::random_cell_model(cell, h, v, 17, 0.7);
+    let model = common::random_cell_model(cell, layers, h, v, 17, 0.7);
     let l = model.layout;
     let ids = common::random_ids(800, v, 3);
     let ranges = ranges(&starts, &lens);
@@ -75,14 +93,14 @@ fn check_chunk(cell: CellKind, key: Option<&MaskKey>) {
     bptt.backward(&model.weights, &mut grads);
     let engine = FileParams::from_engine(&l, &grads);
 
-    let masks: Vec<Option<Vec<f64>>> = (0..5)
-        .map(|b| key.map(|k| output_masks(k, b, starts[b], lens[b], h)))
+    let masks: Vec<Option<Masks>> = (0..5)
+        .map(|b| key.map(|k| masks(k, layers, b, starts[b], lens[b], h)))
         .collect();
     let total = |p: &FileParams| -> f64 {
         (0..5)
             .map(|b| {
                 let chunk = &ids[ranges[b].clone()];
-                gated_reference::loss(p, &states[b].1, chunk, masks[b].as_deref()).0
+                gated_reference::loss(p, &states[b].1, chunk, masks[b].as_ref()).0
             })
             .sum()
     };
@@ -100,7 +118,7 @@ fn check_chunk(cell: CellKind, key: Option<&MaskKey>) {
             0 => ref_state.clone(),
             _ => {
                 let chunk = &ids[ranges[b].clone()];
-                gated_reference::loss(&p, ref_state, chunk, masks[b].as_deref()).1
+                gated_reference::loss(&p, ref_state, chunk, masks[b].as_ref()).1
             }
         };
         let got = bptt.state(b);
@@ -157,12 +175,12 @@ fn check_chunk(cell: CellKind, key: Option<&MaskKey>) {
 
 #[test]
 fn lstm_chunk_matches_reference_and_finite_differences() {
-    check_chunk(CellKind::Lstm, None);
+    check_chunk(CellKind::Lstm, 1, None);
 }
 
 #[test]
 fn gru_chunk_matches_reference_and_finite_differences() {
-    check_chunk(CellKind::Gru, None);
+    check_chunk(CellKind::Gru, 1, None);
 }
 
 #[test]
@@ -174,15 +192,41 @@ fn dropped_chunks_match_reference_and_finite_differences() {
         first_shard: 3,
     };
     for cell in CELLS {
-        check_chunk(cell, Some(&key));
+        check_chunk(cell, 1, Some(&key));
+    }
+}
+
+#[test]
+fn stacked_chunks_match_reference_and_finite_differences() {
+    // Three layers: the middle one both reads a layer and feeds one.
+    for cell in CELLS {
+        check_chunk(cell, 3, None);
+    }
+}
+
+#[test]
+fn dropped_stacked_chunks_match_reference_and_finite_differences() {
+    let key = MaskKey {
+        p: 0.3,
+        seed: 11,
+        epoch: 1,
+        first_shard: 0,
+    };
+    for cell in CELLS {
+        check_chunk(cell, 2, Some(&key));
     }
 }
 
 #[test]
 fn state_carries_across_chunks_as_one_long_pass() {
-    for cell in CELLS {
+    for (cell, layers) in [
+        (CellKind::Lstm, 1),
+        (CellKind::Gru, 1),
+        (CellKind::Lstm, 2),
+        (CellKind::Gru, 3),
+    ] {
         let (h, v) = (7, 5);
-        let model: Model = common::random_cell_model(cell, h, v, 5, 0.6);
+        let model: Model = common::random_cell_model(cell, layers, h, v, 5, 0.6);
         let l = model.layout;
         let ids = common::random_ids(30, v, 9);
         let mut bptt = Bptt::new(l, 1, 8);
@@ -191,7 +235,7 @@ fn state_carries_across_chunks_as_one_long_pass() {
             sum += bptt.forward(&model.weights, &ids, &[chunk]).sum;
         }
         let p = FileParams::from_engine(&l, &model.weights);
-        let zero = vec![vec![0.0; h]; l.cell().carried().len()];
+        let zero = vec![vec![0.0; h]; l.carried_parts().len()];
         let (want, state) = gated_reference::loss(&p, &zero, &ids[..21], None);
         assert!((sum - want).abs() < 1e-5 * want, "{cell}: {sum} vs {want}");
         for (part, s) in state.iter().enumerate() {

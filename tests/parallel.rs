@@ -253,12 +253,14 @@ fn gated_cells_write_the_same_file_on_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("words.txt");
     std::fs::write(&text, common::words(30_000, 2)).unwrap();
-    for cell in ["lstm", "gru"] {
+    for (cell, layers) in [("lstm", "1"), ("gru", "1"), ("lstm", "2")] {
         let run = |threads: &str| {
-            let name = format!("{cell}-t{threads}.safetensors");
+            let name = format!("{cell}{layers}-t{threads}.safetensors");
             let args = [
                 "--cell",
                 cell,
+                "--layers",
+                layers,
                 "--shards",
                 "6",
                 "--streams",
@@ -276,8 +278,8 @@ fn gated_cells_write_the_same_file_on_any_thread_count() {
         let one = run("1");
         assert!(
             one == run("2"),
-            "{cell}: --threads 1 and 2 wrote different files"
+            "{cell} {layers}: --threads 1 and 2 wrote different files"
         );
-        assert!(one == run("3"), "{cell}: --threads 3 differs");
+        assert!(one == run("3"), "{cell} {layers}: --threads 3 differs");
     }
 }

@@ -552,3 +552,50 @@ fn gated_cells_resume_mid_epoch_to_the_same_file() {
         );
     }
 }
+
+/// A stacked model resumes exactly: each layer's carried state is in the
+/// checkpoint (`train.hidden_l1`, `train.cell_l1`, ...) and the layers in
+/// the metadata; another `--layers` on resume is refused.
+#[test]
+fn stacked_layers_resume_mid_epoch_to_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    let args = ["--cell", "lstm", "--layers", "2"];
+    let args = [&args[..], &["--epochs", "2", "--dropout", "0.2"]].concat();
+    let straight = train(dir.path(), &text, "stacked.safetensors", &args);
+    let part = train(
+        dir.path(),
+        &text,
+        "stacked-part.safetensors",
+        &[&args[..], &["--max-seconds", "0.05"]].concat(),
+    );
+    let loaded = checkpoint::load(&part).unwrap();
+    let ck = loaded.checkpoint.unwrap();
+    assert!(
+        ck.state.in_epoch && ck.state.epoch == 0,
+        "stopped inside epoch 1"
+    );
+    assert_eq!((ck.settings.layers, loaded.model.layout.layers), (2, 2));
+    let keys = metadata_keys(&part);
+    assert!(keys.contains(&"layers".to_string()), "{keys:?}");
+    // The upper layer's h and c are saved, and not all zero.
+    let l = loaded.model.layout;
+    let upper = ck.state.hidden.chunks_exact(l.carried_width());
+    let upper: Vec<f32> = upper.flat_map(|row| row[2 * l.hp..].to_vec()).collect();
+    assert!(upper.iter().any(|&x| x != 0.0), "layer 1's state all zero");
+    resume_matches(dir.path(), &text, &part, &straight, &[]);
+    resume_matches(dir.path(), &text, &part, &straight, &["--layers", "2"]);
+    let o = bin()
+        .args(["train", "--resume"])
+        .arg(&part)
+        .args(["--layers", "3", "-o"])
+        .arg(dir.path().join("x.safetensors"))
+        .arg(&text)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--layers") && err.contains('3'),
+        "{err}"
+    );
+}

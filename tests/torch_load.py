@@ -11,7 +11,10 @@ torch.nn.Linear(H, V)'s `weight` and `bias`. For the article's cell
 (`rnn`, no `cell` key in the metadata), torch.nn.RNN takes `Wxh` as
 `weight_ih_l0`, `Whh` as `weight_hh_l0`, `bh` as `bias_ih_l0` and a zero
 `bias_hh_l0`. The input is one-hot, so W_ih x is column x of weight_ih_l0
-(an nn.Embedding of weight_ih_l0.T does the same).
+(an nn.Embedding of weight_ih_l0.T does the same). A stacked model
+(`--layers L`, `layers` in the metadata) adds each layer k above the first's
+`weight_ih_l{k} [G*H, H]`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`:
+nn.LSTM / nn.GRU with num_layers=L (no dropout at evaluation).
 
 Prints {"chars": N, "loss_nats": x, "via": "torch" | "python"}: the mean
 of -ln p_t[x_{t+1}] over the text from a zero state, in float64. With
@@ -48,7 +51,7 @@ def read_safetensors(path):
     return tensors, meta
 
 
-def state_dict(t, cell):
+def state_dict(t, cell, layers):
     """The recurrent module's entries, by PyTorch's names."""
     if cell == "rnn":
         return {
@@ -57,15 +60,17 @@ def state_dict(t, cell):
             "bias_ih_l0": t["bh"],
             "bias_hh_l0": [0.0] * len(t["bh"]),
         }
-    return {k: t[k] for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")}
+    names = ("weight_ih_l%d", "weight_hh_l%d", "bias_ih_l%d", "bias_hh_l%d")
+    return {n % k: t[n % k] for k in range(layers) for n in names}
 
 
-def loss_torch(t, cell, ids, h, v):
+def loss_torch(t, cell, layers, ids, h, v):
     import torch
 
     module = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
-    rnn = module(input_size=v, hidden_size=h).double()
-    rnn.load_state_dict({k: torch.tensor(x, dtype=torch.float64) for k, x in state_dict(t, cell).items()})
+    rnn = module(input_size=v, hidden_size=h, num_layers=layers).double()
+    sd = state_dict(t, cell, layers)
+    rnn.load_state_dict({k: torch.tensor(x, dtype=torch.float64) for k, x in sd.items()})
     readout = torch.nn.Linear(h, v).double()
     readout.load_state_dict(
         {"weight": torch.tensor(t["Why"], dtype=torch.float64), "bias": torch.tensor(t["by"], dtype=torch.float64)}
@@ -83,29 +88,39 @@ def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def loss_python(t, cell, ids, h, v):
-    sd = state_dict(t, cell)
-    w_ih, w_hh, b_ih, b_hh = sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"]
+def step(cell, g, h, xi, hh, hs, cs):
+    """One step of a layer from (hs, cs) given its input's and its state's
+    gate terms: the new (hs, cs)."""
+    if cell == "rnn":
+        return [math.tanh(xi[j] + hh[j]) for j in range(h)], cs
+    if cell == "lstm":
+        pre = [a + b for a, b in zip(xi, hh)]
+        cs = [sigmoid(pre[h + j]) * cs[j] + sigmoid(pre[j]) * math.tanh(pre[2 * h + j]) for j in range(h)]
+        return [sigmoid(pre[3 * h + j]) * math.tanh(cs[j]) for j in range(h)], cs
+    r = [sigmoid(xi[j] + hh[j]) for j in range(h)]
+    z = [sigmoid(xi[h + j] + hh[h + j]) for j in range(h)]
+    n = [math.tanh(xi[2 * h + j] + r[j] * hh[2 * h + j]) for j in range(h)]
+    return [(1 - z[j]) * n[j] + z[j] * hs[j] for j in range(h)], cs
+
+
+def loss_python(t, cell, layers, ids, h, v):
+    sd = state_dict(t, cell, layers)
     g = GATES[cell]
-    hs, cs = [0.0] * h, [0.0] * h
+    hs = [[0.0] * h for _ in range(layers)]
+    cs = [[0.0] * h for _ in range(layers)]
     total = 0.0
     for t_, x in enumerate(ids[:-1]):
-        xi = [w_ih[r][x] + b_ih[r] for r in range(g * h)]
-        hh = [sum(w * hj for w, hj in zip(w_hh[r], hs)) + b_hh[r] for r in range(g * h)]
-        if cell == "rnn":
-            hs = [math.tanh(xi[j] + hh[j]) for j in range(h)]
-        elif cell == "lstm":
-            pre = [a + b for a, b in zip(xi, hh)]
-            cs = [
-                sigmoid(pre[h + j]) * cs[j] + sigmoid(pre[j]) * math.tanh(pre[2 * h + j]) for j in range(h)
-            ]
-            hs = [sigmoid(pre[3 * h + j]) * math.tanh(cs[j]) for j in range(h)]
-        else:
-            r = [sigmoid(xi[j] + hh[j]) for j in range(h)]
-            z = [sigmoid(xi[h + j] + hh[h + j]) for j in range(h)]
-            n = [math.tanh(xi[2 * h + j] + r[j] * hh[2 * h + j]) for j in range(h)]
-            hs = [(1 - z[j]) * n[j] + z[j] * hs[j] for j in range(h)]
-        y = [sum(w * hj for w, hj in zip(t["Why"][o], hs)) + t["by"][o] for o in range(v)]
+        for k in range(layers):
+            w_ih, w_hh = sd["weight_ih_l%d" % k], sd["weight_hh_l%d" % k]
+            b_ih, b_hh = sd["bias_ih_l%d" % k], sd["bias_hh_l%d" % k]
+            if k == 0:
+                xi = [w_ih[r][x] + b_ih[r] for r in range(g * h)]
+            else:
+                xi = [sum(w * xj for w, xj in zip(w_ih[r], hs[k - 1])) + b_ih[r] for r in range(g * h)]
+            hh = [sum(w * hj for w, hj in zip(w_hh[r], hs[k])) + b_hh[r] for r in range(g * h)]
+            hs[k], cs[k] = step(cell, g, h, xi, hh, hs[k], cs[k])
+        top = hs[layers - 1]
+        y = [sum(w * hj for w, hj in zip(t["Why"][o], top)) + t["by"][o] for o in range(v)]
         m = max(y)
         total += m + math.log(sum(math.exp(yo - m) for yo in y)) - y[ids[t_ + 1]]
     return total
@@ -118,7 +133,7 @@ def main():
     chars = json.loads(meta["vocab"])
     stoi = {c: i for i, c in enumerate(chars)}
     ids = [stoi[c] for c in open(args[1], encoding="utf-8").read()]
-    h, v = int(meta["hidden"]), len(chars)
+    h, v, layers = int(meta["hidden"]), len(chars), int(meta.get("layers", "1"))
     via = "python"
     if "--python" not in sys.argv:
         try:
@@ -128,7 +143,7 @@ def main():
         except ImportError:
             if "--torch" in sys.argv:
                 raise
-    total = (loss_torch if via == "torch" else loss_python)(t, cell, ids, h, v)
+    total = (loss_torch if via == "torch" else loss_python)(t, cell, layers, ids, h, v)
     n = len(ids) - 1
     print(json.dumps({"chars": n, "loss_nats": total / n, "via": via}))
 

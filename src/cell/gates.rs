@@ -12,6 +12,14 @@
 //! | `bias_ih_l0`, `bias_hh_l0` | (G·Hp)  | `[G·H]`        |
 //! | `by`           | (Vp)                | `[V]` (the `nn.Linear`'s `bias`) |
 //!
+//! A model of more than one layer (`--layers`) adds, for each layer k ≥ 1
+//! above the first, PyTorch's `weight_ih_l{k} [G·H, H]` (stored as it is,
+//! (G·Hp, Hp): its input is the dense h of layer k-1), `weight_hh_l{k}`,
+//! `bias_ih_l{k}` and `bias_hh_l{k}`, after the tensors above, layer by
+//! layer ([`layer_tensors`]). Such a layer's input product `X · W_ihᵀ`
+//! runs for all the chunk's rows at once, before its recurrence; backward,
+//! `dW_ih += DXᵀ · X` and `dX = DX · W_ih` over the chunk.
+//!
 //! Gate block g of a stacked tensor holds its units at `g·Hp..g·Hp + H`
 //! ([`Dim::Gates`]); the padding stays zero. With the input one-hot,
 //! `W_ih x` is row x of the stored `weight_ih_l0`, a gather.
@@ -26,7 +34,7 @@ use super::ChunkRecord;
 use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::PANEL_STREAMS;
 use crate::kernels::{self, MatMut, MatRef};
-use crate::layout::{Dim, Init, Layout, TensorSpec};
+use crate::layout::{Dim, Init, Layout, MAX_LAYERS, TensorSpec};
 
 /// The tensors of a gated cell of `g` gates, in buffer order (the
 /// matrices first, so that weight decay covers one range).
@@ -77,6 +85,54 @@ pub const fn tensors(g: usize) -> [TensorSpec; 6] {
     ]
 }
 
+/// The names of the tensors of layers 1.. (PyTorch's, `_l{k}`).
+const LAYER_NAMES: [[&str; 4]; MAX_LAYERS - 1] = [
+    ["weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"],
+    ["weight_ih_l2", "weight_hh_l2", "bias_ih_l2", "bias_hh_l2"],
+    ["weight_ih_l3", "weight_hh_l3", "bias_ih_l3", "bias_hh_l3"],
+    ["weight_ih_l4", "weight_hh_l4", "bias_ih_l4", "bias_hh_l4"],
+    ["weight_ih_l5", "weight_hh_l5", "bias_ih_l5", "bias_hh_l5"],
+    ["weight_ih_l6", "weight_hh_l6", "bias_ih_l6", "bias_hh_l6"],
+    ["weight_ih_l7", "weight_hh_l7", "bias_ih_l7", "bias_hh_l7"],
+];
+
+/// The tensors of each layer k ≥ 1 of a gated cell of `g` gates (row k-1),
+/// in buffer order: `weight_ih_l{k}` (G·Hp, Hp), `weight_hh_l{k}` (G·Hp,
+/// Hp), `bias_ih_l{k}`, `bias_hh_l{k}` (G·Hp).
+pub const fn layer_tensors(g: usize) -> [[TensorSpec; 4]; MAX_LAYERS - 1] {
+    const fn matrix(name: &'static str, g: usize) -> TensorSpec {
+        TensorSpec {
+            name,
+            rows: Dim::Gates(g),
+            cols: Dim::Hp,
+            transposed: false,
+            init: Init::Normal { fan_in: Dim::H },
+        }
+    }
+    const fn bias(name: &'static str, g: usize) -> TensorSpec {
+        TensorSpec {
+            name,
+            rows: Dim::One,
+            cols: Dim::Gates(g),
+            transposed: false,
+            init: Init::Zero,
+        }
+    }
+    let mut all = [[bias("", g); 4]; MAX_LAYERS - 1];
+    let mut k = 0;
+    while k < MAX_LAYERS - 1 {
+        let [w_ih, w_hh, b_ih, b_hh] = LAYER_NAMES[k];
+        all[k] = [
+            matrix(w_ih, g),
+            matrix(w_hh, g),
+            bias(b_ih, g),
+            bias(b_hh, g),
+        ];
+        k += 1;
+    }
+    all
+}
+
 /// One value per tensor of a gated cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tensors<T> {
@@ -112,6 +168,117 @@ pub fn split_mut<'a>(l: &Layout, buf: &'a mut [f32]) -> Tensors<&'a mut [f32]> {
         b_hh,
         by,
     }
+}
+
+/// The tensors of one layer of a gated cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerTensors<T> {
+    /// Layer 0: (V, G·Hp), row x the input's column; above: (G·Hp, Hp).
+    pub w_ih: T,
+    pub w_hh: T,
+    pub b_ih: T,
+    pub b_hh: T,
+}
+
+/// The lengths of layer k ≥ 1's tensors, in buffer order.
+fn layer_lens(l: &Layout, g: usize) -> [usize; 4] {
+    let gw = g * l.hp;
+    [gw * l.hp, gw * l.hp, gw, gw]
+}
+
+/// Layer `k`'s tensors of a buffer of `l`.
+pub fn layer<'a>(l: &Layout, g: usize, buf: &'a [f32], k: usize) -> LayerTensors<&'a [f32]> {
+    if k == 0 {
+        let t = split(l, buf);
+        return LayerTensors {
+            w_ih: t.w_ih,
+            w_hh: t.w_hh,
+            b_ih: t.b_ih,
+            b_hh: t.b_hh,
+        };
+    }
+    let [a, b, c, _] = layer_lens(l, g);
+    let rest = &buf[l.layer_range(k)];
+    let (w_ih, rest) = rest.split_at(a);
+    let (w_hh, rest) = rest.split_at(b);
+    let (b_ih, b_hh) = rest.split_at(c);
+    LayerTensors {
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+    }
+}
+
+/// Layer `k`'s tensors of a buffer of `l`, mutable.
+pub fn layer_mut<'a>(
+    l: &Layout,
+    g: usize,
+    buf: &'a mut [f32],
+    k: usize,
+) -> LayerTensors<&'a mut [f32]> {
+    if k == 0 {
+        let t = split_mut(l, buf);
+        return LayerTensors {
+            w_ih: t.w_ih,
+            w_hh: t.w_hh,
+            b_ih: t.b_ih,
+            b_hh: t.b_hh,
+        };
+    }
+    let [a, b, c, _] = layer_lens(l, g);
+    let rest = &mut buf[l.layer_range(k)];
+    let (w_ih, rest) = rest.split_at_mut(a);
+    let (w_hh, rest) = rest.split_at_mut(b);
+    let (b_ih, b_hh) = rest.split_at_mut(c);
+    LayerTensors {
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+    }
+}
+
+/// What a step of a layer adds to each stream's gates from its input.
+#[derive(Clone, Copy, Debug)]
+pub enum StepInput<'a> {
+    /// Layer 0: each stream's character, and `weight_ih_l0`, whose row x is
+    /// `W_ih x` for the one-hot x.
+    Ids { ids: &'a [u16], w_ih: &'a [f32] },
+    /// A layer above: each stream's input product `W_ih x` (B × G·Hp).
+    Dense(&'a [f32]),
+}
+
+impl StepInput<'_> {
+    /// Stream b's `W_ih x` (`gw` = G·Hp values).
+    pub fn row(&self, b: usize, gw: usize) -> &[f32] {
+        match *self {
+            StepInput::Ids { ids, w_ih } => {
+                let x = ids[b] as usize;
+                &w_ih[x * gw..(x + 1) * gw]
+            }
+            StepInput::Dense(rows) => &rows[b * gw..(b + 1) * gw],
+        }
+    }
+}
+
+/// A layer's input product for `rows` rows: `out (rows × G·Hp) = x (rows ×
+/// Hp) · W_ihᵀ` ([`crate::cell::Cell::input_product`]).
+pub fn input_product(
+    l: &Layout,
+    g: usize,
+    w: &[f32],
+    k: usize,
+    x: &[f32],
+    rows: usize,
+    out: &mut [f32],
+) {
+    let (gw, hp) = (g * l.hp, l.hp);
+    kernels::chunked::gemm_nt_set(
+        MatRef::dense(&x[..rows * hp], rows, hp),
+        MatRef::dense(layer(l, g, w, k).w_ih, gw, hp),
+        &mut MatMut::dense(&mut out[..rows * gw], rows, gw),
+    );
 }
 
 /// Values of `W_hhᵀ` as panels (`Hp × G·Hp`).
@@ -195,54 +362,79 @@ impl<'a> BackProduct<'a> {
     }
 }
 
-/// The weight gradients of a chunk, from each row's pre-activation
-/// gradients on the hidden side (`dhid`, `rows × G·Hp`) and the input side
-/// (`dx`; `None`: the same, as for the LSTM): `dW_hh += DHIDᵀ · H_prev`
-/// (the chunk's states before each step, rows `width` apart), and over the
-/// active rows `db_hh += dhid`, `db_ih += dx`, `dW_ih[x] += dx`. With one
-/// side, both biases get one sum of its rows (`scratch`, G·Hp values).
+/// The weight gradients of a chunk of layer `c.layer`, from each row's
+/// pre-activation gradients on the hidden side (`dhid`, `rows × G·Hp`) and
+/// the input side (`dx`; `None`: the same, as for the LSTM): `dW_hh +=
+/// DHIDᵀ · H_prev` (the chunk's states before each step, rows `width`
+/// apart), over the active rows `db_hh += dhid`, `db_ih += dx`, and the
+/// input's: layer 0 `dW_ih[x] += dx`, a layer above `dW_ih += DXᵀ · X` and
+/// `dbelow = DX · W_ih` (`w`: the weights). With one side, both biases get
+/// one sum of its rows (`scratch`, G·Hp values).
 #[allow(clippy::too_many_arguments)]
 pub fn weight_gradients(
     l: &Layout,
     g: usize,
     c: ChunkRecord<'_>,
     width: usize,
+    w: &[f32],
     dhid: &[f32],
     dx: Option<&[f32]>,
     scratch: &mut [f32],
     grads: &mut [f32],
+    dbelow: Option<&mut [f32]>,
 ) {
-    let (gw, rows) = (g * l.hp, c.steps * c.streams);
-    let grads = split_mut(l, grads);
+    let (gw, hp, rows) = (g * l.hp, l.hp, c.steps * c.streams);
+    let grads = layer_mut(l, g, grads, c.layer);
+    let dhid = &dhid[..rows * gw];
     kernels::chunked::gemm_tn(
-        MatRef::dense(&dhid[..rows * gw], rows, gw),
-        MatRef::new(c.states, rows, l.hp, width),
-        &mut MatMut::dense(grads.w_hh, gw, l.hp),
+        MatRef::dense(dhid, rows, gw),
+        MatRef::new(c.states, rows, hp, width),
+        &mut MatMut::dense(grads.w_hh, gw, hp),
     );
     let active = |row: usize| row / c.streams < c.lens[row % c.streams];
+    let dx = dx.map(|d| &d[..rows * gw]);
     match dx {
         Some(dx) => {
-            let pairs = dhid[..rows * gw]
-                .chunks_exact(gw)
-                .zip(dx[..rows * gw].chunks_exact(gw));
-            for (row, (dh, dx)) in pairs.enumerate().filter(|&(r, _)| active(r)) {
+            let pairs = dhid.chunks_exact(gw).zip(dx.chunks_exact(gw));
+            for (_, (dh, dx)) in pairs.enumerate().filter(|&(r, _)| active(r)) {
                 kernels::add_assign(grads.b_hh, dh);
                 kernels::add_assign(grads.b_ih, dx);
-                let x = c.inputs[row] as usize;
-                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], dx);
             }
         }
         None => {
             let sum = &mut scratch[..gw];
             sum.fill(0.0);
-            let each = dhid[..rows * gw].chunks_exact(gw).enumerate();
-            for (row, d) in each.filter(|&(r, _)| active(r)) {
+            let each = dhid.chunks_exact(gw).enumerate();
+            for (_, d) in each.filter(|&(r, _)| active(r)) {
                 kernels::add_assign(sum, d);
-                let x = c.inputs[row] as usize;
-                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], d);
             }
             kernels::add_assign(grads.b_hh, sum);
             kernels::add_assign(grads.b_ih, sum);
+        }
+    }
+    let dx = dx.unwrap_or(dhid);
+    match c.below {
+        None => {
+            let each = dx.chunks_exact(gw).enumerate();
+            for (row, d) in each.filter(|&(r, _)| active(r)) {
+                let x = c.inputs[row] as usize;
+                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], d);
+            }
+        }
+        Some(x) => {
+            let dx = MatRef::dense(dx, rows, gw);
+            kernels::chunked::gemm_tn(
+                dx,
+                MatRef::dense(&x[..rows * hp], rows, hp),
+                &mut MatMut::dense(grads.w_ih, gw, hp),
+            );
+            let dbelow = &mut dbelow.expect("a layer above the first sets dbelow")[..rows * hp];
+            dbelow.fill(0.0);
+            kernels::chunked::gemm_nn(
+                dx,
+                MatRef::dense(layer(l, g, w, c.layer).w_ih, gw, hp),
+                &mut MatMut::dense(dbelow, rows, hp),
+            );
         }
     }
 }

@@ -22,10 +22,10 @@
 //! z`, to which `g_t` adds `dhid_t · W_hh`. Then over the chunk `dW_hh +=
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
-use super::gates::{self, BackProduct};
+use super::gates::{self, BackProduct, StepInput};
 use super::{Cell, ChunkRecord};
 use crate::kernels;
-use crate::layout::{Layout, TensorSpec};
+use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
 /// The GRU cell.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +35,33 @@ pub struct GruCell;
 const G: usize = 3;
 
 const TENSORS: [TensorSpec; 6] = gates::tensors(G);
+const LAYER_TENSORS: [[TensorSpec; 4]; MAX_LAYERS - 1] = gates::layer_tensors(G);
+
+/// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
+fn advance(
+    l: &Layout,
+    k: usize,
+    w: &[f32],
+    prepared: &[f32],
+    x: StepInput<'_>,
+    prev: &[f32],
+    next: &mut [f32],
+) {
+    let (hp, width) = (l.hp, GruCell.state_width(l));
+    let (gw, b_n) = (G * hp, prev.len() / width);
+    let t = gates::layer(l, G, w, k);
+    let whh_t = &prepared[k * gates::panels_len(l, G)..][..gates::panels_len(l, G)];
+    for row in next.chunks_exact_mut(width) {
+        row[hp..hp + gw].copy_from_slice(t.b_hh);
+    }
+    gates::recur(l, G, whh_t, b_n, width, prev, next, hp);
+    let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
+    for (b, (row, prev)) in rows.enumerate() {
+        let (h, rest) = row.split_at_mut(hp);
+        let (hidden, n) = rest.split_at_mut(gw);
+        kernels::gru_pointwise(x.row(b, gw), t.b_ih, hidden, &prev[..hp], n, h);
+    }
+}
 
 impl Cell for GruCell {
     fn tensors(&self) -> &'static [TensorSpec] {
@@ -47,6 +74,33 @@ impl Cell for GruCell {
 
     fn hidden_tensor(&self) -> &'static str {
         "weight_hh_l0"
+    }
+
+    fn stacks(&self) -> bool {
+        true
+    }
+
+    fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
+        &LAYER_TENSORS[k - 1]
+    }
+
+    fn recurrent_tensor(&self, k: usize) -> &'static str {
+        match k {
+            0 => self.hidden_tensor(),
+            _ => LAYER_TENSORS[k - 1][1].name,
+        }
+    }
+
+    fn input_product(
+        &self,
+        l: &Layout,
+        k: usize,
+        w: &[f32],
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+    ) {
+        gates::input_product(l, G, w, k, x, rows, out);
     }
 
     fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
@@ -68,39 +122,43 @@ impl Cell for GruCell {
         &["hidden"]
     }
 
-    /// `W_hhᵀ` as panels.
+    /// Each layer's `W_hhᵀ` as panels.
     fn prepared_len(&self, l: &Layout) -> usize {
-        gates::panels_len(l, G)
+        l.layers * gates::panels_len(l, G)
     }
 
     fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
-        gates::pack_whh_t(l, G, gates::split(l, w).w_hh, prepared);
+        let each = prepared.chunks_exact_mut(gates::panels_len(l, G));
+        for (k, out) in each.enumerate() {
+            gates::pack_whh_t(l, G, gates::layer(l, G, w, k).w_hh, out);
+        }
     }
 
     fn step(
         &self,
         l: &Layout,
         w: &[f32],
-        whh_t: &[f32],
+        prepared: &[f32],
         inputs: &[u16],
         prev: &[f32],
         next: &mut [f32],
     ) {
-        let (hp, width, b_n) = (l.hp, self.state_width(l), inputs.len());
-        let gw = G * hp;
-        let t = gates::split(l, w);
-        for row in next.chunks_exact_mut(width) {
-            row[hp..hp + gw].copy_from_slice(t.b_hh);
-        }
-        gates::recur(l, G, whh_t, b_n, width, prev, next, hp);
-        let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
-        for ((row, prev), &x) in rows.zip(inputs) {
-            let x = x as usize;
-            let (h, rest) = row.split_at_mut(hp);
-            let (hidden, n) = rest.split_at_mut(gw);
-            let w_ih = &t.w_ih[x * gw..(x + 1) * gw];
-            kernels::gru_pointwise(w_ih, t.b_ih, hidden, &prev[..hp], n, h);
-        }
+        let w_ih = gates::split(l, w).w_ih;
+        let x = StepInput::Ids { ids: inputs, w_ih };
+        advance(l, 0, w, prepared, x, prev, next);
+    }
+
+    fn step_above(
+        &self,
+        l: &Layout,
+        k: usize,
+        w: &[f32],
+        prepared: &[f32],
+        x_in: &[f32],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        advance(l, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
     /// `dx` and `dhid` for the chunk (`steps·B × 3Hp` each), `g_{t+1}` (B ×
@@ -117,13 +175,15 @@ impl Cell for GruCell {
         dh: &mut [f32],
         scratch: &mut [f32],
         grads: &mut [f32],
+        dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
         let gw = G * hp;
         let (dx, rest) = scratch.split_at_mut(steps * b_n * gw);
         let (dhid, rest) = rest.split_at_mut(steps * b_n * gw);
         let (dh_next, panels) = rest.split_at_mut(b_n * hp);
-        let back = BackProduct::new(l, G, gates::split(l, w).w_hh, b_n, panels);
+        let w_hh = gates::layer(l, G, w, c.layer).w_hh;
+        let back = BackProduct::new(l, G, w_hh, b_n, panels);
         dh_next.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
         for t in (0..steps).rev() {
@@ -147,6 +207,7 @@ impl Cell for GruCell {
                 back.add_to(dhid_t, b_n, dh_next);
             }
         }
-        gates::weight_gradients(l, G, c, width, dhid, Some(dx), &mut [], grads);
+        let dx = Some(&dx[..]);
+        gates::weight_gradients(l, G, c, width, w, dhid, dx, &mut [], grads, dbelow);
     }
 }

@@ -20,10 +20,10 @@
 //! gives `dpre_t` (B × 4Hp) and `dc_{t-1}`; `g_t = dpre_t · W_hh`. Then over
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
-use super::gates::{self, BackProduct};
+use super::gates::{self, BackProduct, StepInput};
 use super::{Cell, ChunkRecord};
 use crate::kernels;
-use crate::layout::{Layout, TensorSpec};
+use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
 /// The LSTM cell.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +33,40 @@ pub struct LstmCell;
 const G: usize = 4;
 
 const TENSORS: [TensorSpec; 6] = gates::tensors(G);
+const LAYER_TENSORS: [[TensorSpec; 4]; MAX_LAYERS - 1] = gates::layer_tensors(G);
+
+/// Values of one layer's prepared weights: `W_hhᵀ` as panels, then `b_ih +
+/// b_hh` (4Hp).
+fn prepared_per_layer(l: &Layout) -> usize {
+    gates::panels_len(l, G) + G * l.hp
+}
+
+impl LstmCell {
+    /// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
+    fn advance(
+        &self,
+        l: &Layout,
+        k: usize,
+        prepared: &[f32],
+        x: StepInput<'_>,
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        let (hp, width) = (l.hp, self.state_width(l));
+        let (gw, b_n) = (G * hp, prev.len() / width);
+        let each = prepared_per_layer(l);
+        let (whh_t, bias) = prepared[k * each..(k + 1) * each].split_at(gates::panels_len(l, G));
+        for (b, row) in next.chunks_exact_mut(width).enumerate() {
+            kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
+        }
+        gates::recur(l, G, whh_t, b_n, width, prev, next, 2 * hp);
+        for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
+            let (hc, pre) = row.split_at_mut(2 * hp);
+            let (h, c) = hc.split_at_mut(hp);
+            kernels::lstm_pointwise(pre, &prev[hp..2 * hp], c, h);
+        }
+    }
+}
 
 impl Cell for LstmCell {
     fn tensors(&self) -> &'static [TensorSpec] {
@@ -45,6 +79,33 @@ impl Cell for LstmCell {
 
     fn hidden_tensor(&self) -> &'static str {
         "weight_hh_l0"
+    }
+
+    fn stacks(&self) -> bool {
+        true
+    }
+
+    fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
+        &LAYER_TENSORS[k - 1]
+    }
+
+    fn recurrent_tensor(&self, k: usize) -> &'static str {
+        match k {
+            0 => self.hidden_tensor(),
+            _ => LAYER_TENSORS[k - 1][1].name,
+        }
+    }
+
+    fn input_product(
+        &self,
+        l: &Layout,
+        k: usize,
+        w: &[f32],
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+    ) {
+        gates::input_product(l, G, w, k, x, rows, out);
     }
 
     fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
@@ -66,16 +127,18 @@ impl Cell for LstmCell {
         &["hidden", "cell"]
     }
 
-    /// `W_hhᵀ` as panels, then `b_ih + b_hh` (4Hp).
+    /// Each layer's `W_hhᵀ` as panels, then its `b_ih + b_hh` (4Hp).
     fn prepared_len(&self, l: &Layout) -> usize {
-        gates::panels_len(l, G) + G * l.hp
+        l.layers * prepared_per_layer(l)
     }
 
     fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
-        let t = gates::split(l, w);
-        let (whh_t, bias) = prepared.split_at_mut(gates::panels_len(l, G));
-        gates::pack_whh_t(l, G, t.w_hh, whh_t);
-        kernels::add(bias, t.b_ih, t.b_hh);
+        for (k, out) in prepared.chunks_exact_mut(prepared_per_layer(l)).enumerate() {
+            let t = gates::layer(l, G, w, k);
+            let (whh_t, bias) = out.split_at_mut(gates::panels_len(l, G));
+            gates::pack_whh_t(l, G, t.w_hh, whh_t);
+            kernels::add(bias, t.b_ih, t.b_hh);
+        }
     }
 
     fn step(
@@ -87,20 +150,22 @@ impl Cell for LstmCell {
         prev: &[f32],
         next: &mut [f32],
     ) {
-        let (hp, width, b_n) = (l.hp, self.state_width(l), inputs.len());
-        let gw = G * hp;
         let w_ih = gates::split(l, w).w_ih;
-        let (whh_t, bias) = prepared.split_at(gates::panels_len(l, G));
-        for (row, &x) in next.chunks_exact_mut(width).zip(inputs) {
-            let x = x as usize;
-            kernels::add(&mut row[2 * hp..], &w_ih[x * gw..(x + 1) * gw], bias);
-        }
-        gates::recur(l, G, whh_t, b_n, width, prev, next, 2 * hp);
-        for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
-            let (hc, pre) = row.split_at_mut(2 * hp);
-            let (h, c) = hc.split_at_mut(hp);
-            kernels::lstm_pointwise(pre, &prev[hp..2 * hp], c, h);
-        }
+        let x = StepInput::Ids { ids: inputs, w_ih };
+        self.advance(l, 0, prepared, x, prev, next);
+    }
+
+    fn step_above(
+        &self,
+        l: &Layout,
+        k: usize,
+        _w: &[f32],
+        prepared: &[f32],
+        x_in: &[f32],
+        prev: &[f32],
+        next: &mut [f32],
+    ) {
+        self.advance(l, k, prepared, StepInput::Dense(x_in), prev, next);
     }
 
     /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp
@@ -117,6 +182,7 @@ impl Cell for LstmCell {
         dh: &mut [f32],
         scratch: &mut [f32],
         grads: &mut [f32],
+        dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
         let gw = G * hp;
@@ -124,7 +190,8 @@ impl Cell for LstmCell {
         let (dh_next, rest) = rest.split_at_mut(b_n * hp);
         let (dc, rest) = rest.split_at_mut(b_n * hp);
         let (bias_sum, panels) = rest.split_at_mut(gw);
-        let back = BackProduct::new(l, G, gates::split(l, w).w_hh, b_n, panels);
+        let w_hh = gates::layer(l, G, w, c.layer).w_hh;
+        let back = BackProduct::new(l, G, w_hh, b_n, panels);
         dh_next.fill(0.0);
         dc.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
@@ -148,6 +215,6 @@ impl Cell for LstmCell {
                 back.add_to(dpre_t, b_n, dh_next);
             }
         }
-        gates::weight_gradients(l, G, c, width, dpre, None, bias_sum, grads);
+        gates::weight_gradients(l, G, c, width, w, dpre, None, bias_sum, grads, dbelow);
     }
 }

@@ -44,9 +44,31 @@ impl Layout {
         self.cell.cell()
     }
 
-    /// Values of the carried state of one stream ([`Cell::carried`]).
+    /// Values of the carried state of one stream: each layer's
+    /// [`Cell::carried`] parts, Hp values each, layer 0's first.
     pub fn carried_width(&self) -> usize {
-        self.cell().carried().len() * self.hp
+        self.layers * self.cell().carried().len() * self.hp
+    }
+
+    /// The names of the carried state's parts, in order (Hp values each):
+    /// layer 0's as [`Cell::carried`] names them, layer k's with `_l{k}`
+    /// after (`hidden`, `cell`, `hidden_l1`, `cell_l1`, …).
+    pub fn carried_parts(&self) -> Vec<String> {
+        let parts = self.cell().carried();
+        (0..self.layers)
+            .flat_map(|k| {
+                parts.iter().map(move |p| match k {
+                    0 => p.to_string(),
+                    _ => format!("{p}_l{k}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Values per row of a layer's input product ([`Cell::input_product`]):
+    /// G·Hp.
+    pub fn input_width(&self) -> usize {
+        self.cell().gates() * self.hp
     }
 }
 
@@ -54,6 +76,8 @@ impl Layout {
 /// to `steps` steps, row `t·B + b` for step t of stream b.
 #[derive(Clone, Copy, Debug)]
 pub struct ChunkRecord<'a> {
+    /// The layer (0: the one that reads the characters).
+    pub layer: usize,
     pub streams: usize,
     pub steps: usize,
     /// The input id of each row (0 past a stream's end).
@@ -66,6 +90,9 @@ pub struct ChunkRecord<'a> {
     /// With dropout on the input ([`Cell::drops_input`]), the input mask of
     /// each row (`steps·B × Hp`) that [`Cell::step_dropped`] was given.
     pub input_mask: Option<&'a [f32]>,
+    /// For a layer above the first, its input: the h of the layer below
+    /// (dropped, with dropout) of each row (`steps·B × Hp`).
+    pub below: Option<&'a [f32]>,
 }
 
 /// A recurrent cell.
@@ -79,6 +106,25 @@ pub trait Cell: Sync + std::fmt::Debug {
 
     /// The recurrent tensor, whose file shape `[G·H, H]` gives the hidden size.
     fn hidden_tensor(&self) -> &'static str;
+
+    /// Whether layers of this cell stack (`--layers` above 1): the gated
+    /// cells do, the article's tanh cell is one layer.
+    fn stacks(&self) -> bool {
+        false
+    }
+
+    /// The tensors of layer `k` (1 to [`crate::layout::MAX_LAYERS`] - 1)
+    /// of a cell that [`Cell::stacks`], in buffer order.
+    fn layer_tensors(&self, _k: usize) -> &'static [TensorSpec] {
+        &[]
+    }
+
+    /// Layer `k`'s recurrent tensor (the one initialised as
+    /// [`Cell::hidden_tensor`] is).
+    fn recurrent_tensor(&self, k: usize) -> &'static str {
+        assert_eq!(k, 0, "{self:?} is one layer");
+        self.hidden_tensor()
+    }
 
     /// `(Why, by)` of a buffer in this layout: the readout's weights.
     fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]);
@@ -115,6 +161,38 @@ pub trait Cell: Sync + std::fmt::Debug {
         next: &mut [f32],
     );
 
+    /// The input product of layer `k` ≥ 1 for `rows` rows: `out (rows ×
+    /// G·Hp) = x (rows × Hp) · W_ihᵀ`, x the h of the layer below (for a
+    /// chunk, all its rows at once; then [`Cell::step_above`] step by step).
+    #[allow(clippy::too_many_arguments)]
+    fn input_product(
+        &self,
+        _l: &Layout,
+        _k: usize,
+        _w: &[f32],
+        _x: &[f32],
+        _rows: usize,
+        _out: &mut [f32],
+    ) {
+        unreachable!("{self:?} is one layer (Cell::stacks)")
+    }
+
+    /// [`Cell::step`] of layer `k` ≥ 1, whose input is a dense vector: `x_in`
+    /// holds each stream's [`Cell::input_product`] (B × G·Hp).
+    #[allow(clippy::too_many_arguments)]
+    fn step_above(
+        &self,
+        _l: &Layout,
+        _k: usize,
+        _w: &[f32],
+        _prepared: &[f32],
+        _x_in: &[f32],
+        _prev: &[f32],
+        _next: &mut [f32],
+    ) {
+        unreachable!("{self:?} is one layer (Cell::stacks)")
+    }
+
     /// Whether dropout ([`crate::dropout`]) drops this cell's input as well
     /// as `h_t` where it feeds the readout (tanh: yes, per unit of the
     /// embedding `Wxh[:, x]`; the gated cells: no, as char-rnn drops an
@@ -148,8 +226,11 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// from the readout (`steps·B × Hp`) and is overwritten (with dropout,
     /// masked where `h_t` feeds the readout; the cell applies
     /// `chunk.input_mask`); the gradients
-    /// of the cell's own tensors are added into `grads`. `scratch` has
-    /// [`Cell::scratch_len`] values (allocated once, not per chunk).
+    /// of the layer's own tensors are added into `grads`. `scratch` has
+    /// [`Cell::scratch_len`] values (allocated once, not per chunk). For a
+    /// layer above the first (`chunk.below`), `dbelow` (`steps·B × Hp`) is
+    /// set to the gradient of its input, `dL/dx_t`.
+    #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         l: &Layout,
@@ -158,5 +239,6 @@ pub trait Cell: Sync + std::fmt::Debug {
         dh: &mut [f32],
         scratch: &mut [f32],
         grads: &mut [f32],
+        dbelow: Option<&mut [f32]>,
     );
 }

@@ -198,6 +198,7 @@ impl Cell for TanhCell {
         dh: &mut [f32],
         scratch: &mut [f32],
         grads: &mut [f32],
+        _dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps) = (l.hp, c.streams, c.steps);
         let (dh_next, whh_panels) = scratch.split_at_mut(b_n * hp);

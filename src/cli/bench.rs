@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// The recurrent cell (see train --cell).
     #[arg(long, default_value = "rnn", value_parser = named::<CellKind>())]
     pub cell: CellKind,
+    /// Layers of the cell stacked (see train --layers).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
+    pub layers: usize,
     /// Hidden size H.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
@@ -78,6 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let config = TrainConfig {
         cell: args.cell,
+        layers: args.layers,
         hidden: args.hidden,
         seq_len: args.seq_len,
         streams,

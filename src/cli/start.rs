@@ -98,6 +98,7 @@ fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
     let s = &ck.settings;
     let norm = s.clip_norm.map_or("none".to_string(), |n| n.to_string());
     same("--cell", args.cell, s.cell.to_string())?;
+    same("--layers", args.layers, s.layers.to_string())?;
     same("--hidden", args.hidden, s.hidden.to_string())?;
     same("--seq-len", args.seq_len, s.seq_len.to_string())?;
     same("--lr", args.lr, s.lr.to_string())?;
@@ -129,12 +130,19 @@ fn check_same_settings(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
 }
 
 /// `--init-from`: the model's H, unless `--hidden` asks for another (or
-/// `--cell` for another cell).
+/// `--cell` or `--layers` for another cell or depth).
 pub fn init_hidden(args: &TrainArgs, model: &Model, path: &Path) -> Result<usize> {
     if let Some(cell) = args.cell.filter(|&c| c != model.layout.cell) {
         return Err(Error::Usage(format!(
             "--cell {cell} differs from the cell {} of {}",
             model.layout.cell,
+            path.display()
+        )));
+    }
+    if let Some(n) = args.layers.filter(|&n| n != model.layout.layers) {
+        return Err(Error::Usage(format!(
+            "--layers {n} differs from the {} layers of {}",
+            model.layout.layers,
             path.display()
         )));
     }

@@ -55,7 +55,8 @@ fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
 }
 
 /// The run's settings and record, before training: a resumed run's come
-/// from its checkpoint.
+/// from its checkpoint; one started `--init-from` a model takes the
+/// model's cell, layers and H.
 fn plan(
     args: &TrainArgs,
     start: &Start,
@@ -79,32 +80,20 @@ fn plan(
         best_val: None,
         eval_every: None,
     };
-    Ok((args.settings(total - val_len), run))
+    let mut config = args.settings(total - val_len);
+    if let Start::InitFrom(model) = start {
+        let path = args.init_from.as_deref().expect("InitFrom has a path");
+        config.hidden = start::init_hidden(args, model, path)?;
+        (config.cell, config.layers) = (model.layout.cell, model.layout.layers);
+    }
+    Ok((config, run))
 }
 
 /// The trainer for this start.
-fn trainer(
-    args: &TrainArgs,
-    start: Start,
-    config: TrainConfig,
-    corpus: &Corpus,
-) -> Result<Trainer> {
+fn trainer(start: Start, config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
     match start {
         Start::Fresh => Trainer::new(config, corpus),
-        Start::InitFrom(model) => {
-            let path = args.init_from.as_deref().expect("InitFrom has a path");
-            let hidden = start::init_hidden(args, &model, path)?;
-            let cell = model.layout.cell;
-            Trainer::with_model(
-                TrainConfig {
-                    cell,
-                    hidden,
-                    ..config
-                },
-                model,
-                corpus,
-            )
-        }
+        Start::InitFrom(model) => Trainer::with_model(config, model, corpus),
         Start::Resume(model, ck) => Trainer::resume(config, model, corpus, ck.state),
     }
 }
@@ -132,7 +121,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
-    let mut trainer = trainer(&args, start, config, &corpus)?;
+    let mut trainer = trainer(start, config, &corpus)?;
     let options = session_options(&args, &trainer, &val, &run, start_elapsed, &out)?;
     if trainer.config().lr_schedule == LrSchedule::Plateau {
         run.eval_every = Some(options.eval_every);

@@ -38,6 +38,12 @@ pub struct TrainArgs {
     /// --init-from, whose model has its cell.
     #[arg(long, value_parser = named::<CellKind>())]
     pub cell: Option<CellKind>,
+    /// Layers of the cell stacked, each of H units: layer 1 reads the
+    /// character, each above the h of the one below, the output layer the
+    /// top one's (more than 1: gru or lstm) [default: 1]. Not with
+    /// --init-from, whose model has its layers.
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
+    pub layers: Option<usize>,
     /// Hidden size H [default: 128].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
@@ -147,8 +153,9 @@ pub struct TrainArgs {
     pub sample_len: usize,
     /// Dropout rate P in [0, 1) while training, on the non-recurrent
     /// connections only: each unit of the input's embedding Wxh[:, x_t] (the
-    /// rnn cell's; gru and lstm drop their output only) and of h_t where it
-    /// feeds the output layer is zeroed with probability P
+    /// rnn cell's; gru and lstm do not drop their input), of each layer's h_t
+    /// where it feeds the layer above (--layers), and of h_t where it feeds
+    /// the output layer is zeroed with probability P
     /// (kept ones scaled by 1/(1-P)); the recurrence h_t → h_{t+1} is never
     /// dropped; validation, eval and sampling use no dropout [default: 0].
     #[arg(long, value_name = "P", value_parser = fraction_f32, allow_negative_numbers = true)]
@@ -201,6 +208,7 @@ impl TrainArgs {
         };
         TrainConfig {
             cell: self.cell.unwrap_or(base.cell),
+            layers: self.layers.unwrap_or(base.layers),
             hidden: self.hidden.unwrap_or(base.hidden),
             seq_len: self.seq_len.unwrap_or(base.seq_len),
             lr,

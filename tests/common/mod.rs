@@ -138,17 +138,19 @@ pub fn kill(signal: &str, pid: u32) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-/// A model of `cell` with every stored entry of every tensor (biases too)
-/// drawn uniformly from [-scale, scale], padding left zero.
+/// A model of `layers` layers of `cell` with every stored entry of every
+/// tensor (biases too) drawn uniformly from [-scale, scale], padding left
+/// zero.
 pub fn random_cell_model(
     cell: rnn_fast::layout::CellKind,
+    layers: usize,
     h: usize,
     v: usize,
     seed: u64,
     scale: f32,
 ) -> Model {
     let init = rnn_fast::config::InitKind::Article;
-    let mut model = Model::init_cell(cell, vocab(v), h, seed, init);
+    let mut model = Model::init_cell(cell, layers, vocab(v), h, seed, init);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
     let l = model.layout;
     for (at, spec) in l.offsets() {
