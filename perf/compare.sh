@@ -14,7 +14,8 @@
 #
 # CASES (optional) limits the cases, e.g. CASES="tinyshakespeare.txt:256:32:1";
 # a fifth field names the cell (rnn, the default; gru; lstm): both sides then
-# train that cell (rnn-fast bench --cell, nn.GRU / nn.LSTM).
+# train that cell (rnn-fast bench --cell, nn.GRU / nn.LSTM), and a sixth its
+# layers (1, the default; rnn-fast bench --layers, PyTorch's num_layers).
 # PyTorch and NumPy: PYTHON, or perf/.venv (made with `pip install torch numpy`
 # when either is absent).
 # Corpora: RNN_FAST_CORPORA or ../shared/corpora.
@@ -59,20 +60,23 @@ echo
 echo "| corpus (V) | cell | H | streams × threads | rnn-fast chars/s | PyTorch one-hot | PyTorch embedding | ratio | rnn-fast % of peak |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for case in $CASES; do
-    IFS=: read -r corpus h b t cell <<<"$case"
+    IFS=: read -r corpus h b t cell layers <<<"$case"
     cell=${cell:-rnn}
+    layers=${layers:-1}
     total=$((b * t))
     file="$CORPORA/$corpus"
     results=$(mktemp)
     for _ in $(seq "$REPS"); do
-        "$BIN" bench --corpus "$file" --cell "$cell" --hidden "$h" --streams "$b" --shards "$total" --threads "$t" \
+        "$BIN" bench --corpus "$file" --cell "$cell" --layers "$layers" --hidden "$h" --streams "$b" --shards "$total" --threads "$t" \
             --seconds "$SECONDS_EACH" --json | sed 's/^/rnn /' >>"$results"
         for input in onehot embedding; do
-            "$PY" perf/pytorch_bench.py "$file" --cell "$cell" --hidden "$h" --streams "$total" --threads "$t" \
+            "$PY" perf/pytorch_bench.py "$file" --cell "$cell" --layers "$layers" --hidden "$h" --streams "$total" --threads "$t" \
                 --input "$input" --seconds "$SECONDS_EACH" | sed "s/^/$input /" >>"$results"
         done
     done
-    python3 - "$results" "$corpus" "$h" "$b" "$t" "$cell" <<'EOF'
+    label=$cell
+    [ "$layers" = 1 ] || label="$cell × $layers"
+    python3 - "$results" "$corpus" "$h" "$b" "$t" "$label" <<'EOF'
 import json, statistics, sys
 path, corpus, h, b, t, cell = sys.argv[1:]
 runs = {"rnn": [], "onehot": [], "embedding": []}

@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--input", choices=["onehot", "embedding"], default="onehot")
     ap.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="rnn")
+    ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=3.0)
     a = ap.parse_args()
 
@@ -54,7 +55,7 @@ def main():
     if a.cell == "rnn":
         rnn = nn.RNN(n_in, H, nonlinearity="tanh", batch_first=True)
     else:
-        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[a.cell](n_in, H, batch_first=True)
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[a.cell](n_in, H, num_layers=a.layers, batch_first=True)
     out = nn.Linear(H, V)
     params = list(rnn.parameters()) + list(out.parameters())
     if embed is not None:
@@ -75,7 +76,7 @@ def main():
         return h, y.numel()
 
     def zero_state():
-        z = torch.zeros(1, B, H)
+        z = torch.zeros(a.layers, B, H)
         return (z, z.clone()) if a.cell == "lstm" else z
 
     h, p = zero_state(), 0
@@ -103,6 +104,7 @@ def main():
         "threads": a.threads,
         "input": a.input,
         "cell": a.cell,
+        "layers": a.layers,
         "torch": torch.__version__,
     }))
 

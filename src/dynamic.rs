@@ -134,6 +134,7 @@ mod tests {
     use crate::config::TrainConfig;
     use crate::corpus::Corpus;
     use crate::eval;
+    use crate::layout::CellKind;
     use crate::trainer::Trainer;
 
     /// `n` words of a five-word vocabulary in the order `word(i)` picks.
@@ -145,9 +146,16 @@ mod tests {
 
     /// A model (H 32) trained for two epochs on one word order.
     fn trained() -> (Model, Corpus) {
+        trained_cell(CellKind::Tanh, 1)
+    }
+
+    /// [`trained`] with `layers` layers of `cell`.
+    fn trained_cell(cell: CellKind, layers: usize) -> (Model, Corpus) {
         let text = words(6_000, |i| (i * 7 % 11 % 5) as usize);
         let corpus = Corpus::from_text(&text).unwrap();
         let config = TrainConfig {
+            cell,
+            layers,
             hidden: 32,
             epochs: 2,
             threads: 1,
@@ -179,6 +187,25 @@ mod tests {
         assert_eq!(dynamic.chars, ids.len() - 1);
         assert!(
             dynamic.loss_nats < 0.5 * stat.loss_nats,
+            "dynamic {} vs static {}",
+            dynamic.loss_nats,
+            stat.loss_nats
+        );
+        assert_eq!(model.weights, before, "the model is not changed");
+    }
+
+    /// A stacked LSTM adapts as it reads too (every layer's weights take
+    /// the step), and its model is not changed.
+    #[test]
+    fn stacked_lstm_adapts_to_repeated_structure() {
+        let (model, corpus) = trained_cell(CellKind::Lstm, 2);
+        let ids = other_order(&corpus);
+        let before = model.weights.clone();
+        let stat = eval::evaluate(&model, &ids);
+        let dynamic = evaluate_dynamic(&model, &ids, &DynamicSettings::default()).unwrap();
+        assert_eq!(dynamic.chars, stat.chars);
+        assert!(
+            dynamic.loss_nats < 0.8 * stat.loss_nats,
             "dynamic {} vs static {}",
             dynamic.loss_nats,
             stat.loss_nats

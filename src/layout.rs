@@ -107,7 +107,7 @@ impl Layout {
 
     /// Total length of the flat buffer.
     pub fn len(&self) -> usize {
-        self.tensors().iter().map(|t| t.stored_len(self)).sum()
+        self.base_len() + (1..self.layers).map(|k| self.layer_len(k)).sum::<usize>()
     }
 
     /// Always false: a layout has at least one parameter.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
 use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
+use rnn_fast::layout::CellKind;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
@@ -390,8 +391,14 @@ fn print_header(
         corpus.len() + val.len(),
         corpus.vocab.len()
     ));
+    // The article's cell is named only when it is not the default one layer.
+    let cell = match (c.cell, c.layers) {
+        (CellKind::Tanh, 1) => String::new(),
+        (cell, 1) => format!("{cell}, "),
+        (cell, n) => format!("{cell}, {n} layers, "),
+    };
     out.line(format_args!(
-        "H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {} epochs, seed {}",
+        "{cell}H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {} epochs, seed {}",
         c.hidden,
         c.seq_len,
         c.optimizer,
