@@ -53,7 +53,7 @@ def main():
     embed = nn.Embedding(V, H) if a.input == "embedding" else None
     n_in = H if embed is not None else V
     if a.cell == "rnn":
-        rnn = nn.RNN(n_in, H, nonlinearity="tanh", batch_first=True)
+        rnn = nn.RNN(n_in, H, nonlinearity="tanh", num_layers=a.layers, batch_first=True)
     else:
         rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[a.cell](n_in, H, num_layers=a.layers, batch_first=True)
     out = nn.Linear(H, V)

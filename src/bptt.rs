@@ -34,7 +34,8 @@
 //! get the input id 0 and a zero `dy`, so they add nothing to any gradient.
 //!
 //! Training with dropout ([`Bptt::train_forward`] with a [`MaskKey`]) fills
-//! the chunk's two masks first ([`crate::dropout`], `T·B × Hp` each), steps
+//! the chunk's masks first ([`crate::dropout`], `T·B × Hp` each: input,
+//! output and, stacked, one between each two layers), steps
 //! with [`Cell::step_dropped`], reads out `HD = H ⊙ M_out` instead of `H`
 //! (`Y = HD · Whyᵀ + by`, `dWhy += DYᵀ · HD`) and masks the readout's
 //! `DH = (DY · Why) ⊙ M_out` before the cell's backward, which gets the

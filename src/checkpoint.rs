@@ -398,18 +398,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
 
 /// A tensor's values as f32: it must exist, be F32 of `shape`, and be finite.
 fn read_f32(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-    let t = tensors
-        .tensor(name)
-        .map_err(|_| format!("it has no tensor {name:?}"))?;
-    if t.dtype() != Dtype::F32 {
-        return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
-    }
-    if t.shape() != shape {
-        return Err(format!(
-            "tensor {name} has shape {:?}, expected {shape:?}",
-            t.shape()
-        ));
-    }
+    let t = checked_f32(tensors, name, shape)?;
     let floats: Vec<f32> = t
         .data()
         .chunks_exact(4)
@@ -424,19 +413,48 @@ fn read_f32(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Ve
     Ok(floats)
 }
 
+/// Tensor `name` of `tensors`, checked to be there, F32 and of `shape`
+/// (its data is not read).
+fn checked_f32<'a>(
+    tensors: &SafeTensors<'a>,
+    name: &str,
+    shape: &[usize],
+) -> Result<TensorView<'a>, String> {
+    let t = tensors
+        .tensor(name)
+        .map_err(|_| format!("it has no tensor {name:?}"))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
+    }
+    if t.shape() != shape {
+        return Err(format!(
+            "tensor {name} has shape {:?}, expected {shape:?}",
+            t.shape()
+        ));
+    }
+    Ok(t)
+}
+
 /// The inverse of [`article_entries`]: the tensors `prefix` + name, checked,
-/// into a buffer of `layout` (pad zero).
+/// into a buffer of `layout` (pad zero). Every tensor's shape is checked
+/// before the buffer is allocated, so that a file naming a large model it
+/// does not hold (`layers`, `hidden`) is refused without allocating it.
 fn read_article(
     tensors: &SafeTensors<'_>,
     layout: &Layout,
     prefix: &str,
 ) -> Result<AlignedVec, String> {
     let Layout { h, v, .. } = *layout;
-    let mut buf = layout.zeros();
-    for (at, spec) in layout.offsets() {
+    let in_model = |e: String| format!("{e} (H = {h}, V = {v} characters in the vocabulary)");
+    let specs = layout.offsets();
+    for (_, spec) in &specs {
         let name = format!("{prefix}{}", spec.name);
-        let values = read_f32(tensors, &name, &spec.file_shape(layout))
-            .map_err(|e| format!("{e} (H = {h}, V = {v} characters in the vocabulary)"))?;
+        checked_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
+    }
+    let mut buf = layout.zeros();
+    for (at, spec) in specs {
+        let name = format!("{prefix}{}", spec.name);
+        let values = read_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
         for (k, x) in values.into_iter().enumerate() {
             buf[at + spec.stored_index(layout, k)] = x;
         }
@@ -470,6 +488,10 @@ fn read_state(
         })
         .collect::<Result<Vec<usize>, String>>()?;
     let (hp, width) = (layout.hp, layout.carried_width());
+    // The state tensors first, so that `k` is what the file holds.
+    for name in layout.carried_parts() {
+        checked_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;
+    }
     let mut hidden = vec![0.0; k * width];
     for (part, name) in layout.carried_parts().iter().enumerate() {
         let rows = read_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;

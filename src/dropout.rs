@@ -8,8 +8,10 @@
 //! y_t = Why (h_t ⊙ m_t^out) + by                              m_t^out ∈ {0, 1/(1-P)}^H
 //! ```
 //!
-//! The gated cells ([`crate::cell::Cell::drops_input`] false) take the
-//! output mask only, as char-rnn drops an LSTM's output and not its input.
+//! The gated cells ([`crate::cell::Cell::drops_input`] false) take no
+//! input mask, as char-rnn drops an LSTM's outputs and not its input; a
+//! stacked model (`--layers`) drops each layer k's `h_t` where it feeds
+//! layer k+1 with a mask of its own, `Which::Between(k)`.
 //! The input mask is per unit on the H-vector `Wxh[:, x_t]`, the one-hot
 //! input's embedding (dropping the one-hot input itself would keep or zero
 //! the whole vector at once); the bias and the recurrent path `h_{t-1} → h_t`

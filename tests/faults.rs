@@ -417,4 +417,18 @@ fn corrupt_model_files_are_errors_not_panics() {
     model.weights[3] = f32::NAN;
     let nan = checkpoint::to_bytes(&model, None).unwrap();
     check(nan, "non-finite value");
+    // A stacked model claiming more layers than it holds, or too many.
+    let cell = rnn_fast::layout::CellKind::Lstm;
+    let init = rnn_fast::config::InitKind::Article;
+    let stacked = rnn_fast::model::Model::init_cell(cell, 2, common::vocab(5), 8, 1, init);
+    let two = checkpoint::to_bytes(&stacked, None).unwrap();
+    assert_eq!(checkpoint::from_bytes(&two).unwrap().model.layout.layers, 2);
+    check(
+        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"8\""),
+        "no tensor \"weight_ih_l2\"",
+    );
+    check(
+        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"9\""),
+        "bad layers in its metadata (9; a lstm model has 1 to 8)",
+    );
 }

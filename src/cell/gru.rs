@@ -1,5 +1,6 @@
-//! A GRU cell, as PyTorch's `torch.nn.GRU` (one layer, gates stacked in its
-//! order r, z, n), for B streams at once:
+//! A GRU cell, as PyTorch's `torch.nn.GRU` (gates stacked in its order r, z,
+//! n; one layer of it, see [`super::gates`] for the layers above), for B
+//! streams at once:
 //!
 //! ```text
 //! r = σ(W_ir x + b_ir + W_hr h + b_hr)     z = σ(W_iz x + b_iz + W_hz h + b_hz)

@@ -1,5 +1,6 @@
-//! An LSTM cell, as PyTorch's `torch.nn.LSTM` (one layer, gates stacked in
-//! its order i, f, g, o), for B streams at once:
+//! An LSTM cell, as PyTorch's `torch.nn.LSTM` (gates stacked in its order i,
+//! f, g, o; one layer of it, see [`super::gates`] for the layers above), for
+//! B streams at once:
 //!
 //! ```text
 //! i = σ(W_ii x + b_ii + W_hi h + b_hi)     f = σ(W_if x + b_if + W_hf h + b_hf)

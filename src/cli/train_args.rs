@@ -40,8 +40,8 @@ pub struct TrainArgs {
     pub cell: Option<CellKind>,
     /// Layers of the cell stacked, each of H units: layer 1 reads the
     /// character, each above the h of the one below, the output layer the
-    /// top one's (more than 1: gru or lstm) [default: 1]. Not with
-    /// --init-from, whose model has its layers.
+    /// top one's (more than 1: gru or lstm) [default: 1; with --init-from,
+    /// the model's, and another is an error].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub layers: Option<usize>,
     /// Hidden size H [default: 128].
