@@ -90,13 +90,6 @@ impl Cell for LstmCell {
         &LAYER_TENSORS[k - 1]
     }
 
-    fn recurrent_tensor(&self, k: usize) -> &'static str {
-        match k {
-            0 => self.hidden_tensor(),
-            _ => LAYER_TENSORS[k - 1][1].name,
-        }
-    }
-
     fn input_product(
         &self,
         l: &Layout,

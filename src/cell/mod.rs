@@ -120,10 +120,13 @@ pub trait Cell: Sync + std::fmt::Debug {
     }
 
     /// Layer `k`'s recurrent tensor (the one initialised as
-    /// [`Cell::hidden_tensor`] is).
+    /// [`Cell::hidden_tensor`] is): above the first, the second of its
+    /// [`Cell::layer_tensors`] (`weight_hh_l{k}`).
     fn recurrent_tensor(&self, k: usize) -> &'static str {
-        assert_eq!(k, 0, "{self:?} is one layer");
-        self.hidden_tensor()
+        match k {
+            0 => self.hidden_tensor(),
+            _ => self.layer_tensors(k)[1].name,
+        }
     }
 
     /// `(Why, by)` of a buffer in this layout: the readout's weights.
