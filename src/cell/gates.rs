@@ -180,14 +180,15 @@ pub struct LayerTensors<T> {
     pub b_hh: T,
 }
 
-/// The lengths of layer k ≥ 1's tensors, in buffer order.
-fn layer_lens(l: &Layout, g: usize) -> [usize; 4] {
-    let gw = g * l.hp;
-    [gw * l.hp, gw * l.hp, gw, gw]
+/// The lengths of layer k ≥ 1's tensors, in buffer order (from the cell's
+/// [`crate::cell::Cell::layer_tensors`]).
+fn layer_lens(l: &Layout, k: usize) -> [usize; 4] {
+    let specs = l.cell().layer_tensors(k);
+    std::array::from_fn(|i| specs[i].stored_len(l))
 }
 
 /// Layer `k`'s tensors of a buffer of `l`.
-pub fn layer<'a>(l: &Layout, g: usize, buf: &'a [f32], k: usize) -> LayerTensors<&'a [f32]> {
+pub fn layer<'a>(l: &Layout, buf: &'a [f32], k: usize) -> LayerTensors<&'a [f32]> {
     if k == 0 {
         let t = split(l, buf);
         return LayerTensors {
@@ -197,7 +198,7 @@ pub fn layer<'a>(l: &Layout, g: usize, buf: &'a [f32], k: usize) -> LayerTensors
             b_hh: t.b_hh,
         };
     }
-    let [a, b, c, _] = layer_lens(l, g);
+    let [a, b, c, _] = layer_lens(l, k);
     let rest = &buf[l.layer_range(k)];
     let (w_ih, rest) = rest.split_at(a);
     let (w_hh, rest) = rest.split_at(b);
@@ -211,12 +212,7 @@ pub fn layer<'a>(l: &Layout, g: usize, buf: &'a [f32], k: usize) -> LayerTensors
 }
 
 /// Layer `k`'s tensors of a buffer of `l`, mutable.
-pub fn layer_mut<'a>(
-    l: &Layout,
-    g: usize,
-    buf: &'a mut [f32],
-    k: usize,
-) -> LayerTensors<&'a mut [f32]> {
+pub fn layer_mut<'a>(l: &Layout, buf: &'a mut [f32], k: usize) -> LayerTensors<&'a mut [f32]> {
     if k == 0 {
         let t = split_mut(l, buf);
         return LayerTensors {
@@ -226,7 +222,7 @@ pub fn layer_mut<'a>(
             b_hh: t.b_hh,
         };
     }
-    let [a, b, c, _] = layer_lens(l, g);
+    let [a, b, c, _] = layer_lens(l, k);
     let rest = &mut buf[l.layer_range(k)];
     let (w_ih, rest) = rest.split_at_mut(a);
     let (w_hh, rest) = rest.split_at_mut(b);
@@ -276,7 +272,7 @@ pub fn input_product(
     let (gw, hp) = (g * l.hp, l.hp);
     kernels::chunked::gemm_nt_set(
         MatRef::dense(&x[..rows * hp], rows, hp),
-        MatRef::dense(layer(l, g, w, k).w_ih, gw, hp),
+        MatRef::dense(layer(l, w, k).w_ih, gw, hp),
         &mut MatMut::dense(&mut out[..rows * gw], rows, gw),
     );
 }
@@ -384,7 +380,7 @@ pub fn weight_gradients(
     dbelow: Option<&mut [f32]>,
 ) {
     let (gw, hp, rows) = (g * l.hp, l.hp, c.steps * c.streams);
-    let grads = layer_mut(l, g, grads, c.layer);
+    let grads = layer_mut(l, grads, c.layer);
     let dhid = &dhid[..rows * gw];
     kernels::chunked::gemm_tn(
         MatRef::dense(dhid, rows, gw),
@@ -393,48 +389,45 @@ pub fn weight_gradients(
     );
     let active = |row: usize| row / c.streams < c.lens[row % c.streams];
     let dx = dx.map(|d| &d[..rows * gw]);
-    match dx {
-        Some(dx) => {
-            let pairs = dhid.chunks_exact(gw).zip(dx.chunks_exact(gw));
-            for (_, (dh, dx)) in pairs.enumerate().filter(|&(r, _)| active(r)) {
-                kernels::add_assign(grads.b_hh, dh);
-                kernels::add_assign(grads.b_ih, dx);
-            }
+    // The input side's rows: `dx`, or with one side the hidden side's.
+    let d_in = dx.unwrap_or(dhid);
+    // With one side (the LSTM), both biases get one sum of its rows, held
+    // in `scratch`; with two, `scratch` may be empty.
+    let sum = &mut scratch[..if dx.is_some() { 0 } else { gw }];
+    sum.fill(0.0);
+    // One pass over the active rows: the bias sums and, for layer 0, the
+    // one-hot input's rows `dW_ih[x] += dx`.
+    for row in (0..rows).filter(|&r| active(r)) {
+        let (dh_row, dx_row) = (&dhid[row * gw..][..gw], &d_in[row * gw..][..gw]);
+        if dx.is_some() {
+            kernels::add_assign(grads.b_hh, dh_row);
+            kernels::add_assign(grads.b_ih, dx_row);
+        } else {
+            kernels::add_assign(sum, dh_row);
         }
-        None => {
-            let sum = &mut scratch[..gw];
-            sum.fill(0.0);
-            let each = dhid.chunks_exact(gw).enumerate();
-            for (_, d) in each.filter(|&(r, _)| active(r)) {
-                kernels::add_assign(sum, d);
-            }
-            kernels::add_assign(grads.b_hh, sum);
-            kernels::add_assign(grads.b_ih, sum);
+        if c.below.is_none() {
+            let x = c.inputs[row] as usize;
+            kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], dx_row);
         }
     }
-    let dx = dx.unwrap_or(dhid);
-    match c.below {
-        None => {
-            let each = dx.chunks_exact(gw).enumerate();
-            for (row, d) in each.filter(|&(r, _)| active(r)) {
-                let x = c.inputs[row] as usize;
-                kernels::add_assign(&mut grads.w_ih[x * gw..(x + 1) * gw], d);
-            }
-        }
-        Some(x) => {
-            let dx = MatRef::dense(dx, rows, gw);
-            kernels::chunked::gemm_tn(
-                dx,
-                MatRef::dense(&x[..rows * hp], rows, hp),
-                &mut MatMut::dense(grads.w_ih, gw, hp),
-            );
-            let dbelow = &mut dbelow.expect("a layer above the first sets dbelow")[..rows * hp];
-            dbelow.fill(0.0);
-            kernels::chunked::gemm_nn(
-                dx,
-                MatRef::dense(layer(l, g, w, c.layer).w_ih, gw, hp),
-                &mut MatMut::dense(dbelow, rows, hp),
-            );
-        }
+    if dx.is_none() {
+        kernels::add_assign(grads.b_hh, sum);
+        kernels::add_assign(grads.b_ih, sum);
+    }
+    // A layer above the first: its input's weights and gradient over the chunk.
+    if let Some(x) = c.below {
+        let dx = MatRef::dense(d_in, rows, gw);
+        kernels::chunked::gemm_tn(
+            dx,
+            MatRef::dense(&x[..rows * hp], rows, hp),
+            &mut MatMut::dense(grads.w_ih, gw, hp),
+        );
+        let dbelow = &mut dbelow.expect("a layer above the first sets dbelow")[..rows * hp];
+        dbelow.fill(0.0);
+        kernels::chunked::gemm_nn(
+            dx,
+            MatRef::dense(layer(l, w, c.layer).w_ih, gw, hp),
+            &mut MatMut::dense(dbelow, rows, hp),
+        );
     }
 }

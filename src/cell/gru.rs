@@ -50,7 +50,7 @@ fn advance(
 ) {
     let (hp, width) = (l.hp, GruCell.state_width(l));
     let (gw, b_n) = (G * hp, prev.len() / width);
-    let t = gates::layer(l, G, w, k);
+    let t = gates::layer(l, w, k);
     let whh_t = &prepared[k * gates::panels_len(l, G)..][..gates::panels_len(l, G)];
     for row in next.chunks_exact_mut(width) {
         row[hp..hp + gw].copy_from_slice(t.b_hh);
@@ -75,10 +75,6 @@ impl Cell for GruCell {
 
     fn hidden_tensor(&self) -> &'static str {
         "weight_hh_l0"
-    }
-
-    fn stacks(&self) -> bool {
-        true
     }
 
     fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
@@ -124,7 +120,7 @@ impl Cell for GruCell {
     fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
         let each = prepared.chunks_exact_mut(gates::panels_len(l, G));
         for (k, out) in each.enumerate() {
-            gates::pack_whh_t(l, G, gates::layer(l, G, w, k).w_hh, out);
+            gates::pack_whh_t(l, G, gates::layer(l, w, k).w_hh, out);
         }
     }
 
@@ -176,7 +172,7 @@ impl Cell for GruCell {
         let (dx, rest) = scratch.split_at_mut(steps * b_n * gw);
         let (dhid, rest) = rest.split_at_mut(steps * b_n * gw);
         let (dh_next, panels) = rest.split_at_mut(b_n * hp);
-        let w_hh = gates::layer(l, G, w, c.layer).w_hh;
+        let w_hh = gates::layer(l, w, c.layer).w_hh;
         let back = BackProduct::new(l, G, w_hh, b_n, panels);
         dh_next.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];

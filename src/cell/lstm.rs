@@ -82,10 +82,6 @@ impl Cell for LstmCell {
         "weight_hh_l0"
     }
 
-    fn stacks(&self) -> bool {
-        true
-    }
-
     fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
         &LAYER_TENSORS[k - 1]
     }
@@ -128,7 +124,7 @@ impl Cell for LstmCell {
 
     fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
         for (k, out) in prepared.chunks_exact_mut(prepared_per_layer(l)).enumerate() {
-            let t = gates::layer(l, G, w, k);
+            let t = gates::layer(l, w, k);
             let (whh_t, bias) = out.split_at_mut(gates::panels_len(l, G));
             gates::pack_whh_t(l, G, t.w_hh, whh_t);
             kernels::add(bias, t.b_ih, t.b_hh);
@@ -184,7 +180,7 @@ impl Cell for LstmCell {
         let (dh_next, rest) = rest.split_at_mut(b_n * hp);
         let (dc, rest) = rest.split_at_mut(b_n * hp);
         let (bias_sum, panels) = rest.split_at_mut(gw);
-        let w_hh = gates::layer(l, G, w, c.layer).w_hh;
+        let w_hh = gates::layer(l, w, c.layer).w_hh;
         let back = BackProduct::new(l, G, w_hh, b_n, panels);
         dh_next.fill(0.0);
         dc.fill(0.0);

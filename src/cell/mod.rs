@@ -107,10 +107,11 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// The recurrent tensor, whose file shape `[G·H, H]` gives the hidden size.
     fn hidden_tensor(&self) -> &'static str;
 
-    /// Whether layers of this cell stack (`--layers` above 1): the gated
-    /// cells do, the article's tanh cell is one layer.
+    /// Whether layers of this cell stack (`--layers` above 1): those that
+    /// have [`Cell::layer_tensors`] (the gated cells; the article's tanh
+    /// cell is one layer).
     fn stacks(&self) -> bool {
-        false
+        !self.layer_tensors(1).is_empty()
     }
 
     /// The tensors of layer `k` (1 to [`crate::layout::MAX_LAYERS`] - 1)
