@@ -25,14 +25,17 @@ pub const MAX_TEXT_BYTES: u64 = 4 << 30;
 /// The largest model file accepted, in bytes: 32 GiB. At the largest sizes
 /// (H = 16,384, V = 65,535) the weights `2HV + H² + H + V` are 2.42 G floats,
 /// 9.0 GiB; a checkpoint adds the optimizer's two slots of the same size, 27
-/// GiB in all, and its header and hidden states fit in what is left.
+/// GiB in all, and its header and hidden states fit in what is left. A
+/// larger model (a stacked cell) is refused before it trains
+/// ([`crate::resources::check`]), so that no run writes a checkpoint it
+/// cannot read back.
 pub const MAX_MODEL_BYTES: u64 = 32 << 30;
 
 /// Bytes read at a time while a text is checked.
 const CHUNK: u64 = 1 << 20;
 
 /// Longest safetensors JSON header: the `safetensors` crate refuses longer.
-const MAX_HEADER_BYTES: u64 = 100_000_000;
+pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// How many bytes at the start of a text the encoding check looks at.
 const SNIFF: usize = 64;

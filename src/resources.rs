@@ -1,9 +1,11 @@
 //! What a training configuration asks of the machine, computed before
 //! anything is allocated, so that an absurd one is refused with the number
-//! instead of failing an allocation.
+//! instead of failing an allocation, and one whose checkpoints could not be
+//! read back is refused before it trains.
 
 use crate::config::{Parallel, TrainConfig};
 use crate::error::{Error, Result};
+use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES};
 use crate::layout::Layout;
 
 /// Bytes a trainer with `config` needs for a vocabulary of `vocab_len`:
@@ -46,6 +48,37 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)
 }
 
+/// Bytes of a checkpoint of `config` for a vocabulary of `vocab_len`, at
+/// most: the weights and the optimizer's two slots (at their padded sizes),
+/// every shard's carried state, the longest header and its length field.
+/// Saturates instead of overflowing.
+pub fn checkpoint_bytes(config: &TrainConfig, vocab_len: usize) -> u64 {
+    let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
+    let floats = 3 * l.len() as u128 + config.shards as u128 * l.carried_width() as u128;
+    u64::try_from(4 * floats + MAX_HEADER_BYTES as u128 + 8).unwrap_or(u64::MAX)
+}
+
+/// Refuses a configuration that needs more memory than is available, or
+/// whose checkpoints would be larger than the model files rnn-fast reads
+/// ([`MAX_MODEL_BYTES`]): such a run would train and then not resume. The
+/// checkpoint is checked first, so that the answer does not depend on the
+/// machine.
+pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
+    let checkpoint = checkpoint_bytes(config, vocab_len);
+    if checkpoint > MAX_MODEL_BYTES {
+        return Err(Error::Usage(format!(
+            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {} shards), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
+            gib(checkpoint),
+            config.cell,
+            config.layers,
+            config.hidden,
+            config.shards,
+            gib(MAX_MODEL_BYTES)
+        )));
+    }
+    check_memory(config, vocab_len)
+}
+
 /// Memory the machine has available now (Linux `MemAvailable`), if known.
 pub fn available_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -55,7 +88,7 @@ pub fn available_memory() -> Option<u64> {
 }
 
 /// Refuses a configuration that needs more memory than is available.
-pub fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
+fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let needed = memory_needed(config, vocab_len);
     match available_memory() {
         Some(free) if needed > free => Err(Error::Usage(format!(
@@ -94,5 +127,41 @@ mod tests {
         assert!((500.0..560.0).contains(&needed), "{needed}");
         let small = TrainConfig::defaults(1_000_000);
         assert!(memory_needed(&small, 65) < 100 << 20);
+    }
+
+    #[test]
+    fn a_checkpoint_too_large_to_read_back_is_refused_before_training() {
+        use crate::layout::CellKind;
+        let lstm = |hidden, layers| TrainConfig {
+            cell: CellKind::Lstm,
+            hidden,
+            layers,
+            ..TrainConfig::defaults(1_000_000)
+        };
+        // 8 layers: layer 0's W_hh is 4H² (its W_ih 4H·V), each layer above
+        // holds W_ih and W_hh, 8H²: about 60H² floats, 3 times (the weights
+        // and Adam's two slots), 4 bytes each: 11.25 GiB at H 4,096, 45 GiB
+        // at H 8,192 (and the header's 0.1 GiB).
+        let (fits, over) = (lstm(4_096, 8), lstm(8_192, 8));
+        let gib = |c: &TrainConfig| checkpoint_bytes(c, 65) as f64 / (1u64 << 30) as f64;
+        assert!((11.25..11.45).contains(&gib(&fits)), "{}", gib(&fits));
+        assert!((45.0..45.3).contains(&gib(&over)), "{}", gib(&over));
+        // (It may still need more memory than this machine has.)
+        let refused =
+            |c: &TrainConfig| check(c, 65).is_err_and(|e| e.to_string().contains("reads back"));
+        assert!(!refused(&fits));
+        assert!(refused(&over));
+        let e = check(&over, 65).unwrap_err().to_string();
+        assert!(
+            e.contains("checkpoints of up to 45.2 GiB (lstm of 8 layers, H 8192, V 65")
+                && e.contains("over the 32.0 GiB rnn-fast reads back"),
+            "{e}"
+        );
+        // The largest rnn the options allow still fits (see input.rs).
+        let rnn = TrainConfig {
+            hidden: crate::config::MAX_HIDDEN,
+            ..TrainConfig::defaults(1_000_000)
+        };
+        assert!(checkpoint_bytes(&rnn, crate::vocab::MAX_VOCAB) <= MAX_MODEL_BYTES);
     }
 }

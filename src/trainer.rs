@@ -174,7 +174,7 @@ impl Trainer {
     /// A freshly initialised model for `corpus`, ready to train with `config`.
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
-        resources::check_memory(&config, corpus.vocab.len())?;
+        resources::check(&config, corpus.vocab.len())?;
         let model = Model::init_cell(
             config.cell,
             config.layers,
@@ -200,7 +200,7 @@ impl Trainer {
                 model.hidden()
             )));
         }
-        resources::check_memory(&config, model.vocab.len())?;
+        resources::check(&config, model.vocab.len())?;
         if model.vocab != corpus.vocab {
             return Err(Error::Text(
                 "the corpus's vocabulary differs from the model's".into(),

@@ -763,6 +763,15 @@ fn cells_on_the_command_line() {
         USAGE,
         "--layers must be between 1 and 8, not 9",
     );
+    // A model whose checkpoints would be larger than the files rnn-fast
+    // reads is refused before it trains (and before any memory check).
+    fails_with(
+        &[
+            "train", "--cell", "lstm", "--layers", "8", "--hidden", "8192",
+        ],
+        USAGE,
+        "over the 32.0 GiB rnn-fast reads back: lower --hidden, --layers or --shards",
+    );
     fails_with(
         &[
             "train",
