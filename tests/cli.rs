@@ -798,3 +798,56 @@ fn cells_on_the_command_line() {
         .args(["--len", "50", "--prime", "a"]));
     assert!(stdout(&o).chars().count() >= 50, "{}", stdout(&o));
 }
+
+/// `perf/charrnn_split.py` puts char-rnn's held-out pieces (the end of each
+/// of its batch rows) last, and the `--val-frac` it prints makes `train`
+/// hold out exactly them; characters, not bytes, are counted.
+#[test]
+fn charrnn_split_makes_train_hold_out_char_rnn_s_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5,017 characters, some of two bytes: char-rnn's layout of 4 rows of
+    // sequences of 10 keeps 5,000 (rows of 1,250: 125 sequences, 112 of
+    // them trained with --train-frac 0.9), and holds out 4 × 130.
+    let text: Vec<char> = (0..5_017)
+        .map(|i| ['a', 'b', ' ', 'é', '\n', 'c'][(i * 7 + i / 13) % 6])
+        .collect();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, text.iter().collect::<String>()).unwrap();
+    let output = dir.path().join("split.txt");
+    let o = ok(Command::new("python3")
+        .arg(repo("perf/charrnn_split.py"))
+        .arg(&input)
+        .arg(&output)
+        .args(["--batch", "4", "--seq", "10", "--train-frac", "0.9"]));
+    let printed = stdout(&o);
+    assert!(
+        printed.contains("(520 of 5000 characters held out)"),
+        "{printed}"
+    );
+    let frac = printed.split_whitespace().nth(1).unwrap().to_string();
+    let rows: Vec<&[char]> = text[..5_000].chunks(1_250).collect();
+    let want: String = rows
+        .iter()
+        .flat_map(|r| &r[..1_120])
+        .chain(rows.iter().flat_map(|r| &r[1_120..]))
+        .collect();
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), want);
+    let o = ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--sample-len",
+            "0",
+        ])
+        .args(["--val-frac", &frac, "-o"])
+        .arg(dir.path().join("m.safetensors"))
+        .arg(&output));
+    assert!(
+        stdout(&o).contains("(4480 trained, last 520 held out for validation)"),
+        "{}",
+        stdout(&o)
+    );
+}
