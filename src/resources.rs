@@ -67,12 +67,13 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
         return Err(Error::Usage(format!(
-            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {} shards), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
+            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {} shard{}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
             gib(checkpoint),
             config.cell,
             config.layers,
             config.hidden,
             config.shards,
+            if config.shards == 1 { "" } else { "s" },
             gib(MAX_MODEL_BYTES)
         )));
     }
