@@ -396,9 +396,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     Ok(Loaded { model, checkpoint })
 }
 
-/// A tensor's values as f32: it must exist, be F32 of `shape`, and be finite.
-fn read_f32(tensors: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-    let t = checked_f32(tensors, name, shape)?;
+/// The values of tensor `name`, checked by [`checked_f32`], as f32: they
+/// must be finite.
+fn finite_f32(t: &TensorView<'_>, name: &str) -> Result<Vec<f32>, String> {
     let floats: Vec<f32> = t
         .data()
         .chunks_exact(4)
@@ -446,15 +446,18 @@ fn read_article(
 ) -> Result<AlignedVec, String> {
     let Layout { h, v, .. } = *layout;
     let in_model = |e: String| format!("{e} (H = {h}, V = {v} characters in the vocabulary)");
-    let specs = layout.offsets();
-    for (_, spec) in &specs {
-        let name = format!("{prefix}{}", spec.name);
-        checked_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
-    }
+    let checked = layout
+        .offsets()
+        .into_iter()
+        .map(|(at, spec)| {
+            let name = format!("{prefix}{}", spec.name);
+            let t = checked_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
+            Ok((at, spec, name, t))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let mut buf = layout.zeros();
-    for (at, spec) in specs {
-        let name = format!("{prefix}{}", spec.name);
-        let values = read_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
+    for (at, spec, name, t) in checked {
+        let values = finite_f32(&t, &name).map_err(in_model)?;
         for (k, x) in values.into_iter().enumerate() {
             buf[at + spec.stored_index(layout, k)] = x;
         }
@@ -488,13 +491,19 @@ fn read_state(
         })
         .collect::<Result<Vec<usize>, String>>()?;
     let (hp, width) = (layout.hp, layout.carried_width());
-    // The state tensors first, so that `k` is what the file holds.
-    for name in layout.carried_parts() {
-        checked_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;
-    }
+    // The state tensors checked first, so that `k` is what the file holds.
+    let parts = layout
+        .carried_parts()
+        .into_iter()
+        .map(|part| {
+            let name = format!("train.{part}");
+            let t = checked_f32(tensors, &name, &[k, layout.h])?;
+            Ok((name, t))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let mut hidden = vec![0.0; k * width];
-    for (part, name) in layout.carried_parts().iter().enumerate() {
-        let rows = read_f32(tensors, &format!("train.{name}"), &[k, layout.h])?;
+    for (part, (name, t)) in parts.iter().enumerate() {
+        let rows = finite_f32(t, name)?;
         for (dst, src) in hidden
             .chunks_exact_mut(width)
             .zip(rows.chunks_exact(layout.h))
