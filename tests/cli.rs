@@ -764,10 +764,22 @@ fn cells_on_the_command_line() {
         "--layers must be between 1 and 8, not 9",
     );
     // A model whose checkpoints would be larger than the files rnn-fast
-    // reads is refused before it trains (and before any memory check).
+    // reads is refused before it trains (and before any memory check). The
+    // output is named, in a fresh directory: the default `model.safetensors`
+    // may be in the working directory from an earlier run (`cargo run`),
+    // and its warning would be a second line.
+    let big = dir.path().join("big.safetensors");
     fails_with(
         &[
-            "train", "--cell", "lstm", "--layers", "8", "--hidden", "8192",
+            "train",
+            "--cell",
+            "lstm",
+            "--layers",
+            "8",
+            "--hidden",
+            "8192",
+            "-o",
+            big.to_str().unwrap(),
         ],
         USAGE,
         "over the 32.0 GiB rnn-fast reads back: lower --hidden, --layers or --shards",
