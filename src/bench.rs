@@ -48,6 +48,9 @@ pub struct BenchReport {
     /// Groups of `streams` shards: the units of work the threads share.
     pub groups: usize,
     pub threads: usize,
+    /// Cores the threads run on: `threads`, or this machine's cores where
+    /// there are fewer (more threads than cores share them).
+    pub cores: usize,
     pub parallel: Parallel,
     /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
     /// chunk products.
@@ -60,10 +63,10 @@ pub struct BenchReport {
     /// Useful FLOPs per character: 6GH²(2L-1) + 6HV.
     pub flops_per_char: f64,
     pub gflops: f64,
-    /// FMA peak of the kernels' vector type ([`Fast`]) on all `threads`,
-    /// measured on one core in this run and multiplied by `threads`.
+    /// FMA peak of the kernels' vector type ([`Fast`]) on those `cores`,
+    /// measured on one core in this run and multiplied by `cores`.
     pub peak_gflops: f64,
-    /// FMA peak of `f32x8` on all `threads` (the portable path), measured in this run.
+    /// FMA peak of `f32x8` on those `cores` (the portable path), measured in this run.
     pub peak_f32x8_gflops: f64,
     /// `gflops / peak_gflops`.
     pub fraction_of_peak: f64,
@@ -75,9 +78,9 @@ pub struct BenchReport {
     pub clock_ghz: f64,
     /// Bytes of Whh and Whhᵀ the recurrence reads per character: 8GH²L/B.
     pub recurrent_bytes_per_char: f64,
-    /// That traffic at the measured speed, per thread and cycle, and as a
-    /// fraction of the L2 bandwidth (meaningful once Whh exceeds the L1d:
-    /// see `whh_in_l1`).
+    /// That traffic at the measured speed, per core and cycle, and as a
+    /// fraction of those cores' L2 bandwidth (meaningful once Whh exceeds
+    /// the L1d: see `whh_in_l1`).
     pub recurrent_bytes_per_cycle: f64,
     pub fraction_of_l2: f64,
     /// True when Whh (4GH² bytes) fits in this CPU's L1d.
@@ -91,6 +94,13 @@ pub struct BenchReport {
 pub fn flops_per_char(gates: usize, layers: usize, h: usize, v: usize) -> f64 {
     let (g, l, h, v) = (gates as f64, layers as f64, h as f64, v as f64);
     6.0 * g * (2.0 * l - 1.0) * h * h + 6.0 * h * v
+}
+
+/// The cores `threads` threads run on, on a machine of `machine_cores`:
+/// threads beyond the cores share them, so the peaks a run is set against
+/// are those of `min(threads, machine_cores)` cores.
+fn busy_cores(threads: usize, machine_cores: usize) -> usize {
+    threads.min(machine_cores).max(1)
 }
 
 /// Bytes of Whh and Whhᵀ the recurrence reads per character with `layers`
@@ -119,8 +129,9 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     }
     let elapsed = start.elapsed().as_secs_f64();
     let threads = config.threads;
-    let peak = peak::fma_gflops::<Fast>(PEAK_TIME) * threads as f64;
-    let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * threads as f64;
+    let cores = busy_cores(threads, crate::config::cores());
+    let peak = peak::fma_gflops::<Fast>(PEAK_TIME) * cores as f64;
+    let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * cores as f64;
     let v = corpus.vocab.len();
     let chars_per_sec = chars as f64 / elapsed;
     let gates = config.cell.cell().gates();
@@ -141,6 +152,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         shards: config.shards,
         groups: config.shards.div_ceil(config.streams),
         threads,
+        cores,
         parallel: config.parallel,
         simd: kernels::SIMD_PATH,
         chunk_path: kernels::chunk::chunk_path(),
@@ -156,8 +168,8 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         l2_bytes_per_cycle: l2_gbs / clock_ghz,
         clock_ghz,
         recurrent_bytes_per_char: rbpc,
-        recurrent_bytes_per_cycle: recurrent_gbs / threads as f64 / clock_ghz,
-        fraction_of_l2: recurrent_gbs / (l2_gbs * threads as f64),
+        recurrent_bytes_per_cycle: recurrent_gbs / cores as f64 / clock_ghz,
+        fraction_of_l2: recurrent_gbs / (l2_gbs * cores as f64),
         whh_in_l1: whh_bytes <= kernels::tuning::cache_bytes().0,
         loss: loss_sum / chars.max(1) as f64,
     })
@@ -176,6 +188,7 @@ impl BenchReport {
             "shards": self.shards,
             "groups": self.groups,
             "threads": self.threads,
+            "cores": self.cores,
             "parallel": self.parallel.to_string(),
             "simd": self.simd,
             "chunk_products": self.chunk_path,
@@ -204,7 +217,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {}, parallel {}, simd {}, chunk products {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {} on {} cores, parallel {}, simd {}, chunk products {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -214,6 +227,7 @@ impl std::fmt::Display for BenchReport {
             self.shards,
             self.groups,
             self.threads,
+            self.cores,
             self.parallel,
             self.simd,
             self.chunk_path
@@ -245,7 +259,7 @@ impl std::fmt::Display for BenchReport {
         };
         write!(
             f,
-            "recurrence reads 8GH^2/B = {:.0} bytes/char: {:.1} bytes/cycle per thread; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
+            "recurrence reads 8GH^2/B = {:.0} bytes/char: {:.1} bytes/cycle per core; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
             self.recurrent_bytes_per_char,
             self.recurrent_bytes_per_cycle,
             self.l2_gbs,
