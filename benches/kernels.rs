@@ -146,9 +146,10 @@ fn gemms(c: &mut Criterion) {
 /// 32 streams; H 256; V 65 and 3,440, the readout over the V characters):
 /// the `wide` kernels, the `gemm` crate and the scalar twin (timed at 32
 /// streams and V 65 only; elsewhere it only checks the others). One stream
-/// (T·B = 40 rows) at H 64 and 256 as well. The engine runs the logits on
-/// the crate and the weight gradients on `wide` while their C fits a
-/// quarter of L2 (`kernels::chunked`, `tuning::tn_on_wide`).
+/// (T·B = 40 rows) at H 64 and 256 as well, and the LSTM's `dW_hh` (C 4H ×
+/// H, 1 MiB at H 256). The engine runs the logits on the crate and the
+/// weight gradients on `wide` while their C fits a quarter of L2
+/// (`kernels::chunked`, `tuning::tn_on_wide`).
 fn chunk_products(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk_products");
     // (H, T·B rows, V): 32 streams at V 65 and 3,440, and one stream.
@@ -158,7 +159,7 @@ fn chunk_products(c: &mut Criterion) {
         (256, 40, 65),
         (64, 40, 65),
     ] {
-        let cases: [(&str, usize, usize, usize, [Gemm; 3]); 4] = [
+        let cases: [(&str, usize, usize, usize, [Gemm; 3]); 5] = [
             (
                 "logits (nt)",
                 rows,
@@ -187,9 +188,16 @@ fn chunk_products(c: &mut Criterion) {
                 rows,
                 [simd::gemm_tn, chunk::gemm_tn, scalar::gemm_tn],
             ),
+            (
+                "LSTM dW_hh (tn)",
+                4 * h,
+                h,
+                rows,
+                [simd::gemm_tn, chunk::gemm_tn, scalar::gemm_tn],
+            ),
         ];
         for (what, m, n, k, [wide, crate_gemm, slow]) in cases {
-            if v != 65 && what.starts_with("dWhh") {
+            if v != 65 && what.contains("dW") && what.contains("hh") {
                 continue; // the same shape as at V 65
             }
             let timed_scalar = v == 65 && rows > 40;
