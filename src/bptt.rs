@@ -183,8 +183,8 @@ impl Bptt {
     }
 
     /// [`Bptt::forward`] with the cell's weights already prepared
-    /// ([`crate::cell::Cell::prepare`]), so that groups sharing the weights
-    /// prepare them once.
+    /// ([`crate::cell::Cell::prepare`], for at least this pass's streams),
+    /// so that groups sharing the weights prepare them once.
     pub fn forward_prepared(
         &mut self,
         weights: &[f32],
@@ -212,7 +212,8 @@ impl Bptt {
             Some(p) => self.run_forward(weights, p, ids, chunks, dropout),
             None => {
                 let mut prepared = std::mem::take(&mut self.prepared);
-                self.cell.prepare(&self.layout, weights, &mut prepared);
+                self.cell
+                    .prepare(&self.layout, weights, self.streams, &mut prepared);
                 let loss = self.run_forward(weights, &prepared, ids, chunks, dropout);
                 self.prepared = prepared;
                 loss

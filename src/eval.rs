@@ -40,18 +40,19 @@ impl Score {
     }
 }
 
-/// The cell's prepared weights of `model`, made once for a whole evaluation
-/// (the weights do not change while scoring).
-fn prepared(model: &Model) -> AlignedVec {
+/// The cell's prepared weights of `model` for steps of at most `streams`
+/// streams, made once for a whole evaluation (the weights do not change
+/// while scoring).
+fn prepared(model: &Model, streams: usize) -> AlignedVec {
     let l = model.layout;
     let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
-    l.cell().prepare(&l, &model.weights, &mut prepared);
+    l.cell().prepare(&l, &model.weights, streams, &mut prepared);
     prepared
 }
 
 /// Scores `ids` (encoded with the model's vocabulary, at least 2 of them).
 pub fn evaluate(model: &Model, ids: &[u16]) -> Score {
-    let prepared = prepared(model);
+    let prepared = prepared(model, 1);
     let mut bptt = Bptt::new(model.layout, 1, EVAL_CHUNK);
     let mut total = ChunkLoss::default();
     let mut start = 0;
@@ -80,7 +81,7 @@ pub fn evaluate_segments(model: &Model, ids: &[u16], max_segments: usize, parall
     }
     let shards = Shards::new(ids.len(), segments, EVAL_CHUNK, false)
         .expect("segments of at least MIN_SEGMENT characters");
-    let prepared = prepared(model);
+    let prepared = prepared(model, SEGMENT_STREAMS);
     let score_group = |mut group: Shards| -> ChunkLoss {
         let mut bptt = Bptt::new(model.layout, group.len(), EVAL_CHUNK);
         let mut ranges = vec![0..0; group.len()];

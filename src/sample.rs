@@ -53,7 +53,7 @@ impl<'m> Sampler<'m> {
         let l = model.layout;
         let width = l.cell().state_width(&l);
         let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
-        l.cell().prepare(&l, &model.weights, &mut prepared);
+        l.cell().prepare(&l, &model.weights, 1, &mut prepared);
         Sampler {
             model,
             prepared,

@@ -541,7 +541,8 @@ impl Trainer {
         let total = {
             let weights = &model.weights;
             let l = model.layout;
-            l.cell().prepare(&l, weights, prepared);
+            // Every group has at most `streams` streams (`Shards::groups`).
+            l.cell().prepare(&l, weights, config.streams, prepared);
             let prepared = &prepared[..];
             let dropout = mask_key(config, *epoch);
             let compute = |w: &mut Worker| {

@@ -24,7 +24,7 @@
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -55,7 +55,7 @@ fn advance(
     for row in next.chunks_exact_mut(width) {
         row[hp..hp + gw].copy_from_slice(t.b_hh);
     }
-    gates::recur(l, G, whh_t, b_n, width, prev, next, hp);
+    gates::recur(l, G, t.w_hh, whh_t, b_n, width, prev, next, hp);
     let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
     for (b, (row, prev)) in rows.enumerate() {
         let (h, rest) = row.split_at_mut(hp);
@@ -117,7 +117,11 @@ impl Cell for GruCell {
         l.layers * gates::panels_len(l, G)
     }
 
-    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
+    /// The panels, unless the steps read `W_hh` as stored.
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]) {
+        if reads_w_hh_as_stored(l, streams) {
+            return;
+        }
         let each = prepared.chunks_exact_mut(gates::panels_len(l, G));
         for (k, out) in each.enumerate() {
             gates::pack_whh_t(l, G, gates::layer(l, w, k).w_hh, out);

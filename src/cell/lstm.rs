@@ -22,7 +22,7 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -42,30 +42,29 @@ fn prepared_per_layer(l: &Layout) -> usize {
     gates::panels_len(l, G) + G * l.hp
 }
 
-impl LstmCell {
-    /// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
-    fn advance(
-        &self,
-        l: &Layout,
-        k: usize,
-        prepared: &[f32],
-        x: StepInput<'_>,
-        prev: &[f32],
-        next: &mut [f32],
-    ) {
-        let (hp, width) = (l.hp, self.state_width(l));
-        let (gw, b_n) = (G * hp, prev.len() / width);
-        let each = prepared_per_layer(l);
-        let (whh_t, bias) = prepared[k * each..(k + 1) * each].split_at(gates::panels_len(l, G));
-        for (b, row) in next.chunks_exact_mut(width).enumerate() {
-            kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
-        }
-        gates::recur(l, G, whh_t, b_n, width, prev, next, 2 * hp);
-        for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
-            let (hc, pre) = row.split_at_mut(2 * hp);
-            let (h, c) = hc.split_at_mut(hp);
-            kernels::lstm_pointwise(pre, &prev[hp..2 * hp], c, h);
-        }
+/// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
+fn advance(
+    l: &Layout,
+    k: usize,
+    w: &[f32],
+    prepared: &[f32],
+    x: StepInput<'_>,
+    prev: &[f32],
+    next: &mut [f32],
+) {
+    let (hp, width) = (l.hp, LstmCell.state_width(l));
+    let (gw, b_n) = (G * hp, prev.len() / width);
+    let each = prepared_per_layer(l);
+    let (whh_t, bias) = prepared[k * each..(k + 1) * each].split_at(gates::panels_len(l, G));
+    for (b, row) in next.chunks_exact_mut(width).enumerate() {
+        kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
+    }
+    let w_hh = gates::layer(l, w, k).w_hh;
+    gates::recur(l, G, w_hh, whh_t, b_n, width, prev, next, 2 * hp);
+    for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
+        let (hc, pre) = row.split_at_mut(2 * hp);
+        let (h, c) = hc.split_at_mut(hp);
+        kernels::lstm_pointwise(pre, &prev[hp..2 * hp], c, h);
     }
 }
 
@@ -122,11 +121,15 @@ impl Cell for LstmCell {
         l.layers * prepared_per_layer(l)
     }
 
-    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]) {
+    /// The panels (unless the steps read `W_hh` as stored) and the biases.
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]) {
+        let panels = !reads_w_hh_as_stored(l, streams);
         for (k, out) in prepared.chunks_exact_mut(prepared_per_layer(l)).enumerate() {
             let t = gates::layer(l, w, k);
             let (whh_t, bias) = out.split_at_mut(gates::panels_len(l, G));
-            gates::pack_whh_t(l, G, t.w_hh, whh_t);
+            if panels {
+                gates::pack_whh_t(l, G, t.w_hh, whh_t);
+            }
             kernels::add(bias, t.b_ih, t.b_hh);
         }
     }
@@ -142,20 +145,20 @@ impl Cell for LstmCell {
     ) {
         let w_ih = gates::split(l, w).w_ih;
         let x = StepInput::Ids { ids: inputs, w_ih };
-        self.advance(l, 0, prepared, x, prev, next);
+        advance(l, 0, w, prepared, x, prev, next);
     }
 
     fn step_above(
         &self,
         l: &Layout,
         k: usize,
-        _w: &[f32],
+        w: &[f32],
         prepared: &[f32],
         x_in: &[f32],
         prev: &[f32],
         next: &mut [f32],
     ) {
-        self.advance(l, k, prepared, StepInput::Dense(x_in), prev, next);
+        advance(l, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
     /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp

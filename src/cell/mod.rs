@@ -18,7 +18,18 @@ pub mod gru;
 pub mod lstm;
 pub mod tanh;
 
+use crate::kernels::tuning::one_copy_of_w_hh;
 use crate::layout::{CellKind, Layout, TensorSpec};
+
+/// Whether a step of `streams` streams of layout `l` reads `W_hh` as stored
+/// (a dot product with each of its rows) rather than the transposed copy
+/// [`Cell::prepare`] makes: one stream, with every layer's `W_hh` too large
+/// for two copies in L2 ([`one_copy_of_w_hh`]). A step of more streams
+/// reads the copy (each panel row serves all streams).
+pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
+    let bytes = l.layers * l.cell().gates() * l.hp * l.hp * size_of::<f32>();
+    streams == 1 && one_copy_of_w_hh(bytes)
+}
 
 /// The registration of every cell (the enum itself is
 /// [`crate::layout::CellKind`]: a layout knows which cell it is for).
@@ -147,10 +158,12 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// Values of the step's prepared weights ([`Cell::prepare`]).
     fn prepared_len(&self, l: &Layout) -> usize;
 
-    /// Weights rearranged for the step, made once per update (or per
-    /// sampler) from `w` into `prepared` (tanh: `Whhᵀ` in column panels,
-    /// so that the step reads it row by row, a panel at a time).
-    fn prepare(&self, l: &Layout, w: &[f32], prepared: &mut [f32]);
+    /// Weights rearranged for steps of at most `streams` streams, made once
+    /// per update (or per sampler) from `w` into `prepared` (tanh: `Whhᵀ`
+    /// in column panels, so that the step reads it row by row, a panel at a
+    /// time; left out where such steps read `W_hh` as stored:
+    /// [`reads_w_hh_as_stored`]).
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]);
 
     /// One step for B streams: `next` (B × state) from `prev` (B × state)
     /// and each stream's input id, with the weights `w` and their

@@ -11,7 +11,7 @@
 //! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
-use super::{Cell, ChunkRecord};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
 use crate::dropout;
 use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::PANEL_STREAMS;
@@ -131,9 +131,12 @@ impl Cell for TanhCell {
         l.hp * l.hp
     }
 
-    /// `Whhᵀ` as column panels ([`panels`]), read by the step's product.
-    fn prepare(&self, l: &Layout, w: &[f32], whh_t: &mut [f32]) {
-        panels::pack(MatRef::dense(split(l, w).whh, l.hp, l.hp), true, whh_t);
+    /// `Whhᵀ` as column panels ([`panels`]), read by the step's product
+    /// (unless it reads `Whh` as stored: [`reads_w_hh_as_stored`]).
+    fn prepare(&self, l: &Layout, w: &[f32], streams: usize, whh_t: &mut [f32]) {
+        if !reads_w_hh_as_stored(l, streams) {
+            panels::pack(MatRef::dense(split(l, w).whh, l.hp, l.hp), true, whh_t);
+        }
     }
 
     /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)` (the product: [`recur`]).
@@ -156,7 +159,7 @@ impl Cell for TanhCell {
                 w.bh,
             );
         }
-        recur(l, whh_t, inputs.len(), prev, next);
+        recur(l, w.whh, whh_t, inputs.len(), prev, next);
     }
 
     fn drops_input(&self) -> bool {
@@ -182,7 +185,7 @@ impl Cell for TanhCell {
             dropout::masked(row, &w.wxh[x * hp..(x + 1) * hp], m);
             kernels::add_assign(row, w.bh);
         }
-        recur(l, whh_t, inputs.len(), prev, next);
+        recur(l, w.whh, whh_t, inputs.len(), prev, next);
     }
 
     /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
@@ -263,15 +266,24 @@ fn packs_whh(streams: usize) -> bool {
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
 /// product as `prev · (Whhᵀ)` with the prepared transpose in panels:
-/// row-broadcast FMAs reading `Whhᵀ` panel row by panel row (measured
-/// faster than dot products with the rows of `Whh` for every stream count
-/// but one stream at H 512, where it is within 5%).
-fn recur(l: &Layout, whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
+/// row-broadcast FMAs reading `Whhᵀ` panel row by panel row; for one
+/// stream with a `Whh` too large for both copies in L2, dot products with
+/// the rows of `Whh` itself ([`reads_w_hh_as_stored`]).
+fn recur(l: &Layout, whh: &[f32], whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
     let hp = l.hp;
-    panels::gemm_nn(
-        MatRef::dense(prev, b_n, hp),
-        PanelsRef::new(whh_t, hp, hp),
-        &mut MatMut::dense(next, b_n, hp),
-    );
+    let mut out = MatMut::dense(next, b_n, hp);
+    if reads_w_hh_as_stored(l, b_n) {
+        kernels::gemm_nt(
+            MatRef::dense(prev, b_n, hp),
+            MatRef::dense(whh, hp, hp),
+            &mut out,
+        );
+    } else {
+        panels::gemm_nn(
+            MatRef::dense(prev, b_n, hp),
+            PanelsRef::new(whh_t, hp, hp),
+            &mut out,
+        );
+    }
     kernels::tanh(next);
 }

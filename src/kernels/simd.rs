@@ -40,7 +40,7 @@ use wide::{f32x8, f32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
-    KC, MR, NT_COLS, NT_ROW_COLS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
+    KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
     PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, panel_vectors, row_vectors,
 };
 
@@ -448,22 +448,29 @@ fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
 
 /// `C (m×n) += A (m×k) · Bᵀ`, `B` stored (n×k), on `V` vectors. Blocks of
 /// `nt_rows × NT_COLS` dot products (4×4 on 16-lane vectors, 16
-/// accumulators; 2×4 on 8-lane ones, 8); a single row (matrix-vector) takes
-/// `NT_ROW_COLS` (8) rows of B at a time. Panics unless the shapes agree.
+/// accumulators; 2×4 on 8-lane ones, 8). Fewer rows than a block (a
+/// matrix-vector product: one stream's step reading `W_hh` as stored) take
+/// one dot product at a time ([`dot_row`]), so that B is read row after
+/// row, in the order it is stored. Panics unless the shapes agree.
 pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
     let block_rows = nt_rows(V::N);
-    let (rows, cols) = if m < block_rows {
-        (1, NT_ROW_COLS)
-    } else {
-        (block_rows, NT_COLS)
-    };
+    if m < block_rows {
+        let (k, b_s, ldb) = (a.cols(), b.as_slice(), b.stride());
+        for i in 0..m {
+            let (a_row, c_row) = (a.row(i), c.row_mut(i));
+            for (j, c_ij) in c_row.iter_mut().enumerate() {
+                *c_ij += dot_row::<V>(a_row, &b_s[j * ldb..][..k]);
+            }
+        }
+        return;
+    }
+    let (rows, cols) = (block_rows, NT_COLS);
     let mut j = 0;
     while j + cols <= n {
         let mut i = 0;
         while i + rows <= m {
             match (rows, cols) {
-                (1, NT_ROW_COLS) => dots::<V, 1, NT_ROW_COLS>(a, b, c, i, j),
                 (NT_ROWS_X8, NT_COLS) => dots::<V, NT_ROWS_X8, NT_COLS>(a, b, c, i, j),
                 (NT_ROWS_X16, NT_COLS) => dots::<V, NT_ROWS_X16, NT_COLS>(a, b, c, i, j),
                 _ => unreachable!("block shapes are fixed above"),
@@ -478,6 +485,37 @@ pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
     for i in 0..m {
         dots_tail::<V>(a, b, c, i, j..n);
     }
+}
+
+/// `a · b` (equal lengths) in [`NT_ROW_CHAINS`] vector accumulators, vector
+/// v of the k steps going to accumulator v mod 4, then `(acc 0 + acc 1) +
+/// (acc 2 + acc 3)` summed across its lanes, then the scalar tail. Four
+/// chains keep the FMAs apart while the loads stream `b` in order.
+#[inline(always)]
+fn dot_row<V: Lane>(a: &[f32], b: &[f32]) -> f32 {
+    const _: () = assert!(NT_ROW_CHAINS == 4, "the sum below is written for 4 chains");
+    let (k, n) = (a.len().min(b.len()), V::N);
+    let (a, b) = (&a[..k], &b[..k]);
+    let mut acc = [V::splat(0.0); NT_ROW_CHAINS];
+    let mut p = 0;
+    while p + NT_ROW_CHAINS * n <= k {
+        for (v, acc_v) in acc.iter_mut().enumerate() {
+            let at = p + v * n;
+            *acc_v = V::load(&a[at..]).fma(V::load(&b[at..]), *acc_v);
+        }
+        p += NT_ROW_CHAINS * n;
+    }
+    for acc_v in acc.iter_mut() {
+        if p + n <= k {
+            *acc_v = V::load(&a[p..]).fma(V::load(&b[p..]), *acc_v);
+            p += n;
+        }
+    }
+    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add();
+    for (x, y) in a[p..].iter().zip(&b[p..]) {
+        sum += x * y;
+    }
+    sum
 }
 
 /// Single dot products of row i of A with the rows `js` of B.

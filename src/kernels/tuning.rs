@@ -85,10 +85,14 @@ pub const NT_ROWS_X16: usize = 4;
 /// vector loaded serves all rows of the block, each A vector all 4 columns.
 pub const NT_COLS: usize = 4;
 
-/// Rows of B per `gemm_nt` block when m is below [`nt_rows`] (a
-/// matrix-vector product: the recurrence of one stream, sampling): 8 dot
-/// products at once, 8 independent accumulators over k.
-pub const NT_ROW_COLS: usize = 8;
+/// Vector accumulators of each dot product when m is below [`nt_rows`] (a
+/// matrix-vector product: one stream's step reading `W_hh` as stored): one
+/// row of B at a time, read in order, its k steps dealt to 4 chains. Eight
+/// rows at once (8 chains, one per row, B read as 8 interleaved streams)
+/// read `W_hh` at 73 GB/s on a Zen 4; one row at a time keeps the LSTM's
+/// one-stream step level with the transposed copy's panels there
+/// (`perf/README.md`).
+pub const NT_ROW_CHAINS: usize = 4;
 
 /// Rows of A per `gemm_nt` block on vectors of `lanes` f32:
 /// [`NT_ROWS_X16`] from 16 lanes up, [`NT_ROWS_X8`] below.
@@ -108,6 +112,23 @@ pub const fn nt_rows(lanes: usize) -> usize {
 /// 0.23 s on `wide` against 0.28 s.
 pub fn tn_on_wide(m: usize, n: usize) -> bool {
     m * n * size_of::<f32>() <= cache_bytes().1 / 4
+}
+
+/// Whether one stream's step reads `W_hh` as stored (a dot product with
+/// each row, `gemm_nt`) instead of a transposed copy in panels, for
+/// `w_hh_bytes` of `W_hh` over all layers: when the two copies (`W_hh`,
+/// which the backward pass reads, and its transpose) would fill more than
+/// half of this core's L2 (read at run time: [`cache_bytes`]). Below that
+/// both stay in L2 and the panels kernel, which reads its copy at the L2
+/// peak, is ahead (rnn H 64 one stream: dot products of 64 values lose
+/// 6-13%); past it one copy read both ways saves the transpose made after
+/// every update and half the footprint. Measured on a Zen 4 (1 MiB L2),
+/// one stream, medians of 6 interleaved runs: LSTM H 256 (2 × 1 MiB)
+/// +3.3%, GRU H 256 +1.5%, rnn H 512 +3.6%; rnn H 256 (2 × 256 KiB) level,
+/// so it stays on panels (`perf/README.md`). On a 2 MiB L2 the LSTM's one
+/// copy fits where two do not.
+pub fn one_copy_of_w_hh(w_hh_bytes: usize) -> bool {
+    2 * w_hh_bytes > cache_bytes().1 / 2
 }
 
 /// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate

@@ -1,0 +1,69 @@
+//! One stream's step reads `W_hh` as stored, a dot product with each of its
+//! rows, where the two copies of it (`W_hh` and its transpose) would crowd
+//! this CPU's L2 (`cell::reads_w_hh_as_stored`); more streams read the
+//! transposed copy in panels. The two paths must compute the same model: a
+//! chunk of one stream against the same text read by both streams of a
+//! two-stream chunk, for every cell, one layer and (for the cells that stack)
+//! two, with H the smallest
+//! that takes the one-stream path on this machine's L2. Both the loss and
+//! the carried state at the end of the chunk are compared.
+
+mod common;
+
+use rnn_fast::bptt::Bptt;
+use rnn_fast::cell::reads_w_hh_as_stored;
+use rnn_fast::layout::{CellKind, Layout};
+
+const V: usize = 11;
+const STEPS: usize = 24;
+
+/// The smallest H (a multiple of 16) whose one-stream step reads `W_hh` as
+/// stored on this machine.
+fn smallest_h_reading_as_stored(cell: CellKind, layers: usize) -> usize {
+    (16..=2048)
+        .step_by(16)
+        .find(|&h| reads_w_hh_as_stored(&Layout::stacked(cell, layers, h, V), 1))
+        .expect("an L2 of at most 64 MiB")
+}
+
+fn check(cell: CellKind, layers: usize) {
+    let h = smallest_h_reading_as_stored(cell, layers);
+    let model = common::random_cell_model(cell, layers, h, V, 7, 0.1);
+    let l = model.layout;
+    assert!(reads_w_hh_as_stored(&l, 1), "{cell:?} H {h}");
+    assert!(!reads_w_hh_as_stored(&l, 2), "two streams read the panels");
+    let ids = common::random_ids(STEPS + 1, V, 3);
+    let chunk = 0..STEPS + 1;
+
+    let mut one = Bptt::new(l, 1, STEPS);
+    let loss_one = one.forward(&model.weights, &ids, std::slice::from_ref(&chunk));
+    let mut two = Bptt::new(l, 2, STEPS);
+    let loss_two = two.forward(&model.weights, &ids, &[chunk.clone(), chunk]);
+
+    // Each product sums H (or G·H) terms in another order on the two paths:
+    // a few units of f32 rounding per step, not a different result.
+    assert_eq!((loss_one.count, loss_two.count), (STEPS, 2 * STEPS));
+    let (a, b) = (loss_one.mean(), loss_two.mean());
+    assert!(
+        (a - b).abs() <= 1e-6 * b.abs(),
+        "{cell:?} × {layers}, H {h}: loss {a} on one stream, {b} on two"
+    );
+    for stream in 0..2 {
+        for (i, (x, y)) in one.state(0).iter().zip(two.state(stream)).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "{cell:?} × {layers}, H {h}: state [{i}] {x} on one stream, {y} on stream {stream} of two"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_stream_reading_w_hh_as_stored_computes_what_the_panels_compute() {
+    for cell in [CellKind::Tanh, CellKind::Gru, CellKind::Lstm] {
+        check(cell, 1);
+        if cell.cell().stacks() {
+            check(cell, 2);
+        }
+    }
+}
