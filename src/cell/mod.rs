@@ -18,17 +18,16 @@ pub mod gru;
 pub mod lstm;
 pub mod tanh;
 
-use crate::kernels::tuning::one_copy_of_w_hh;
+use crate::kernels::tuning::STORED_ROW_MIN;
 use crate::layout::{CellKind, Layout, TensorSpec};
 
 /// Whether a step of `streams` streams of layout `l` reads `W_hh` as stored
 /// (a dot product with each of its rows) rather than the transposed copy
-/// [`Cell::prepare`] makes: one stream, with every layer's `W_hh` too large
-/// for two copies in L2 ([`one_copy_of_w_hh`]). A step of more streams
-/// reads the copy (each panel row serves all streams).
+/// [`Cell::prepare`] makes: one stream, with rows of at least
+/// [`STORED_ROW_MIN`] values. A step of more streams reads the copy (each
+/// panel row serves all streams).
 pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
-    let bytes = l.layers * l.cell().gates() * l.hp * l.hp * size_of::<f32>();
-    streams == 1 && one_copy_of_w_hh(bytes)
+    streams == 1 && l.hp >= STORED_ROW_MIN
 }
 
 /// The registration of every cell (the enum itself is

@@ -40,8 +40,9 @@ use wide::{f32x8, f32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
-    KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROWS_X8, NT_ROWS_X16, NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8,
-    PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows, panel_vectors, row_vectors,
+    KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROW_ROWS_X8, NT_ROW_ROWS_X16, NT_ROWS_X8, NT_ROWS_X16,
+    NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8, PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows,
+    panel_vectors, row_vectors,
 };
 
 /// An `f32` SIMD vector as the kernels need it.
@@ -450,17 +451,17 @@ fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
 /// `nt_rows × NT_COLS` dot products (4×4 on 16-lane vectors, 16
 /// accumulators; 2×4 on 8-lane ones, 8). Fewer rows than a block (a
 /// matrix-vector product: one stream's step reading `W_hh` as stored) take
-/// one dot product at a time ([`dot_row`]), so that B is read row after
-/// row, in the order it is stored. Panics unless the shapes agree.
+/// a few rows of B at a time ([`dot_row_blocks`]), each vector of A loaded
+/// once for them. Panics unless the shapes agree.
 pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
     let block_rows = nt_rows(V::N);
     if m < block_rows {
-        let (k, b_s, ldb) = (a.cols(), b.as_slice(), b.stride());
         for i in 0..m {
-            let (a_row, c_row) = (a.row(i), c.row_mut(i));
-            for (j, c_ij) in c_row.iter_mut().enumerate() {
-                *c_ij += dot_row::<V>(a_row, &b_s[j * ldb..][..k]);
+            if V::N >= 16 {
+                dot_row_blocks::<V, NT_ROW_ROWS_X16>(a.row(i), b, c.row_mut(i));
+            } else {
+                dot_row_blocks::<V, NT_ROW_ROWS_X8>(a.row(i), b, c.row_mut(i));
             }
         }
         return;
@@ -487,35 +488,63 @@ pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
     }
 }
 
-/// `a · b` (equal lengths) in [`NT_ROW_CHAINS`] vector accumulators, vector
-/// v of the k steps going to accumulator v mod 4, then `(acc 0 + acc 1) +
-/// (acc 2 + acc 3)` summed across its lanes, then the scalar tail. Four
-/// chains keep the FMAs apart while the loads stream `b` in order.
+/// `c[j] += a · B[j]` for every row j of B, `R` rows at a time
+/// ([`dot_rows`]), the rows left over one at a time.
 #[inline(always)]
-fn dot_row<V: Lane>(a: &[f32], b: &[f32]) -> f32 {
+fn dot_row_blocks<V: Lane, const R: usize>(a: &[f32], b: MatRef, c: &mut [f32]) {
+    let (k, b_s, ldb) = (a.len(), b.as_slice(), b.stride());
+    let b_row = |j: usize| &b_s[j * ldb..][..k];
+    let j0 = c.len() / R * R;
+    for (jb, c_block) in c[..j0].chunks_exact_mut(R).enumerate() {
+        let sums = dot_rows::<V, R>(a, std::array::from_fn(|r| b_row(jb * R + r)));
+        for (c_j, s) in c_block.iter_mut().zip(sums) {
+            *c_j += s;
+        }
+    }
+    for (j, c_j) in c.iter_mut().enumerate().skip(j0) {
+        *c_j += dot_rows::<V, 1>(a, [b_row(j)])[0];
+    }
+}
+
+/// `a · b_r` for each of the `R` rows `b_r` (each as long as `a`): each in
+/// [`NT_ROW_CHAINS`] vector accumulators, vector v of the k steps going to
+/// accumulator v mod 4, then `(acc 0 + acc 1) + (acc 2 + acc 3)` summed
+/// across its lanes, then the scalar tail, so that a row's sum does not
+/// depend on `R`. Four chains keep the FMAs apart; each vector of `a`
+/// loaded serves all `R` rows.
+#[inline(always)]
+fn dot_rows<V: Lane, const R: usize>(a: &[f32], b: [&[f32]; R]) -> [f32; R] {
     const _: () = assert!(NT_ROW_CHAINS == 4, "the sum below is written for 4 chains");
-    let (k, n) = (a.len().min(b.len()), V::N);
-    let (a, b) = (&a[..k], &b[..k]);
-    let mut acc = [V::splat(0.0); NT_ROW_CHAINS];
+    let (k, n) = (a.len(), V::N);
+    let b: [&[f32]; R] = std::array::from_fn(|r| &b[r][..k]);
+    let mut acc = [[V::splat(0.0); NT_ROW_CHAINS]; R];
     let mut p = 0;
+    let fma_at = |acc: &mut [[V; NT_ROW_CHAINS]; R], v: usize, p: usize| {
+        let av = V::load(&a[p..]);
+        for (acc_r, b_r) in acc.iter_mut().zip(&b) {
+            acc_r[v] = av.fma(V::load(&b_r[p..]), acc_r[v]);
+        }
+    };
     while p + NT_ROW_CHAINS * n <= k {
-        for (v, acc_v) in acc.iter_mut().enumerate() {
-            let at = p + v * n;
-            *acc_v = V::load(&a[at..]).fma(V::load(&b[at..]), *acc_v);
+        for v in 0..NT_ROW_CHAINS {
+            fma_at(&mut acc, v, p + v * n);
         }
         p += NT_ROW_CHAINS * n;
     }
-    for acc_v in acc.iter_mut() {
+    for v in 0..NT_ROW_CHAINS {
         if p + n <= k {
-            *acc_v = V::load(&a[p..]).fma(V::load(&b[p..]), *acc_v);
+            fma_at(&mut acc, v, p);
             p += n;
         }
     }
-    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add();
-    for (x, y) in a[p..].iter().zip(&b[p..]) {
-        sum += x * y;
-    }
-    sum
+    std::array::from_fn(|r| {
+        let c = &acc[r];
+        let mut sum = ((c[0] + c[1]) + (c[2] + c[3])).reduce_add();
+        for (x, y) in a[p..].iter().zip(&b[r][p..]) {
+            sum += x * y;
+        }
+        sum
+    })
 }
 
 /// Single dot products of row i of A with the rows `js` of B.

@@ -86,13 +86,24 @@ pub const NT_ROWS_X16: usize = 4;
 pub const NT_COLS: usize = 4;
 
 /// Vector accumulators of each dot product when m is below [`nt_rows`] (a
-/// matrix-vector product: one stream's step reading `W_hh` as stored): one
-/// row of B at a time, read in order, its k steps dealt to 4 chains. Eight
-/// rows at once (8 chains, one per row, B read as 8 interleaved streams)
-/// read `W_hh` at 73 GB/s on a Zen 4; one row at a time keeps the LSTM's
-/// one-stream step level with the transposed copy's panels there
-/// (`perf/README.md`).
+/// matrix-vector product: one stream's step reading `W_hh` as stored): its
+/// k steps dealt to 4 chains, so that a few rows of B at a time (below)
+/// keep the FMAs apart. The block this replaced, 8 rows at once with one
+/// chain each, read `W_hh` at 73 GB/s on a Zen 4 against the transposed
+/// copy's 87 (`perf/README.md`).
 pub const NT_ROW_CHAINS: usize = 4;
+
+/// Rows of B per block of that matrix-vector product on f32x8: each vector
+/// of A loaded serves 2 rows, 2 × [`NT_ROW_CHAINS`] = 8 accumulators, plus
+/// 2 B vectors and one A vector, 11 of AVX2's 16 registers.
+pub const NT_ROW_ROWS_X8: usize = 2;
+
+/// The same on f32x16: 4 rows, 16 accumulators, plus 4 B vectors and one A
+/// vector, 21 of AVX-512's 32 registers. A vector of A per row loaded
+/// beside each vector of B would take half the loads: LSTM H 256, one
+/// stream, Zen 4 (one 64-byte load a cycle), 28.4-29.0k chars/s with one row
+/// at a time, 29.7-30.4k with 2, 29.9-30.6k with 4.
+pub const NT_ROW_ROWS_X16: usize = 4;
 
 /// Rows of A per `gemm_nt` block on vectors of `lanes` f32:
 /// [`NT_ROWS_X16`] from 16 lanes up, [`NT_ROWS_X8`] below.
@@ -114,22 +125,16 @@ pub fn tn_on_wide(m: usize, n: usize) -> bool {
     m * n * size_of::<f32>() <= cache_bytes().1 / 4
 }
 
-/// Whether one stream's step reads `W_hh` as stored (a dot product with
-/// each row, `gemm_nt`) instead of a transposed copy in panels, for
-/// `w_hh_bytes` of `W_hh` over all layers: when the two copies (`W_hh`,
-/// which the backward pass reads, and its transpose) would fill more than
-/// half of this core's L2 (read at run time: [`cache_bytes`]). Below that
-/// both stay in L2 and the panels kernel, which reads its copy at the L2
-/// peak, is ahead (rnn H 64 one stream: dot products of 64 values lose
-/// 6-13%); past it one copy read both ways saves the transpose made after
-/// every update and half the footprint. Measured on a Zen 4 (1 MiB L2),
-/// one stream, medians of 6 interleaved runs: LSTM H 256 (2 × 1 MiB)
-/// +3.3%, GRU H 256 +1.5%, rnn H 512 +3.6%; rnn H 256 (2 × 256 KiB) level,
-/// so it stays on panels (`perf/README.md`). On a 2 MiB L2 the LSTM's one
-/// copy fits where two do not.
-pub fn one_copy_of_w_hh(w_hh_bytes: usize) -> bool {
-    2 * w_hh_bytes > cache_bytes().1 / 2
-}
+/// The shortest padded row of `W_hh` (Hp values) that one stream's step
+/// reads as stored, a dot product with each row (`gemm_nt`), instead of
+/// the transposed copy in panels that more streams read. Reading `W_hh`
+/// itself saves the transpose made after every update and half the
+/// footprint (forward and backward read one copy); each dot product then
+/// ends in a sum across the lanes, which shorter rows cannot amortise.
+/// Measured on a Zen 4, one stream, medians of 4 interleaved runs: rnn H 32
+/// -6%, H 64 -6%, H 96 +1%, H 128 +4%, H 256 +5%; LSTM H 64 -1%, H 128 +7%
+/// (`perf/README.md`).
+pub const STORED_ROW_MIN: usize = 128;
 
 /// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
 /// reads them at run time (CPUID or the OS).
