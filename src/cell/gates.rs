@@ -30,7 +30,7 @@
 //! stored (as panels from [`PANEL_STREAMS`] streams on), and after the
 //! chunk `dW_hh += DPREᵀ · H_prev` over all its rows.
 
-use super::{ChunkRecord, reads_w_hh_as_stored};
+use super::ChunkRecord;
 use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::PANEL_STREAMS;
 use crate::kernels::{self, MatMut, MatRef};
@@ -285,37 +285,6 @@ pub fn panels_len(l: &Layout, g: usize) -> usize {
 /// `W_hhᵀ` of `g` gates as column panels into `out` ([`panels_len`]).
 pub fn pack_whh_t(l: &Layout, g: usize, w_hh: &[f32], out: &mut [f32]) {
     panels::pack(MatRef::dense(w_hh, g * l.hp, l.hp), true, out);
-}
-
-/// The step's product for B streams: `next[b][at..at + G·Hp] += prev_h[b] ·
-/// W_hhᵀ`, `prev_h` the first Hp values of each `width`-value row of
-/// `prev`, `next` rows `width` apart: on the prepared transpose `whh_t`
-/// ([`pack_whh_t`]), or with `w_hh` as stored where the step reads it so
-/// ([`reads_w_hh_as_stored`]; `whh_t` is then not read).
-#[allow(clippy::too_many_arguments)]
-pub fn recur(
-    l: &Layout,
-    g: usize,
-    w_hh: &[f32],
-    whh_t: &[f32],
-    b_n: usize,
-    width: usize,
-    prev: &[f32],
-    next: &mut [f32],
-    at: usize,
-) {
-    let hp = l.hp;
-    let h = MatRef::new(prev, b_n, hp, width);
-    let mut out = MatMut::new(&mut next[at..], b_n, g * hp, width);
-    if reads_w_hh_as_stored(l, b_n) {
-        kernels::gemm_nt(h, MatRef::dense(w_hh, g * hp, hp), &mut out);
-    } else {
-        panels::gemm_nn(
-            h,
-            PanelsRef::new(&whh_t[..g * hp * hp], hp, g * hp),
-            &mut out,
-        );
-    }
 }
 
 /// Whether the backward pass of `streams` streams reads `W_hh` as panels.

@@ -24,7 +24,7 @@
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -55,7 +55,7 @@ fn advance(
     for row in next.chunks_exact_mut(width) {
         row[hp..hp + gw].copy_from_slice(t.b_hh);
     }
-    gates::recur(l, G, t.w_hh, whh_t, b_n, width, prev, next, hp);
+    step_product(l, G, t.w_hh, whh_t, b_n, width, prev, next, hp);
     let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
     for (b, (row, prev)) in rows.enumerate() {
         let (h, rest) = row.split_at_mut(hp);

@@ -22,7 +22,7 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -60,7 +60,7 @@ fn advance(
         kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
     }
     let w_hh = gates::layer(l, w, k).w_hh;
-    gates::recur(l, G, w_hh, whh_t, b_n, width, prev, next, 2 * hp);
+    step_product(l, G, w_hh, whh_t, b_n, width, prev, next, 2 * hp);
     for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
         let (hc, pre) = row.split_at_mut(2 * hp);
         let (h, c) = hc.split_at_mut(hp);

@@ -18,7 +18,9 @@ pub mod gru;
 pub mod lstm;
 pub mod tanh;
 
+use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::STORED_ROW_MIN;
+use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{CellKind, Layout, TensorSpec};
 
 /// Whether a step of `streams` streams of layout `l` reads `W_hh` as stored
@@ -28,6 +30,38 @@ use crate::layout::{CellKind, Layout, TensorSpec};
 /// panel row serves all streams).
 pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
     streams == 1 && l.hp >= STORED_ROW_MIN
+}
+
+/// The step's product for B streams of a cell of `g` gate blocks (tanh: 1):
+/// `next[b][at..at + G·Hp] += prev_h[b] · W_hhᵀ`, `prev_h` the first Hp
+/// values of each `width`-value row of `prev`, `next` rows `width` apart:
+/// on `whh_t`, the transpose in panels that [`Cell::prepare`] made, or with
+/// `w_hh` as stored where the step reads it so ([`reads_w_hh_as_stored`];
+/// `whh_t` is then not read).
+#[allow(clippy::too_many_arguments)]
+pub fn step_product(
+    l: &Layout,
+    g: usize,
+    w_hh: &[f32],
+    whh_t: &[f32],
+    b_n: usize,
+    width: usize,
+    prev: &[f32],
+    next: &mut [f32],
+    at: usize,
+) {
+    let hp = l.hp;
+    let h = MatRef::new(prev, b_n, hp, width);
+    let mut out = MatMut::new(&mut next[at..], b_n, g * hp, width);
+    if reads_w_hh_as_stored(l, b_n) {
+        kernels::gemm_nt(h, MatRef::dense(w_hh, g * hp, hp), &mut out);
+    } else {
+        panels::gemm_nn(
+            h,
+            PanelsRef::new(&whh_t[..g * hp * hp], hp, g * hp),
+            &mut out,
+        );
+    }
 }
 
 /// The registration of every cell (the enum itself is

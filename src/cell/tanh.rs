@@ -11,7 +11,7 @@
 //! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
 use crate::dropout;
 use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::PANEL_STREAMS;
@@ -265,25 +265,9 @@ fn packs_whh(streams: usize) -> bool {
 }
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
-/// product as `prev · (Whhᵀ)` with the prepared transpose in panels:
-/// row-broadcast FMAs reading `Whhᵀ` panel row by panel row; for one
-/// stream with a `Whh` too large for both copies in L2, dot products with
-/// the rows of `Whh` itself ([`reads_w_hh_as_stored`]).
+/// product on the prepared `Whhᵀ` panels or, for one stream, on `Whh`
+/// itself ([`step_product`]).
 fn recur(l: &Layout, whh: &[f32], whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
-    let hp = l.hp;
-    let mut out = MatMut::dense(next, b_n, hp);
-    if reads_w_hh_as_stored(l, b_n) {
-        kernels::gemm_nt(
-            MatRef::dense(prev, b_n, hp),
-            MatRef::dense(whh, hp, hp),
-            &mut out,
-        );
-    } else {
-        panels::gemm_nn(
-            MatRef::dense(prev, b_n, hp),
-            PanelsRef::new(whh_t, hp, hp),
-            &mut out,
-        );
-    }
+    step_product(l, 1, whh, whh_t, b_n, l.hp, prev, next, 0);
     kernels::tanh(next);
 }
