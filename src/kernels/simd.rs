@@ -547,11 +547,12 @@ fn dot_rows<V: Lane, const R: usize>(a: &[f32], b: [&[f32]; R]) -> [f32; R] {
     })
 }
 
-/// Single dot products of row i of A with the rows `js` of B.
+/// Single dot products of row i of A with the rows `js` of B ([`dot_rows`]).
 #[inline(always)]
 fn dots_tail<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut, i: usize, js: Range<usize>) {
+    let a_row = a.row(i);
     for j in js {
-        dots::<V, 1, 1>(a, b, c, i, j);
+        c.row_mut(i)[j] += dot_rows::<V, 1>(a_row, [b.row(j)])[0];
     }
 }
 
