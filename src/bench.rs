@@ -55,6 +55,10 @@ pub struct BenchReport {
     /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
     /// chunk products.
     pub simd: &'static str,
+    /// True where the one-row products of an f32x16 build run on f32x8
+    /// while B is at most twice the L1d (`kernels::tuning::one_row_on_x8`:
+    /// this CPU loads 512 bits at half the 256-bit rate).
+    pub one_row_f32x8: bool,
     pub chunk_path: String,
     /// Characters trained in the measured window, and its length.
     pub chars: usize,
@@ -155,6 +159,9 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         cores,
         parallel: config.parallel,
         simd: kernels::SIMD_PATH,
+        one_row_f32x8: !cfg!(feature = "scalar-kernels")
+            && kernels::LANES == 16
+            && kernels::tuning::halves_wide_loads(),
         chunk_path: kernels::chunk::chunk_path(),
         chars,
         seconds: elapsed,
@@ -191,6 +198,7 @@ impl BenchReport {
             "cores": self.cores,
             "parallel": self.parallel.to_string(),
             "simd": self.simd,
+            "one_row_f32x8": self.one_row_f32x8,
             "chunk_products": self.chunk_path,
             "chars": self.chars,
             "seconds": self.seconds,
@@ -217,7 +225,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {} on {} cores, parallel {}, simd {}, chunk products {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {} on {} cores, parallel {}, simd {}{}, chunk products {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -230,6 +238,11 @@ impl std::fmt::Display for BenchReport {
             self.cores,
             self.parallel,
             self.simd,
+            if self.one_row_f32x8 {
+                " (one-row products within 2x L1d on f32x8: this CPU loads 512 bits at half rate)"
+            } else {
+                ""
+            },
             self.chunk_path
         )?;
         writeln!(

@@ -133,3 +133,15 @@ fn stacked_layers_count_their_input_products_in_the_flops() {
         2.0 * 8.0 * 4.0 * 32.0 * 32.0 / 2.0
     );
 }
+
+/// The report says whether the one-row products run on f32x8: only on an
+/// AVX-512 build of the SIMD kernels, on a CPU that loads 512 bits at half
+/// rate (the rule is `kernels::tuning::one_row_on_x8`).
+#[test]
+fn the_report_names_the_one_row_width() {
+    let d = bench_json(&["--hidden", "16", "--streams", "1"]);
+    let expected = !cfg!(feature = "scalar-kernels")
+        && rnn_fast::kernels::LANES == 16
+        && rnn_fast::kernels::tuning::halves_wide_loads();
+    assert_eq!(d["one_row_f32x8"].as_bool(), Some(expected), "{d}");
+}

@@ -147,6 +147,82 @@ fn gemm_f32x16_matches_scalar() {
     check_all_gemms::<f32x16>();
 }
 
+/// A one-row product `c (1×n) += a · B` over whole vectors of 16 columns
+/// is bit for bit the same on f32x8 and f32x16, and the un-suffixed
+/// `gemm_nn`/`gemm_tn` (which pick the width by
+/// `tuning::one_row_on_x8`) give that same result: each entry is one FMA
+/// chain over k on either width, so the choice, made from CPUID and the L1d
+/// size, never changes a model. Shapes: the recurrence's (n = Hp or 4·Hp,
+/// k = Hp or 4·Hp) and B's past twice the L1d; A, B and C on padded rows
+/// at an offset.
+#[test]
+fn one_row_products_agree_bitwise_across_widths() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(31);
+    let nn: [Gemm; 3] = [
+        simd::gemm_nn_v::<f32x8>,
+        simd::gemm_nn_v::<f32x16>,
+        simd::gemm_nn,
+    ];
+    let tn: [Gemm; 3] = [
+        simd::gemm_tn_v::<f32x8>,
+        simd::gemm_tn_v::<f32x16>,
+        simd::gemm_tn,
+    ];
+    for (n, k) in [
+        (16, 16),
+        (32, 128),
+        (64, 64),
+        (256, 64),
+        (64, 256),
+        (128, 128),
+        (512, 256),
+    ] {
+        for (transposed, forms) in [(false, nn), (true, tn)] {
+            let off = 3;
+            // A: one row of k (NN) or k rows of one (TN, stride 2).
+            let (a_rows, a_cols, lda) = if transposed { (k, 1, 2) } else { (1, k, k + 5) };
+            let a = random(off + a_rows * lda, &mut rng);
+            let a = MatRef::new(&a[off..], a_rows, a_cols, lda);
+            let b = random(off + k * (n + 16), &mut rng);
+            let b = MatRef::new(&b[off..], k, n, n + 16);
+            let c0 = random(off + n, &mut rng);
+            let results: Vec<Vec<f32>> = forms
+                .iter()
+                .map(|gemm| {
+                    let mut c = c0.clone();
+                    gemm(a, b, &mut MatMut::new(&mut c[off..], 1, n, n));
+                    c
+                })
+                .collect();
+            assert!(
+                results[0] != c0,
+                "n {n} k {k}: the product left C as it was"
+            );
+            for (w, c) in results.iter().enumerate().skip(1) {
+                assert!(
+                    c.iter()
+                        .zip(&results[0])
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "n {n} k {k} transposed {transposed}: form {w} differs from f32x8"
+                );
+            }
+        }
+    }
+}
+
+/// The width rule: f32x8 only on a CPU that loads 512 bits at half rate,
+/// and never once B is past twice the L1d.
+#[test]
+fn one_row_width_rule_follows_the_cpu_and_the_l1d() {
+    let l1d = tuning::cache_bytes().0;
+    let floats = 2 * l1d / size_of::<f32>();
+    assert_eq!(
+        tuning::one_row_on_x8(floats / 64, 64),
+        tuning::halves_wide_loads()
+    );
+    assert!(!tuning::one_row_on_x8(floats / 64 + 1, 64));
+}
+
 #[test]
 fn gemm_with_zero_sizes_does_nothing() {
     let a = [1.0f32; 4];

@@ -40,7 +40,7 @@ use wide::{f32x8, f32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
-    KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROW_ROWS_X8, NT_ROW_ROWS_X16, NT_ROWS_X8, NT_ROWS_X16,
+    self, KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROW_ROWS_X8, NT_ROW_ROWS_X16, NT_ROWS_X8, NT_ROWS_X16,
     NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8, PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows,
     panel_vectors, row_vectors,
 };
@@ -678,13 +678,32 @@ pub fn softmax_xent_v<V: Lane>(y: &mut [f32], target: usize) -> f32 {
 
 /// `C (m×n) += A (m×k) · B (k×n)`. Panics unless the shapes agree.
 pub fn gemm_nn(a: MatRef, b: MatRef, c: &mut MatMut) {
-    gemm_nn_v::<Fast>(a, b, c);
+    if one_row_on_x8(b, c) {
+        gemm_nn_v::<f32x8>(a, b, c);
+    } else {
+        gemm_nn_v::<Fast>(a, b, c);
+    }
 }
 
 /// `C (m×n) += Aᵀ · B`, with `A` stored (k×m) and `B` (k×n). Panics unless
 /// the shapes agree.
 pub fn gemm_tn(a: MatRef, b: MatRef, c: &mut MatMut) {
-    gemm_tn_v::<Fast>(a, b, c);
+    if one_row_on_x8(b, c) {
+        gemm_tn_v::<f32x8>(a, b, c);
+    } else {
+        gemm_tn_v::<Fast>(a, b, c);
+    }
+}
+
+/// Whether a product of [`Fast`] = f32x16 runs on f32x8 instead
+/// ([`tuning::one_row_on_x8`]): one row of C, whole vectors of 16 columns
+/// (so neither width leaves a scalar tail, and every entry is the same FMA
+/// chain on both).
+fn one_row_on_x8(b: MatRef, c: &MatMut) -> bool {
+    Fast::N == 16
+        && c.rows() == 1
+        && c.cols().is_multiple_of(Fast::N)
+        && tuning::one_row_on_x8(b.rows(), c.cols())
 }
 
 /// `C (m×n) += A (m×k) · Bᵀ`, with `B` stored (n×k). Panics unless the

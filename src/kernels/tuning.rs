@@ -136,6 +136,53 @@ pub fn tn_on_wide(m: usize, n: usize) -> bool {
 /// (`perf/README.md`).
 pub const STORED_ROW_MIN: usize = 128;
 
+/// Whether the one-row product `c (1×n) += a · B (k×n)` of an AVX-512 build
+/// runs on f32x8 instead of f32x16: on a CPU that [`halves_wide_loads`],
+/// while B takes at most twice the L1d (read at run time:
+/// [`cache_bytes`]). Such a product is a matrix-vector product bound by the
+/// load port: each step of k broadcasts one value of `a` and loads the
+/// vectors of a row of B, one FMA each. On Zen 4 that is 5 loads at one a
+/// cycle per 4 FMAs of f32x16 and 9 at two a cycle per 8 FMAs of f32x8, so
+/// 5 cycles become 4.5. Once B comes from L2 or beyond, its bandwidth bounds
+/// the product, not the loads. Measured on a Zen 4 (32 KiB L1d), one
+/// stream, medians of 4-5 interleaved runs against f32x16: rnn H 32 +3.9%,
+/// H 64 +3.4%, H 128 level, H 256 level; LSTM H 32 +4.2%, H 64 +2.1%, LSTM
+/// H 256 (B 1 MiB) -2.4%; GRU H 32 +1.9%, H 64 +1.2% (`perf/README.md`).
+/// Each entry of C is the same FMA chain over k on either width, so the
+/// choice changes no result.
+pub fn one_row_on_x8(k: usize, n: usize) -> bool {
+    halves_wide_loads() && k * n * size_of::<f32>() <= 2 * cache_bytes().0
+}
+
+/// Whether this CPU issues 512-bit loads at half the rate of 256-bit ones:
+/// AMD's Zen 4 (family 19h; its AVX-512 runs on 256-bit units) loads two
+/// 256-bit vectors or one 512-bit vector a cycle, where Zen 5 (family 1Ah)
+/// and Intel's AVX-512 cores load two 512-bit vectors. Read once (CPUID).
+pub fn halves_wide_loads() -> bool {
+    static HALVES: std::sync::LazyLock<bool> = std::sync::LazyLock::new(zen4_avx512);
+    *HALVES
+}
+
+#[cfg(target_arch = "x86_64")]
+fn zen4_avx512() -> bool {
+    let cpuid = raw_cpuid::CpuId::new();
+    let amd = cpuid
+        .get_vendor_info()
+        .is_some_and(|v| v.as_str() == "AuthenticAMD");
+    let family_19h = cpuid
+        .get_feature_info()
+        .is_some_and(|f| f.family_id() == 0x19);
+    let avx512 = cpuid
+        .get_extended_feature_info()
+        .is_some_and(|f| f.has_avx512f());
+    amd && family_19h && avx512
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn zen4_avx512() -> bool {
+    false
+}
+
 /// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
 /// reads them at run time (CPUID or the OS).
 pub fn cache_bytes() -> (usize, usize) {
