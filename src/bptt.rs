@@ -252,12 +252,12 @@ impl Bptt {
             if k == 0 && drops_input {
                 for (t, mask) in self.masks.input.chunks_exact(b_n * hp).enumerate() {
                     let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
-                    cell.step_dropped(&l, weights, prepared, x, mask, prev, next);
+                    cell.step_dropped(&l, t, weights, prepared, x, mask, prev, next);
                 }
             } else if k == 0 {
                 for t in 0..steps {
                     let (prev, next, x) = step_rows(hs, inputs, t, b_n, width);
-                    cell.step(&l, weights, prepared, x, prev, next);
+                    cell.step(&l, t, weights, prepared, x, prev, next);
                 }
             } else {
                 let xin = &mut self.xin[k - 1][..rows * hp];
@@ -277,7 +277,7 @@ impl Bptt {
                 cell.input_product(&l, k, weights, xin, rows, xw);
                 for (t, x_in) in xw.chunks_exact(b_n * gw).enumerate() {
                     let (prev, next, _) = step_rows(hs, inputs, t, b_n, width);
-                    cell.step_above(&l, k, weights, prepared, x_in, prev, next);
+                    cell.step_above(&l, t, k, weights, prepared, x_in, prev, next);
                 }
             }
         }

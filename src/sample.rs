@@ -45,6 +45,8 @@ pub struct Sampler<'m> {
     xw: AlignedVec,
     logits: AlignedVec,
     rng: Xoshiro256PlusPlus,
+    /// Characters fed so far (the step index the cell is given).
+    fed: usize,
 }
 
 impl<'m> Sampler<'m> {
@@ -62,6 +64,7 @@ impl<'m> Sampler<'m> {
             xw: aligned::zeros(if l.layers > 1 { l.input_width() } else { 0 }),
             logits: aligned::zeros(l.vp),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            fed: 0,
         }
     }
 
@@ -81,13 +84,32 @@ impl<'m> Sampler<'m> {
         let l = self.model.layout;
         let cell = l.cell();
         let w = &self.model.weights;
-        cell.step(&l, w, &self.prepared, &[id], &self.h[0], &mut self.h_next);
+        let t = self.fed;
+        self.fed = self.fed.wrapping_add(1);
+        cell.step(
+            &l,
+            t,
+            w,
+            &self.prepared,
+            &[id],
+            &self.h[0],
+            &mut self.h_next,
+        );
         std::mem::swap(&mut self.h[0], &mut self.h_next);
         for k in 1..l.layers {
             let below = &self.h[k - 1][..l.hp];
             cell.input_product(&l, k, w, below, 1, &mut self.xw);
             let prev = &self.h[k];
-            cell.step_above(&l, k, w, &self.prepared, &self.xw, prev, &mut self.h_next);
+            cell.step_above(
+                &l,
+                t,
+                k,
+                w,
+                &self.prepared,
+                &self.xw,
+                prev,
+                &mut self.h_next,
+            );
             std::mem::swap(&mut self.h[k], &mut self.h_next);
         }
         let (why, by) = cell.readout(&l, w);

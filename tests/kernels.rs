@@ -125,10 +125,15 @@ fn shapes() -> Vec<(usize, usize, usize)> {
 }
 
 fn check_all_gemms<V: Lane>() {
-    let forms: [(Form, Gemm, Gemm); 3] = [
+    let forms: [(Form, Gemm, Gemm); 4] = [
         (Form::NN, simd::gemm_nn_v::<V>, scalar::gemm_nn),
         (Form::TN, simd::gemm_tn_v::<V>, scalar::gemm_tn),
         (Form::NT, simd::gemm_nt_v::<V>, scalar::gemm_nt),
+        (
+            Form::NT,
+            simd::gemm_nt_reversed_v::<V>,
+            scalar::gemm_nt_reversed,
+        ),
     ];
     for (s, &shape) in shapes().iter().enumerate() {
         for (form, fast, slow) in forms {
@@ -206,6 +211,50 @@ fn one_row_products_agree_bitwise_across_widths() {
                     "n {n} k {k} transposed {transposed}: form {w} differs from f32x8"
                 );
             }
+        }
+    }
+}
+
+/// `gemm_nt_reversed` (the one-row path reading B's rows last to first,
+/// as one stream's odd steps do) gives `gemm_nt`'s result bit for bit, on
+/// both widths and in the scalar twins: one and a few rows of A, B's rows
+/// a multiple of the row block and not (the single rows left over are read
+/// first), on padded views.
+#[test]
+fn reversed_row_order_changes_no_bit() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(41);
+    let pairs: [(Gemm, Gemm); 3] = [
+        (simd::gemm_nt_v::<f32x8>, simd::gemm_nt_reversed_v::<f32x8>),
+        (
+            simd::gemm_nt_v::<f32x16>,
+            simd::gemm_nt_reversed_v::<f32x16>,
+        ),
+        (scalar::gemm_nt, scalar::gemm_nt_reversed),
+    ];
+    for (m, n, k) in [
+        (1, 128, 128),
+        (1, 7, 33),
+        (1, 1024, 256),
+        (2, 13, 70),
+        (3, 6, 5),
+        (9, 21, 19),
+    ] {
+        let a = random(m * (k + 3), &mut rng);
+        let a = MatRef::new(&a, m, k, k + 3);
+        let b = random(n * (k + 1), &mut rng);
+        let b = MatRef::new(&b, n, k, k + 1);
+        let c0 = random(m * n, &mut rng);
+        for (forward, reversed) in pairs {
+            let (mut c_f, mut c_r) = (c0.clone(), c0.clone());
+            forward(a, b, &mut MatMut::dense(&mut c_f, m, n));
+            reversed(a, b, &mut MatMut::dense(&mut c_r, m, n));
+            assert!(c_f != c0, "{m}×{n}×{k}: the product left C as it was");
+            assert!(
+                c_f.iter()
+                    .zip(&c_r)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{m}×{n}×{k}: the reversed row order changed C"
+            );
         }
     }
 }

@@ -39,8 +39,10 @@ const TENSORS: [TensorSpec; 6] = gates::tensors(G);
 const LAYER_TENSORS: [[TensorSpec; 4]; MAX_LAYERS - 1] = gates::layer_tensors(G);
 
 /// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
+#[allow(clippy::too_many_arguments)]
 fn advance(
     l: &Layout,
+    t: usize,
     k: usize,
     w: &[f32],
     prepared: &[f32],
@@ -50,17 +52,17 @@ fn advance(
 ) {
     let (hp, width) = (l.hp, GruCell.state_width(l));
     let (gw, b_n) = (G * hp, prev.len() / width);
-    let t = gates::layer(l, w, k);
+    let layer = gates::layer(l, w, k);
     let whh_t = &prepared[k * gates::panels_len(l, G)..][..gates::panels_len(l, G)];
     for row in next.chunks_exact_mut(width) {
-        row[hp..hp + gw].copy_from_slice(t.b_hh);
+        row[hp..hp + gw].copy_from_slice(layer.b_hh);
     }
-    step_product(l, G, t.w_hh, whh_t, b_n, width, prev, next, hp);
+    step_product(l, t, G, layer.w_hh, whh_t, b_n, width, prev, next, hp);
     let rows = next.chunks_exact_mut(width).zip(prev.chunks_exact(width));
     for (b, (row, prev)) in rows.enumerate() {
         let (h, rest) = row.split_at_mut(hp);
         let (hidden, n) = rest.split_at_mut(gw);
-        kernels::gru_pointwise(x.row(b, gw), t.b_ih, hidden, &prev[..hp], n, h);
+        kernels::gru_pointwise(x.row(b, gw), layer.b_ih, hidden, &prev[..hp], n, h);
     }
 }
 
@@ -131,6 +133,7 @@ impl Cell for GruCell {
     fn step(
         &self,
         l: &Layout,
+        t: usize,
         w: &[f32],
         prepared: &[f32],
         inputs: &[u16],
@@ -139,12 +142,13 @@ impl Cell for GruCell {
     ) {
         let w_ih = gates::split(l, w).w_ih;
         let x = StepInput::Ids { ids: inputs, w_ih };
-        advance(l, 0, w, prepared, x, prev, next);
+        advance(l, t, 0, w, prepared, x, prev, next);
     }
 
     fn step_above(
         &self,
         l: &Layout,
+        t: usize,
         k: usize,
         w: &[f32],
         prepared: &[f32],
@@ -152,7 +156,7 @@ impl Cell for GruCell {
         prev: &[f32],
         next: &mut [f32],
     ) {
-        advance(l, k, w, prepared, StepInput::Dense(x_in), prev, next);
+        advance(l, t, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
     /// `dx` and `dhid` for the chunk (`steps·B × 3Hp` each), `g_{t+1}` (B ×

@@ -43,8 +43,10 @@ fn prepared_per_layer(l: &Layout) -> usize {
 }
 
 /// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
+#[allow(clippy::too_many_arguments)]
 fn advance(
     l: &Layout,
+    t: usize,
     k: usize,
     w: &[f32],
     prepared: &[f32],
@@ -60,7 +62,7 @@ fn advance(
         kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
     }
     let w_hh = gates::layer(l, w, k).w_hh;
-    step_product(l, G, w_hh, whh_t, b_n, width, prev, next, 2 * hp);
+    step_product(l, t, G, w_hh, whh_t, b_n, width, prev, next, 2 * hp);
     for (row, prev) in next.chunks_exact_mut(width).zip(prev.chunks_exact(width)) {
         let (hc, pre) = row.split_at_mut(2 * hp);
         let (h, c) = hc.split_at_mut(hp);
@@ -137,6 +139,7 @@ impl Cell for LstmCell {
     fn step(
         &self,
         l: &Layout,
+        t: usize,
         w: &[f32],
         prepared: &[f32],
         inputs: &[u16],
@@ -145,12 +148,13 @@ impl Cell for LstmCell {
     ) {
         let w_ih = gates::split(l, w).w_ih;
         let x = StepInput::Ids { ids: inputs, w_ih };
-        advance(l, 0, w, prepared, x, prev, next);
+        advance(l, t, 0, w, prepared, x, prev, next);
     }
 
     fn step_above(
         &self,
         l: &Layout,
+        t: usize,
         k: usize,
         w: &[f32],
         prepared: &[f32],
@@ -158,7 +162,7 @@ impl Cell for LstmCell {
         prev: &[f32],
         next: &mut [f32],
     ) {
-        advance(l, k, w, prepared, StepInput::Dense(x_in), prev, next);
+        advance(l, t, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
     /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp

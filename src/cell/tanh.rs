@@ -143,6 +143,7 @@ impl Cell for TanhCell {
     fn step(
         &self,
         l: &Layout,
+        t: usize,
         w: &[f32],
         whh_t: &[f32],
         inputs: &[u16],
@@ -159,7 +160,7 @@ impl Cell for TanhCell {
                 w.bh,
             );
         }
-        recur(l, w.whh, whh_t, inputs.len(), prev, next);
+        recur(l, t, w.whh, whh_t, inputs.len(), prev, next);
     }
 
     fn drops_input(&self) -> bool {
@@ -170,6 +171,7 @@ impl Cell for TanhCell {
     fn step_dropped(
         &self,
         l: &Layout,
+        t: usize,
         w: &[f32],
         whh_t: &[f32],
         inputs: &[u16],
@@ -185,7 +187,7 @@ impl Cell for TanhCell {
             dropout::masked(row, &w.wxh[x * hp..(x + 1) * hp], m);
             kernels::add_assign(row, w.bh);
         }
-        recur(l, w.whh, whh_t, inputs.len(), prev, next);
+        recur(l, t, w.whh, whh_t, inputs.len(), prev, next);
     }
 
     /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
@@ -267,7 +269,15 @@ fn packs_whh(streams: usize) -> bool {
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
 /// product on the prepared `Whhᵀ` panels or, for one stream, on `Whh`
 /// itself ([`step_product`]).
-fn recur(l: &Layout, whh: &[f32], whh_t: &[f32], b_n: usize, prev: &[f32], next: &mut [f32]) {
-    step_product(l, 1, whh, whh_t, b_n, l.hp, prev, next, 0);
+fn recur(
+    l: &Layout,
+    t: usize,
+    whh: &[f32],
+    whh_t: &[f32],
+    b_n: usize,
+    prev: &[f32],
+    next: &mut [f32],
+) {
+    step_product(l, t, 1, whh, whh_t, b_n, l.hp, prev, next, 0);
     kernels::tanh(next);
 }

@@ -41,13 +41,15 @@ pub use mat::{MatMut, MatRef};
 pub use gates::{gru_pointwise, gru_pointwise_backward, lstm_pointwise, lstm_pointwise_backward};
 #[cfg(not(feature = "scalar-kernels"))]
 pub use simd::{
-    add, add_assign, gemm_nn, gemm_nt, gemm_tn, softmax_xent, tanh, tanh_backward, transpose,
+    add, add_assign, gemm_nn, gemm_nt, gemm_nt_reversed, gemm_tn, softmax_xent, tanh,
+    tanh_backward, transpose,
 };
 
 #[cfg(feature = "scalar-kernels")]
 pub use scalar::{
-    add, add_assign, gemm_nn, gemm_nt, gemm_tn, gru_pointwise, gru_pointwise_backward,
-    lstm_pointwise, lstm_pointwise_backward, softmax_xent, tanh, tanh_backward, transpose,
+    add, add_assign, gemm_nn, gemm_nt, gemm_nt_reversed, gemm_tn, gru_pointwise,
+    gru_pointwise_backward, lstm_pointwise, lstm_pointwise_backward, softmax_xent, tanh,
+    tanh_backward, transpose,
 };
 
 /// The chunk-level products, over all of a chunk's rows: the logits

@@ -49,6 +49,19 @@ pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
     }
 }
 
+/// [`gemm_nt`] with the rows of B taken last to first: the same result
+/// (each entry of C is its own dot product).
+pub fn gemm_nt_reversed(a: MatRef, b: MatRef, c: &mut MatMut) {
+    let (m, _, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
+    for i in 0..m {
+        let a_row = a.row(i);
+        for (j, cj) in c.row_mut(i).iter_mut().enumerate().rev() {
+            let dot: f32 = a_row.iter().zip(b.row(j)).map(|(x, y)| x * y).sum();
+            *cj += dot;
+        }
+    }
+}
+
 /// `C (m×n) = A (m×k) · Bᵀ`, with `B` stored (n×k): C zeroed, then
 /// [`gemm_nt`]. Panics unless the shapes agree.
 pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {

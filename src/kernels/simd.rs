@@ -454,14 +454,28 @@ fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
 /// a few rows of B at a time ([`dot_row_blocks`]), each vector of A loaded
 /// once for them. Panics unless the shapes agree.
 pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_nt_in::<V>(a, b, c, false);
+}
+
+/// [`gemm_nt_v`] with the rows of B read from the last to the first where
+/// A has fewer rows than a block (the one-row path, such as one stream's
+/// step); larger products read them as `gemm_nt_v` does. Bit for bit the
+/// same result: each entry of C is its own dot product.
+pub fn gemm_nt_reversed_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_nt_in::<V>(a, b, c, true);
+}
+
+/// `gemm_nt` reading B's rows last to first on the one-row path where
+/// `reversed`.
+fn gemm_nt_in<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut, reversed: bool) {
     let (m, n, _) = gemm_dims("gemm_nt", (a, false), (b, true), c);
     let block_rows = nt_rows(V::N);
     if m < block_rows {
         for i in 0..m {
             if V::N >= 16 {
-                dot_row_blocks::<V, NT_ROW_ROWS_X16>(a.row(i), b, c.row_mut(i));
+                dot_row_blocks::<V, NT_ROW_ROWS_X16>(a.row(i), b, c.row_mut(i), reversed);
             } else {
-                dot_row_blocks::<V, NT_ROW_ROWS_X8>(a.row(i), b, c.row_mut(i));
+                dot_row_blocks::<V, NT_ROW_ROWS_X8>(a.row(i), b, c.row_mut(i), reversed);
             }
         }
         return;
@@ -489,12 +503,27 @@ pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
 }
 
 /// `c[j] += a · B[j]` for every row j of B, `R` rows at a time
-/// ([`dot_rows`]), the rows left over one at a time.
+/// ([`dot_rows`]), the rows left over one at a time; from the last row to
+/// the first where `reversed` (each sum is the same either way). The two
+/// orders are two loops written out: one body shared through closures ran
+/// 4.5% slower in both orders (rnn H 256, one stream, Zen 4).
 #[inline(always)]
-fn dot_row_blocks<V: Lane, const R: usize>(a: &[f32], b: MatRef, c: &mut [f32]) {
+fn dot_row_blocks<V: Lane, const R: usize>(a: &[f32], b: MatRef, c: &mut [f32], reversed: bool) {
     let (k, b_s, ldb) = (a.len(), b.as_slice(), b.stride());
     let b_row = |j: usize| &b_s[j * ldb..][..k];
     let j0 = c.len() / R * R;
+    if reversed {
+        for (j, c_j) in c.iter_mut().enumerate().skip(j0).rev() {
+            *c_j += dot_rows::<V, 1>(a, [b_row(j)])[0];
+        }
+        for (jb, c_block) in c[..j0].chunks_exact_mut(R).enumerate().rev() {
+            let sums = dot_rows::<V, R>(a, std::array::from_fn(|r| b_row(jb * R + r)));
+            for (c_j, s) in c_block.iter_mut().zip(sums) {
+                *c_j += s;
+            }
+        }
+        return;
+    }
     for (jb, c_block) in c[..j0].chunks_exact_mut(R).enumerate() {
         let sums = dot_rows::<V, R>(a, std::array::from_fn(|r| b_row(jb * R + r)));
         for (c_j, s) in c_block.iter_mut().zip(sums) {
@@ -710,6 +739,12 @@ fn one_row_on_x8(b: MatRef, c: &MatMut) -> bool {
 /// shapes agree.
 pub fn gemm_nt(a: MatRef, b: MatRef, c: &mut MatMut) {
     gemm_nt_v::<Fast>(a, b, c);
+}
+
+/// [`gemm_nt`] reading the rows of B last to first on its one-row path
+/// ([`gemm_nt_reversed_v`]); the same result bit for bit.
+pub fn gemm_nt_reversed(a: MatRef, b: MatRef, c: &mut MatMut) {
+    gemm_nt_reversed_v::<Fast>(a, b, c);
 }
 
 /// `dst = a + b`, element-wise.
