@@ -91,6 +91,10 @@ pub struct Bptt {
     masks: ChunkMasks,
     dropped: AlignedVec,
     masked: bool,
+    /// `V × stride`: `Why` at the row stride the logits product reads it
+    /// ([`kernels::tuning::weight_stride`]; empty where that is Hp and the
+    /// product reads the weights themselves).
+    why_rows: AlignedVec,
 }
 
 /// Summed loss (nats) and number of predictions of one chunk.
@@ -152,6 +156,10 @@ impl Bptt {
             masks: ChunkMasks::default(),
             dropped: aligned::zeros(0),
             masked: false,
+            why_rows: aligned::zeros(match kernels::tuning::weight_stride(hp) {
+                s if s == hp => 0,
+                s => layout.v * s,
+            }),
         }
     }
 
@@ -301,11 +309,16 @@ impl Bptt {
         // Over the V characters of the Vp columns (see the module doc);
         // `by` is added row by row before the softmax, so the product
         // writes Y without reading it.
-        kernels::chunked::gemm_nt_set(
-            readout_in,
-            MatRef::dense(&why[..v * hp], v, hp),
-            &mut MatMut::new(ys, rows, v, vp),
-        );
+        let why = match kernels::tuning::weight_stride(hp) {
+            s if s == hp => MatRef::dense(&why[..v * hp], v, hp),
+            s => {
+                for (to, from) in self.why_rows.chunks_exact_mut(s).zip(why.chunks_exact(hp)) {
+                    to[..hp].copy_from_slice(from);
+                }
+                MatRef::new(&self.why_rows, v, hp, s)
+            }
+        };
+        kernels::chunked::gemm_nt_set(readout_in, why, &mut MatMut::new(ys, rows, v, vp));
 
         let mut loss = ChunkLoss::default();
         for (row, y) in ys.chunks_exact_mut(vp).enumerate() {

@@ -114,7 +114,19 @@ fn check_chunk(h: usize, v: usize, seq_len: usize, lens: &[usize], seed: u64) {
 
 #[test]
 fn one_stream_matches_reference() {
-    for &(h, v) in &[(1, 2), (5, 3), (8, 8), (13, 29), (64, 65), (100, 65)] {
+    // H 250 and 256 pad to Hp 256: one stream reads Whh as stored, odd
+    // steps last row first, and the logits read Why from a copy at a padded
+    // stride (`tuning::weight_stride`).
+    for &(h, v) in &[
+        (1, 2),
+        (5, 3),
+        (8, 8),
+        (13, 29),
+        (64, 65),
+        (100, 65),
+        (250, 65),
+        (256, 30),
+    ] {
         check_chunk(h, v, 9, &[9], (h * 100 + v) as u64);
         check_chunk(h, v, 9, &[4], (h * 100 + v + 1) as u64);
     }
@@ -122,7 +134,7 @@ fn one_stream_matches_reference() {
 
 #[test]
 fn several_ragged_streams_match_reference() {
-    for &(h, v) in &[(3, 5), (16, 17), (33, 40)] {
+    for &(h, v) in &[(3, 5), (16, 17), (33, 40), (256, 20)] {
         check_chunk(h, v, 6, &[6, 6, 6], 1 + h as u64);
         check_chunk(h, v, 6, &[6, 4, 1, 0], 2 + h as u64);
         check_chunk(h, v, 6, &[2, 6], 3 + h as u64);

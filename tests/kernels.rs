@@ -547,6 +547,53 @@ fn overwriting_logits_product_matches_scalar() {
     }
 }
 
+/// The logits product reads `Why` at `tuning::weight_stride`: a padded copy
+/// where rows of Hp values are a multiple of 1 KiB apart, the weights
+/// themselves elsewhere. The crate's result does not depend on B's stride:
+/// bit for bit the same at Hp and Hp + 16, at the engine's chunk shapes
+/// (one, four and 32 streams of T 40; V 65; Hp 256 and 512).
+#[test]
+fn logits_product_is_the_same_at_a_padded_weight_stride() {
+    assert_eq!(tuning::weight_stride(128), 128);
+    assert_eq!(tuning::weight_stride(192), 192);
+    assert_eq!(tuning::weight_stride(256), 272);
+    assert_eq!(tuning::weight_stride(512), 528);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(47);
+    for (m, n, hp) in [
+        (40, 65, 256),
+        (160, 65, 256),
+        (1280, 65, 256),
+        (40, 65, 512),
+    ] {
+        let stride = tuning::weight_stride(hp);
+        let a = random(m * hp, &mut rng);
+        let a = MatRef::dense(&a, m, hp);
+        let b = random(n * hp, &mut rng);
+        let mut b_padded = vec![f32::NAN; n * stride];
+        for (to, from) in b_padded.chunks_exact_mut(stride).zip(b.chunks_exact(hp)) {
+            to[..hp].copy_from_slice(from);
+        }
+        let (mut c, mut c_padded) = (vec![1.0; m * n], vec![2.0; m * n]);
+        chunked::gemm_nt_set(
+            a,
+            MatRef::dense(&b, n, hp),
+            &mut MatMut::dense(&mut c, m, n),
+        );
+        chunked::gemm_nt_set(
+            a,
+            MatRef::new(&b_padded, n, hp, stride),
+            &mut MatMut::dense(&mut c_padded, m, n),
+        );
+        assert!(c.iter().all(|x| x.is_finite()), "{m}×{n}×{hp}");
+        assert!(
+            c.iter()
+                .zip(&c_padded)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{m}×{n}×{hp}: the padded stride changed the logits"
+        );
+    }
+}
+
 /// The weight-gradient product the engine runs (`chunked::gemm_tn`) on
 /// both sides of its L2 rule: a C that fits a quarter of any L2 (the `wide`
 /// kernel) and one of 8 MiB, past the L2 of any x86-64 core (the crate).

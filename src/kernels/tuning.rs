@@ -183,6 +183,25 @@ fn zen4_avx512() -> bool {
     false
 }
 
+/// The row stride (in values) at which the `gemm` crate's products read a
+/// weight matrix of `hp`-value rows as their B operand `Bᵀ` (the logits'
+/// `Why`): `hp`, or `hp` + 16 where rows of `hp` values are a multiple of
+/// 1 KiB apart. At such a stride the crate's reads down a column of B fall
+/// into at most 4 of the L1's sets per 4 KiB way (every x86-64 L1d has 4
+/// KiB ways) and evict each other. Measured on a Zen 4 (`perf/README.md`),
+/// `C (m×n) = A · Bᵀ` at n = 65, GFLOP/s at stride `hp` against `hp` + 16:
+/// m 40, hp 256: 43.5 against 66.8; hp 512: 27.4 against 68.0; m 160, hp
+/// 256: 72.8 against 85.3; m 1,280: 90.1 against 92.1; hp 64, 128 and 192
+/// level. The crate's blocking does not depend on the strides, so neither
+/// does any result.
+pub fn weight_stride(hp: usize) -> usize {
+    if (hp * size_of::<f32>()).is_multiple_of(1024) {
+        hp + 16
+    } else {
+        hp
+    }
+}
+
 /// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
 /// reads them at run time (CPUID or the OS).
 pub fn cache_bytes() -> (usize, usize) {
