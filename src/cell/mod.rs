@@ -44,8 +44,8 @@ pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
 /// sums), so that each step starts on the rows the step before read last,
 /// still in cache (the L1d for part of a tanh cell's, the L2 for part of an
 /// LSTM's 1 MiB at H 256). Zen 4 (32 KiB L1d, 1 MiB L2), one stream,
-/// medians of 4 interleaved runs: rnn H 128 +1.2%, H 256 +1.4%, LSTM H 256
-/// +4.3%, GRU H 256 +2.5% (`perf/README.md`).
+/// medians of 4 interleaved runs: rnn H 128 +1.2%, H 256 +1.4%, H 512
+/// +3.8%, LSTM H 256 +4.3%, GRU H 256 +2.5% (`perf/README.md`).
 #[allow(clippy::too_many_arguments)]
 pub fn step_product(
     l: &Layout,

@@ -187,8 +187,9 @@ fn zen4_avx512() -> bool {
 /// weight matrix of `hp`-value rows as their B operand `Bᵀ` (the logits'
 /// `Why`): `hp`, or `hp` + 16 where rows of `hp` values are a multiple of
 /// 1 KiB apart. At such a stride the crate's reads down a column of B fall
-/// into at most 4 of the L1's sets per 4 KiB way (every x86-64 L1d has 4
-/// KiB ways) and evict each other. Measured on a Zen 4 (`perf/README.md`),
+/// into 4 (or fewer) of the L1's 64 sets of 64-byte lines (the geometry of
+/// every x86-64 L1d) and evict each other; one more line per row spreads
+/// them over all 64. Measured on a Zen 4 (`perf/README.md`),
 /// `C (m×n) = A · Bᵀ` at n = 65, GFLOP/s at stride `hp` against `hp` + 16:
 /// m 40, hp 256: 43.5 against 66.8; hp 512: 27.4 against 68.0; m 160, hp
 /// 256: 72.8 against 85.3; m 1,280: 90.1 against 92.1; hp 64, 128 and 192
