@@ -205,9 +205,7 @@ fn one_row_products_agree_bitwise_across_widths() {
             );
             for (w, c) in results.iter().enumerate().skip(1) {
                 assert!(
-                    c.iter()
-                        .zip(&results[0])
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    common::same_bits(c, &results[0]),
                     "n {n} k {k} transposed {transposed}: form {w} differs from f32x8"
                 );
             }
@@ -250,9 +248,7 @@ fn reversed_row_order_changes_no_bit() {
             reversed(a, b, &mut MatMut::dense(&mut c_r, m, n));
             assert!(c_f != c0, "{m}×{n}×{k}: the product left C as it was");
             assert!(
-                c_f.iter()
-                    .zip(&c_r)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                common::same_bits(&c_f, &c_r),
                 "{m}×{n}×{k}: the reversed row order changed C"
             );
         }
@@ -586,9 +582,7 @@ fn logits_product_is_the_same_at_a_padded_weight_stride() {
         );
         assert!(c.iter().all(|x| x.is_finite()), "{m}×{n}×{hp}");
         assert!(
-            c.iter()
-                .zip(&c_padded)
-                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            common::same_bits(&c, &c_padded),
             "{m}×{n}×{hp}: the padded stride changed the logits"
         );
     }

@@ -35,11 +35,11 @@ fn avg_does_not_depend_on_the_thread_count() {
         })
         .collect();
     for (i, w) in weights.iter().enumerate().skip(1) {
-        let same = w
-            .iter()
-            .zip(&weights[0])
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same, "{} threads gave other weights than 1 thread", i + 1);
+        assert!(
+            common::same_bits(w, &weights[0]),
+            "{} threads gave other weights than 1 thread",
+            i + 1
+        );
     }
     // The run did train: the weights moved from their initialisation.
     let init = rnn_fast::model::Model::init(

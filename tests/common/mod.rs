@@ -6,6 +6,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rnn_fast::model::Model;
 use rnn_fast::vocab::Vocab;
 
+/// Whether `a` and `b` hold the same values bit for bit (and as many).
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// A vocabulary of `v` distinct characters.
 pub fn vocab(v: usize) -> Vocab {
     let chars: Vec<char> = (0..v as u32)
