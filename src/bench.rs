@@ -159,9 +159,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         cores,
         parallel: config.parallel,
         simd: kernels::SIMD_PATH,
-        one_row_f32x8: !cfg!(feature = "scalar-kernels")
-            && kernels::LANES == 16
-            && kernels::tuning::halves_wide_loads(),
+        one_row_f32x8: kernels::one_row_f32x8(),
         chunk_path: kernels::chunk::chunk_path(),
         chars,
         seconds: elapsed,

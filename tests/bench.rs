@@ -140,8 +140,6 @@ fn stacked_layers_count_their_input_products_in_the_flops() {
 #[test]
 fn the_report_names_the_one_row_width() {
     let d = bench_json(&["--hidden", "16", "--streams", "1"]);
-    let expected = !cfg!(feature = "scalar-kernels")
-        && rnn_fast::kernels::LANES == 16
-        && rnn_fast::kernels::tuning::halves_wide_loads();
+    let expected = rnn_fast::kernels::one_row_f32x8();
     assert_eq!(d["one_row_f32x8"].as_bool(), Some(expected), "{d}");
 }

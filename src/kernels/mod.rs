@@ -84,6 +84,13 @@ use simd::Lane;
 /// The SIMD width that padded sizes are rounded up to (f32 lanes of [`simd::Fast`]).
 pub const LANES: usize = <simd::Fast as Lane>::N;
 
+/// Whether the one-row products run on f32x8 where their B is small
+/// ([`tuning::one_row_on_x8`]): an f32x16 build of the SIMD kernels on a
+/// CPU that [`tuning::halves_wide_loads`].
+pub fn one_row_f32x8() -> bool {
+    !cfg!(feature = "scalar-kernels") && LANES == 16 && tuning::halves_wide_loads()
+}
+
 /// The instruction set the kernels were compiled for.
 pub const SIMD_PATH: &str = if cfg!(feature = "scalar-kernels") {
     "scalar (feature scalar-kernels)"
