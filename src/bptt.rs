@@ -92,7 +92,7 @@ pub struct Bptt {
     dropped: AlignedVec,
     masked: bool,
     /// `V × stride`: `Why` at the row stride the logits product reads it
-    /// ([`kernels::tuning::weight_stride`]; empty where that is Hp and the
+    /// ([`kernels::tuning::row_stride`]; empty where that is Hp and the
     /// product reads the weights themselves).
     why_rows: AlignedVec,
 }
@@ -156,7 +156,7 @@ impl Bptt {
             masks: ChunkMasks::default(),
             dropped: aligned::zeros(0),
             masked: false,
-            why_rows: aligned::zeros(match kernels::tuning::weight_stride(hp) {
+            why_rows: aligned::zeros(match kernels::tuning::row_stride(hp) {
                 s if s == hp => 0,
                 s => layout.v * s,
             }),
@@ -309,7 +309,7 @@ impl Bptt {
         // Over the V characters of the Vp columns (see the module doc);
         // `by` is added row by row before the softmax, so the product
         // writes Y without reading it.
-        let why = match kernels::tuning::weight_stride(hp) {
+        let why = match kernels::tuning::row_stride(hp) {
             s if s == hp => MatRef::dense(&why[..v * hp], v, hp),
             s => {
                 for (to, from) in self.why_rows.chunks_exact_mut(s).zip(why.chunks_exact(hp)) {

@@ -116,7 +116,7 @@ fn check_chunk(h: usize, v: usize, seq_len: usize, lens: &[usize], seed: u64) {
 fn one_stream_matches_reference() {
     // H 250 pads to Hp 256: one stream reads Whh as stored, odd steps last
     // row first, and the logits read Why from a copy at a padded stride
-    // (`tuning::weight_stride`). (H 256 at V 30 exceeds the tolerance on the
+    // (`tuning::row_stride`). (H 256 at V 30 exceeds the tolerance on the
     // scalar twins, whose plain f32 sums of 256 terms drift 1.1e-4 of the
     // largest gradient; the SIMD paths hold it.)
     for &(h, v) in &[

@@ -543,17 +543,17 @@ fn overwriting_logits_product_matches_scalar() {
     }
 }
 
-/// The logits product reads `Why` at `tuning::weight_stride`: a padded copy
+/// The logits product reads `Why` at `tuning::row_stride`: a padded copy
 /// where rows of Hp values are a multiple of 1 KiB apart, the weights
 /// themselves elsewhere. The crate's result does not depend on B's stride:
 /// bit for bit the same at Hp and Hp + 16, at the engine's chunk shapes
 /// (one, four and 32 streams of T 40; V 65; Hp 256 and 512).
 #[test]
-fn logits_product_is_the_same_at_a_padded_weight_stride() {
-    assert_eq!(tuning::weight_stride(128), 128);
-    assert_eq!(tuning::weight_stride(192), 192);
-    assert_eq!(tuning::weight_stride(256), 272);
-    assert_eq!(tuning::weight_stride(512), 528);
+fn logits_product_is_the_same_at_a_padded_row_stride() {
+    assert_eq!(tuning::row_stride(128), 128);
+    assert_eq!(tuning::row_stride(192), 192);
+    assert_eq!(tuning::row_stride(256), 272);
+    assert_eq!(tuning::row_stride(512), 528);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(47);
     for (m, n, hp) in [
         (40, 65, 256),
@@ -561,7 +561,7 @@ fn logits_product_is_the_same_at_a_padded_weight_stride() {
         (1280, 65, 256),
         (40, 65, 512),
     ] {
-        let stride = tuning::weight_stride(hp);
+        let stride = tuning::row_stride(hp);
         let a = random(m * hp, &mut rng);
         let a = MatRef::dense(&a, m, hp);
         let b = random(n * hp, &mut rng);
@@ -584,6 +584,51 @@ fn logits_product_is_the_same_at_a_padded_weight_stride() {
         assert!(
             common::same_bits(&c, &c_padded),
             "{m}×{n}×{hp}: the padded stride changed the logits"
+        );
+    }
+}
+
+/// The gated cells' `dW_hh += DPREᵀ · H_prev` reads the gate gradients at
+/// `tuning::row_stride` (`gates::dpre_stride`): the same bits as at the
+/// dense stride, on whichever kernel `chunked::gemm_tn` picks, at the
+/// LSTM's shapes (G·Hp 1,024 and 512) and the GRU's (768) over one, four
+/// and 32 streams of T 40.
+#[test]
+fn weight_gradients_are_the_same_from_padded_gate_gradients() {
+    assert_eq!(tuning::row_stride(1024), 1040);
+    assert_eq!(tuning::row_stride(768), 784);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(53);
+    for (rows, gw, hp) in [
+        (40, 1024, 256),
+        (160, 1024, 256),
+        (1280, 1024, 256),
+        (160, 512, 128),
+        (160, 768, 256),
+    ] {
+        let stride = tuning::row_stride(gw);
+        let a = random(rows * gw, &mut rng);
+        let mut a_padded = vec![f32::NAN; rows * stride];
+        for (to, from) in a_padded.chunks_exact_mut(stride).zip(a.chunks_exact(gw)) {
+            to[..gw].copy_from_slice(from);
+        }
+        let b = random(rows * hp, &mut rng);
+        let b = MatRef::dense(&b, rows, hp);
+        let c0 = random(gw * hp, &mut rng);
+        let (mut c, mut c_padded) = (c0.clone(), c0);
+        chunked::gemm_tn(
+            MatRef::dense(&a, rows, gw),
+            b,
+            &mut MatMut::dense(&mut c, gw, hp),
+        );
+        chunked::gemm_tn(
+            MatRef::new(&a_padded, rows, gw, stride),
+            b,
+            &mut MatMut::dense(&mut c_padded, gw, hp),
+        );
+        assert!(c.iter().all(|x| x.is_finite()), "{rows}×{gw}×{hp}");
+        assert!(
+            common::same_bits(&c, &c_padded),
+            "{rows}×{gw}×{hp}: the padded stride changed dW_hh"
         );
     }
 }

@@ -159,10 +159,10 @@ impl Cell for GruCell {
         advance(l, t, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
-    /// `dx` and `dhid` for the chunk (`steps·B × 3Hp` each), `g_{t+1}` (B ×
-    /// Hp), and `W_hh` as panels.
+    /// `dx` and `dhid` for the chunk (`steps·B` rows of 3Hp each, at
+    /// [`gates::dpre_stride`]), `g_{t+1}` (B × Hp), and `W_hh` as panels.
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        (2 * steps * G + 1) * streams * l.hp + gates::panels_len(l, G)
+        2 * steps * streams * gates::dpre_stride(l, G) + streams * l.hp + gates::panels_len(l, G)
     }
 
     fn backward(
@@ -176,9 +176,9 @@ impl Cell for GruCell {
         dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
-        let gw = G * hp;
-        let (dx, rest) = scratch.split_at_mut(steps * b_n * gw);
-        let (dhid, rest) = rest.split_at_mut(steps * b_n * gw);
+        let (gw, ds) = (G * hp, gates::dpre_stride(l, G));
+        let (dx, rest) = scratch.split_at_mut(steps * b_n * ds);
+        let (dhid, rest) = rest.split_at_mut(steps * b_n * ds);
         let (dh_next, panels) = rest.split_at_mut(b_n * hp);
         let w_hh = gates::layer(l, w, c.layer).w_hh;
         let back = BackProduct::new(l, G, w_hh, b_n, panels);
@@ -187,8 +187,8 @@ impl Cell for GruCell {
         for t in (0..steps).rev() {
             let dh_t = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
             kernels::add_assign(dh_t, dh_next);
-            let dx_t = &mut dx[t * b_n * gw..(t + 1) * b_n * gw];
-            let dhid_t = &mut dhid[t * b_n * gw..(t + 1) * b_n * gw];
+            let dx_t = &mut dx[t * b_n * ds..(t + 1) * b_n * ds];
+            let dhid_t = &mut dhid[t * b_n * ds..(t + 1) * b_n * ds];
             for b in 0..b_n {
                 let (before, after) = (row_of(t, b), row_of(t + 1, b));
                 kernels::gru_pointwise_backward(
@@ -196,8 +196,8 @@ impl Cell for GruCell {
                     &after[hp + gw..],
                     &before[..hp],
                     &dh_t[b * hp..(b + 1) * hp],
-                    &mut dx_t[b * gw..(b + 1) * gw],
-                    &mut dhid_t[b * gw..(b + 1) * gw],
+                    &mut dx_t[b * ds..][..gw],
+                    &mut dhid_t[b * ds..][..gw],
                     &mut dh_next[b * hp..(b + 1) * hp],
                 );
             }

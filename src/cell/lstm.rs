@@ -165,10 +165,14 @@ impl Cell for LstmCell {
         advance(l, t, k, w, prepared, StepInput::Dense(x_in), prev, next);
     }
 
-    /// `dpre` for the chunk (`steps·B × 4Hp`), `g_{t+1}` and `dc` (B × Hp
-    /// each), the bias gradients' row sum (4Hp), and `W_hh` as panels.
+    /// `dpre` for the chunk (`steps·B` rows of 4Hp at [`gates::dpre_stride`]),
+    /// `g_{t+1}` and `dc` (B × Hp each), the bias gradients' row sum (4Hp),
+    /// and `W_hh` as panels.
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        (steps * G + 2) * streams * l.hp + G * l.hp + gates::panels_len(l, G)
+        steps * streams * gates::dpre_stride(l, G)
+            + 2 * streams * l.hp
+            + G * l.hp
+            + gates::panels_len(l, G)
     }
 
     fn backward(
@@ -182,8 +186,8 @@ impl Cell for LstmCell {
         dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps, width) = (l.hp, c.streams, c.steps, self.state_width(l));
-        let gw = G * hp;
-        let (dpre, rest) = scratch.split_at_mut(steps * b_n * gw);
+        let (gw, ds) = (G * hp, gates::dpre_stride(l, G));
+        let (dpre, rest) = scratch.split_at_mut(steps * b_n * ds);
         let (dh_next, rest) = rest.split_at_mut(b_n * hp);
         let (dc, rest) = rest.split_at_mut(b_n * hp);
         let (bias_sum, panels) = rest.split_at_mut(gw);
@@ -195,7 +199,7 @@ impl Cell for LstmCell {
         for t in (0..steps).rev() {
             let dh_t = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
             kernels::add_assign(dh_t, dh_next);
-            let dpre_t = &mut dpre[t * b_n * gw..(t + 1) * b_n * gw];
+            let dpre_t = &mut dpre[t * b_n * ds..(t + 1) * b_n * ds];
             for b in 0..b_n {
                 let (before, after) = (row_of(t, b), row_of(t + 1, b));
                 kernels::lstm_pointwise_backward(
@@ -204,7 +208,7 @@ impl Cell for LstmCell {
                     &before[hp..2 * hp],
                     &dh_t[b * hp..(b + 1) * hp],
                     &mut dc[b * hp..(b + 1) * hp],
-                    &mut dpre_t[b * gw..(b + 1) * gw],
+                    &mut dpre_t[b * ds..][..gw],
                 );
             }
             if t > 0 {

@@ -184,22 +184,28 @@ fn zen4_avx512() -> bool {
 }
 
 /// The row stride (in values) at which the `gemm` crate's products read a
-/// weight matrix of `hp`-value rows as their B operand `Bᵀ` (the logits'
-/// `Why`): `hp`, or `hp` + 16 where rows of `hp` values are a multiple of
-/// 1 KiB apart. At such a stride the crate's reads down a column of B fall
-/// into 4 (or fewer) of the L1's 64 sets of 64-byte lines (the geometry of
-/// every x86-64 L1d) and evict each other; one more line per row spreads
-/// them over all 64. Measured on a Zen 4 (`perf/README.md`),
-/// `C (m×n) = A · Bᵀ` at n = 65, GFLOP/s at stride `hp` against `hp` + 16:
-/// m 40, hp 256: 43.5 against 66.8; hp 512: 27.4 against 68.0; m 160, hp
-/// 256: 72.8 against 85.3; m 1,280: 90.1 against 92.1; hp 64, 128 and 192
-/// level. The crate's blocking does not depend on the strides, so neither
-/// does any result.
-pub fn weight_stride(hp: usize) -> usize {
-    if (hp * size_of::<f32>()).is_multiple_of(1024) {
-        hp + 16
+/// matrix of `cols`-value rows that the engine lays out for them: `cols`,
+/// or `cols` + 16 where rows of `cols` values are a multiple of 1 KiB
+/// apart. At such a stride the crate's reads down a column fall into 4 (or
+/// fewer) of the L1's 64 sets of 64-byte lines (the geometry of every
+/// x86-64 L1d) and evict each other; one more line per row spreads them
+/// over all 64. The crate's blocking does not depend on the strides, so
+/// neither does any result. Measured on a Zen 4 (`perf/README.md`),
+/// GFLOP/s at stride `cols` against `cols` + 16:
+///
+/// - the logits' `Why`, B of `C (m×n) = A · Bᵀ` at n = 65: m 40, 256
+///   columns: 43.5 against 66.8; 512: 27.4 against 68.0; m 160, 256
+///   columns: 72.8 against 85.3; m 1,280: 90.1 against 92.1; 64, 128 and
+///   192 columns level;
+/// - the gated cells' gate gradients, A of `dW_hh = Aᵀ · H_prev` over a
+///   chunk of 1,280 rows: LSTM H 128 (512 columns) 107 against 111, H 256
+///   (1,024) 92-100 against 97-106, H 512 98 against 99; GRU (768 and
+///   1,536 columns) level.
+pub fn row_stride(cols: usize) -> usize {
+    if (cols * size_of::<f32>()).is_multiple_of(1024) {
+        cols + 16
     } else {
-        hp
+        cols
     }
 }
 
