@@ -255,6 +255,45 @@ fn reversed_row_order_changes_no_bit() {
     }
 }
 
+/// One stream's backward product `g (1 × Hp) += dpre · W_hh` runs on W_hh's
+/// two column halves in turn, either half first (`gates::BackProduct`):
+/// the engine's `gemm_nn` (which picks f32x8 for a small B) gives one
+/// pass's result bit for bit, at the gated cells' shapes (G·Hp rows of Hp
+/// 128, 256 and a padded 272, split at a multiple of 16).
+#[test]
+fn column_halves_change_no_bit() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(43);
+    for (k, n) in [(512, 128), (1024, 256), (768, 256), (1088, 272)] {
+        let split = n / 2 / 16 * 16;
+        let a = random(k, &mut rng);
+        let a = MatRef::dense(&a, 1, k);
+        let b = random(k * n, &mut rng);
+        let c0 = random(n, &mut rng);
+        let mut whole = c0.clone();
+        rnn_fast::kernels::gemm_nn(
+            a,
+            MatRef::dense(&b, k, n),
+            &mut MatMut::dense(&mut whole, 1, n),
+        );
+        assert!(whole != c0, "{k}×{n}: the product left C as it was");
+        for halves in [[0..split, split..n], [split..n, 0..split]] {
+            let mut c = c0.clone();
+            for cols in halves {
+                let (at, w) = (cols.start, cols.len());
+                rnn_fast::kernels::gemm_nn(
+                    a,
+                    MatRef::new(&b[at..], k, w, n),
+                    &mut MatMut::new(&mut c[at..], 1, w, n),
+                );
+            }
+            assert!(
+                common::same_bits(&whole, &c),
+                "{k}×{n}: the column halves changed C"
+            );
+        }
+    }
+}
+
 /// The width rule: f32x8 only on a CPU that loads 512 bits at half rate,
 /// and never once B is past twice the L1d.
 #[test]

@@ -4,8 +4,10 @@
 //! paths must compute the same model: a chunk of one stream against the
 //! same text read by both streams of a two-stream chunk, for every cell, one
 //! layer and (for the cells that stack) two, at the smallest H that takes
-//! the one-stream path and at a larger one that the layout pads. Both the
-//! loss and the carried state at the end of the chunk are compared.
+//! the one-stream path and at a larger one that the layout pads. The loss,
+//! the carried state at the end of the chunk and the gradients (whose
+//! backward product one stream also runs on `W_hh` as stored, the gated
+//! cells' in two column halves) are compared.
 
 mod common;
 
@@ -56,6 +58,24 @@ fn check(cell: CellKind, layers: usize, h: usize) {
                 "{cell:?} × {layers}, H {h}: state [{i}] {x} on one stream, {y} on stream {stream} of two"
             );
         }
+    }
+
+    // Two streams of the same text sum twice one stream's gradient; the
+    // tolerance is tests/engine.rs's, 1e-4 of the largest gradient (at
+    // least 1).
+    let (mut g_one, mut g_two) = (l.zeros(), l.zeros());
+    one.backward(&model.weights, &mut g_one);
+    two.backward(&model.weights, &mut g_two);
+    let scale = g_two.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        g_two.iter().any(|x| x.abs() > 1e-3),
+        "{cell:?}: no gradient"
+    );
+    for (i, (x, y)) in g_one.iter().zip(&g_two).enumerate() {
+        assert!(
+            (2.0 * x - y).abs() <= 1e-4 * scale,
+            "{cell:?} × {layers}, H {h}: gradient [{i}] {x} on one stream, {y} summed over two"
+        );
     }
 }
 

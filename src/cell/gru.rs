@@ -202,7 +202,7 @@ impl Cell for GruCell {
                 );
             }
             if t > 0 {
-                back.add_to(dhid_t, b_n, dh_next);
+                back.add_to(dhid_t, b_n, t, dh_next);
             }
         }
         let dx = Some(&dx[..]);

@@ -213,7 +213,7 @@ impl Cell for LstmCell {
             }
             if t > 0 {
                 dh_next.fill(0.0);
-                back.add_to(dpre_t, b_n, dh_next);
+                back.add_to(dpre_t, b_n, t, dh_next);
             }
         }
         gates::weight_gradients(l, G, c, width, w, dpre, None, bias_sum, grads, dbelow);
