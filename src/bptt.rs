@@ -91,10 +91,13 @@ pub struct Bptt {
     masks: ChunkMasks,
     dropped: AlignedVec,
     masked: bool,
-    /// `V × stride`: `Why` at the row stride the logits product reads it
-    /// ([`kernels::tuning::row_stride`]; empty where that is Hp and the
-    /// product reads the weights themselves).
+    /// `V × stride`: `Why` at the row stride the crate's logits product
+    /// reads it ([`kernels::tuning::row_stride`]; empty where that is Hp and
+    /// the product reads the weights themselves).
     why_rows: AlignedVec,
+    /// `Hp × Vp`: `Whyᵀ` for the `wide` logits product (empty until
+    /// [`kernels::tuning::logits_on_wide`] holds for a chunk).
+    why_t: AlignedVec,
 }
 
 /// Summed loss (nats) and number of predictions of one chunk.
@@ -160,6 +163,7 @@ impl Bptt {
                 s if s == hp => 0,
                 s => layout.v * s,
             }),
+            why_t: aligned::zeros(0),
         }
     }
 
@@ -306,19 +310,32 @@ impl Bptt {
         } else {
             MatRef::new(hs, rows, hp, width)
         };
-        // Over the V characters of the Vp columns (see the module doc);
         // `by` is added row by row before the softmax, so the product
         // writes Y without reading it.
-        let why = match kernels::tuning::row_stride(hp) {
-            s if s == hp => MatRef::dense(&why[..v * hp], v, hp),
-            s => {
-                for (to, from) in self.why_rows.chunks_exact_mut(s).zip(why.chunks_exact(hp)) {
-                    to[..hp].copy_from_slice(from);
+        if kernels::tuning::logits_on_wide(b_n, rows, v, hp) {
+            // All Vp columns, the padding's zeros included (whole vectors).
+            self.why_t.resize(hp * vp, 0.0);
+            let why_t = &mut MatMut::dense(&mut self.why_t, hp, vp);
+            kernels::transpose(MatRef::dense(&why[..vp * hp], vp, hp), why_t);
+            ys.fill(0.0);
+            kernels::gemm_nn(
+                readout_in,
+                MatRef::dense(&self.why_t, hp, vp),
+                &mut MatMut::dense(ys, rows, vp),
+            );
+        } else {
+            // Over the V characters of the Vp columns (see the module doc).
+            let why = match kernels::tuning::row_stride(hp) {
+                s if s == hp => MatRef::dense(&why[..v * hp], v, hp),
+                s => {
+                    for (to, from) in self.why_rows.chunks_exact_mut(s).zip(why.chunks_exact(hp)) {
+                        to[..hp].copy_from_slice(from);
+                    }
+                    MatRef::new(&self.why_rows, v, hp, s)
                 }
-                MatRef::new(&self.why_rows, v, hp, s)
-            }
-        };
-        kernels::chunked::gemm_nt_set(readout_in, why, &mut MatMut::new(ys, rows, v, vp));
+            };
+            kernels::chunked::gemm_nt_set(readout_in, why, &mut MatMut::new(ys, rows, v, vp));
+        }
 
         let mut loss = ChunkLoss::default();
         for (row, y) in ys.chunks_exact_mut(vp).enumerate() {

@@ -627,6 +627,74 @@ fn logits_product_is_the_same_at_a_padded_row_stride() {
     }
 }
 
+/// One stream's logits run on the `wide` kernel against `Whyᵀ` where
+/// `tuning::logits_on_wide` holds: over the Vp columns (the padding rows
+/// of `Why` are zero), the same bits as the crate's product on the V
+/// columns, at one stream's shapes (T rows of up to 64; V 30, 65 and 100;
+/// Hp 16 to 512), and zero in the padding columns.
+#[test]
+fn wide_logits_are_the_crates() {
+    let fma = cfg!(all(target_feature = "fma", not(feature = "scalar-kernels")));
+    assert_eq!(tuning::logits_on_wide(1, 40, 65, 256), fma);
+    assert!(!tuning::logits_on_wide(2, 40, 65, 256));
+    assert!(!tuning::logits_on_wide(1, 40, 65, 528));
+    assert!(
+        !tuning::logits_on_wide(1, 3, 65, 64),
+        "the crate's small products"
+    );
+    assert!(
+        !tuning::logits_on_wide(1, 1, 300, 64),
+        "the crate's one-row product"
+    );
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(59);
+    let mut checked = 0;
+    for (rows, v, hp) in [
+        (40, 65, 64),
+        (40, 65, 256),
+        (40, 65, 512),
+        (25, 30, 112),
+        (9, 30, 16),
+        (64, 100, 128),
+        (5, 65, 96),
+        (13, 65, 48),
+    ] {
+        if !tuning::logits_on_wide(1, rows, v, hp) {
+            continue;
+        }
+        let vp = v.next_multiple_of(16);
+        let h = random(rows * (hp + 16), &mut rng);
+        let h = MatRef::new(&h, rows, hp, hp + 16);
+        let mut why = random(vp * hp, &mut rng);
+        why[v * hp..].fill(0.0);
+        let mut crate_y = vec![f32::NAN; rows * vp];
+        chunked::gemm_nt_set(
+            h,
+            MatRef::dense(&why[..v * hp], v, hp),
+            &mut MatMut::new(&mut crate_y, rows, v, vp),
+        );
+        let mut why_t = vec![0.0; hp * vp];
+        simd::transpose(
+            MatRef::dense(&why, vp, hp),
+            &mut MatMut::dense(&mut why_t, hp, vp),
+        );
+        let mut wide_y = vec![0.0; rows * vp];
+        rnn_fast::kernels::gemm_nn(
+            h,
+            MatRef::dense(&why_t, hp, vp),
+            &mut MatMut::dense(&mut wide_y, rows, vp),
+        );
+        for (i, (c, w)) in crate_y.chunks(vp).zip(wide_y.chunks(vp)).enumerate() {
+            assert!(
+                common::same_bits(&c[..v], &w[..v]),
+                "{rows}×{v}×{hp}: row {i} differs from the crate's"
+            );
+            assert!(w[v..].iter().all(|&x| x == 0.0), "{rows}×{v}×{hp}: padding");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked > 0, fma, "no shape took the wide path");
+}
+
 /// The gated cells' `dW_hh += DPREᵀ · H_prev` reads the gate gradients at
 /// `tuning::row_stride` (`gates::dpre_stride`): the same bits as at the
 /// dense stride, on whichever kernel `chunked::gemm_tn` picks, at the

@@ -125,6 +125,32 @@ pub fn tn_on_wide(m: usize, n: usize) -> bool {
     m * n * size_of::<f32>() <= cache_bytes().1 / 4
 }
 
+/// Whether the logits `Y = H · Whyᵀ` of a chunk of `rows` rows (`v`
+/// characters, `hp` terms each) of `streams` streams run on the `wide`
+/// kernel against a transposed copy of `Why` instead of on the `gemm`
+/// crate: one stream, on an FMA build of the SIMD kernels, Hp at most 512.
+/// At one stream's shape (40 × 65) the crate spends a whole pass of its
+/// 64-row microkernel on the 65th character; the `wide` kernel computes
+/// the Vp columns (the padding's zeros) in vectors. Measured on a Zen 4,
+/// per chunk: H 64 3.75 µs + 0.90 µs of transpose against the crate's
+/// 5.42; H 256 14.7 + 3.0 against 20.0; in `bench`, one stream, medians of
+/// 5 interleaved runs, H 64 +1.5%, H 256 +0.5%; at 4 streams level, at 32
+/// 4% slower (`perf/README.md`).
+///
+/// Where it holds, both give the same bits: the crate sums each entry in
+/// one FMA chain over k when k ≤ 512 (its k-block is never shorter), as
+/// `wide`'s `gemm_nn` does. The crate's own paths for small products (a
+/// dot-product kernel where `rows · v` ≤ 256, matrix-vector products for
+/// one row or column) sum otherwise, so those stay on the crate.
+pub fn logits_on_wide(streams: usize, rows: usize, v: usize, hp: usize) -> bool {
+    cfg!(all(target_feature = "fma", not(feature = "scalar-kernels")))
+        && streams == 1
+        && hp <= 512
+        && rows >= 2
+        && v >= 2
+        && rows * v > 256
+}
+
 /// The shortest padded row of `W_hh` (Hp values) that one stream's step
 /// reads as stored, a dot product with each row (`gemm_nt`), instead of
 /// the transposed copy in panels that more streams read. Reading `W_hh`
