@@ -36,7 +36,7 @@
 
 use std::ops::{Add, Div, Mul, Range, Sub};
 
-use wide::{f32x8, f32x16};
+use wide::{f32x8, f32x16, i32x8, i32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
@@ -73,7 +73,7 @@ pub trait Lane:
 }
 
 macro_rules! impl_lane {
-    ($t:ident, $n:literal) => {
+    ($t:ident, $i:ident, $n:literal) => {
         impl Lane for $t {
             const N: usize = $n;
             #[inline(always)]
@@ -103,26 +103,71 @@ macro_rules! impl_lane {
                     .simd_ge($t::splat(limit))
                     .select($t::ONE.flip_signs(x), self)
             }
+            /// The lanes' maximum as a tree of pairs (halves against
+            /// halves) rather than a chain, in log₂ N steps of latency;
+            /// NaN lanes are passed over, and all NaN gives -∞, as in a
+            /// chain from -∞. The value is the chain's; only where the
+            /// maximum is zero may its sign differ, which the softmax (its
+            /// one use: `y - max`, `max + ln Σ`) does not see.
             #[inline(always)]
             fn reduce_max(self) -> f32 {
-                self.as_array()
-                    .iter()
-                    .copied()
-                    .fold(f32::NEG_INFINITY, f32::max)
+                let mut v = *self.as_array();
+                let mut n = $n;
+                while n > 1 {
+                    n /= 2;
+                    for i in 0..n {
+                        v[i] = f32::max(v[i], v[i + n]);
+                    }
+                }
+                f32::max(v[0], f32::NEG_INFINITY)
             }
             #[inline(always)]
             fn reduce_add(self) -> f32 {
                 $t::reduce_add(self)
             }
+            /// `wide`'s `exp`, bit for bit. Where every lane lies in
+            /// [[`EXP_LOW`], [`EXP_HIGH`]], its own arithmetic without its
+            /// range checks, which cannot fire there: the reduction `x = r
+            /// ln 2 + f`, `r = round(x log₂e)` (ln 2 in two parts), the
+            /// degree-7 polynomial in `f` as `wide` evaluates it, and `2^r`
+            /// from the exponent bits, `r` within -126..=127 (so `wide`'s
+            /// extra scale is 1 and its subnormal branch is not taken).
+            /// Elsewhere (NaN, infinities, underflow, overflow), `wide`'s.
+            /// Half the operations; `tests/kernels.rs` (`exp_is_wides_bit_for_bit`) holds it to `wide`'s bits.
             #[inline(always)]
             fn exp(self) -> Self {
-                $t::exp(self)
+                let in_range = self.simd_ge($t::splat(EXP_LOW)) & self.simd_le($t::splat(EXP_HIGH));
+                if !in_range.all() {
+                    return $t::exp(self);
+                }
+                let c = |x: f32| $t::splat(x);
+                let r = (self * $t::LOG2_E).round_ties_even();
+                let f = r.mul_neg_add(c(355.0 / 512.0), self); // ln 2, high part
+                let f = r.mul_neg_add(c(-2.121_944_4e-4), f); // and the rest
+                let f2 = f * f;
+                let f4 = f2 * f2;
+                let p = c(1.0 / 120.0).mul_add(f, c(1.0 / 24.0)).mul_add(
+                    f2,
+                    c(1.0 / 5040.0)
+                        .mul_add(f, c(1.0 / 720.0))
+                        .mul_add(f4, c(1.0 / 6.0).mul_add(f, c(1.0 / 2.0))),
+                );
+                let p = p.mul_add(f * f, f);
+                let bits: $i = wide::bytemuck::cast(r + c(127.0 + 8_388_608.0));
+                let two_r: $t = wide::bytemuck::cast(bits << 23);
+                (p + $t::ONE) * two_r
             }
         }
     };
 }
 
-impl_lane!(f32x8, 8);
+/// The range of `x` in which [`Lane::exp`] runs its short form: `round(x
+/// log₂e)` stays within -126..=127 (`x` ≥ -87.68 and ≤ 88.03).
+const EXP_LOW: f32 = -87.0;
+/// See [`EXP_LOW`].
+const EXP_HIGH: f32 = 88.0;
+
+impl_lane!(f32x8, i32x8, 8);
 
 /// One lane: the kernels' tails (the units past the last whole vector)
 /// run the vector code on it, so that a unit's result does not depend on
@@ -170,7 +215,7 @@ impl Lane for f32 {
         f32::exp(self)
     }
 }
-impl_lane!(f32x16, 16);
+impl_lane!(f32x16, i32x16, 16);
 
 /// The vector the un-suffixed kernels use: `f32x16` where the build has
 /// AVX-512 (one register), `f32x8` otherwise.
