@@ -313,10 +313,11 @@ impl Bptt {
         // `by` is added row by row before the softmax, so the product
         // writes Y without reading it.
         if kernels::tuning::logits_on_wide(b_n, rows, v, hp) {
-            // All Vp columns, the padding's zeros included (whole vectors).
+            // The product runs over all Vp columns (whole vectors); the
+            // copy's padding columns stay the zeros they were made with.
             self.why_t.resize(hp * vp, 0.0);
-            let why_t = &mut MatMut::dense(&mut self.why_t, hp, vp);
-            kernels::transpose(MatRef::dense(&why[..vp * hp], vp, hp), why_t);
+            let why_t = &mut MatMut::new(&mut self.why_t, hp, v, vp);
+            kernels::transpose(MatRef::dense(&why[..v * hp], v, hp), why_t);
             ys.fill(0.0);
             kernels::gemm_nn(
                 readout_in,
