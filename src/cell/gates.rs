@@ -308,8 +308,8 @@ pub fn packs_whh(streams: usize) -> bool {
 /// an even step `t` and the right first at an odd one, so that each step
 /// starts on the half the step before read last, still partly in L2.
 /// Each entry of the result keeps its one sum over the rows, so the bits
-/// are those of one pass. Zen 4 (1 MiB L2), one stream, H 256: LSTM
-/// +1.9%, GRU +2.6% (`perf/README.md`).
+/// are those of one pass. Zen 4 (1 MiB L2), one stream, H 256, medians of
+/// 5 interleaved runs: LSTM +3.1%, GRU +0.6% (`perf/README.md`).
 pub struct BackProduct<'a> {
     w_hh: &'a [f32],
     panels: Option<&'a [f32]>,
