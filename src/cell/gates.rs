@@ -315,6 +315,8 @@ pub struct BackProduct<'a> {
     panels: Option<&'a [f32]>,
     rows: usize,
     hp: usize,
+    /// The row stride of the `dpre` the product reads ([`dpre_stride`]).
+    dpre_stride: usize,
     /// Where the column halves split (a multiple of the SIMD width), or
     /// `None` for one pass over all columns.
     split: Option<usize>,
@@ -344,14 +346,15 @@ impl<'a> BackProduct<'a> {
             panels,
             rows,
             hp,
+            dpre_stride: dpre_stride(l, g),
             split,
         }
     }
 
-    /// `out (B × Hp) += dpre (B × G·Hp, rows at [`tuning::row_stride`]) ·
-    /// W_hh`, at step `t` of the chunk.
+    /// `out (B × Hp) += dpre (B × G·Hp, rows at [`dpre_stride`]) · W_hh`,
+    /// at step `t` of the chunk.
     pub fn add_to(&self, dpre: &[f32], b_n: usize, t: usize, out: &mut [f32]) {
-        let a = MatRef::new(dpre, b_n, self.rows, tuning::row_stride(self.rows));
+        let a = MatRef::new(dpre, b_n, self.rows, self.dpre_stride);
         let hp = self.hp;
         match (self.panels, self.split) {
             (Some(p), _) => panels::gemm_nn(
