@@ -633,6 +633,16 @@ fn overwriting_logits_product_matches_scalar() {
     }
 }
 
+/// The rows of `dense` (`cols` values each) at row stride `stride`, the
+/// padding NaN, so that a product reading it shows up.
+fn padded(dense: &[f32], cols: usize, stride: usize) -> Vec<f32> {
+    let mut out = vec![f32::NAN; dense.len() / cols * stride];
+    for (to, from) in out.chunks_exact_mut(stride).zip(dense.chunks_exact(cols)) {
+        to[..cols].copy_from_slice(from);
+    }
+    out
+}
+
 /// The logits product reads `Why` at `tuning::row_stride`: a padded copy
 /// where rows of Hp values are a multiple of 1 KiB apart, the weights
 /// themselves elsewhere. The crate's result does not depend on B's stride:
@@ -655,10 +665,7 @@ fn logits_product_is_the_same_at_a_padded_row_stride() {
         let a = random(m * hp, &mut rng);
         let a = MatRef::dense(&a, m, hp);
         let b = random(n * hp, &mut rng);
-        let mut b_padded = vec![f32::NAN; n * stride];
-        for (to, from) in b_padded.chunks_exact_mut(stride).zip(b.chunks_exact(hp)) {
-            to[..hp].copy_from_slice(from);
-        }
+        let b_padded = padded(&b, hp, stride);
         let (mut c, mut c_padded) = (vec![1.0; m * n], vec![2.0; m * n]);
         chunked::gemm_nt_set(
             a,
@@ -765,10 +772,7 @@ fn weight_gradients_are_the_same_from_padded_gate_gradients() {
     ] {
         let stride = tuning::row_stride(gw);
         let a = random(rows * gw, &mut rng);
-        let mut a_padded = vec![f32::NAN; rows * stride];
-        for (to, from) in a_padded.chunks_exact_mut(stride).zip(a.chunks_exact(gw)) {
-            to[..gw].copy_from_slice(from);
-        }
+        let a_padded = padded(&a, gw, stride);
         let b = random(rows * hp, &mut rng);
         let b = MatRef::dense(&b, rows, hp);
         let c0 = random(gw * hp, &mut rng);
