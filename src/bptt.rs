@@ -47,6 +47,7 @@ use std::ops::Range;
 use crate::cell::{Cell, ChunkRecord};
 use crate::dropout::{self, ChunkMasks, MaskKey};
 use crate::kernels::aligned::{self, AlignedVec};
+use crate::kernels::logits::WideLogits;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 
@@ -95,9 +96,9 @@ pub struct Bptt {
     /// reads it ([`kernels::tuning::row_stride`]; empty where that is Hp and
     /// the product reads the weights themselves).
     why_rows: AlignedVec,
-    /// `Hp × Vp`: `Whyᵀ` for the `wide` logits product (empty until
+    /// The copies of the `wide` logits product (empty until
     /// [`kernels::tuning::logits_on_wide`] holds for a chunk).
-    why_t: AlignedVec,
+    wide_logits: WideLogits,
 }
 
 /// Summed loss (nats) and number of predictions of one chunk.
@@ -163,7 +164,7 @@ impl Bptt {
                 s if s == hp => 0,
                 s => layout.v * s,
             }),
-            why_t: aligned::zeros(0),
+            wide_logits: WideLogits::default(),
         }
     }
 
@@ -313,17 +314,9 @@ impl Bptt {
         // `by` is added row by row before the softmax, so the product
         // writes Y without reading it.
         if kernels::tuning::logits_on_wide(b_n, rows, v, hp) {
-            // The product runs over all Vp columns (whole vectors); the
-            // copy's padding columns stay the zeros they were made with.
-            self.why_t.resize(hp * vp, 0.0);
-            let why_t = &mut MatMut::new(&mut self.why_t, hp, v, vp);
-            kernels::transpose(MatRef::dense(&why[..v * hp], v, hp), why_t);
-            ys.fill(0.0);
-            kernels::gemm_nn(
-                readout_in,
-                MatRef::dense(&self.why_t, hp, vp),
-                &mut MatMut::dense(ys, rows, vp),
-            );
+            // Over all Vp columns; the padding's are zero.
+            self.wide_logits
+                .product(readout_in, MatRef::dense(&why[..v * hp], v, hp), vp, ys);
         } else {
             // Over the V characters of the Vp columns (see the module doc).
             let why = match kernels::tuning::row_stride(hp) {

@@ -7,6 +7,7 @@ mod common;
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rnn_fast::kernels::logits::WideLogits;
 use rnn_fast::kernels::simd::{self, Lane};
 use rnn_fast::kernels::tuning::{self, KC};
 use rnn_fast::kernels::{MatMut, MatRef, chunk, chunked, scalar};
@@ -685,11 +686,12 @@ fn logits_product_is_the_same_at_a_padded_row_stride() {
     }
 }
 
-/// One stream's logits run on the `wide` kernel against `Whyᵀ` where
-/// `tuning::logits_on_wide` holds: over the Vp columns (the padding rows
-/// of `Why` are zero), the same bits as the crate's product on the V
-/// columns, at one stream's shapes (T rows of up to 64; V 30, 65 and 100;
-/// Hp 16 to 512), and zero in the padding columns.
+/// One stream's logits run on the `wide` kernels where
+/// `tuning::logits_on_wide` holds (`WideLogits`, in either orientation):
+/// the same bits as the crate's product on the V columns, and zero in the
+/// padding columns, at one stream's shapes (T rows of up to 64; V 30 to
+/// 1,000; Hp 16 to 512), each orientation on at least two of them, all
+/// through one `WideLogits` whose copies each shape reuses.
 #[test]
 fn wide_logits_are_the_crates() {
     let fma = cfg!(all(target_feature = "fma", not(feature = "scalar-kernels")));
@@ -704,8 +706,11 @@ fn wide_logits_are_the_crates() {
         !tuning::logits_on_wide(1, 1, 300, 64),
         "the crate's one-row product"
     );
+    assert!(!tuning::logits_transposed(40, 65, 256));
+    assert!(tuning::logits_transposed(40, 3440, 256));
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(59);
-    let mut checked = 0;
+    let mut logits = WideLogits::default();
+    let mut checked = [0, 0];
     for (rows, v, hp) in [
         (40, 65, 64),
         (40, 65, 256),
@@ -715,6 +720,10 @@ fn wide_logits_are_the_crates() {
         (64, 100, 128),
         (5, 65, 96),
         (13, 65, 48),
+        (40, 1000, 256),
+        (37, 600, 512),
+        (9, 333, 160),
+        (40, 65, 64),
     ] {
         if !tuning::logits_on_wide(1, rows, v, hp) {
             continue;
@@ -722,25 +731,12 @@ fn wide_logits_are_the_crates() {
         let vp = v.next_multiple_of(16);
         let h = random(rows * (hp + 16), &mut rng);
         let h = MatRef::new(&h, rows, hp, hp + 16);
-        let mut why = random(vp * hp, &mut rng);
-        why[v * hp..].fill(0.0);
+        let why = random(v * hp, &mut rng);
+        let why = MatRef::dense(&why, v, hp);
         let mut crate_y = vec![f32::NAN; rows * vp];
-        chunked::gemm_nt_set(
-            h,
-            MatRef::dense(&why[..v * hp], v, hp),
-            &mut MatMut::new(&mut crate_y, rows, v, vp),
-        );
-        let mut why_t = vec![0.0; hp * vp];
-        simd::transpose(
-            MatRef::dense(&why, vp, hp),
-            &mut MatMut::dense(&mut why_t, hp, vp),
-        );
-        let mut wide_y = vec![0.0; rows * vp];
-        rnn_fast::kernels::gemm_nn(
-            h,
-            MatRef::dense(&why_t, hp, vp),
-            &mut MatMut::dense(&mut wide_y, rows, vp),
-        );
+        chunked::gemm_nt_set(h, why, &mut MatMut::new(&mut crate_y, rows, v, vp));
+        let mut wide_y = vec![f32::NAN; rows * vp];
+        logits.product(h, why, vp, &mut wide_y);
         for (i, (c, w)) in crate_y.chunks(vp).zip(wide_y.chunks(vp)).enumerate() {
             assert!(
                 common::same_bits(&c[..v], &w[..v]),
@@ -748,9 +744,16 @@ fn wide_logits_are_the_crates() {
             );
             assert!(w[v..].iter().all(|&x| x == 0.0), "{rows}×{v}×{hp}: padding");
         }
-        checked += 1;
+        checked[usize::from(tuning::logits_transposed(rows, v, hp))] += 1;
     }
-    assert_eq!(checked > 0, fma, "no shape took the wide path");
+    if fma {
+        assert!(
+            checked.iter().all(|&n| n >= 2),
+            "orientations taken: {checked:?}"
+        );
+    } else {
+        assert_eq!(checked, [0, 0], "a shape took the wide path");
+    }
 }
 
 /// The gated cells' `dW_hh += DPREᵀ · H_prev` reads the gate gradients at

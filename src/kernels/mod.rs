@@ -5,7 +5,8 @@
 //! The matrix products take row-major views, [`MatRef`] and [`MatMut`]
 //! ([`mat`]): `gemm_nn(a, b, &mut c)`, m, n and k read from the views. Their
 //! block sizes are in [`tuning`]. The recurrent weights are read as column
-//! panels ([`panels`]), and every buffer the kernels stream starts on a
+//! panels ([`panels`]), one stream's logits in whichever orientation
+//! copies less ([`logits`]), and every buffer the kernels stream starts on a
 //! cache line ([`aligned`]).
 //!
 //! | primitive       | math                                   | used for |
@@ -29,6 +30,7 @@
 pub mod aligned;
 pub mod chunk;
 pub mod gates;
+pub mod logits;
 pub mod mat;
 pub mod panels;
 pub mod scalar;

@@ -151,6 +151,20 @@ pub fn logits_on_wide(streams: usize, rows: usize, v: usize, hp: usize) -> bool 
         && rows * v > 256
 }
 
+/// Whether one stream's `wide` logits ([`logits_on_wide`]; `rows` rows, `v`
+/// characters, `hp` terms) run transposed, `Yᵀ = Why · Hᵀ` against `Why` as
+/// stored ([`super::logits`]): where the copy of `Whyᵀ` the other
+/// orientation makes (V·Hp values) is more than twice the copies of `Hᵀ`
+/// and `Yᵀ` this one makes (Tp·(Hp + V), T rounded up to whole vectors),
+/// since each of this one's values is also zeroed or read once more.
+/// Measured on a Zen 4, one stream, `bench` medians of 4 interleaved runs,
+/// transposed against not: Japanese (V 3,440) H 128 +6.2%, H 256 +13.7%,
+/// H 512 +15.5%, but H 64 -5.3% (Why fits in L2; here 220 K values
+/// against 2 · 280 K); Tiny Shakespeare (V 65) H 64 to 512 level.
+pub fn logits_transposed(rows: usize, v: usize, hp: usize) -> bool {
+    v * hp > 2 * rows.next_multiple_of(super::LANES) * (hp + v)
+}
+
 /// The shortest padded row of `W_hh` (Hp values) that one stream's step
 /// reads as stored, a dot product with each row (`gemm_nt`), instead of
 /// the transposed copy in panels that more streams read. Reading `W_hh`
