@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rnn_fast::kernels::aligned::{self, AlignedVec};
+use rnn_fast::kernels::logits::WideLogits;
 use rnn_fast::kernels::panels::{self, PanelsRef};
 use rnn_fast::kernels::{LANES, MatMut, MatRef, chunk, scalar, simd};
 
@@ -229,6 +230,61 @@ fn chunk_products(c: &mut Criterion) {
     group.finish();
 }
 
+/// One stream's logits (T 40 rows) as the engine runs them on `wide`
+/// (`kernels::logits`), in both orientations (a copy of `Whyᵀ`, or `Yᵀ =
+/// Why · Hᵀ` with copies of `Hᵀ` and `Yᵀ`), each copy included, against
+/// the crate's product with `Why` as stored, at H 64 and 256 and V 65 and
+/// 3,440. All three give the same bits on an FMA build, checked before
+/// timing. Here the operands stay in cache from one call to the next; in
+/// training the update between chunks evicts `Why`, which favours the
+/// transposed orientation more (`tuning::logits_transposed`).
+fn one_stream_logits(c: &mut Criterion) {
+    let mut group = c.benchmark_group("one_stream_logits");
+    let rows = 40;
+    for (hp, v) in [(64, 65usize), (256, 65), (64, 3440), (256, 3440)] {
+        let vp = v.next_multiple_of(LANES);
+        let (h, why) = (values(rows * hp, 5), values(v * hp, 6));
+        let (h, why) = (MatRef::dense(&h, rows, hp), MatRef::dense(&why, v, hp));
+        let mut want = aligned::zeros(rows * vp);
+        chunk::gemm_nt_set(h, why, &mut MatMut::new(&mut want, rows, v, vp));
+        let mut logits = WideLogits::default();
+        for transposed in [false, true] {
+            let mut got = aligned::zeros(rows * vp);
+            logits.product_oriented(transposed, h, why, vp, &mut got);
+            let what = format!("transposed {transposed}, H {hp}, V {v}");
+            if cfg!(target_feature = "fma") {
+                let mut pairs = got.iter().zip(want.iter());
+                assert!(
+                    pairs.all(|(g, w)| g.to_bits() == w.to_bits()),
+                    "{what}: not the crate's bits"
+                );
+            } else {
+                assert_close(&got, &want, hp, &what);
+            }
+        }
+        let name = format!("{rows}x{v}x{hp}");
+        group.throughput(Throughput::Elements((2 * rows * v * hp) as u64));
+        let mut out = aligned::zeros(rows * vp);
+        group.bench_function(BenchmarkId::new("gemm crate", &name), |bench| {
+            bench.iter(|| {
+                chunk::gemm_nt_set(
+                    black_box(h),
+                    black_box(why),
+                    &mut MatMut::new(&mut out, rows, v, vp),
+                )
+            })
+        });
+        for (variant, transposed) in [("wide, Why^T copied", false), ("wide, transposed", true)] {
+            group.bench_function(BenchmarkId::new(variant, &name), |bench| {
+                bench.iter(|| {
+                    logits.product_oriented(transposed, black_box(h), black_box(why), vp, &mut out)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// The recurrent step's product `prev (B×H) · Whhᵀ (H×H)` for B 1, 4, 32
 /// and H 64, 256, 512: the `wide` kernel on the prepared panels of `Whhᵀ`
 /// (what the step runs), the same on the row-major matrix, and the `gemm`
@@ -319,5 +375,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(1))
 }
 
-criterion_group! { name = benches; config = config(); targets = gemms, chunk_products, step, elementwise }
+criterion_group! { name = benches; config = config(); targets = gemms, chunk_products, one_stream_logits, step, elementwise }
 criterion_main!(benches);

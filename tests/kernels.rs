@@ -687,11 +687,11 @@ fn logits_product_is_the_same_at_a_padded_row_stride() {
 }
 
 /// One stream's logits run on the `wide` kernels where
-/// `tuning::logits_on_wide` holds (`WideLogits`, in either orientation):
+/// `tuning::logits_on_wide` holds (`WideLogits`, in both orientations):
 /// the same bits as the crate's product on the V columns, and zero in the
 /// padding columns, at one stream's shapes (T rows of up to 64; V 30 to
-/// 1,000; Hp 16 to 512), each orientation on at least two of them, all
-/// through one `WideLogits` whose copies each shape reuses.
+/// 1,000; Hp 16 to 512), the rule's orientation taken on at least two of
+/// them each, all through one `WideLogits` whose copies each shape reuses.
 #[test]
 fn wide_logits_are_the_crates() {
     let fma = cfg!(all(target_feature = "fma", not(feature = "scalar-kernels")));
@@ -735,16 +735,32 @@ fn wide_logits_are_the_crates() {
         let why = MatRef::dense(&why, v, hp);
         let mut crate_y = vec![f32::NAN; rows * vp];
         chunked::gemm_nt_set(h, why, &mut MatMut::new(&mut crate_y, rows, v, vp));
+        let rule = tuning::logits_transposed(rows, v, hp);
+        let mut ruled_y = Vec::new();
+        for transposed in [false, true] {
+            let mut wide_y = vec![f32::NAN; rows * vp];
+            logits.product_oriented(transposed, h, why, vp, &mut wide_y);
+            for (i, (c, w)) in crate_y.chunks(vp).zip(wide_y.chunks(vp)).enumerate() {
+                assert!(
+                    common::same_bits(&c[..v], &w[..v]),
+                    "{rows}×{v}×{hp} (transposed {transposed}): row {i} differs from the crate's"
+                );
+                assert!(
+                    w[v..].iter().all(|&x| x == 0.0),
+                    "{rows}×{v}×{hp} (transposed {transposed}): padding"
+                );
+            }
+            if transposed == rule {
+                ruled_y = wide_y;
+            }
+        }
         let mut wide_y = vec![f32::NAN; rows * vp];
         logits.product(h, why, vp, &mut wide_y);
-        for (i, (c, w)) in crate_y.chunks(vp).zip(wide_y.chunks(vp)).enumerate() {
-            assert!(
-                common::same_bits(&c[..v], &w[..v]),
-                "{rows}×{v}×{hp}: row {i} differs from the crate's"
-            );
-            assert!(w[v..].iter().all(|&x| x == 0.0), "{rows}×{v}×{hp}: padding");
-        }
-        checked[usize::from(tuning::logits_transposed(rows, v, hp))] += 1;
+        assert!(
+            common::same_bits(&ruled_y, &wide_y),
+            "{rows}×{v}×{hp}: not the rule's orientation"
+        );
+        checked[usize::from(rule)] += 1;
     }
     if fma {
         assert!(

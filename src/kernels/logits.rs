@@ -33,7 +33,23 @@ pub struct WideLogits {
 impl WideLogits {
     /// `ys (rows × vp) = h (rows × Hp) · why (V × Hp)ᵀ`, with zeros in the
     /// padding columns V..vp.
+    /// The orientation is [`tuning::logits_transposed`]'s.
     pub fn product(&mut self, h: MatRef, why: MatRef, vp: usize, ys: &mut [f32]) {
+        let transposed = tuning::logits_transposed(h.rows(), why.rows(), h.cols());
+        self.product_oriented(transposed, h, why, vp, ys);
+    }
+
+    /// [`WideLogits::product`] in the orientation given: `Yᵀ = Why · Hᵀ`
+    /// where `transposed`, else `Y = H · Whyᵀ` (for tests and benches; the
+    /// result is the same bits).
+    pub fn product_oriented(
+        &mut self,
+        transposed: bool,
+        h: MatRef,
+        why: MatRef,
+        vp: usize,
+        ys: &mut [f32],
+    ) {
         let (rows, hp, v) = (h.rows(), h.cols(), why.rows());
         assert!(
             why.cols() == hp && vp >= v && ys.len() == rows * vp,
@@ -42,7 +58,7 @@ impl WideLogits {
             ys.len()
         );
         ys.fill(0.0);
-        if tuning::logits_transposed(rows, v, hp) {
+        if transposed {
             let tp = rows.next_multiple_of(LANES);
             self.h_t.resize(hp * tp, 0.0);
             transpose(h, &mut MatMut::new(&mut self.h_t, hp, rows, tp));
