@@ -152,7 +152,7 @@ impl Bptt {
             dh: aligned::zeros(rows * hp),
             dh_below: aligned::zeros(above(rows * hp)),
             scratch: aligned::zeros(cell.scratch_len(&layout, streams, seq_len)),
-            prepared: aligned::zeros(cell.prepared_len(&layout)),
+            prepared: aligned::zeros(cell.prepared_len(&layout, streams)),
             state: aligned::zeros(streams * carried),
             inputs: vec![0; rows],
             targets: vec![0; rows],

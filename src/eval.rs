@@ -45,7 +45,7 @@ impl Score {
 /// while scoring).
 fn prepared(model: &Model, streams: usize) -> AlignedVec {
     let l = model.layout;
-    let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
+    let mut prepared = aligned::zeros(l.cell().prepared_len(&l, streams));
     l.cell().prepare(&l, &model.weights, streams, &mut prepared);
     prepared
 }

@@ -28,7 +28,7 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
     let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
-    let prepared = cell.prepared_len(&l) as u128;
+    let prepared = cell.prepared_len(&l, config.streams) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let (layers, gates) = (l.layers as u128, cell.gates() as u128);
     let above = match layers {

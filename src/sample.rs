@@ -54,7 +54,7 @@ impl<'m> Sampler<'m> {
     pub fn new(model: &'m Model, seed: u64) -> Sampler<'m> {
         let l = model.layout;
         let width = l.cell().state_width(&l);
-        let mut prepared = aligned::zeros(l.cell().prepared_len(&l));
+        let mut prepared = aligned::zeros(l.cell().prepared_len(&l, 1));
         l.cell().prepare(&l, &model.weights, 1, &mut prepared);
         Sampler {
             model,

@@ -247,7 +247,7 @@ impl Trainer {
             optimizer: Optimizer::new(config.optimizer, layout.len()),
             epoch_chars,
             plateau: Plateau::default(),
-            prepared: aligned::zeros(layout.cell().prepared_len(&layout)),
+            prepared: aligned::zeros(layout.cell().prepared_len(&layout, config.streams)),
             workers,
             pool,
             model,

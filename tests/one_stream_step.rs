@@ -7,7 +7,9 @@
 //! the one-stream path and at a larger one that the layout pads. The loss,
 //! the carried state at the end of the chunk and the gradients (whose
 //! backward product one stream also runs on `W_hh` as stored, the gated
-//! cells' in two column halves) are compared.
+//! cells' in two column halves) are compared. The weights prepared for
+//! more streams serve one stream too, where one stream's own preparation
+//! leaves the panels out.
 
 mod common;
 
@@ -91,6 +93,49 @@ fn one_stream_reading_w_hh_as_stored_computes_what_the_panels_compute() {
             for h in [h, h + 24] {
                 check(cell, layers, h);
             }
+        }
+    }
+}
+
+/// The prepared weights hold `W_hhᵀ` in panels only for steps that read
+/// them: none for one stream where it reads `W_hh` as stored. Weights
+/// prepared for two streams (panels, and the LSTM's biases before them)
+/// serve a one-stream pass too, as the trainer's shared preparation serves
+/// a last group of fewer streams: the same loss and state, bit for bit, as
+/// the pass's own preparation for one stream.
+#[test]
+fn weights_prepared_for_more_streams_serve_one() {
+    for cell in [CellKind::Tanh, CellKind::Gru, CellKind::Lstm] {
+        for layers in [1, 2] {
+            if layers > 1 && !cell.cell().stacks() {
+                continue;
+            }
+            let h = smallest_h_reading_as_stored(cell, layers) + 24;
+            let model = common::random_cell_model(cell, layers, h, V, 11, 0.1);
+            let (l, c) = (model.layout, cell.cell());
+            let panels = c.gates() * l.hp * l.hp * layers;
+            assert_eq!(
+                c.prepared_len(&l, 2) - c.prepared_len(&l, 1),
+                panels,
+                "{cell:?} × {layers}: one stream's preparation leaves out the panels"
+            );
+            let mut prepared = rnn_fast::kernels::aligned::zeros(c.prepared_len(&l, 2));
+            c.prepare(&l, &model.weights, 2, &mut prepared);
+            let ids = common::random_ids(STEPS + 1, V, 5);
+            let chunk = [0..STEPS + 1];
+            let mut own = Bptt::new(l, 1, STEPS);
+            let loss_own = own.forward(&model.weights, &ids, &chunk);
+            let mut shared = Bptt::new(l, 1, STEPS);
+            let loss_shared = shared.forward_prepared(&model.weights, &prepared, &ids, &chunk);
+            assert_eq!(
+                loss_own.sum.to_bits(),
+                loss_shared.sum.to_bits(),
+                "{cell:?} × {layers}: loss"
+            );
+            assert!(
+                common::same_bits(own.state(0), shared.state(0)),
+                "{cell:?} × {layers}: state"
+            );
         }
     }
 }

@@ -300,6 +300,17 @@ pub fn packs_whh(streams: usize) -> bool {
     streams >= PANEL_STREAMS
 }
 
+/// Values of the panels the backward pass of `streams` streams packs
+/// `W_hh` into ([`BackProduct::new`]): [`panels_len`] where [`packs_whh`],
+/// else none.
+pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
+    if packs_whh(streams) {
+        panels_len(l, g)
+    } else {
+        0
+    }
+}
+
 /// `W_hh` (`G·Hp × Hp`) for the backward product: packed into `panels`
 /// where [`packs_whh`], else read as stored.
 ///

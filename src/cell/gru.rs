@@ -24,7 +24,7 @@
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_panels_len, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -53,7 +53,8 @@ fn advance(
     let (hp, width) = (l.hp, GruCell.state_width(l));
     let (gw, b_n) = (G * hp, prev.len() / width);
     let layer = gates::layer(l, w, k);
-    let whh_t = &prepared[k * gates::panels_len(l, G)..][..gates::panels_len(l, G)];
+    let each = step_panels_len(l, G, b_n);
+    let whh_t = &prepared[k * each..][..each];
     for row in next.chunks_exact_mut(width) {
         row[hp..hp + gw].copy_from_slice(layer.b_hh);
     }
@@ -114,9 +115,9 @@ impl Cell for GruCell {
         &["hidden"]
     }
 
-    /// Each layer's `W_hhᵀ` as panels.
-    fn prepared_len(&self, l: &Layout) -> usize {
-        l.layers * gates::panels_len(l, G)
+    /// Each layer's `W_hhᵀ` as panels, where the steps read them.
+    fn prepared_len(&self, l: &Layout, streams: usize) -> usize {
+        l.layers * step_panels_len(l, G, streams)
     }
 
     /// The panels, unless the steps read `W_hh` as stored.
@@ -160,9 +161,12 @@ impl Cell for GruCell {
     }
 
     /// `dx` and `dhid` for the chunk (`steps·B` rows of 3Hp each, at
-    /// [`gates::dpre_stride`]), `g_{t+1}` (B × Hp), and `W_hh` as panels.
+    /// [`gates::dpre_stride`]), `g_{t+1}` (B × Hp), and `W_hh` as panels
+    /// where [`gates::packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        2 * steps * streams * gates::dpre_stride(l, G) + streams * l.hp + gates::panels_len(l, G)
+        2 * steps * streams * gates::dpre_stride(l, G)
+            + streams * l.hp
+            + gates::back_panels_len(l, G, streams)
     }
 
     fn backward(

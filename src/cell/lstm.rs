@@ -22,7 +22,7 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
+use super::{Cell, ChunkRecord, step_panels_len, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -35,12 +35,6 @@ const G: usize = 4;
 
 const TENSORS: [TensorSpec; 6] = gates::tensors(G);
 const LAYER_TENSORS: [[TensorSpec; 4]; MAX_LAYERS - 1] = gates::layer_tensors(G);
-
-/// Values of one layer's prepared weights: `W_hhᵀ` as panels, then `b_ih +
-/// b_hh` (4Hp).
-fn prepared_per_layer(l: &Layout) -> usize {
-    gates::panels_len(l, G) + G * l.hp
-}
 
 /// One step of layer `k`: its gates' input `x` (see [`gates::StepInput`]).
 #[allow(clippy::too_many_arguments)]
@@ -56,8 +50,10 @@ fn advance(
 ) {
     let (hp, width) = (l.hp, LstmCell.state_width(l));
     let (gw, b_n) = (G * hp, prev.len() / width);
-    let each = prepared_per_layer(l);
-    let (whh_t, bias) = prepared[k * each..(k + 1) * each].split_at(gates::panels_len(l, G));
+    let (biases, panels) = prepared.split_at(l.layers * gw);
+    let bias = &biases[k * gw..][..gw];
+    let each = step_panels_len(l, G, b_n);
+    let whh_t = &panels[k * each..][..each];
     for (b, row) in next.chunks_exact_mut(width).enumerate() {
         kernels::add(&mut row[2 * hp..], x.row(b, gw), bias);
     }
@@ -118,21 +114,23 @@ impl Cell for LstmCell {
         &["hidden", "cell"]
     }
 
-    /// Each layer's `W_hhᵀ` as panels, then its `b_ih + b_hh` (4Hp).
-    fn prepared_len(&self, l: &Layout) -> usize {
-        l.layers * prepared_per_layer(l)
+    /// Each layer's `b_ih + b_hh` (4Hp), then each layer's `W_hhᵀ` as
+    /// panels where the steps read them ([`step_panels_len`]): the biases
+    /// first, so that they sit at the same place with or without panels.
+    fn prepared_len(&self, l: &Layout, streams: usize) -> usize {
+        l.layers * (G * l.hp + step_panels_len(l, G, streams))
     }
 
-    /// The panels (unless the steps read `W_hh` as stored) and the biases.
+    /// The biases, and the panels unless the steps read `W_hh` as stored.
     fn prepare(&self, l: &Layout, w: &[f32], streams: usize, prepared: &mut [f32]) {
-        let panels = !reads_w_hh_as_stored(l, streams);
-        for (k, out) in prepared.chunks_exact_mut(prepared_per_layer(l)).enumerate() {
+        let (biases, panels) = prepared.split_at_mut(l.layers * G * l.hp);
+        let each = step_panels_len(l, G, streams);
+        for (k, bias) in biases.chunks_exact_mut(G * l.hp).enumerate() {
             let t = gates::layer(l, w, k);
-            let (whh_t, bias) = out.split_at_mut(gates::panels_len(l, G));
-            if panels {
-                gates::pack_whh_t(l, G, t.w_hh, whh_t);
-            }
             kernels::add(bias, t.b_ih, t.b_hh);
+            if each > 0 {
+                gates::pack_whh_t(l, G, t.w_hh, &mut panels[k * each..][..each]);
+            }
         }
     }
 
@@ -167,12 +165,12 @@ impl Cell for LstmCell {
 
     /// `dpre` for the chunk (`steps·B` rows of 4Hp at [`gates::dpre_stride`]),
     /// `g_{t+1}` and `dc` (B × Hp each), the bias gradients' row sum (4Hp),
-    /// and `W_hh` as panels.
+    /// and `W_hh` as panels where [`gates::packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
         steps * streams * gates::dpre_stride(l, G)
             + 2 * streams * l.hp
             + G * l.hp
-            + gates::panels_len(l, G)
+            + gates::back_panels_len(l, G, streams)
     }
 
     fn backward(

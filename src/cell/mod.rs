@@ -32,6 +32,17 @@ pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
     streams == 1 && l.hp >= STORED_ROW_MIN
 }
 
+/// Values of one layer's `W_hhᵀ` in panels (`g` gate blocks) that a step of
+/// `streams` streams reads: none where it reads `W_hh` as stored
+/// ([`reads_w_hh_as_stored`]).
+pub fn step_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
+    if reads_w_hh_as_stored(l, streams) {
+        0
+    } else {
+        g * l.hp * l.hp
+    }
+}
+
 /// The step's product for B streams of a cell of `g` gate blocks (tanh: 1):
 /// `next[b][at..at + G·Hp] += prev_h[b] · W_hhᵀ`, `prev_h` the first Hp
 /// values of each `width`-value row of `prev`, `next` rows `width` apart:
@@ -202,8 +213,9 @@ pub trait Cell: Sync + std::fmt::Debug {
     /// next, what a checkpoint saves per shard (`train.<name>`).
     fn carried(&self) -> &'static [&'static str];
 
-    /// Values of the step's prepared weights ([`Cell::prepare`]).
-    fn prepared_len(&self, l: &Layout) -> usize;
+    /// Values of the prepared weights ([`Cell::prepare`]) for steps of at
+    /// most `streams` streams (no panels where they read `W_hh` as stored).
+    fn prepared_len(&self, l: &Layout, streams: usize) -> usize;
 
     /// Weights rearranged for steps of at most `streams` streams, made once
     /// per update (or per sampler) from `w` into `prepared` (tanh: `Whhᵀ`

@@ -11,7 +11,7 @@
 //! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_product};
+use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_panels_len, step_product};
 use crate::dropout;
 use crate::kernels::panels::{self, PanelsRef};
 use crate::kernels::tuning::PANEL_STREAMS;
@@ -127,8 +127,8 @@ impl Cell for TanhCell {
         &["hidden"]
     }
 
-    fn prepared_len(&self, l: &Layout) -> usize {
-        l.hp * l.hp
+    fn prepared_len(&self, l: &Layout, streams: usize) -> usize {
+        step_panels_len(l, 1, streams)
     }
 
     /// `Whhᵀ` as column panels ([`panels`]), read by the step's product
