@@ -122,11 +122,11 @@ fn weights_prepared_for_more_streams_serve_one() {
             let mut prepared = rnn_fast::kernels::aligned::zeros(c.prepared_len(&l, 2));
             c.prepare(&l, &model.weights, 2, &mut prepared);
             let ids = common::random_ids(STEPS + 1, V, 5);
-            let chunk = [0..STEPS + 1];
+            let chunk = std::slice::from_ref(&(0..STEPS + 1));
             let mut own = Bptt::new(l, 1, STEPS);
-            let loss_own = own.forward(&model.weights, &ids, &chunk);
+            let loss_own = own.forward(&model.weights, &ids, chunk);
             let mut shared = Bptt::new(l, 1, STEPS);
-            let loss_shared = shared.forward_prepared(&model.weights, &prepared, &ids, &chunk);
+            let loss_shared = shared.forward_prepared(&model.weights, &prepared, &ids, chunk);
             assert_eq!(
                 loss_own.sum.to_bits(),
                 loss_shared.sum.to_bits(),
