@@ -21,9 +21,11 @@ use super::{LANES, MatMut, MatRef, gemm_nn, transpose, tuning};
 /// The transposed copies the two orientations make, kept between chunks.
 #[derive(Clone, Debug, Default)]
 pub struct WideLogits {
-    /// `Hp × Vp`: `Whyᵀ`, padding columns zero (set at each product, a
-    /// few values a row, so that no earlier shape's values remain).
+    /// `Hp × Vp`: `Whyᵀ`, padding columns zero.
     why_t: AlignedVec,
+    /// The `(Hp, V, Vp)` that `why_t` holds, whose padding is then zero;
+    /// at another shape it is zeroed whole first.
+    why_t_shape: (usize, usize, usize),
     /// `Hp × Tp`: `Hᵀ`; columns past T are never read back.
     h_t: AlignedVec,
     /// `V × Tp`: `Yᵀ`.
@@ -74,9 +76,10 @@ impl WideLogits {
                 &mut MatMut::new(ys, rows, v, vp),
             );
         } else {
-            self.why_t.resize(hp * vp, 0.0);
-            for row in self.why_t.chunks_exact_mut(vp) {
-                row[v..].fill(0.0);
+            if self.why_t_shape != (hp, v, vp) {
+                self.why_t.resize(hp * vp, 0.0);
+                self.why_t.fill(0.0);
+                self.why_t_shape = (hp, v, vp);
             }
             transpose(why, &mut MatMut::new(&mut self.why_t, hp, v, vp));
             gemm_nn(
