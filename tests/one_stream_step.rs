@@ -81,18 +81,21 @@ fn check(cell: CellKind, layers: usize, h: usize) {
     }
 }
 
+/// Every cell with one layer, and with two where it stacks.
+fn cells_and_layers() -> impl Iterator<Item = (CellKind, usize)> {
+    [CellKind::Tanh, CellKind::Gru, CellKind::Lstm]
+        .into_iter()
+        .flat_map(|cell| [(cell, 1), (cell, 2)])
+        .filter(|&(cell, layers)| layers == 1 || cell.cell().stacks())
+}
+
 #[test]
 fn one_stream_reading_w_hh_as_stored_computes_what_the_panels_compute() {
-    for cell in [CellKind::Tanh, CellKind::Gru, CellKind::Lstm] {
-        for layers in [1, 2] {
-            if layers > 1 && !cell.cell().stacks() {
-                continue;
-            }
-            let h = smallest_h_reading_as_stored(cell, layers);
-            // And an H the layout pads (zero columns up to the next 16).
-            for h in [h, h + 24] {
-                check(cell, layers, h);
-            }
+    for (cell, layers) in cells_and_layers() {
+        let h = smallest_h_reading_as_stored(cell, layers);
+        // And an H the layout pads (zero columns up to the next 16).
+        for h in [h, h + 24] {
+            check(cell, layers, h);
         }
     }
 }
@@ -105,37 +108,32 @@ fn one_stream_reading_w_hh_as_stored_computes_what_the_panels_compute() {
 /// the pass's own preparation for one stream.
 #[test]
 fn weights_prepared_for_more_streams_serve_one() {
-    for cell in [CellKind::Tanh, CellKind::Gru, CellKind::Lstm] {
-        for layers in [1, 2] {
-            if layers > 1 && !cell.cell().stacks() {
-                continue;
-            }
-            let h = smallest_h_reading_as_stored(cell, layers) + 24;
-            let model = common::random_cell_model(cell, layers, h, V, 11, 0.1);
-            let (l, c) = (model.layout, cell.cell());
-            let panels = c.gates() * l.hp * l.hp * layers;
-            assert_eq!(
-                c.prepared_len(&l, 2) - c.prepared_len(&l, 1),
-                panels,
-                "{cell:?} × {layers}: one stream's preparation leaves out the panels"
-            );
-            let mut prepared = rnn_fast::kernels::aligned::zeros(c.prepared_len(&l, 2));
-            c.prepare(&l, &model.weights, 2, &mut prepared);
-            let ids = common::random_ids(STEPS + 1, V, 5);
-            let chunk = std::slice::from_ref(&(0..STEPS + 1));
-            let mut own = Bptt::new(l, 1, STEPS);
-            let loss_own = own.forward(&model.weights, &ids, chunk);
-            let mut shared = Bptt::new(l, 1, STEPS);
-            let loss_shared = shared.forward_prepared(&model.weights, &prepared, &ids, chunk);
-            assert_eq!(
-                loss_own.sum.to_bits(),
-                loss_shared.sum.to_bits(),
-                "{cell:?} × {layers}: loss"
-            );
-            assert!(
-                common::same_bits(own.state(0), shared.state(0)),
-                "{cell:?} × {layers}: state"
-            );
-        }
+    for (cell, layers) in cells_and_layers() {
+        let h = smallest_h_reading_as_stored(cell, layers) + 24;
+        let model = common::random_cell_model(cell, layers, h, V, 11, 0.1);
+        let (l, c) = (model.layout, cell.cell());
+        let panels = c.gates() * l.hp * l.hp * layers;
+        assert_eq!(
+            c.prepared_len(&l, 2) - c.prepared_len(&l, 1),
+            panels,
+            "{cell:?} × {layers}: one stream's preparation leaves out the panels"
+        );
+        let mut prepared = rnn_fast::kernels::aligned::zeros(c.prepared_len(&l, 2));
+        c.prepare(&l, &model.weights, 2, &mut prepared);
+        let ids = common::random_ids(STEPS + 1, V, 5);
+        let chunk = std::slice::from_ref(&(0..STEPS + 1));
+        let mut own = Bptt::new(l, 1, STEPS);
+        let loss_own = own.forward(&model.weights, &ids, chunk);
+        let mut shared = Bptt::new(l, 1, STEPS);
+        let loss_shared = shared.forward_prepared(&model.weights, &prepared, &ids, chunk);
+        assert_eq!(
+            loss_own.sum.to_bits(),
+            loss_shared.sum.to_bits(),
+            "{cell:?} × {layers}: loss"
+        );
+        assert!(
+            common::same_bits(own.state(0), shared.state(0)),
+            "{cell:?} × {layers}: state"
+        );
     }
 }
