@@ -27,12 +27,12 @@
 //! The step's product is `prev_h (B × Hp) · W_hhᵀ (Hp × G·Hp)`, one product
 //! for all gates, with `W_hhᵀ` prepared as column panels (as the tanh
 //! cell's `Whhᵀ`); backward, `g_t = dpre_t · W_hh` reads `W_hh` as it is
-//! stored (as panels from [`PANEL_STREAMS`] streams on), and after the
+//! stored (as panels from [`tuning::PANEL_STREAMS`] streams on), and after the
 //! chunk `dW_hh += DPREᵀ · H_prev` over all its rows.
 
-use super::ChunkRecord;
+use super::{ChunkRecord, packs_whh};
 use crate::kernels::panels::{self, PanelsRef};
-use crate::kernels::tuning::{self, PANEL_STREAMS};
+use crate::kernels::tuning;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{Dim, Init, Layout, MAX_LAYERS, TensorSpec};
 
@@ -293,22 +293,6 @@ pub fn pack_whh_t(l: &Layout, g: usize, w_hh: &[f32], out: &mut [f32]) {
 /// against 97-106 GFLOP/s). The padding is never read.
 pub fn dpre_stride(l: &Layout, g: usize) -> usize {
     tuning::row_stride(g * l.hp)
-}
-
-/// Whether the backward pass of `streams` streams reads `W_hh` as panels.
-pub fn packs_whh(streams: usize) -> bool {
-    streams >= PANEL_STREAMS
-}
-
-/// Values of the panels the backward pass of `streams` streams packs
-/// `W_hh` into ([`BackProduct::new`]): [`panels_len`] where [`packs_whh`],
-/// else none.
-pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
-    if packs_whh(streams) {
-        panels_len(l, g)
-    } else {
-        0
-    }
 }
 
 /// `W_hh` (`G·Hp × Hp`) for the backward product: packed into `panels`

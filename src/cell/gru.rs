@@ -24,7 +24,9 @@
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_panels_len, step_product};
+use super::{
+    Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len, step_product,
+};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -162,11 +164,11 @@ impl Cell for GruCell {
 
     /// `dx` and `dhid` for the chunk (`steps·B` rows of 3Hp each, at
     /// [`gates::dpre_stride`]), `g_{t+1}` (B × Hp), and `W_hh` as panels
-    /// where [`gates::packs_whh`].
+    /// where [`super::packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
         2 * steps * streams * gates::dpre_stride(l, G)
             + streams * l.hp
-            + gates::back_panels_len(l, G, streams)
+            + back_panels_len(l, G, streams)
     }
 
     fn backward(

@@ -22,7 +22,7 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, step_panels_len, step_product};
+use super::{Cell, ChunkRecord, back_panels_len, step_panels_len, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -165,12 +165,12 @@ impl Cell for LstmCell {
 
     /// `dpre` for the chunk (`steps·B` rows of 4Hp at [`gates::dpre_stride`]),
     /// `g_{t+1}` and `dc` (B × Hp each), the bias gradients' row sum (4Hp),
-    /// and `W_hh` as panels where [`gates::packs_whh`].
+    /// and `W_hh` as panels where [`super::packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
         steps * streams * gates::dpre_stride(l, G)
             + 2 * streams * l.hp
             + G * l.hp
-            + gates::back_panels_len(l, G, streams)
+            + back_panels_len(l, G, streams)
     }
 
     fn backward(

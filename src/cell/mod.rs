@@ -19,7 +19,7 @@ pub mod lstm;
 pub mod tanh;
 
 use crate::kernels::panels::{self, PanelsRef};
-use crate::kernels::tuning::STORED_ROW_MIN;
+use crate::kernels::tuning::{PANEL_STREAMS, STORED_ROW_MIN};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{CellKind, Layout, TensorSpec};
 
@@ -40,6 +40,23 @@ pub fn step_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
         0
     } else {
         g * l.hp * l.hp
+    }
+}
+
+/// Whether the backward pass of `streams` streams reads `W_hh` as panels
+/// (from [`PANEL_STREAMS`] streams on; see there), packed into the cell's
+/// scratch, rather than as stored.
+pub fn packs_whh(streams: usize) -> bool {
+    streams >= PANEL_STREAMS
+}
+
+/// Values of one layer's `W_hh` in panels (`g` gate blocks) that the
+/// backward pass of `streams` streams packs: none unless [`packs_whh`].
+pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
+    if packs_whh(streams) {
+        g * l.hp * l.hp
+    } else {
+        0
     }
 }
 

@@ -11,10 +11,12 @@
 //! one-hot product is a row gather; `Whh` (Hp, Hp) and `Why` (Vp, Hp) as the
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
-use super::{Cell, ChunkRecord, reads_w_hh_as_stored, step_panels_len, step_product};
+use super::{
+    Cell, ChunkRecord, back_panels_len, packs_whh, reads_w_hh_as_stored, step_panels_len,
+    step_product,
+};
 use crate::dropout;
 use crate::kernels::panels::{self, PanelsRef};
-use crate::kernels::tuning::PANEL_STREAMS;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -192,7 +194,7 @@ impl Cell for TanhCell {
 
     /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, _steps: usize) -> usize {
-        streams * l.hp + if packs_whh(streams) { l.hp * l.hp } else { 0 }
+        streams * l.hp + back_panels_len(l, 1, streams)
     }
 
     fn backward(
@@ -258,12 +260,6 @@ impl Cell for TanhCell {
             }
         }
     }
-}
-
-/// Whether the backward pass of `streams` streams reads `Whh` as panels
-/// (from [`PANEL_STREAMS`] on; see there).
-fn packs_whh(streams: usize) -> bool {
-    streams >= PANEL_STREAMS
 }
 
 /// The step after the input term: `next = tanh(next + prev · Whhᵀ)`, the
