@@ -59,7 +59,6 @@ impl WideLogits {
             why.cols(),
             ys.len()
         );
-        ys.fill(0.0);
         if transposed {
             let tp = rows.next_multiple_of(LANES);
             self.h_t.resize(hp * tp, 0.0);
@@ -71,6 +70,10 @@ impl WideLogits {
                 MatRef::dense(&self.h_t, hp, tp),
                 &mut MatMut::dense(&mut self.y_t, v, tp),
             );
+            // The copy back writes the V columns; the padding is zeroed.
+            for row in ys.chunks_exact_mut(vp) {
+                row[v..].fill(0.0);
+            }
             transpose(
                 MatRef::new(&self.y_t, v, rows, tp),
                 &mut MatMut::new(ys, rows, v, vp),
@@ -82,6 +85,8 @@ impl WideLogits {
                 self.why_t_shape = (hp, v, vp);
             }
             transpose(why, &mut MatMut::new(&mut self.why_t, hp, v, vp));
+            // `gemm_nn` adds to C: Y starts at zero.
+            ys.fill(0.0);
             gemm_nn(
                 h,
                 MatRef::dense(&self.why_t, hp, vp),
