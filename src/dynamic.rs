@@ -110,7 +110,7 @@ pub fn evaluate_dynamic(model: &Model, ids: &[u16], settings: &DynamicSettings) 
         start = end - 1;
         // A step after the last chunk would change nothing that is scored.
         if start + 1 < ids.len() {
-            grads.fill(0.0);
+            // `grads` is zero: allocated so, and left so by each update.
             bptt.backward(&weights, &mut grads);
             let update = Update {
                 scale: 1.0 / loss.count as f32,
@@ -119,7 +119,7 @@ pub fn evaluate_dynamic(model: &Model, ids: &[u16], settings: &DynamicSettings) 
                 lr,
                 decay: None,
             };
-            sgd.step(&mut weights, &grads, update);
+            sgd.step(&mut weights, &mut grads, update);
         }
     }
     Ok(Score {

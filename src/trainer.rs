@@ -76,6 +76,10 @@ struct Worker {
     ranges: Vec<Range<usize>>,
     bptt: Bptt,
     grads: AlignedVec,
+    /// Whether `grads` is known to hold zeros: set where a consumer cleared
+    /// it as it read it (the update, the sum of the groups), so that
+    /// [`Worker::compute`] need not clear it again.
+    grads_zero: bool,
     /// Hogwild: this worker's copy of the shared weights.
     snapshot: AlignedVec,
     /// Loss of the chunk(s) trained since the last collection.
@@ -86,7 +90,8 @@ struct Worker {
 
 impl Worker {
     /// Forward and backward of the group's next chunk against `weights`,
-    /// into the zeroed gradient buffer; false when the group is done.
+    /// into the gradient buffer, cleared first unless `grads_zero`; `None`
+    /// when the group is done.
     /// An idle worker's gradient is zero, so it adds nothing to a sum.
     /// `prepared`: the cell's prepared form of `weights` when the caller
     /// made it (avg: once per step for all groups); else the group makes it.
@@ -98,11 +103,15 @@ impl Worker {
         ids: &[u16],
         dropout: Option<MaskKey>,
     ) -> Option<ChunkLoss> {
-        self.grads.fill(0.0);
+        if !self.grads_zero {
+            self.grads.fill(0.0);
+            self.grads_zero = true;
+        }
         if !self.active || !self.shards.next_chunks(&mut self.ranges) {
             self.active = false;
             return None;
         }
+        self.grads_zero = false;
         let key = dropout.map(|k| MaskKey {
             first_shard: self.first_shard as u64,
             ..k
@@ -222,6 +231,7 @@ impl Trainer {
                 ranges: vec![0..0; shards.len()],
                 bptt: Bptt::new(layout, shards.len(), config.seq_len),
                 grads: layout.zeros(),
+                grads_zero: true,
                 snapshot: match config.parallel {
                     Parallel::Hogwild => layout.zeros(),
                     Parallel::Avg => aligned::zeros(0),
@@ -559,15 +569,14 @@ impl Trainer {
                 // Σ_k grads_k into worker 0's buffer, one worker at a time in
                 // worker order (element-wise, so the result does not depend
                 // on the threads); no locks and no allocation: this step
-                // holds every worker.
+                // holds every worker. Each buffer the sum and the update
+                // read is left zero.
                 let (first, rest) = workers.split_first_mut().expect("at least one worker");
-                let sum = &mut first
-                    .get_mut()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .grads;
+                let first = first.get_mut().unwrap_or_else(PoisonError::into_inner);
                 for w in rest {
-                    let g = &w.get_mut().unwrap_or_else(PoisonError::into_inner).grads;
-                    add_blocks(sum, g, parallel);
+                    let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
+                    add_and_clear(&mut first.grads, &mut w.grads, parallel);
+                    w.grads_zero = true;
                 }
                 let update = Update {
                     scale,
@@ -576,7 +585,8 @@ impl Trainer {
                     lr,
                     decay: Decay::new(config.weight_decay, decayed),
                 };
-                optimizer.step_with(&mut model.weights, sum, update, parallel);
+                optimizer.step_with(&mut model.weights, &mut first.grads, update, parallel);
+                first.grads_zero = true;
             }
             total
         };
@@ -673,16 +683,23 @@ fn for_each_worker(workers: &mut [Mutex<Worker>], parallel: bool, f: impl Fn(&mu
     }
 }
 
-/// `dst += src` in blocks of the update's size, spread over the current
+/// `dst += src`, then `src = 0`, in blocks of the update's size (each
+/// block of `src` cleared while it is in cache), spread over the current
 /// pool when `parallel`.
-fn add_blocks(dst: &mut [f32], src: &[f32], parallel: bool) {
+fn add_and_clear(dst: &mut [f32], src: &mut [f32], parallel: bool) {
     const BLOCK: usize = 4096;
+    let add = |(d, s): (&mut [f32], &mut [f32])| {
+        kernels::add_assign(d, s);
+        s.fill(0.0);
+    };
     if parallel {
         dst.par_chunks_mut(BLOCK)
-            .zip(src.par_chunks(BLOCK))
-            .for_each(|(d, s)| kernels::add_assign(d, s));
+            .zip(src.par_chunks_mut(BLOCK))
+            .for_each(add);
     } else {
-        kernels::add_assign(dst, src);
+        dst.chunks_mut(BLOCK)
+            .zip(src.chunks_mut(BLOCK))
+            .for_each(add);
     }
 }
 
