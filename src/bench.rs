@@ -60,6 +60,8 @@ pub struct BenchReport {
     /// this CPU loads 512 bits at half the 256-bit rate).
     pub one_row_f32x8: bool,
     pub chunk_path: String,
+    /// The product that runs a full chunk's logits ([`kernels::logits::path`]).
+    pub logits: &'static str,
     /// Characters trained in the measured window, and its length.
     pub chars: usize,
     pub seconds: f64,
@@ -161,6 +163,12 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         simd: kernels::SIMD_PATH,
         one_row_f32x8: kernels::one_row_f32x8(),
         chunk_path: kernels::chunk::chunk_path(),
+        logits: kernels::logits::path(
+            config.streams,
+            config.seq_len * config.streams,
+            v,
+            trainer.model().layout.hp,
+        ),
         chars,
         seconds: elapsed,
         chars_per_sec,
@@ -198,6 +206,7 @@ impl BenchReport {
             "simd": self.simd,
             "one_row_f32x8": self.one_row_f32x8,
             "chunk_products": self.chunk_path,
+            "logits": self.logits,
             "chars": self.chars,
             "seconds": self.seconds,
             "chars_per_sec": self.chars_per_sec,
@@ -223,7 +232,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} groups), threads {} on {} cores, parallel {}, simd {}{}, chunk products {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, simd {}{}, chunk products {}, logits {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -232,6 +241,7 @@ impl std::fmt::Display for BenchReport {
             self.streams,
             self.shards,
             self.groups,
+            if self.groups == 1 { "" } else { "s" },
             self.threads,
             self.cores,
             self.parallel,
@@ -241,7 +251,8 @@ impl std::fmt::Display for BenchReport {
             } else {
                 ""
             },
-            self.chunk_path
+            self.chunk_path,
+            self.logits
         )?;
         writeln!(
             f,

@@ -84,6 +84,39 @@ fn the_recurrence_traffic_is_set_against_the_l2_peak() {
     assert_eq!(d["whh_in_l1"], false);
 }
 
+/// The logits' product is named: the `gemm` crate for more than one
+/// stream; for one, `wide` (on an FMA build with the SIMD kernels) in the
+/// orientation `kernels::tuning::logits_transposed` picks, transposed at
+/// thousands of characters and H 256, not at the built-in text's few dozen.
+#[test]
+fn the_logits_product_is_named() {
+    let wide = cfg!(all(target_feature = "fma", not(feature = "scalar-kernels")));
+    let d = bench_json(&["--hidden", "256", "--streams", "2"]);
+    assert_eq!(d["logits"], "gemm crate", "{d}");
+    let d = bench_json(&["--hidden", "256", "--streams", "1"]);
+    let copy = if wide {
+        "wide (Y = H Whyᵀ)"
+    } else {
+        "gemm crate"
+    };
+    assert_eq!(d["logits"], copy, "{d}");
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..4 * 3_000)
+        .map(|i| char::from_u32(0x4E00 + (i * 7 % 3_000) as u32).unwrap())
+        .collect();
+    let corpus = dir.path().join("kanji.txt");
+    std::fs::write(&corpus, text).unwrap();
+    let corpus = corpus.to_str().unwrap();
+    let d = bench_json(&["--corpus", corpus, "--hidden", "256", "--streams", "1"]);
+    assert_eq!(d["vocab"], 3_000, "{d}");
+    let transposed = if wide {
+        "wide, transposed (Yᵀ = Why Hᵀ)"
+    } else {
+        "gemm crate"
+    };
+    assert_eq!(d["logits"], transposed, "{d}");
+}
+
 #[test]
 fn gated_cells_count_their_gates_in_the_flops() {
     for (cell, gates, formula) in [

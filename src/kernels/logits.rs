@@ -18,6 +18,19 @@
 use super::aligned::AlignedVec;
 use super::{LANES, MatMut, MatRef, gemm_nn, transpose, tuning};
 
+/// Which product runs the logits of a chunk of `streams` streams and `rows`
+/// rows (T·B), `v` characters and `hp` terms, as `bench` reports it: `wide`
+/// in one of the two orientations, or the `gemm` crate.
+pub fn path(streams: usize, rows: usize, v: usize, hp: usize) -> &'static str {
+    if !tuning::logits_on_wide(streams, rows, v, hp) {
+        "gemm crate"
+    } else if tuning::logits_transposed(rows, v, hp) {
+        "wide, transposed (Yᵀ = Why Hᵀ)"
+    } else {
+        "wide (Y = H Whyᵀ)"
+    }
+}
+
 /// The transposed copies the two orientations make, kept between chunks.
 #[derive(Clone, Debug, Default)]
 pub struct WideLogits {
