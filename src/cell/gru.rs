@@ -23,9 +23,10 @@
 //! z`, to which `g_t` adds `dhid_t · W_hh`. Then over the chunk `dW_hh +=
 //! DHIDᵀ · H_prev` and the input and bias gradients.
 
-use super::gates::{self, BackProduct, StepInput};
+use super::gates::{self, StepInput};
 use super::{
-    Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len, step_product,
+    BackProduct, Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len,
+    step_product,
 };
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
@@ -187,7 +188,7 @@ impl Cell for GruCell {
         let (dhid, rest) = rest.split_at_mut(steps * b_n * ds);
         let (dh_next, panels) = rest.split_at_mut(b_n * hp);
         let w_hh = gates::layer(l, w, c.layer).w_hh;
-        let back = BackProduct::new(l, G, w_hh, b_n, panels);
+        let back = BackProduct::new(l, G, w_hh, b_n, ds, panels);
         dh_next.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
         for t in (0..steps).rev() {

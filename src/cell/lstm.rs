@@ -21,8 +21,8 @@
 //! gives `dpre_t` (B × 4Hp) and `dc_{t-1}`; `g_t = dpre_t · W_hh`. Then over
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
-use super::gates::{self, BackProduct, StepInput};
-use super::{Cell, ChunkRecord, back_panels_len, step_panels_len, step_product};
+use super::gates::{self, StepInput};
+use super::{BackProduct, Cell, ChunkRecord, back_panels_len, step_panels_len, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -190,7 +190,7 @@ impl Cell for LstmCell {
         let (dc, rest) = rest.split_at_mut(b_n * hp);
         let (bias_sum, panels) = rest.split_at_mut(gw);
         let w_hh = gates::layer(l, w, c.layer).w_hh;
-        let back = BackProduct::new(l, G, w_hh, b_n, panels);
+        let back = BackProduct::new(l, G, w_hh, b_n, ds, panels);
         dh_next.fill(0.0);
         dc.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];

@@ -106,6 +106,96 @@ pub fn step_product(
     }
 }
 
+/// `W_hh` (`G·Hp × Hp`, `g` gate blocks; tanh: `Whh`, one) for the
+/// backward product `g_t = dpre_t · W_hh` of every cell: packed into
+/// panels where [`packs_whh`], else read as stored.
+///
+/// Read as stored by one stream ([`reads_w_hh_as_stored`]), the product
+/// runs on `W_hh`'s two column halves in turn, the left first at an even
+/// step `t` and the right first at an odd one, so that each step starts on
+/// the half the step before read last, still partly in L2. Each entry of
+/// the result keeps its one sum over the rows, so the bits are those of
+/// one pass. Zen 4 (1 MiB L2), one stream, medians of 5-7 interleaved
+/// runs: LSTM H 256 +3.1%, GRU H 256 +0.6%; the tanh cell level at H 128,
+/// 256 and 512 (`perf/README.md`).
+pub struct BackProduct<'a> {
+    w_hh: &'a [f32],
+    panels: Option<&'a [f32]>,
+    rows: usize,
+    hp: usize,
+    /// The row stride of the `dpre` the product reads.
+    dpre_stride: usize,
+    /// Where the column halves split (a multiple of the SIMD width), or
+    /// `None` for one pass over all columns.
+    split: Option<usize>,
+}
+
+impl<'a> BackProduct<'a> {
+    /// The product for `streams` streams whose `dpre` rows are
+    /// `dpre_stride` values apart: packs `w_hh` into `scratch` (at least
+    /// [`back_panels_len`]) where [`packs_whh`].
+    pub fn new(
+        l: &Layout,
+        g: usize,
+        w_hh: &'a [f32],
+        streams: usize,
+        dpre_stride: usize,
+        scratch: &'a mut [f32],
+    ) -> BackProduct<'a> {
+        let (rows, hp) = (g * l.hp, l.hp);
+        let panels = packs_whh(streams).then(|| {
+            let out = &mut scratch[..rows * hp];
+            panels::pack(MatRef::dense(w_hh, rows, hp), false, out);
+            &*out
+        });
+        let split = reads_w_hh_as_stored(l, streams)
+            .then(|| hp / 2 / kernels::LANES * kernels::LANES)
+            .filter(|&s| s > 0);
+        BackProduct {
+            w_hh,
+            panels,
+            rows,
+            hp,
+            dpre_stride,
+            split,
+        }
+    }
+
+    /// `out (B × Hp) += dpre (B × G·Hp, rows `dpre_stride` apart) · W_hh`,
+    /// at step `t` of the chunk.
+    pub fn add_to(&self, dpre: &[f32], b_n: usize, t: usize, out: &mut [f32]) {
+        let a = MatRef::new(dpre, b_n, self.rows, self.dpre_stride);
+        let hp = self.hp;
+        match (self.panels, self.split) {
+            (Some(p), _) => panels::gemm_nn(
+                a,
+                PanelsRef::new(p, self.rows, hp),
+                &mut MatMut::dense(out, b_n, hp),
+            ),
+            (None, None) => kernels::gemm_nn(
+                a,
+                MatRef::dense(self.w_hh, self.rows, hp),
+                &mut MatMut::dense(out, b_n, hp),
+            ),
+            (None, Some(split)) => {
+                let halves = if t.is_multiple_of(2) {
+                    [0..split, split..hp]
+                } else {
+                    [split..hp, 0..split]
+                };
+                for cols in halves {
+                    let (at, n) = (cols.start, cols.len());
+                    kernels::gemm_nn(
+                        a,
+                        MatRef::new(&self.w_hh[at..], self.rows, n, hp),
+                        &mut MatMut::new(&mut out[at..], b_n, n, hp),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The registration of every cell (the enum itself is
 /// [`crate::layout::CellKind`]: a layout knows which cell it is for).
 impl CellKind {

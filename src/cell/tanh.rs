@@ -12,11 +12,11 @@
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
 use super::{
-    Cell, ChunkRecord, back_panels_len, packs_whh, reads_w_hh_as_stored, step_panels_len,
+    BackProduct, Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len,
     step_product,
 };
 use crate::dropout;
-use crate::kernels::panels::{self, PanelsRef};
+use crate::kernels::panels;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -215,22 +215,14 @@ impl Cell for TanhCell {
         let hs = &c.states[..(steps + 1) * b_n * hp];
         // `dh_next` is g_{t+1}: the gradient flowing into h_t from the future.
         dh_next.fill(0.0);
-        let packed = packs_whh(b_n);
-        if packed {
-            panels::pack(MatRef::dense(w.whh, hp, hp), false, whh_panels);
-        }
+        let back = BackProduct::new(l, 1, w.whh, b_n, hp, whh_panels);
         for t in (0..steps).rev() {
             let dr = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
             kernels::add_assign(dr, dh_next);
             kernels::tanh_backward(&hs[(t + 1) * b_n * hp..(t + 2) * b_n * hp], dr);
             if t > 0 {
                 dh_next.fill(0.0);
-                let (dr, mut g) = (MatRef::dense(dr, b_n, hp), MatMut::dense(dh_next, b_n, hp));
-                if packed {
-                    panels::gemm_nn(dr, PanelsRef::new(whh_panels, hp, hp), &mut g);
-                } else {
-                    kernels::gemm_nn(dr, MatRef::dense(w.whh, hp, hp), &mut g);
-                }
+                back.add_to(dr, b_n, t, dh_next);
             }
         }
         let dh = &dh[..rows * hp];
