@@ -48,8 +48,9 @@ pub struct BenchReport {
     /// Groups of `streams` shards: the units of work the threads share.
     pub groups: usize,
     pub threads: usize,
-    /// Cores the threads run on: `threads`, or this machine's cores where
-    /// there are fewer (more threads than cores share them).
+    /// Physical cores the threads run on: `threads`, or this machine's
+    /// cores where there are fewer (more threads than cores, hyperthreads
+    /// included, share them; [`peak::physical_cores`]).
     pub cores: usize,
     pub parallel: Parallel,
     /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
@@ -135,7 +136,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     }
     let elapsed = start.elapsed().as_secs_f64();
     let threads = config.threads;
-    let cores = busy_cores(threads, crate::config::cores());
+    let cores = busy_cores(threads, peak::physical_cores());
     let peak = peak::fma_gflops::<Fast>(PEAK_TIME) * cores as f64;
     let peak_f32x8 = peak::fma_gflops::<f32x8>(PEAK_TIME) * cores as f64;
     let v = corpus.vocab.len();

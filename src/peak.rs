@@ -13,8 +13,13 @@
 //!   every x86-64 core of the last fifteen years (Intel since Nehalem, AMD
 //!   Zen 1–5), so cycles per second = 3 × multiplies per second. It turns
 //!   bytes per second into bytes per cycle.
+//! - Cores: the per-core peaks scale with the physical cores a run's threads
+//!   occupy ([`physical_cores`]): two hyperthreads of one core share its FMA
+//!   units and its L2.
 
+use std::collections::BTreeSet;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::kernels::aligned;
@@ -118,6 +123,55 @@ pub fn clock_ghz(duration: Duration) -> f64 {
     best
 }
 
+/// The physical cores this process may run on: the CPUs of its affinity
+/// mask (`Cpus_allowed_list` in `/proc/self/status`) with hyperthreads of
+/// one core counted once (Linux's `topology/physical_package_id` and
+/// `core_id` under `/sys/devices/system/cpu`), at most the logical count
+/// ([`crate::config::cores`], which also heeds a cgroup's CPU quota). Where
+/// the topology cannot be read, the logical count.
+pub fn physical_cores() -> usize {
+    let logical = crate::config::cores();
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let list = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+            cpu_list(list.trim())
+        });
+    allowed
+        .and_then(|cpus| cores_of(Path::new("/sys/devices/system/cpu"), &cpus))
+        .map_or(logical, |n| n.clamp(1, logical))
+}
+
+/// The CPUs of a Linux CPU list (`0-3,8,10-11`); `None` if it is malformed.
+fn cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+/// The distinct (package, core) pairs of `cpus` under a `sys/devices/system/cpu`
+/// directory `root`; `None` if any CPU's topology is missing.
+fn cores_of(root: &Path, cpus: &[usize]) -> Option<usize> {
+    let read = |cpu: usize, name: &str| {
+        let path = root.join(format!("cpu{cpu}/topology/{name}"));
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let mut cores = BTreeSet::new();
+    for &cpu in cpus {
+        cores.insert((read(cpu, "physical_package_id")?, read(cpu, "core_id")?));
+    }
+    (!cores.is_empty()).then_some(cores.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +182,31 @@ mod tests {
         let bytes = 4 * l2_buffer_len();
         assert!(bytes >= 4 * l1, "{bytes} bytes against L1d {l1}");
         assert!(bytes <= l2.max(4 * l1), "{bytes} bytes against L2 {l2}");
+    }
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(cpu_list("0"), Some(vec![0]));
+        assert_eq!(cpu_list("0-3,8,10-11"), Some(vec![0, 1, 2, 3, 8, 10, 11]));
+        assert_eq!(cpu_list("0-"), None);
+        assert_eq!(cpu_list("a"), None);
+    }
+
+    /// Four CPUs, two hyperthreads on each of two cores of one package:
+    /// two cores; one CPU without its topology: unknown.
+    #[test]
+    fn hyperthreads_of_one_core_count_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for (cpu, core) in [(0, 0), (1, 1), (2, 0), (3, 1)] {
+            let t = dir.path().join(format!("cpu{cpu}/topology"));
+            std::fs::create_dir_all(&t).unwrap();
+            std::fs::write(t.join("physical_package_id"), "0\n").unwrap();
+            std::fs::write(t.join("core_id"), format!("{core}\n")).unwrap();
+        }
+        assert_eq!(cores_of(dir.path(), &[0, 1, 2, 3]), Some(2));
+        assert_eq!(cores_of(dir.path(), &[0, 2]), Some(1));
+        assert_eq!(cores_of(dir.path(), &[0, 4]), None);
+        let n = physical_cores();
+        assert!((1..=crate::config::cores()).contains(&n), "{n}");
     }
 }
