@@ -31,7 +31,6 @@
 //! chunk `dW_hh += DPREᵀ · H_prev` over all its rows.
 
 use super::ChunkRecord;
-use crate::kernels::panels;
 use crate::kernels::tuning;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{Dim, Init, Layout, MAX_LAYERS, TensorSpec};
@@ -275,16 +274,6 @@ pub fn input_product(
         MatRef::dense(layer(l, w, k).w_ih, gw, hp),
         &mut MatMut::dense(&mut out[..rows * gw], rows, gw),
     );
-}
-
-/// Values of `W_hhᵀ` as panels (`Hp × G·Hp`).
-pub fn panels_len(l: &Layout, g: usize) -> usize {
-    g * l.hp * l.hp
-}
-
-/// `W_hhᵀ` of `g` gates as column panels into `out` ([`panels_len`]).
-pub fn pack_whh_t(l: &Layout, g: usize, w_hh: &[f32], out: &mut [f32]) {
-    panels::pack(MatRef::dense(w_hh, g * l.hp, l.hp), true, out);
 }
 
 /// The row stride of the chunk's pre-activation gradients (G·Hp values a

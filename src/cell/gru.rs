@@ -25,8 +25,8 @@
 
 use super::gates::{self, StepInput};
 use super::{
-    BackProduct, Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len,
-    step_product,
+    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, panels_len, reads_w_hh_as_stored,
+    step_panels_len, step_product,
 };
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
@@ -128,9 +128,9 @@ impl Cell for GruCell {
         if reads_w_hh_as_stored(l, streams) {
             return;
         }
-        let each = prepared.chunks_exact_mut(gates::panels_len(l, G));
+        let each = prepared.chunks_exact_mut(panels_len(l, G));
         for (k, out) in each.enumerate() {
-            gates::pack_whh_t(l, G, gates::layer(l, w, k).w_hh, out);
+            pack_whh_t(l, G, gates::layer(l, w, k).w_hh, out);
         }
     }
 

@@ -22,7 +22,9 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, StepInput};
-use super::{BackProduct, Cell, ChunkRecord, back_panels_len, step_panels_len, step_product};
+use super::{
+    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, step_panels_len, step_product,
+};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -129,7 +131,7 @@ impl Cell for LstmCell {
             let t = gates::layer(l, w, k);
             kernels::add(bias, t.b_ih, t.b_hh);
             if each > 0 {
-                gates::pack_whh_t(l, G, t.w_hh, &mut panels[k * each..][..each]);
+                pack_whh_t(l, G, t.w_hh, &mut panels[k * each..][..each]);
             }
         }
     }

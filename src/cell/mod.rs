@@ -32,6 +32,19 @@ pub fn reads_w_hh_as_stored(l: &Layout, streams: usize) -> bool {
     streams == 1 && l.hp >= STORED_ROW_MIN
 }
 
+/// Values of one layer's `W_hh` (or `W_hhᵀ`) of `g` gate blocks in panels
+/// (`G·Hp × Hp`).
+pub fn panels_len(l: &Layout, g: usize) -> usize {
+    g * l.hp * l.hp
+}
+
+/// One layer's `W_hhᵀ` of `g` gate blocks (tanh: `Whhᵀ`, one) as the
+/// column panels the step reads ([`step_product`]), into `out`
+/// ([`panels_len`] values).
+pub fn pack_whh_t(l: &Layout, g: usize, w_hh: &[f32], out: &mut [f32]) {
+    panels::pack(MatRef::dense(w_hh, g * l.hp, l.hp), true, out);
+}
+
 /// Values of one layer's `W_hhᵀ` in panels (`g` gate blocks) that a step of
 /// `streams` streams reads: none where it reads `W_hh` as stored
 /// ([`reads_w_hh_as_stored`]).
@@ -39,7 +52,7 @@ pub fn step_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
     if reads_w_hh_as_stored(l, streams) {
         0
     } else {
-        g * l.hp * l.hp
+        panels_len(l, g)
     }
 }
 
@@ -54,7 +67,7 @@ pub fn packs_whh(streams: usize) -> bool {
 /// backward pass of `streams` streams packs: none unless [`packs_whh`].
 pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
     if packs_whh(streams) {
-        g * l.hp * l.hp
+        panels_len(l, g)
     } else {
         0
     }

@@ -12,11 +12,10 @@
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
 use super::{
-    BackProduct, Cell, ChunkRecord, back_panels_len, reads_w_hh_as_stored, step_panels_len,
-    step_product,
+    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, reads_w_hh_as_stored,
+    step_panels_len, step_product,
 };
 use crate::dropout;
-use crate::kernels::panels;
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::Layout;
 use crate::layout::{Dim, Init, TensorSpec};
@@ -133,11 +132,11 @@ impl Cell for TanhCell {
         step_panels_len(l, 1, streams)
     }
 
-    /// `Whhᵀ` as column panels ([`panels`]), read by the step's product
+    /// `Whhᵀ` as column panels ([`pack_whh_t`]), read by the step's product
     /// (unless it reads `Whh` as stored: [`reads_w_hh_as_stored`]).
     fn prepare(&self, l: &Layout, w: &[f32], streams: usize, whh_t: &mut [f32]) {
         if !reads_w_hh_as_stored(l, streams) {
-            panels::pack(MatRef::dense(split(l, w).whh, l.hp, l.hp), true, whh_t);
+            pack_whh_t(l, 1, split(l, w).whh, whh_t);
         }
     }
 
@@ -192,7 +191,7 @@ impl Cell for TanhCell {
         recur(l, t, w.whh, whh_t, inputs.len(), prev, next);
     }
 
-    /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`packs_whh`].
+    /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`super::packs_whh`].
     fn scratch_len(&self, l: &Layout, streams: usize, _steps: usize) -> usize {
         streams * l.hp + back_panels_len(l, 1, streams)
     }
