@@ -2,12 +2,20 @@
 //! over one chunk of T = 40 characters per stream) for H in 64, 128, 256,
 //! 512, V = 65, at 1 and 32 streams (one group of B shards, one thread).
 //! Throughput in characters (criterion's elements/s).
+//!
+//! And the averaged update alone (`update`): Adam on the sum of the
+//! gradients of 16 groups (the defaults' count on a megabyte corpus), H 128
+//! and 256, V 65, on one thread and on every core of the machine: the part
+//! of an update of `--parallel avg` that does not divide among the groups.
+//! Throughput in parameters updated.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rnn_fast::config::TrainConfig;
+use rnn_fast::config::{OptimizerKind, TrainConfig};
 use rnn_fast::corpus::Corpus;
+use rnn_fast::layout::Layout;
+use rnn_fast::optimizer::{Optimizer, Update};
 use rnn_fast::trainer::Trainer;
 
 /// A deterministic pseudo-random text of 65 distinct characters.
@@ -55,6 +63,41 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
+fn update(c: &mut Criterion) {
+    const GROUPS: usize = 16;
+    let mut group = c.benchmark_group("update");
+    for hidden in [128, 256] {
+        let n = Layout::new(hidden, 65).len();
+        group.throughput(Throughput::Elements(n as u64));
+        for (name, parallel) in [("1 thread", false), ("all cores", true)] {
+            let mut weights = vec![0.01f32; n];
+            let mut opt = Optimizer::new(OptimizerKind::Adam, n);
+            let mut grads: Vec<Vec<f32>> = vec![vec![0.0; n]; GROUPS];
+            let update = Update {
+                scale: 1.0 / 640.0,
+                clip: 5.0,
+                clip_norm: None,
+                lr: 2e-3,
+                decay: None,
+            };
+            let id = BenchmarkId::new(format!("{GROUPS} groups, {name}"), format!("H={hidden}"));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    // Each group's gradient as a backward pass leaves it (the
+                    // update clears them all).
+                    for (k, g) in grads.iter_mut().enumerate() {
+                        g.iter_mut().step_by(7 + k).for_each(|x| *x = 0.5);
+                    }
+                    let mut sources: Vec<&mut [f32]> =
+                        grads.iter_mut().map(|g| &mut g[..]).collect();
+                    opt.step_sum(&mut weights, &mut sources, update, parallel);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -62,5 +105,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-criterion_group! { name = benches; config = config(); targets = train_step }
+criterion_group! { name = benches; config = config(); targets = train_step, update }
 criterion_main!(benches);

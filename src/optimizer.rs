@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rayon::prelude::*;
 
 use crate::config::OptimizerKind;
+use crate::kernels;
 use crate::kernels::aligned::{self, AlignedVec};
 
 /// Added under Adagrad's square root and to Adam's denominator.
@@ -133,14 +134,32 @@ impl Update<'_> {
 }
 
 /// One block of the update: its index, the weights, both state slots and
-/// the gradient.
-type BlockItem<'a> = (
+/// the block of each gradient source (the first receives the sum).
+type BlockItem<'a, 'b> = (
     usize,
     (
         ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]),
-        &'a mut [f32],
+        &'a mut [&'b mut [f32]],
     ),
 );
+
+/// Adds the block of every other source into the first's, one source at a
+/// time in order (`first += s_1`, then `+= s_2`, …: each entry's sum in
+/// source order, whatever the threads), and clears each while it is in
+/// cache. Returns the first's block, which holds the sum.
+fn gather<'a>(sources: &'a mut [&mut [f32]]) -> &'a mut [f32] {
+    let (first, rest) = sources.split_first_mut().expect("at least one source");
+    for s in rest {
+        kernels::add_assign(first, s);
+        s.fill(0.0);
+    }
+    first
+}
+
+/// Σ x² of a block, in f64, in order: one block's share of the norm.
+fn square_sum(g: &[f32]) -> f64 {
+    g.iter().map(|&x| x as f64 * x as f64).sum()
+}
 
 /// An optimizer, its state and its update count.
 #[derive(Clone, Debug)]
@@ -280,13 +299,10 @@ impl Optimizer {
     }
 
     /// Updates `weights` with the gradient `grads` block by block, and
-    /// leaves `grads` zero: each block is cleared as soon as the rule has
-    /// read it, while it is in cache, so that the next backward pass, which
-    /// adds into the buffer, needs no pass of its own to clear it (that
-    /// pass was 5.6% of the training time at the Japanese vocabulary, one
-    /// stream, H 256: a 7 MB gradient). With `parallel`, the blocks are
-    /// spread over the current rayon pool; every block is computed the same
-    /// way either way.
+    /// leaves `grads` zero (see [`Optimizer::step_sum`], of which this is
+    /// the sum of one source). With `parallel`, the blocks are spread over
+    /// the current rayon pool; every block is computed the same way either
+    /// way.
     pub fn step_with(
         &mut self,
         weights: &mut [f32],
@@ -294,31 +310,73 @@ impl Optimizer {
         update: Update<'_>,
         parallel: bool,
     ) {
-        assert_eq!(weights.len(), grads.len());
-        assert_eq!(2 * weights.len(), self.state.len());
+        self.step_sum(weights, &mut [grads], update, parallel);
+    }
+
+    /// Updates `weights` with the sum of the gradients `sources` (each as
+    /// long as `weights`; summed entry by entry in their order, into the
+    /// first), block by block, and leaves every source zero.
+    ///
+    /// Each block is summed, cleared and updated in one visit, while it is
+    /// in cache: the sources of a block are added and cleared, then the
+    /// rule reads the sum and clears it, so the next backward passes, which
+    /// add into the buffers, need no pass of their own to clear them (that
+    /// pass was 5.6% of the training time at the Japanese vocabulary, one
+    /// stream, H 256: a 7 MB gradient), and a sum of K sources is one pass
+    /// over the blocks, not K - 1. With a norm clip the sum and the update
+    /// are two passes, as the norm needs the whole sum; the squares are
+    /// summed per block and the blocks' sums added in block order (so
+    /// threads do not matter).
+    pub fn step_sum(
+        &mut self,
+        weights: &mut [f32],
+        sources: &mut [&mut [f32]],
+        update: Update<'_>,
+        parallel: bool,
+    ) {
+        let n = weights.len();
+        assert!(!sources.is_empty() && sources.iter().all(|g| g.len() == n));
+        assert_eq!(2 * n, self.state.len());
         self.steps = self.steps.saturating_add(1);
         let rule = Rule::new(self.kind, update.lr, self.steps);
-        let n = weights.len();
-        // With a norm clip, a first pass sums the squares block by block,
-        // the partial sums added in block order (so threads do not matter).
+        // The sources' blocks, block-major: block b of every source in order.
+        let k = sources.len();
+        let mut blocks: Vec<&mut [f32]> = Vec::with_capacity(n.div_ceil(BLOCK) * k);
+        let mut each_source: Vec<_> = sources.iter_mut().map(|s| s.chunks_mut(BLOCK)).collect();
+        while let Some(first) = each_source[0].next() {
+            blocks.push(first);
+            blocks.extend(
+                each_source[1..]
+                    .iter_mut()
+                    .map(|c| c.next().expect("equal lengths")),
+            );
+        }
+        // With a norm clip, a first pass sums the sources and the squares.
         let factor = if update.clip_norm.is_some() {
-            let square = |block: usize| -> f64 {
-                let g = &grads[block * BLOCK..(block * BLOCK + BLOCK).min(n)];
-                g.iter().map(|&x| x as f64 * x as f64).sum()
-            };
-            let blocks = n.div_ceil(BLOCK);
             let partial: Vec<f64> = if parallel {
-                (0..blocks).into_par_iter().map(square).collect()
+                blocks
+                    .par_chunks_mut(k)
+                    .map(|b| square_sum(gather(b)))
+                    .collect()
             } else {
-                (0..blocks).map(square).collect()
+                blocks
+                    .chunks_mut(k)
+                    .map(|b| square_sum(gather(b)))
+                    .collect()
             };
             update.norm_factor(partial.iter().sum())
         } else {
             1.0
         };
+        let summed = update.clip_norm.is_some();
         let (scale, clip) = (update.scale * factor, update.clip);
         let (m, v) = self.state.split_at_mut(n);
-        let block_update = |(block, (((w, m), v), g)): BlockItem<'_>| {
+        let block_update = |(block, (((w, m), v), sources)): BlockItem<'_, '_>| {
+            let g = if summed {
+                &mut *sources[0]
+            } else {
+                gather(sources)
+            };
             if let Some(decay) = update.decay {
                 decay.apply(w, block * BLOCK, update.lr);
             }
@@ -329,7 +387,7 @@ impl Optimizer {
                 .par_chunks_mut(BLOCK)
                 .zip(m.par_chunks_mut(BLOCK))
                 .zip(v.par_chunks_mut(BLOCK))
-                .zip(grads.par_chunks_mut(BLOCK))
+                .zip(blocks.par_chunks_mut(k))
                 .enumerate()
                 .for_each(block_update);
         } else {
@@ -337,7 +395,7 @@ impl Optimizer {
                 .chunks_mut(BLOCK)
                 .zip(m.chunks_mut(BLOCK))
                 .zip(v.chunks_mut(BLOCK))
-                .zip(grads.chunks_mut(BLOCK))
+                .zip(blocks.chunks_mut(k))
                 .enumerate()
                 .for_each(block_update);
         }
@@ -362,7 +420,7 @@ pub fn step_shared(
 ) {
     let rule = Rule::new(kind, update.lr, t.max(1));
     let factor = match update.clip_norm {
-        Some(_) => update.norm_factor(grads.iter().map(|&x| x as f64 * x as f64).sum()),
+        Some(_) => update.norm_factor(square_sum(grads)),
         None => 1.0,
     };
     let (scale, clip) = (update.scale * factor, update.clip);
@@ -537,6 +595,49 @@ mod tests {
             .collect();
         assert_eq!(w, b);
         assert_eq!(oa.state(), ob.state());
+    }
+
+    /// The update of a sum of sources, with and without a norm clip, on a
+    /// pool and on this thread, equals the update of the sum made first
+    /// (entry by entry in source order), bit for bit, and leaves every
+    /// source zero.
+    #[test]
+    fn the_update_of_a_sum_is_the_update_of_the_summed_gradient() {
+        let n = 3 * BLOCK + 17;
+        let source = |k: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| (((i * 7 + k * 3) % 11) as f32 - 5.0) * 0.37f32.powi(k as i32))
+                .collect()
+        };
+        let total: Vec<f32> = (0..n)
+            .map(|i| source(0)[i] + source(1)[i] + source(2)[i])
+            .collect();
+        for clip_norm in [None, Some(3.0)] {
+            let update = Update {
+                clip_norm,
+                ..upd(0.25, 2.0, 0.1)
+            };
+            let mut want = vec![0.5; n];
+            let mut plain = Optimizer::new(OptimizerKind::Adam, n);
+            for _ in 0..2 {
+                plain.step(&mut want, &mut total.clone(), update);
+            }
+            for parallel in [false, true] {
+                let mut w = vec![0.5; n];
+                let mut opt = Optimizer::new(OptimizerKind::Adam, n);
+                for _ in 0..2 {
+                    let mut g: Vec<Vec<f32>> = (0..3).map(source).collect();
+                    let mut sources: Vec<&mut [f32]> = g.iter_mut().map(|g| &mut g[..]).collect();
+                    opt.step_sum(&mut w, &mut sources, update, parallel);
+                    assert!(
+                        g.iter().flatten().all(|&x| x == 0.0),
+                        "a source left non-zero"
+                    );
+                }
+                assert_eq!(w, want, "norm clip {clip_norm:?}, parallel {parallel}");
+                assert_eq!(opt.state(), plain.state());
+            }
+        }
     }
 
     /// Weights as f32 from the atomics.

@@ -33,15 +33,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
-
 use crate::bptt::{Bptt, ChunkLoss};
 use crate::config::{GradReduce, LrSchedule, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::dropout::MaskKey;
 use crate::error::{Error, Result};
 use crate::eval::{self, Score};
-use crate::kernels;
 use crate::kernels::aligned::{self, AlignedVec};
 use crate::model::Model;
 use crate::optimizer::{self, Decay, Optimizer, Update};
@@ -566,18 +563,6 @@ impl Trainer {
                 *diverged = true;
             } else if total.count > 0 {
                 let scale = grad_scale(config.grad, total.count);
-                // Σ_k grads_k into worker 0's buffer, one worker at a time in
-                // worker order (element-wise, so the result does not depend
-                // on the threads); no locks and no allocation: this step
-                // holds every worker. Each buffer the sum and the update
-                // read is left zero.
-                let (first, rest) = workers.split_first_mut().expect("at least one worker");
-                let first = first.get_mut().unwrap_or_else(PoisonError::into_inner);
-                for w in rest {
-                    let w = w.get_mut().unwrap_or_else(PoisonError::into_inner);
-                    add_and_clear(&mut first.grads, &mut w.grads, parallel);
-                    w.grads_zero = true;
-                }
                 let update = Update {
                     scale,
                     clip: config.clip,
@@ -585,8 +570,21 @@ impl Trainer {
                     lr,
                     decay: Decay::new(config.weight_decay, decayed),
                 };
-                optimizer.step_with(&mut model.weights, &mut first.grads, update, parallel);
-                first.grads_zero = true;
+                // One update with Σ_k grads_k, summed entry by entry in
+                // worker order (so the result does not depend on the
+                // threads), block by block in the update's own pass; no
+                // locks: this step holds every worker. Every buffer is left
+                // zero.
+                let mut grads: Vec<&mut [f32]> = workers
+                    .iter_mut()
+                    .map(|w| &mut w.get_mut().unwrap_or_else(PoisonError::into_inner).grads[..])
+                    .collect();
+                optimizer.step_sum(&mut model.weights, &mut grads, update, parallel);
+                for w in workers.iter_mut() {
+                    w.get_mut()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .grads_zero = true;
+                }
             }
             total
         };
@@ -680,26 +678,6 @@ fn for_each_worker(workers: &mut [Mutex<Worker>], parallel: bool, f: impl Fn(&mu
         for w in workers.iter_mut() {
             f(w.get_mut().unwrap_or_else(PoisonError::into_inner));
         }
-    }
-}
-
-/// `dst += src`, then `src = 0`, in blocks of the update's size (each
-/// block of `src` cleared while it is in cache), spread over the current
-/// pool when `parallel`.
-fn add_and_clear(dst: &mut [f32], src: &mut [f32], parallel: bool) {
-    const BLOCK: usize = 4096;
-    let add = |(d, s): (&mut [f32], &mut [f32])| {
-        kernels::add_assign(d, s);
-        s.fill(0.0);
-    };
-    if parallel {
-        dst.par_chunks_mut(BLOCK)
-            .zip(src.par_chunks_mut(BLOCK))
-            .for_each(add);
-    } else {
-        dst.chunks_mut(BLOCK)
-            .zip(src.chunks_mut(BLOCK))
-            .for_each(add);
     }
 }
 
