@@ -44,7 +44,7 @@
 
 use std::ops::Range;
 
-use crate::cell::{Cell, ChunkRecord};
+use crate::cell::{self, Cell, ChunkRecord};
 use crate::dropout::{self, ChunkMasks, MaskKey};
 use crate::kernels::aligned::{self, AlignedVec};
 use crate::kernels::logits::WideLogits;
@@ -77,9 +77,12 @@ pub struct Bptt {
     /// the gradient a layer hands the one below.
     dh: AlignedVec,
     dh_below: AlignedVec,
-    /// The cell's backward scratch, and its prepared weights.
+    /// The cell's backward scratch, its prepared weights, and `W_hh` packed
+    /// for the backward product ([`cell::pack_back_panels`]) where
+    /// [`Bptt::backward`] packs it itself.
     scratch: AlignedVec,
     prepared: AlignedVec,
+    back_panels: AlignedVec,
     /// `B × (L·carried)`: the carried state of each stream, layer 0's first.
     state: AlignedVec,
     /// Input and target ids of each row, and the number of steps of each stream.
@@ -153,6 +156,7 @@ impl Bptt {
             dh_below: aligned::zeros(above(rows * hp)),
             scratch: aligned::zeros(cell.scratch_len(&layout, streams, seq_len)),
             prepared: aligned::zeros(cell.prepared_len(&layout, streams)),
+            back_panels: aligned::zeros(layout.back_panels_len(streams)),
             state: aligned::zeros(streams * carried),
             inputs: vec![0; rows],
             targets: vec![0; rows],
@@ -359,6 +363,16 @@ impl Bptt {
     /// Backward pass of the chunk last given to [`Bptt::forward`] (with the
     /// same weights): adds the summed gradients into `grads` (same layout).
     pub fn backward(&mut self, weights: &[f32], grads: &mut [f32]) {
+        let mut back_panels = std::mem::take(&mut self.back_panels);
+        cell::pack_back_panels(&self.layout, weights, self.streams, &mut back_panels);
+        self.backward_prepared(weights, &back_panels, grads);
+        self.back_panels = back_panels;
+    }
+
+    /// [`Bptt::backward`] with `W_hh` already packed from `weights` for
+    /// backward passes of at least this many streams
+    /// ([`cell::pack_back_panels`]; avg: once per update for all groups).
+    pub fn backward_prepared(&mut self, weights: &[f32], back_panels: &[f32], grads: &mut [f32]) {
         let l = self.layout;
         let Layout { hp, vp, v, .. } = l;
         let (b_n, width) = (self.streams, self.width);
@@ -404,6 +418,8 @@ impl Bptt {
 
         // The recurrence, backwards in time, and the cell's own gradients,
         // from the top layer down.
+        // Each layer's panels (none where the product reads `W_hh` as stored).
+        let each = back_panels.len() / l.layers;
         for k in (0..l.layers).rev() {
             let chunk = ChunkRecord {
                 layer: k,
@@ -416,6 +432,7 @@ impl Bptt {
                     .filter(|_| k == 0 && self.cell.drops_input())
                     .map(|m| &m.input[..rows * hp]),
                 below: (k > 0).then(|| &self.xin[k - 1][..rows * hp]),
+                back_panels: &back_panels[k * each..][..each],
             };
             let dh = &mut dh_all[..rows * hp];
             let dbelow = (k > 0).then(|| &mut dbelow_all[..rows * hp]);

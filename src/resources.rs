@@ -13,11 +13,12 @@ use crate::layout::Layout;
 /// shards a gradient buffer (and a weight snapshot with Hogwild) and its
 /// BPTT buffers (per layer `(T+1)·B` state rows of the cell's width,
 /// `T·B·Vp` logits, `T·B·Hp` deltas, the carried state of B streams, the
-/// cell's backward scratch and prepared weights, `2·T·B` ids; with dropout
+/// cell's backward scratch, prepared weights and `W_hh` packed for the
+/// backward pass, `2·T·B` ids; with dropout
 /// two masks and the dropped states, `3·T·B·Hp`; per layer above the first
 /// its input and a mask, `2·T·B·Hp`, and for all of them an input product
-/// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights;
-/// with Hogwild the shared atomic copies.
+/// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights
+/// and packed `W_hh`; with Hogwild the shared atomic copies.
 /// Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
@@ -28,7 +29,8 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
     let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
-    let prepared = cell.prepared_len(&l, config.streams) as u128;
+    let prepared =
+        (cell.prepared_len(&l, config.streams) + l.back_panels_len(config.streams)) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let (layers, gates) = (l.layers as u128, cell.gates() as u128);
     let above = match layers {

@@ -34,6 +34,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::bptt::{Bptt, ChunkLoss};
+use crate::cell;
 use crate::config::{GradReduce, LrSchedule, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::dropout::MaskKey;
@@ -90,13 +91,14 @@ impl Worker {
     /// into the gradient buffer, cleared first unless `grads_zero`; `None`
     /// when the group is done.
     /// An idle worker's gradient is zero, so it adds nothing to a sum.
-    /// `prepared`: the cell's prepared form of `weights` when the caller
+    /// `prepared`: the cell's prepared form of `weights` and their `W_hh`
+    /// packed for the backward pass ([`crate::cell::pack_back_panels`]) when
     /// made it (avg: once per step for all groups); else the group makes it.
     /// `dropout`: the step's mask key (its `first_shard` is this group's).
     fn compute(
         &mut self,
         weights: &[f32],
-        prepared: Option<&[f32]>,
+        prepared: Option<(&[f32], &[f32])>,
         ids: &[u16],
         dropout: Option<MaskKey>,
     ) -> Option<ChunkLoss> {
@@ -113,10 +115,14 @@ impl Worker {
             first_shard: self.first_shard as u64,
             ..k
         });
+        let (step, back) = prepared.unzip();
         let loss = self
             .bptt
-            .train_forward(weights, prepared, ids, &self.ranges, key.as_ref());
-        self.bptt.backward(weights, &mut self.grads);
+            .train_forward(weights, step, ids, &self.ranges, key.as_ref());
+        match back {
+            Some(back) => self.bptt.backward_prepared(weights, back, &mut self.grads),
+            None => self.bptt.backward(weights, &mut self.grads),
+        }
         Some(loss)
     }
 
@@ -166,9 +172,11 @@ pub struct Trainer {
     plateau: Plateau,
     /// A step's loss was not finite: its update was skipped and training must stop.
     diverged: bool,
-    /// The cell's prepared weights of the current step (avg: made once per
-    /// step for every group).
+    /// The cell's prepared weights of the current step and their `W_hh`
+    /// packed for the backward pass (avg: made once per step for every
+    /// group).
     prepared: AlignedVec,
+    back_panels: AlignedVec,
     /// Hogwild: the weights and optimizer state shared by the threads during
     /// a round (allocated at the first round).
     shared: Option<(Vec<AtomicU32>, Vec<AtomicU32>)>,
@@ -255,6 +263,7 @@ impl Trainer {
             epoch_chars,
             plateau: Plateau::default(),
             prepared: aligned::zeros(layout.cell().prepared_len(&layout, config.streams)),
+            back_panels: aligned::zeros(layout.back_panels_len(config.streams)),
             workers,
             pool,
             model,
@@ -542,6 +551,7 @@ impl Trainer {
             epoch,
             diverged,
             prepared,
+            back_panels,
             decayed,
             ..
         } = self;
@@ -549,8 +559,16 @@ impl Trainer {
             let weights = &model.weights;
             let l = model.layout;
             // Every group has at most `streams` streams (`Shards::groups`).
-            l.cell().prepare(&l, weights, config.streams, prepared);
-            let prepared = &prepared[..];
+            // The two packs of the weights, side by side on a pool.
+            let mut prepare = || l.cell().prepare(&l, weights, config.streams, prepared);
+            let mut pack_back = || cell::pack_back_panels(&l, weights, config.streams, back_panels);
+            if parallel {
+                rayon::join(prepare, pack_back);
+            } else {
+                prepare();
+                pack_back();
+            }
+            let prepared = (&prepared[..], &back_panels[..]);
             let dropout = mask_key(config, *epoch);
             let compute = |w: &mut Worker| {
                 w.loss = w

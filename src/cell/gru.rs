@@ -25,8 +25,8 @@
 
 use super::gates::{self, StepInput};
 use super::{
-    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, panels_len, reads_w_hh_as_stored,
-    step_panels_len, step_product,
+    BackProduct, Cell, ChunkRecord, pack_whh_t, panels_len, reads_w_hh_as_stored, step_panels_len,
+    step_product,
 };
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
@@ -81,6 +81,10 @@ impl Cell for GruCell {
 
     fn hidden_tensor(&self) -> &'static str {
         "weight_hh_l0"
+    }
+
+    fn recurrent_weights<'a>(&self, l: &Layout, w: &'a [f32], k: usize) -> &'a [f32] {
+        gates::layer(l, w, k).w_hh
     }
 
     fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
@@ -164,12 +168,9 @@ impl Cell for GruCell {
     }
 
     /// `dx` and `dhid` for the chunk (`steps·B` rows of 3Hp each, at
-    /// [`gates::dpre_stride`]), `g_{t+1}` (B × Hp), and `W_hh` as panels
-    /// where [`super::packs_whh`].
+    /// [`gates::dpre_stride`]), and `g_{t+1}` (B × Hp).
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        2 * steps * streams * gates::dpre_stride(l, G)
-            + streams * l.hp
-            + back_panels_len(l, G, streams)
+        2 * steps * streams * gates::dpre_stride(l, G) + streams * l.hp
     }
 
     fn backward(
@@ -186,9 +187,9 @@ impl Cell for GruCell {
         let (gw, ds) = (G * hp, gates::dpre_stride(l, G));
         let (dx, rest) = scratch.split_at_mut(steps * b_n * ds);
         let (dhid, rest) = rest.split_at_mut(steps * b_n * ds);
-        let (dh_next, panels) = rest.split_at_mut(b_n * hp);
+        let dh_next = &mut rest[..b_n * hp];
         let w_hh = gates::layer(l, w, c.layer).w_hh;
-        let back = BackProduct::new(l, G, w_hh, b_n, ds, panels);
+        let back = BackProduct::new(l, G, w_hh, b_n, ds, c.back_panels);
         dh_next.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];
         for t in (0..steps).rev() {

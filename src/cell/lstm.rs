@@ -22,9 +22,7 @@
 //! the chunk `dW_hh += DPREᵀ · H_prev` and the input and bias gradients.
 
 use super::gates::{self, StepInput};
-use super::{
-    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, step_panels_len, step_product,
-};
+use super::{BackProduct, Cell, ChunkRecord, pack_whh_t, step_panels_len, step_product};
 use crate::kernels;
 use crate::layout::{Layout, MAX_LAYERS, TensorSpec};
 
@@ -79,6 +77,10 @@ impl Cell for LstmCell {
 
     fn hidden_tensor(&self) -> &'static str {
         "weight_hh_l0"
+    }
+
+    fn recurrent_weights<'a>(&self, l: &Layout, w: &'a [f32], k: usize) -> &'a [f32] {
+        gates::layer(l, w, k).w_hh
     }
 
     fn layer_tensors(&self, k: usize) -> &'static [TensorSpec] {
@@ -166,13 +168,10 @@ impl Cell for LstmCell {
     }
 
     /// `dpre` for the chunk (`steps·B` rows of 4Hp at [`gates::dpre_stride`]),
-    /// `g_{t+1}` and `dc` (B × Hp each), the bias gradients' row sum (4Hp),
-    /// and `W_hh` as panels where [`super::packs_whh`].
+    /// `g_{t+1}` and `dc` (B × Hp each), and the bias gradients' row sum
+    /// (4Hp).
     fn scratch_len(&self, l: &Layout, streams: usize, steps: usize) -> usize {
-        steps * streams * gates::dpre_stride(l, G)
-            + 2 * streams * l.hp
-            + G * l.hp
-            + back_panels_len(l, G, streams)
+        steps * streams * gates::dpre_stride(l, G) + 2 * streams * l.hp + G * l.hp
     }
 
     fn backward(
@@ -190,9 +189,9 @@ impl Cell for LstmCell {
         let (dpre, rest) = scratch.split_at_mut(steps * b_n * ds);
         let (dh_next, rest) = rest.split_at_mut(b_n * hp);
         let (dc, rest) = rest.split_at_mut(b_n * hp);
-        let (bias_sum, panels) = rest.split_at_mut(gw);
+        let bias_sum = &mut rest[..gw];
         let w_hh = gates::layer(l, w, c.layer).w_hh;
-        let back = BackProduct::new(l, G, w_hh, b_n, ds, panels);
+        let back = BackProduct::new(l, G, w_hh, b_n, ds, c.back_panels);
         dh_next.fill(0.0);
         dc.fill(0.0);
         let row_of = |t: usize, b: usize| &c.states[(t * b_n + b) * width..][..width];

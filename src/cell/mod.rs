@@ -64,12 +64,29 @@ pub fn packs_whh(streams: usize) -> bool {
 }
 
 /// Values of one layer's `W_hh` in panels (`g` gate blocks) that the
-/// backward pass of `streams` streams packs: none unless [`packs_whh`].
+/// backward pass of `streams` streams reads: none unless [`packs_whh`].
 pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
     if packs_whh(streams) {
         panels_len(l, g)
     } else {
         0
+    }
+}
+
+/// Every layer's `W_hh` packed for the backward passes of up to `streams`
+/// streams ([`BackProduct`]), layer after layer, into `out`
+/// ([`Layout::back_panels_len`] values; nothing where they read `W_hh` as
+/// stored). Made once per update from the weights `w`: the backward passes
+/// of every group of an update read the same panels.
+pub fn pack_back_panels(l: &Layout, w: &[f32], streams: usize, out: &mut [f32]) {
+    let (cell, rows) = (l.cell(), l.cell().gates() * l.hp);
+    let each = back_panels_len(l, cell.gates(), streams);
+    if each == 0 {
+        return;
+    }
+    for (k, out) in out.chunks_exact_mut(each).enumerate() {
+        let w_hh = cell.recurrent_weights(l, w, k);
+        panels::pack(MatRef::dense(w_hh, rows, l.hp), false, out);
     }
 }
 
@@ -145,22 +162,19 @@ pub struct BackProduct<'a> {
 
 impl<'a> BackProduct<'a> {
     /// The product for `streams` streams whose `dpre` rows are
-    /// `dpre_stride` values apart: packs `w_hh` into `scratch` (at least
-    /// [`back_panels_len`]) where [`packs_whh`].
+    /// `dpre_stride` values apart, on `w_hh` packed into `panels`
+    /// ([`pack_back_panels`]: this layer's, for at least `streams` streams)
+    /// where [`packs_whh`], else on `w_hh` as stored.
     pub fn new(
         l: &Layout,
         g: usize,
         w_hh: &'a [f32],
         streams: usize,
         dpre_stride: usize,
-        scratch: &'a mut [f32],
+        panels: &'a [f32],
     ) -> BackProduct<'a> {
         let (rows, hp) = (g * l.hp, l.hp);
-        let panels = packs_whh(streams).then(|| {
-            let out = &mut scratch[..rows * hp];
-            panels::pack(MatRef::dense(w_hh, rows, hp), false, out);
-            &*out
-        });
+        let panels = packs_whh(streams).then(|| &panels[..rows * hp]);
         let split = reads_w_hh_as_stored(l, streams)
             .then(|| hp / 2 / kernels::LANES * kernels::LANES)
             .filter(|&s| s > 0);
@@ -233,6 +247,12 @@ impl Layout {
         self.cell.cell()
     }
 
+    /// Values of every layer's `W_hh` packed for the backward passes of up
+    /// to `streams` streams ([`pack_back_panels`]).
+    pub fn back_panels_len(&self, streams: usize) -> usize {
+        self.layers * back_panels_len(self, self.cell().gates(), streams)
+    }
+
     /// Values of the carried state of one stream: each layer's
     /// [`Cell::carried`] parts, Hp values each, layer 0's first.
     pub fn carried_width(&self) -> usize {
@@ -282,6 +302,9 @@ pub struct ChunkRecord<'a> {
     /// For a layer above the first, its input: the h of the layer below
     /// (dropped, with dropout) of each row (`steps·B × Hp`).
     pub below: Option<&'a [f32]>,
+    /// The layer's `W_hh` packed for the backward product
+    /// ([`pack_back_panels`]; empty where it is read as stored).
+    pub back_panels: &'a [f32],
 }
 
 /// A recurrent cell.
@@ -295,6 +318,9 @@ pub trait Cell: Sync + std::fmt::Debug {
 
     /// The recurrent tensor, whose file shape `[G·H, H]` gives the hidden size.
     fn hidden_tensor(&self) -> &'static str;
+
+    /// Layer `k`'s recurrent weights `W_hh` (`G·Hp × Hp`) in a buffer `w`.
+    fn recurrent_weights<'a>(&self, l: &Layout, w: &'a [f32], k: usize) -> &'a [f32];
 
     /// Whether layers of this cell stack (`--layers` above 1): those that
     /// have [`Cell::layer_tensors`] (the gated cells; the article's tanh

@@ -12,8 +12,7 @@
 //! article has them. The state of a step is `h_t` alone (Hp values).
 
 use super::{
-    BackProduct, Cell, ChunkRecord, back_panels_len, pack_whh_t, reads_w_hh_as_stored,
-    step_panels_len, step_product,
+    BackProduct, Cell, ChunkRecord, pack_whh_t, reads_w_hh_as_stored, step_panels_len, step_product,
 };
 use crate::dropout;
 use crate::kernels::{self, MatMut, MatRef};
@@ -110,6 +109,11 @@ impl Cell for TanhCell {
         "Whh"
     }
 
+    /// `Whh` (one layer: `k` is 0).
+    fn recurrent_weights<'a>(&self, l: &Layout, w: &'a [f32], _k: usize) -> &'a [f32] {
+        split(l, w).whh
+    }
+
     fn readout<'a>(&self, l: &Layout, buf: &'a [f32]) -> (&'a [f32], &'a [f32]) {
         let t = split(l, buf);
         (t.why, t.by)
@@ -191,9 +195,9 @@ impl Cell for TanhCell {
         recur(l, t, w.whh, whh_t, inputs.len(), prev, next);
     }
 
-    /// `g_{t+1}` (B × Hp), and `Whh` as panels where [`super::packs_whh`].
+    /// `g_{t+1}` (B × Hp).
     fn scratch_len(&self, l: &Layout, streams: usize, _steps: usize) -> usize {
-        streams * l.hp + back_panels_len(l, 1, streams)
+        streams * l.hp
     }
 
     fn backward(
@@ -207,14 +211,14 @@ impl Cell for TanhCell {
         _dbelow: Option<&mut [f32]>,
     ) {
         let (hp, b_n, steps) = (l.hp, c.streams, c.steps);
-        let (dh_next, whh_panels) = scratch.split_at_mut(b_n * hp);
+        let dh_next = &mut scratch[..b_n * hp];
         let rows = steps * b_n;
         let w = split(l, w);
         let g = split_mut(l, grads);
         let hs = &c.states[..(steps + 1) * b_n * hp];
         // `dh_next` is g_{t+1}: the gradient flowing into h_t from the future.
         dh_next.fill(0.0);
-        let back = BackProduct::new(l, 1, w.whh, b_n, hp, whh_panels);
+        let back = BackProduct::new(l, 1, w.whh, b_n, hp, c.back_panels);
         for t in (0..steps).rev() {
             let dr = &mut dh[t * b_n * hp..(t + 1) * b_n * hp];
             kernels::add_assign(dr, dh_next);
