@@ -79,7 +79,8 @@ pub struct Bptt {
     dh_below: AlignedVec,
     /// The cell's backward scratch, its prepared weights, and `W_hh` packed
     /// for the backward product ([`cell::pack_back_panels`]) where
-    /// [`Bptt::backward`] packs it itself.
+    /// [`Bptt::backward`] packs it itself (allocated at its first call: a
+    /// trainer's groups read the trainer's).
     scratch: AlignedVec,
     prepared: AlignedVec,
     back_panels: AlignedVec,
@@ -156,7 +157,7 @@ impl Bptt {
             dh_below: aligned::zeros(above(rows * hp)),
             scratch: aligned::zeros(cell.scratch_len(&layout, streams, seq_len)),
             prepared: aligned::zeros(cell.prepared_len(&layout, streams)),
-            back_panels: aligned::zeros(layout.back_panels_len(streams)),
+            back_panels: aligned::zeros(0),
             state: aligned::zeros(streams * carried),
             inputs: vec![0; rows],
             targets: vec![0; rows],
@@ -364,6 +365,10 @@ impl Bptt {
     /// same weights): adds the summed gradients into `grads` (same layout).
     pub fn backward(&mut self, weights: &[f32], grads: &mut [f32]) {
         let mut back_panels = std::mem::take(&mut self.back_panels);
+        let len = self.layout.back_panels_len(self.streams);
+        if back_panels.len() != len {
+            back_panels = aligned::zeros(len);
+        }
         cell::pack_back_panels(&self.layout, weights, self.streams, &mut back_panels);
         self.backward_prepared(weights, &back_panels, grads);
         self.back_panels = back_panels;

@@ -13,8 +13,8 @@ use crate::layout::Layout;
 /// shards a gradient buffer (and a weight snapshot with Hogwild) and its
 /// BPTT buffers (per layer `(T+1)·B` state rows of the cell's width,
 /// `T·B·Vp` logits, `T·B·Hp` deltas, the carried state of B streams, the
-/// cell's backward scratch, prepared weights and `W_hh` packed for the
-/// backward pass, `2·T·B` ids; with dropout
+/// cell's backward scratch and prepared weights (with Hogwild also `W_hh`
+/// packed for the backward pass), `2·T·B` ids; with dropout
 /// two masks and the dropped states, `3·T·B·Hp`; per layer above the first
 /// its input and a mask, `2·T·B·Hp`, and for all of them an input product
 /// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights
@@ -29,8 +29,8 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
     let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
-    let prepared =
-        (cell.prepared_len(&l, config.streams) + l.back_panels_len(config.streams)) as u128;
+    let prepared = cell.prepared_len(&l, config.streams) as u128;
+    let back_panels = l.back_panels_len(config.streams) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let (layers, gates) = (l.layers as u128, cell.gates() as u128);
     let above = match layers {
@@ -43,10 +43,11 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
         + b * carried
         + scratch
         + prepared
+        + hogwild * back_panels
         + dropout
         + above;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
-    let shared = 4 * (params * (3 + 3 * hogwild) + prepared);
+    let shared = 4 * (params * (3 + 3 * hogwild) + prepared + back_panels);
     u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)
 }
 
