@@ -9,9 +9,10 @@
 //! of an update of `--parallel avg` that does not divide among the groups.
 //! Throughput in parameters updated.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rayon::prelude::*;
 use rnn_fast::config::{OptimizerKind, TrainConfig};
 use rnn_fast::corpus::Corpus;
 use rnn_fast::layout::Layout;
@@ -82,15 +83,27 @@ fn update(c: &mut Criterion) {
             };
             let id = BenchmarkId::new(format!("{GROUPS} groups, {name}"), format!("H={hidden}"));
             group.bench_function(id, |b| {
-                b.iter(|| {
-                    // Each group's gradient as a backward pass leaves it (the
-                    // update clears them all).
-                    for (k, g) in grads.iter_mut().enumerate() {
-                        g.iter_mut().step_by(7 + k).for_each(|x| *x = 0.5);
+                b.iter_custom(|iters| {
+                    let mut time = Duration::ZERO;
+                    for _ in 0..iters {
+                        // Each group's gradient as a backward pass leaves it
+                        // (the update clears them all), written by the threads
+                        // that will run the update, as in training; untimed.
+                        let fill = |(k, g): (usize, &mut Vec<f32>)| {
+                            g.iter_mut().step_by(7 + k).for_each(|x| *x = 0.5);
+                        };
+                        if parallel {
+                            grads.par_iter_mut().enumerate().for_each(fill);
+                        } else {
+                            grads.iter_mut().enumerate().for_each(fill);
+                        }
+                        let mut sources: Vec<&mut [f32]> =
+                            grads.iter_mut().map(|g| &mut g[..]).collect();
+                        let start = Instant::now();
+                        opt.step_sum(&mut weights, &mut sources, update, parallel);
+                        time += start.elapsed();
                     }
-                    let mut sources: Vec<&mut [f32]> =
-                        grads.iter_mut().map(|g| &mut g[..]).collect();
-                    opt.step_sum(&mut weights, &mut sources, update, parallel);
+                    time
                 })
             });
         }
