@@ -352,7 +352,8 @@ impl Optimizer {
             );
         }
         // With a norm clip, a first pass sums the sources and the squares.
-        let factor = if update.clip_norm.is_some() {
+        let summed_first = update.clip_norm.is_some();
+        let factor = if summed_first {
             let partial: Vec<f64> = if parallel {
                 blocks
                     .par_chunks_mut(k)
@@ -368,11 +369,10 @@ impl Optimizer {
         } else {
             1.0
         };
-        let summed = update.clip_norm.is_some();
         let (scale, clip) = (update.scale * factor, update.clip);
         let (m, v) = self.state.split_at_mut(n);
         let block_update = |(block, (((w, m), v), sources)): BlockItem<'_, '_>| {
-            let g = if summed {
+            let g = if summed_first {
                 &mut *sources[0]
             } else {
                 gather(sources)

@@ -63,30 +63,20 @@ pub fn packs_whh(streams: usize) -> bool {
     streams >= PANEL_STREAMS
 }
 
-/// Values of one layer's `W_hh` in panels (`g` gate blocks) that the
-/// backward pass of `streams` streams reads: none unless [`packs_whh`].
-pub fn back_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
-    if packs_whh(streams) {
-        panels_len(l, g)
-    } else {
-        0
-    }
-}
-
 /// Every layer's `W_hh` packed for the backward passes of up to `streams`
 /// streams ([`BackProduct`]), layer after layer, into `out`
 /// ([`Layout::back_panels_len`] values; nothing where they read `W_hh` as
 /// stored). Made once per update from the weights `w`: the backward passes
 /// of every group of an update read the same panels.
 pub fn pack_back_panels(l: &Layout, w: &[f32], streams: usize, out: &mut [f32]) {
-    let (cell, rows) = (l.cell(), l.cell().gates() * l.hp);
-    let each = back_panels_len(l, cell.gates(), streams);
-    if each == 0 {
+    if !packs_whh(streams) {
         return;
     }
-    for (k, out) in out.chunks_exact_mut(each).enumerate() {
+    let (cell, hp) = (l.cell(), l.hp);
+    let g = cell.gates();
+    for (k, out) in out.chunks_exact_mut(panels_len(l, g)).enumerate() {
         let w_hh = cell.recurrent_weights(l, w, k);
-        panels::pack(MatRef::dense(w_hh, rows, l.hp), false, out);
+        panels::pack(MatRef::dense(w_hh, g * hp, hp), false, out);
     }
 }
 
@@ -248,9 +238,14 @@ impl Layout {
     }
 
     /// Values of every layer's `W_hh` packed for the backward passes of up
-    /// to `streams` streams ([`pack_back_panels`]).
+    /// to `streams` streams ([`pack_back_panels`]): none unless
+    /// [`packs_whh`].
     pub fn back_panels_len(&self, streams: usize) -> usize {
-        self.layers * back_panels_len(self, self.cell().gates(), streams)
+        if packs_whh(streams) {
+            self.layers * panels_len(self, self.cell().gates())
+        } else {
+            0
+        }
     }
 
     /// Values of the carried state of one stream: each layer's
