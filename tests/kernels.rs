@@ -256,6 +256,41 @@ fn reversed_row_order_changes_no_bit() {
     }
 }
 
+/// One row of A (one stream's step reading `W_hh` as stored) takes B's
+/// rows a few at a time (`tuning::NT_ROW_ROWS_X8`, `_X16`), the rows left
+/// over one by one; each entry is still its own dot product, so the product
+/// with all of B gives, bit for bit, the products with each row of B
+/// alone. Row counts across the blocks of 3 and 4 and their remainders, k
+/// with and without a scalar tail, on both widths.
+#[test]
+fn one_row_dot_products_do_not_depend_on_the_row_block() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(43);
+    let forms: [Gemm; 2] = [simd::gemm_nt_v::<f32x8>, simd::gemm_nt_v::<f32x16>];
+    for n in 1..=13 {
+        for k in [8, 37, 64, 256] {
+            let a = random(k, &mut rng);
+            let a = MatRef::dense(&a, 1, k);
+            let b = random(n * (k + 2), &mut rng);
+            let b = MatRef::new(&b, n, k, k + 2);
+            let c0 = random(n, &mut rng);
+            for gemm in forms {
+                let mut all = c0.clone();
+                gemm(a, b, &mut MatMut::dense(&mut all, 1, n));
+                let mut each = c0.clone();
+                for j in 0..n {
+                    let row = MatRef::dense(b.row(j), 1, k);
+                    gemm(a, row, &mut MatMut::dense(&mut each[j..j + 1], 1, 1));
+                }
+                assert!(all != c0, "n {n} k {k}: the product left C as it was");
+                assert!(
+                    common::same_bits(&all, &each),
+                    "n {n} k {k}: a row's sum depends on its row block"
+                );
+            }
+        }
+    }
+}
+
 /// One stream's backward product `g (1 × Hp) += dpre · W_hh` runs on W_hh's
 /// two column halves in turn, either half first (`gates::BackProduct`):
 /// the engine's `gemm_nn` (which picks f32x8 for a small B) gives one

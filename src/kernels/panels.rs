@@ -24,7 +24,14 @@
 //!
 //! The products here are the row-major ones ([`super::gemm_nn`]) applied
 //! panel by panel, so every entry of C sums over k in the same order, and
-//! the results are bit for bit those of the row-major matrix.
+//! the results are bit for bit those of the row-major matrix. On f32x8 a
+//! panel is only 2 vectors wide, so one row of C takes four panels at a
+//! time ([`super::simd::gemm_nn_row_panels`], the same sums): one stream
+//! below [`STORED_ROW_MIN`] reads its step's `W_hhᵀ` as panels, and 2
+//! accumulators left each FMA waiting on the one before (AVX2 Zen, rnn
+//! H 64, one stream: 339k chars/s panel by panel, 392k four at a time).
+//!
+//! [`STORED_ROW_MIN`]: super::tuning::STORED_ROW_MIN
 //!
 //! [`tuning::KC`]: super::tuning::KC
 
@@ -101,9 +108,26 @@ pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
         b.k,
         b.n
     );
-    for (j0, panel) in b.panels() {
-        gemm_nn_dense(a, panel, &mut c.columns(j0..j0 + panel.cols()));
+    let mut j0 = 0;
+    if a.rows() == 1 && row_on_panel_groups(b.n) {
+        let whole = b.n / PANEL * PANEL;
+        let row = &mut c.row_mut(0)[..whole];
+        super::simd::gemm_nn_row_panels(a.row(0), &b.data[..b.k * whole], row);
+        j0 = whole;
     }
+    for (j, panel) in b.panels().skip(j0 / PANEL) {
+        gemm_nn_dense(a, panel, &mut c.columns(j..j + panel.cols()));
+    }
+}
+
+/// Whether one row of C takes its whole panels several at a time
+/// ([`super::simd::gemm_nn_row_panels`]) rather than one by one: a SIMD
+/// build of f32x8 (a panel of 2 vectors; on f32x16 it is 4, and the rows
+/// below 128 values that one stream reads as panels are one or two of
+/// them), with at least two whole panels. Measured on an AVX2 Zen (one
+/// stream, H 64): see `perf/README.md`.
+fn row_on_panel_groups(n: usize) -> bool {
+    !cfg!(feature = "scalar-kernels") && LANES == 8 && n / PANEL >= 2
 }
 
 #[cfg(test)]
@@ -154,6 +178,10 @@ mod tests {
                 (70, PANEL + 9),
                 (33, 2 * PANEL + 16),
                 (KC + 7, 2 * PANEL),
+                (9, 3 * PANEL),
+                (64, 4 * PANEL),
+                (17, 5 * PANEL + 8),
+                (256, 9 * PANEL),
             ] {
                 let (a, b) = (values(m * k, 2), values(k * n, 3));
                 let c0 = values(m * n, 4);

@@ -94,9 +94,15 @@ pub const NT_COLS: usize = 4;
 pub const NT_ROW_CHAINS: usize = 4;
 
 /// Rows of B per block of that matrix-vector product on f32x8: each vector
-/// of A loaded serves 2 rows, 2 × [`NT_ROW_CHAINS`] = 8 accumulators, plus
-/// 2 B vectors and one A vector, 11 of AVX2's 16 registers.
-pub const NT_ROW_ROWS_X8: usize = 2;
+/// of A loaded serves 3 rows, 3 × [`NT_ROW_CHAINS`] = 12 accumulators plus
+/// one A vector (B is the FMAs' memory operand), 13 of AVX2's 16
+/// registers. Loads bound the loop on AVX2 (a Zen 1 loads two 128-bit
+/// halves a cycle): 3 rows take 16 loads per 12 FMAs where 2 took 12 per 8.
+/// rnn H 256, one stream, AVX2 Zen (EPYC, family 17h), medians of 5
+/// interleaved runs: 39.3k chars/s with 2 rows, 40.8k with 3 (41.3k with
+/// the loads unchecked as well, [`super::simd`]); a row's sum does not
+/// depend on this (see `dot_rows`), so neither does a model.
+pub const NT_ROW_ROWS_X8: usize = 3;
 
 /// The same on f32x16: 4 rows, 16 accumulators, plus 4 B vectors and one A
 /// vector, 21 of AVX-512's 32 registers. A vector of A per row loaded
