@@ -41,7 +41,7 @@ use wide::{f32x8, f32x16, i32x8, i32x16};
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
 use super::tuning::{
     self, KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROW_ROWS_X8, NT_ROW_ROWS_X16, NT_ROWS_X8, NT_ROWS_X16,
-    NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8, PANEL_VECTORS_X16, TRANSPOSE_TILE, nt_rows,
+    NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8, PANEL_VECTORS_X16, ROW_PANELS, TRANSPOSE_TILE, nt_rows,
     panel_vectors, row_vectors,
 };
 
@@ -471,10 +471,6 @@ pub fn gemm_nn_row_panels(a: &[f32], b: &[f32], c: &mut [f32]) {
         q += np;
     }
 }
-
-/// Panels per block of [`gemm_nn_row_panels`]: 4 × 2 = 8 accumulators on
-/// f32x8 (AVX2's 16 registers), 4 × 4 = 16 on f32x16.
-pub const ROW_PANELS: usize = 4;
 
 /// `c[q·w..][..w] += a · panel q` for the `NP` panels (`k × w`, w = `PV`
 /// vectors) at `b[q·k·w..]`: one accumulator per vector of c, each summed

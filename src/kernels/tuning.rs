@@ -71,6 +71,12 @@ pub const fn panel_vectors(lanes: usize) -> usize {
     }
 }
 
+/// Whole panels per block of [`super::simd::gemm_nn_row_panels`] (one row
+/// of C against `W_hhᵀ` in panels, f32x8 builds): 4 × [`PANEL_VECTORS_X8`]
+/// = 8 accumulators, as many as the row-major one-row block ([`NV_ROW`]),
+/// plus the broadcast of A, 9 of AVX2's 16 registers.
+pub const ROW_PANELS: usize = 4;
+
 /// Rows of A per `gemm_nt` block on f32x8: 2 × [`NT_COLS`] = 8 vector
 /// accumulators, plus 4 B vectors and one A vector, 13 of AVX2's 16
 /// registers.
