@@ -474,18 +474,14 @@ pub fn gemm_nn_row_panels(a: &[f32], b: &[f32], c: &mut [f32]) {
 
 /// `c[q·w..][..w] += a · panel q` for the `NP` panels (`k × w`, w = `PV`
 /// vectors) at `b[q·k·w..]`: one accumulator per vector of c, each summed
-/// over k in order.
+/// over k in order. Each step of k slices each panel's row once (`w`
+/// values, a length the compiler knows), so its loads need no checks of
+/// their own.
 #[inline(always)]
-#[allow(unsafe_code)]
 fn row_panels<V: Lane, const NP: usize, const PV: usize>(a: &[f32], b: &[f32], c: &mut [f32]) {
     let (k, n) = (a.len(), V::N);
     let w = PV * n;
-    assert!(
-        b.len() >= NP * k * w && c.len() >= NP * w,
-        "row panels block: k {k}, {NP} panels of {w} columns, B {} values, c {}",
-        b.len(),
-        c.len()
-    );
+    let panels: [&[f32]; NP] = std::array::from_fn(|q| &b[q * k * w..][..k * w]);
     let mut acc = [[V::splat(0.0); PV]; NP];
     for (q, acc_q) in acc.iter_mut().enumerate() {
         for (v, acc_qv) in acc_q.iter_mut().enumerate() {
@@ -494,13 +490,10 @@ fn row_panels<V: Lane, const NP: usize, const PV: usize>(a: &[f32], b: &[f32], c
     }
     for (p, &a_p) in a.iter().enumerate() {
         let av = V::splat(a_p);
-        for (q, acc_q) in acc.iter_mut().enumerate() {
+        for (acc_q, panel) in acc.iter_mut().zip(&panels) {
+            let row = &panel[p * w..][..w];
             for (v, acc_qv) in acc_q.iter_mut().enumerate() {
-                let at = q * k * w + p * w + v * n;
-                // SAFETY: q < NP, p < k and v < PV, so at + n ≤ (NP-1)·k·w
-                // + (k-1)·w + PV·n = NP·k·w ≤ b.len(), checked above.
-                let bv = V::load(unsafe { b.get_unchecked(at..at + n) });
-                *acc_qv = av.fma(bv, *acc_qv);
+                *acc_qv = av.fma(V::load(&row[v * n..]), *acc_qv);
             }
         }
     }
