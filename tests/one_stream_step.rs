@@ -5,16 +5,20 @@
 //! same text read by both streams of a two-stream chunk, for every cell, one
 //! layer and (for the cells that stack) two, at the smallest H that takes
 //! the one-stream path and at a larger one that the layout pads. The loss,
-//! the carried state at the end of the chunk and the gradients (whose
-//! backward product one stream also runs on `W_hh` as stored, the gated
-//! cells' in two column halves) are compared. The weights prepared for
-//! more streams serve one stream too, where one stream's own preparation
-//! leaves the panels out.
+//! the carried state at the end of the chunk and the gradients are
+//! compared. The weights prepared for more streams serve one stream too,
+//! where one stream's own preparation leaves the panels out. One stream's
+//! backward product reads `W_hh` packed in panels where `cell::packs_whh`
+//! says so (f32x8 SIMD builds, rows over 64 values, `W_hh` at least twice
+//! the L1d), else as stored in two column halves, and as stored where it
+//! finds no panels: the same bits.
 
 mod common;
 
 use rnn_fast::bptt::Bptt;
-use rnn_fast::cell::reads_w_hh_as_stored;
+use rnn_fast::cell::{self, packs_whh, reads_w_hh_as_stored};
+use rnn_fast::kernels::LANES;
+use rnn_fast::kernels::tuning::one_row_back_on_panels;
 use rnn_fast::layout::{CellKind, Layout};
 
 const V: usize = 11;
@@ -136,4 +140,68 @@ fn weights_prepared_for_more_streams_serve_one() {
             "{cell:?} × {layers}: state"
         );
     }
+}
+
+/// One stream's backward pass gives the same gradients, bit for bit, three
+/// ways: packing `W_hh` in panels itself (`Bptt::backward`), on panels an
+/// update packed for 32 streams, and finding no panels (read as stored, in
+/// column halves), as a last group of one stream does after groups of 2 or
+/// 3. Rows of 80, 144 and 256 values (H 72, 136, 256; 5, 9 and 16 panels of
+/// 16 on f32x8): groups of four panels and a last group of one, where
+/// `packs_whh` (a tanh cell's `W_hh` at H 72, 25 KiB, is below twice any
+/// L1d). Where one stream never reads panels (the f32x16 and scalar
+/// builds), all three read `W_hh` as stored; on f32x8 SIMD builds the test
+/// fails unless the panels were read.
+#[test]
+fn one_stream_backward_on_panels_gives_the_bits_of_w_hh_as_stored() {
+    let mut on_panels = 0;
+    for (cell, layers) in cells_and_layers() {
+        for h in [72, 136, 256] {
+            if cell != CellKind::Tanh && h == 256 && layers == 2 {
+                continue; // the same path as one layer, at 4× the debug-build time
+            }
+            let model = common::random_cell_model(cell, layers, h, V, 13, 0.1);
+            let l = model.layout;
+            let rows = cell.cell().gates() * l.hp;
+            assert_eq!(
+                packs_whh(&l, 1),
+                one_row_back_on_panels(rows, l.hp),
+                "{cell:?} H {h}"
+            );
+            on_panels += usize::from(packs_whh(&l, 1));
+            let ids = common::random_ids(STEPS + 1, V, 17);
+            let chunk = std::slice::from_ref(&(0..STEPS + 1));
+            let mut packed_32 = vec![0.0; l.back_panels_len(32)];
+            cell::pack_back_panels(&l, &model.weights, 32, &mut packed_32);
+            let grads = |panels: Option<&[f32]>| {
+                let mut bptt = Bptt::new(l, 1, STEPS);
+                bptt.train_forward(&model.weights, None, &ids, chunk, None);
+                let mut grads = l.zeros();
+                match panels {
+                    Some(p) => bptt.backward_prepared(&model.weights, p, &mut grads),
+                    None => bptt.backward(&model.weights, &mut grads),
+                }
+                grads
+            };
+            let own = grads(None);
+            assert!(
+                own.iter().any(|&g| g.abs() > 1e-3),
+                "{cell:?} H {h}: no gradient"
+            );
+            for (what, other) in [
+                ("packed for 32 streams", grads(Some(&packed_32))),
+                ("read as stored", grads(Some(&[]))),
+            ] {
+                assert!(
+                    common::same_bits(&own, &other),
+                    "{cell:?} × {layers}, H {h}: one stream's own panels against {what}"
+                );
+            }
+        }
+    }
+    let f32x8_simd = LANES == 8 && !cfg!(feature = "scalar-kernels");
+    assert!(
+        !f32x8_simd || on_panels > 0,
+        "no case read one stream's panels"
+    );
 }

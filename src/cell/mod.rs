@@ -19,7 +19,7 @@ pub mod lstm;
 pub mod tanh;
 
 use crate::kernels::panels::{self, PanelsRef};
-use crate::kernels::tuning::{PANEL_STREAMS, STORED_ROW_MIN};
+use crate::kernels::tuning::{PANEL_STREAMS, STORED_ROW_MIN, one_row_back_on_panels};
 use crate::kernels::{self, MatMut, MatRef};
 use crate::layout::{CellKind, Layout, TensorSpec};
 
@@ -57,10 +57,12 @@ pub fn step_panels_len(l: &Layout, g: usize, streams: usize) -> usize {
 }
 
 /// Whether the backward pass of `streams` streams reads `W_hh` as panels
-/// (from [`PANEL_STREAMS`] streams on; see there), packed into the cell's
+/// (from [`PANEL_STREAMS`] streams on, and one stream where
+/// [`one_row_back_on_panels`]; see there), packed into the cell's
 /// scratch, rather than as stored.
-pub fn packs_whh(streams: usize) -> bool {
+pub fn packs_whh(l: &Layout, streams: usize) -> bool {
     streams >= PANEL_STREAMS
+        || (streams == 1 && one_row_back_on_panels(l.cell().gates() * l.hp, l.hp))
 }
 
 /// Every layer's `W_hh` packed for the backward passes of up to `streams`
@@ -69,7 +71,7 @@ pub fn packs_whh(streams: usize) -> bool {
 /// stored). Made once per update from the weights `w`: the backward passes
 /// of every group of an update read the same panels.
 pub fn pack_back_panels(l: &Layout, w: &[f32], streams: usize, out: &mut [f32]) {
-    if !packs_whh(streams) {
+    if !packs_whh(l, streams) {
         return;
     }
     let (cell, hp) = (l.cell(), l.hp);
@@ -153,8 +155,10 @@ pub struct BackProduct<'a> {
 impl<'a> BackProduct<'a> {
     /// The product for `streams` streams whose `dpre` rows are
     /// `dpre_stride` values apart, on `w_hh` packed into `panels`
-    /// ([`pack_back_panels`]: this layer's, for at least `streams` streams)
-    /// where [`packs_whh`], else on `w_hh` as stored.
+    /// ([`pack_back_panels`]: this layer's) where [`packs_whh`] and the
+    /// caller packed them, else on `w_hh` as stored: an update packs for
+    /// its widest group, so a last group of one stream after groups of 2 or
+    /// 3 finds no panels (either way the sums are the same).
     pub fn new(
         l: &Layout,
         g: usize,
@@ -164,7 +168,8 @@ impl<'a> BackProduct<'a> {
         panels: &'a [f32],
     ) -> BackProduct<'a> {
         let (rows, hp) = (g * l.hp, l.hp);
-        let panels = packs_whh(streams).then(|| &panels[..rows * hp]);
+        let panels =
+            (packs_whh(l, streams) && panels.len() >= rows * hp).then(|| &panels[..rows * hp]);
         let split = reads_w_hh_as_stored(l, streams)
             .then(|| hp / 2 / kernels::LANES * kernels::LANES)
             .filter(|&s| s > 0);
@@ -241,7 +246,7 @@ impl Layout {
     /// to `streams` streams ([`pack_back_panels`]): none unless
     /// [`packs_whh`].
     pub fn back_panels_len(&self, streams: usize) -> usize {
-        if packs_whh(streams) {
+        if packs_whh(self, streams) {
             self.layers * panels_len(self, self.cell().gates())
         } else {
             0

@@ -26,9 +26,32 @@ pub const MR: usize = 6;
 
 /// The number of streams from which the backward pass reads `Whh` as
 /// panels: row blocks of that many rows read a panel's few vectors per row
-/// of Whh again and again, which panels keep in L1; one stream reads rows
-/// whole, two or three pass over each k-block once.
+/// of Whh again and again, which panels keep in L1; two or three pass over
+/// each k-block once. One stream reads rows whole, or panels where
+/// [`one_row_back_on_panels`].
 pub const PANEL_STREAMS: usize = 4;
+
+/// Whether one stream's backward product `g = dpre · W_hh` (one row of C;
+/// `W_hh` is `rows × hp`) reads `W_hh` packed in panels, four at a time
+/// ([`super::simd::gemm_nn_row_panels`]), rather than as stored: on f32x8
+/// SIMD builds, where a row of `hp` values is wider than the one-row block
+/// ([`NV_ROW`] vectors, 64 values) and `W_hh` takes at least twice the L1d
+/// (read at run time: [`cache_bytes`]). As stored, the product then passes
+/// down `W_hh` once per 64 columns, reading 256 bytes of each row (rows
+/// 1 KiB apart at H 256), and each new line reached the loads late; four
+/// panels are four sequential runs. The packing, once per update, is the
+/// cost, which a `W_hh` mostly still in L1 does not repay. The sums are the
+/// same either way (each entry one FMA chain over k in order), so this
+/// changes no result. AVX2 Zen 1 (family 17h, 32 KiB L1d), one stream,
+/// medians of 5-7 interleaved runs: rnn H 80 -1.3% and H 96 -3% (25 and
+/// 36 KiB), H 128 +4.3%, H 256 +4.5%, H 512 +8.4%; LSTM H 96 +1.4%, H 128
+/// +5.8%; GRU H 96 +2.5%, H 256 +3.3% (`perf/README.md`).
+pub fn one_row_back_on_panels(rows: usize, hp: usize) -> bool {
+    !cfg!(feature = "scalar-kernels")
+        && super::LANES == 8
+        && hp > NV_ROW * super::LANES
+        && rows * hp * size_of::<f32>() >= 2 * cache_bytes().0
+}
 
 /// Rows of B (steps of k) per cache block of `gemm_nn`/`gemm_tn`: a panel of
 /// at most 64 columns (4 vectors of f32x16) × `KC` rows is 32 KiB, within
