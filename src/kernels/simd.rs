@@ -655,8 +655,9 @@ fn dot_row_blocks<V: Lane, const R: usize>(a: &[f32], b: MatRef, c: &mut [f32], 
 /// depend on `R`. Four chains keep the FMAs apart; each vector of `a`
 /// loaded serves all `R` rows.
 ///
-/// The main loop loads unchecked after one check of the lengths: checked,
-/// each load of A came with two compare-and-branch pairs (16 per 12 FMAs at
+/// Each vector step ([`fma_rows`]) loads unchecked after one check of the
+/// lengths (the main loop's condition, or the tail's own): checked, each
+/// load of A came with two compare-and-branch pairs (16 per 12 FMAs at
 /// R = 3). AVX2 Zen (EPYC, family 17h), one stream, H 256, medians of 7
 /// and 5 interleaved runs: rnn 41.0k → 41.5k chars/s, LSTM 10.0k → 10.2k.
 #[inline(always)]
@@ -667,29 +668,18 @@ fn dot_rows<V: Lane, const R: usize>(a: &[f32], b: [&[f32]; R]) -> [f32; R] {
     let b: [&[f32]; R] = std::array::from_fn(|r| &b[r][..k]);
     let mut acc = [[V::splat(0.0); NT_ROW_CHAINS]; R];
     let mut p = 0;
-    let fma_at = |acc: &mut [[V; NT_ROW_CHAINS]; R], v: usize, p: usize| {
-        let av = V::load(&a[p..]);
-        for (acc_r, b_r) in acc.iter_mut().zip(&b) {
-            acc_r[v] = av.fma(V::load(&b_r[p..]), acc_r[v]);
-        }
-    };
     while p + NT_ROW_CHAINS * n <= k {
         for v in 0..NT_ROW_CHAINS {
-            let at = p + v * n;
-            // SAFETY: at + n ≤ p + NT_ROW_CHAINS·n ≤ k (the loop's
+            // SAFETY: p + v·n + n ≤ p + NT_ROW_CHAINS·n ≤ k (the loop's
             // condition), and `a` and every `b_r` hold k values.
-            let av = V::load(unsafe { a.get_unchecked(at..at + n) });
-            for (acc_r, b_r) in acc.iter_mut().zip(&b) {
-                // SAFETY: as above.
-                let bv = V::load(unsafe { b_r.get_unchecked(at..at + n) });
-                acc_r[v] = av.fma(bv, acc_r[v]);
-            }
+            unsafe { fma_rows(&mut acc, a, &b, v, p + v * n) };
         }
         p += NT_ROW_CHAINS * n;
     }
     for v in 0..NT_ROW_CHAINS {
         if p + n <= k {
-            fma_at(&mut acc, v, p);
+            // SAFETY: p + n ≤ k, just checked; the lengths as above.
+            unsafe { fma_rows(&mut acc, a, &b, v, p) };
             p += n;
         }
     }
@@ -701,6 +691,32 @@ fn dot_rows<V: Lane, const R: usize>(a: &[f32], b: [&[f32]; R]) -> [f32; R] {
         }
         sum
     })
+}
+
+/// One vector step of [`dot_rows`]: `acc_r[v] += a[at..][..n] ⊙ b_r[at..][..n]`
+/// (n = `V::N`, lane by lane, one FMA) for every row r, the vector of `a`
+/// loaded once for all of them; the loads unchecked.
+///
+/// # Safety
+///
+/// `at + V::N ≤ a.len()`, and every `b_r` holds at least `a.len()` values.
+#[inline(always)]
+#[allow(unsafe_code)]
+unsafe fn fma_rows<V: Lane, const R: usize>(
+    acc: &mut [[V; NT_ROW_CHAINS]; R],
+    a: &[f32],
+    b: &[&[f32]; R],
+    v: usize,
+    at: usize,
+) {
+    let n = V::N;
+    // SAFETY: at + n ≤ a.len() ≤ b_r.len(), the caller's contract.
+    let av = V::load(unsafe { a.get_unchecked(at..at + n) });
+    for (acc_r, b_r) in acc.iter_mut().zip(b) {
+        // SAFETY: as above.
+        let bv = V::load(unsafe { b_r.get_unchecked(at..at + n) });
+        acc_r[v] = av.fma(bv, acc_r[v]);
+    }
 }
 
 /// Single dot products of row i of A with the rows `js` of B ([`dot_rows`]).
