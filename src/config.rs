@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::layout::{CellKind, MAX_LAYERS};
 
 /// An enum setting whose values each have one name, written once (by
-/// [`named_setting!`]): in model files, on the command line and in messages.
+/// `named_setting!`, below): in model files, on the command line and in messages.
 pub trait Named: Copy + Sized + 'static {
     /// Every value, in the order the help lists them.
     const ALL: &'static [Self];

@@ -62,7 +62,7 @@ impl Corpus {
 
 /// Reads a text file: it must exist, not be a directory, and hold at most
 /// [`MAX_TEXT_BYTES`] of UTF-8 text, checked as it is read, so that
-/// `/dev/zero` fails at once (see [`input::text_from_reader`]).
+/// `/dev/zero` fails at once (see `input::text_from_reader`).
 pub fn read_text(path: &Path) -> Result<String> {
     input::read_text(path, MAX_TEXT_BYTES)
 }

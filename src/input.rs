@@ -115,7 +115,7 @@ fn read_all(r: impl Read, cap: u64, size: Option<u64>) -> Result<Vec<u8>, Stop> 
 
 /// Reads the safetensors file at `path`, of at most `cap` bytes. A regular
 /// file is read as [`read_capped`] reads it; a pipe or a device only as far
-/// as the file's own framing declares (see [`read_framed`]), so that
+/// as the file's own framing declares (see `read_framed`), so that
 /// `/dev/zero` stops after 8 bytes.
 pub fn read_safetensors(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let (file, size) = open(path)?;
@@ -157,7 +157,7 @@ fn read_framed(mut r: impl Read, cap: u64) -> Result<Vec<u8>, Stop> {
 }
 
 /// Reads the text file at `path`, of at most `cap` bytes, checking it as it
-/// is read (see [`text_from_reader`]).
+/// is read (see `text_from_reader`).
 pub fn read_text(path: &Path, cap: u64) -> Result<String> {
     let (file, size) = open(path)?;
     text_from_reader(file, cap, size).map_err(|s| s.at(path))

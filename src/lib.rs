@@ -6,7 +6,7 @@
 //! top-down: [`config`] → [`session`] → [`trainer`] → [`bptt`] →
 //! [`cell`] → [`kernels`] (and [`dropout`]'s masks); [`corpus`] and [`vocab`]; [`model`] and [`layout`];
 //! [`checkpoint`] and [`files`]; [`sample`], [`eval`] and [`dynamic`]
-//! (dynamic evaluation). [`reference`] is the plain `f64` oracle
+//! (dynamic evaluation). [`reference`](mod@reference) is the plain `f64` oracle
 //! ([`gated_reference`] for the gated cells). The
 //! command line (`src/cli/`, in the binary) turns arguments into these
 //! values and calls them.

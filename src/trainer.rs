@@ -3,7 +3,7 @@
 //!
 //! The corpus is cut into K contiguous shards, each read in
 //! order in chunks of T characters with its own carried hidden state. The
-//! shards are processed in groups of B streams ([`Worker`]s); each worker has
+//! shards are processed in groups of B streams (`Worker`s); each worker has
 //! its own [`Bptt`] buffers and gradient buffer, and the workers run on a
 //! rayon pool of `threads` threads.
 //!
@@ -147,7 +147,8 @@ pub struct TrainState {
     pub optimizer: Vec<f32>,
     /// Each shard's read position.
     pub positions: Vec<usize>,
-    /// Each shard's carried state, K rows of [`Layout::carried_width`]
+    /// Each shard's carried state, K rows of
+    /// [`Layout::carried_width`](crate::layout::Layout::carried_width)
     /// (`h`, and an LSTM's `c` after it).
     pub hidden: Vec<f32>,
     /// The plateau schedule's memory (its default for other schedules).

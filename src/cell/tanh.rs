@@ -144,7 +144,7 @@ impl Cell for TanhCell {
         }
     }
 
-    /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)` (the product: [`recur`]).
+    /// `next = tanh(Wxh[x] + bh + prev · Whhᵀ)` (the product: `recur`).
     fn step(
         &self,
         l: &Layout,

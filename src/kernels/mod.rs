@@ -18,7 +18,7 @@
 //! | `add_assign`    | dst += src                             | scatter-add into `dWxh[x]`, bias sums |
 //! | `tanh`          | x = tanh(x)                            | hidden activation |
 //! | `tanh_backward` | dh = (1 - h²) ⊙ dh                     | back through tanh |
-//! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p[target] | output layer |
+//! | `softmax_xent`  | dy = softmax(y) - onehot, -ln p\[target\] | output layer |
 //! | `transpose`     | B = Aᵀ                                 | `Whhᵀ` for the step (into [`panels`]) |
 //! | `lstm_pointwise`, `gru_pointwise` (and `_backward`) | a gated step's gates and state update, fused ([`gates`]) | the LSTM and GRU cells |
 //!

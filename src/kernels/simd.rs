@@ -125,8 +125,8 @@ macro_rules! impl_lane {
             fn reduce_add(self) -> f32 {
                 $t::reduce_add(self)
             }
-            /// `wide`'s `exp`, bit for bit. Where every lane lies in
-            /// [[`EXP_LOW`], [`EXP_HIGH`]], its own arithmetic without its
+            /// `wide`'s `exp`, bit for bit. Where every lane lies
+            /// between `EXP_LOW` and `EXP_HIGH`, its own arithmetic without its
             /// range checks, which cannot fire there: the reduction `x = r
             /// ln 2 + f`, `r = round(x log₂e)` (ln 2 in two parts), the
             /// degree-7 polynomial in `f` as `wide` evaluates it, and `2^r`
@@ -564,7 +564,7 @@ fn dots<V: Lane, const ROWS: usize, const COLS: usize>(
 /// `nt_rows × NT_COLS` dot products (4×4 on 16-lane vectors, 16
 /// accumulators; 2×4 on 8-lane ones, 8). Fewer rows than a block (a
 /// matrix-vector product: one stream's step reading `W_hh` as stored) take
-/// a few rows of B at a time ([`dot_row_blocks`]), each vector of A loaded
+/// a few rows of B at a time (`dot_row_blocks`), each vector of A loaded
 /// once for them. Panics unless the shapes agree.
 pub fn gemm_nt_v<V: Lane>(a: MatRef, b: MatRef, c: &mut MatMut) {
     gemm_nt_in::<V>(a, b, c, false);
