@@ -75,6 +75,13 @@ impl<'a> PanelsRef<'a> {
 
 /// Stores `src` (k × n), or its transpose (`src` n × k) with `transposed`,
 /// as panels into `out` (`k · n` values).
+///
+/// A whole panel's row is copied as one `[f32; PANEL]`, a few vector moves
+/// in line: through `copy_from_slice` each 64-byte row (AVX2) was a call to
+/// `memmove`, 16 K calls for an LSTM's `W_hh` at H 256. One stream's
+/// backward step reads such panels on AVX2; there (Zen 1, LSTM H 256,
+/// `perf record`) the pack took 4.3% of training with the calls, 3.3%
+/// without.
 pub fn pack(src: MatRef, transposed: bool, out: &mut [f32]) {
     let (k, n) = if transposed {
         (src.cols(), src.rows())
@@ -84,12 +91,20 @@ pub fn pack(src: MatRef, transposed: bool, out: &mut [f32]) {
     assert_eq!(out.len(), k * n, "panels of a {k}×{n} matrix");
     for cols in column_ranges(n) {
         let width = cols.len();
-        let mut block = MatMut::dense(&mut out[cols.start * k..][..k * width], k, width);
+        let panel = &mut out[cols.start * k..][..k * width];
         if transposed {
-            transpose(src.sub(cols, 0..k), &mut block);
+            transpose(src.sub(cols, 0..k), &mut MatMut::dense(panel, k, width));
+        } else if width == PANEL {
+            for (p, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                let src_row: &[f32; PANEL] = src.row(p)[cols.start..][..PANEL]
+                    .try_into()
+                    .expect("a slice of PANEL values");
+                let row: &mut [f32; PANEL] = row.try_into().expect("a chunk of PANEL values");
+                *row = *src_row;
+            }
         } else {
-            for p in 0..k {
-                block.row_mut(p).copy_from_slice(&src.row(p)[cols.clone()]);
+            for (p, row) in panel.chunks_exact_mut(width).enumerate() {
+                row.copy_from_slice(&src.row(p)[cols.clone()]);
             }
         }
     }
