@@ -140,8 +140,10 @@ pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
 /// build of f32x8 (a panel of 2 vectors; on f32x16 it is 4, and the rows
 /// below 128 values that one stream reads as panels are one or two of
 /// them), with at least two whole panels. Measured on an AVX2 Zen (one
-/// stream, H 64): see `perf/README.md`.
-fn row_on_panel_groups(n: usize) -> bool {
+/// stream, H 64): see `perf/README.md`. One stream's backward step reads
+/// `W_hh` in panels only where this holds
+/// ([`super::tuning::one_row_back_on_panels`]).
+pub fn row_on_panel_groups(n: usize) -> bool {
     !cfg!(feature = "scalar-kernels") && LANES == 8 && n / PANEL >= 2
 }
 

@@ -33,10 +33,11 @@ pub const PANEL_STREAMS: usize = 4;
 
 /// Whether one stream's backward product `g = dpre · W_hh` (one row of C;
 /// `W_hh` is `rows × hp`) reads `W_hh` packed in panels, four at a time
-/// ([`super::simd::gemm_nn_row_panels`]), rather than as stored: on f32x8
-/// SIMD builds, where a row of `hp` values is wider than the one-row block
-/// ([`NV_ROW`] vectors, 64 values) and `W_hh` takes at least twice the L1d
-/// (read at run time: [`cache_bytes`]). As stored, the product then passes
+/// ([`super::simd::gemm_nn_row_panels`]), rather than as stored: where one
+/// row of C takes its panels four at a time (f32x8 SIMD builds:
+/// [`super::panels::row_on_panel_groups`]), a row of `hp` values is wider
+/// than the one-row block ([`NV_ROW`] vectors, 64 values) and `W_hh` takes
+/// at least twice the L1d (read at run time: [`cache_bytes`]). As stored, the product then passes
 /// down `W_hh` once per 64 columns, reading 256 bytes of each row (rows
 /// 1 KiB apart at H 256), and each new line reached the loads late; four
 /// panels are four sequential runs. The packing, once per update, is the
@@ -47,8 +48,7 @@ pub const PANEL_STREAMS: usize = 4;
 /// 36 KiB), H 128 +4.3%, H 256 +4.5%, H 512 +8.4%; LSTM H 96 +1.4%, H 128
 /// +5.8%; GRU H 96 +2.5%, H 256 +3.3% (`perf/README.md`).
 pub fn one_row_back_on_panels(rows: usize, hp: usize) -> bool {
-    !cfg!(feature = "scalar-kernels")
-        && super::LANES == 8
+    super::panels::row_on_panel_groups(hp)
         && hp > NV_ROW * super::LANES
         && rows * hp * size_of::<f32>() >= 2 * cache_bytes().0
 }
