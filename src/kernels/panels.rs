@@ -111,7 +111,11 @@ pub fn pack(src: MatRef, transposed: bool, out: &mut [f32]) {
 }
 
 /// `C (m×n) += A (m×k) · B (k×n)`, B stored as panels: [`super::gemm_nn`]
-/// on each panel and its columns of C. Panics unless the shapes agree.
+/// on each panel and its columns of C. On the SIMD kernels the whole panels
+/// go in one call: four at a time for one row
+/// ([`super::simd::gemm_nn_row_panels`], where [`row_on_panel_groups`]),
+/// all of them for more rows ([`super::simd::gemm_nn_panels`]); the same
+/// sums either way. Panics unless the shapes agree.
 pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
     assert!(
         a.cols() == b.k && c.rows() == a.rows() && c.cols() == b.n,
@@ -124,10 +128,14 @@ pub fn gemm_nn(a: MatRef, b: PanelsRef, c: &mut MatMut) {
         b.n
     );
     let mut j0 = 0;
+    let whole = b.n / PANEL * PANEL;
     if a.rows() == 1 && row_on_panel_groups(b.n) {
-        let whole = b.n / PANEL * PANEL;
         let row = &mut c.row_mut(0)[..whole];
         super::simd::gemm_nn_row_panels(a.row(0), &b.data[..b.k * whole], row);
+        j0 = whole;
+    } else if a.rows() >= 2 && whole > 0 && !cfg!(feature = "scalar-kernels") {
+        let data = &b.data[..b.k * whole];
+        super::simd::gemm_nn_panels(a, data, &mut c.columns(0..whole));
         j0 = whole;
     }
     for (j, panel) in b.panels().skip(j0 / PANEL) {
@@ -184,7 +192,9 @@ mod tests {
     }
 
     /// The panel product against the scalar row-major twin, bit for bit
-    /// (the same order of additions), over shapes with tails and offsets.
+    /// (the same order of additions), over shapes with tails, with A and C
+    /// dense and with rows further apart than their length (as the step's
+    /// rows of a chunk are); C's values between its rows stay as they were.
     #[test]
     fn the_panel_product_is_the_row_major_one() {
         for m in [1, 2, 3, 4, 5, 6, 7, 13, 32, 33, 50] {
@@ -200,34 +210,28 @@ mod tests {
                 (17, 5 * PANEL + 8),
                 (256, 9 * PANEL),
             ] {
-                let (a, b) = (values(m * k, 2), values(k * n, 3));
-                let c0 = values(m * n, 4);
-                let mut want = c0.clone();
-                crate::kernels::gemm_nn(
-                    MatRef::dense(&a, m, k),
-                    MatRef::dense(&b, k, n),
-                    &mut MatMut::dense(&mut want, m, n),
-                );
-                let mut packed = vec![0.0; k * n];
-                pack(MatRef::dense(&b, k, n), false, &mut packed);
-                let mut got = c0.clone();
-                gemm_nn(
-                    MatRef::dense(&a, m, k),
-                    PanelsRef::new(&packed, k, n),
-                    &mut MatMut::dense(&mut got, m, n),
-                );
-                assert_eq!(got, want, "m {m} k {k} n {n}");
-                let mut oracle = c0;
-                scalar::gemm_nn(
-                    MatRef::dense(&a, m, k),
-                    MatRef::dense(&b, k, n),
-                    &mut MatMut::dense(&mut oracle, m, n),
-                );
-                for (g, o) in got.iter().zip(&oracle) {
-                    assert!(
-                        (g - o).abs() <= 1e-5 * k as f32 * (1.0 + o.abs()),
-                        "m {m} k {k} n {n}"
-                    );
+                for gap in [0, 5] {
+                    let (lda, ldc) = (k + gap, n + 2 * gap);
+                    let (a, b) = (values(m * lda, 2), values(k * n, 3));
+                    let a = MatRef::new(&a, m, k, lda);
+                    let b_rows = MatRef::dense(&b, k, n);
+                    let c0 = values(m * ldc, 4);
+                    let mut want = c0.clone();
+                    crate::kernels::gemm_nn(a, b_rows, &mut MatMut::new(&mut want, m, n, ldc));
+                    let mut packed = vec![0.0; k * n];
+                    pack(b_rows, false, &mut packed);
+                    let mut got = c0.clone();
+                    let panels = PanelsRef::new(&packed, k, n);
+                    gemm_nn(a, panels, &mut MatMut::new(&mut got, m, n, ldc));
+                    assert_eq!(got, want, "m {m} k {k} n {n} gap {gap}");
+                    let mut oracle = c0;
+                    scalar::gemm_nn(a, b_rows, &mut MatMut::new(&mut oracle, m, n, ldc));
+                    for (g, o) in got.iter().zip(&oracle) {
+                        assert!(
+                            (g - o).abs() <= 1e-5 * k as f32 * (1.0 + o.abs()),
+                            "m {m} k {k} n {n} gap {gap}"
+                        );
+                    }
                 }
             }
         }

@@ -372,6 +372,35 @@ fn row_blocks(m: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(MR, full).chain(tail.iter().copied())
 }
 
+/// `C (m × nv vectors) += A-block · B-block` for m ≥ 2 rows, the row
+/// blocks of [`row_blocks`] one after the other over the same `kc` rows of
+/// B (a panel's k-block, which stays in L1 while they pass): A, B and C as
+/// for [`block`].
+#[inline(always)]
+fn row_blocks_on<V: Lane>(
+    m: usize,
+    nv: usize,
+    (a, rs, step): (&[f32], usize, usize),
+    b: (&[f32], usize),
+    kc: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let mut i = 0;
+    for rows in row_blocks(m) {
+        block_rows::<V>(
+            rows,
+            nv,
+            (&a[i * rs..], rs, step),
+            b,
+            kc,
+            &mut c[i * ldc..],
+            ldc,
+        );
+        i += rows;
+    }
+}
+
 /// `C += op(A) · B` (`TA`: A stored transposed, k×m) for the
 /// vector-aligned columns, then the scalar tail; the shapes are checked by
 /// the caller.
@@ -410,14 +439,9 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
             while jv < vectors {
                 let nv = (vectors - jv).min(panel);
                 let j0 = jv * V::N;
+                let a_k = (&a_s[k0 * step..], rs, step);
                 let b_p = (&b_s[k0 * ldb + j0..], ldb);
-                let mut i = 0;
-                for rows in row_blocks(m) {
-                    let a_p = (&a_s[i * rs + k0 * step..], rs, step);
-                    let c_s = &mut c.as_mut_slice()[i * ldc + j0..];
-                    block_rows::<V>(rows, nv, a_p, b_p, kc, c_s, ldc);
-                    i += rows;
-                }
+                row_blocks_on::<V>(m, nv, a_k, b_p, kc, &mut c.as_mut_slice()[j0..], ldc);
                 jv += nv;
             }
         }
@@ -434,6 +458,41 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
                     *cj += a_ip * bj;
                 }
             }
+        }
+    }
+}
+
+/// `C (m×n) += A (m×k) · B (k×n)` for m ≥ 2 rows (streams), B stored as
+/// whole column panels of [`super::panels::PANEL`] columns (each `k ×
+/// PANEL`, dense, one after the other: [`super::panels`]), on [`Fast`]
+/// vectors: panel by panel, k in blocks of [`KC`], the row blocks over each
+/// (`row_blocks_on`), as [`gemm_nn`] runs one panel. One call for all the
+/// panels: a call of [`gemm_nn`] per panel checked the shapes and set up its
+/// loops again for every panel (16 columns on AVX2). At 4 streams (the
+/// default groups) the product ran 26, 33 and 29 GFLOP/s at H 64, 256 and
+/// 512 that way, 31, 36 and 35 in one call (AVX2 Zen 1, `cargo bench
+/// --bench kernels -- step`; `perf/README.md`). Each entry of C is summed
+/// over k in order by one FMA chain, as there: the same bits. Panics
+/// unless the shapes agree.
+pub fn gemm_nn_panels(a: MatRef, b: &[f32], c: &mut MatMut) {
+    let (m, n, k) = (c.rows(), c.cols(), a.cols());
+    let pv = panel_vectors(Fast::N);
+    let width = pv * Fast::N;
+    assert!(
+        m >= 2 && a.rows() == m && n.is_multiple_of(width) && b.len() == k * n,
+        "panels gemm_nn: C {m}×{n} += A {}×{k} · {} values of panels",
+        a.rows(),
+        b.len()
+    );
+    if k == 0 {
+        return;
+    }
+    let (a_s, lda, ldc) = (a.as_slice(), a.stride(), c.stride());
+    for (q, panel) in b.chunks_exact(k * width).enumerate() {
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let (a_k, b_p) = ((&a_s[k0..], lda, 1), (&panel[k0 * width..], width));
+            row_blocks_on::<Fast>(m, pv, a_k, b_p, kc, &mut c.as_mut_slice()[q * width..], ldc);
         }
     }
 }
