@@ -23,8 +23,10 @@
 //! faster pack and the rest of the chunk more than repaid in `bench`.
 //!
 //! The products here are the row-major ones ([`super::gemm_nn`]) applied
-//! panel by panel, so every entry of C sums over k in the same order, and
-//! the results are bit for bit those of the row-major matrix. On f32x8 a
+//! panel by panel (for 2 or more rows of C, every whole panel in one call:
+//! [`super::simd::gemm_nn_panels`]), so every entry of C sums over k in the
+//! same order, and the results are bit for bit those of the row-major
+//! matrix. On f32x8 a
 //! panel is only 2 vectors wide, so one row of C takes four panels at a
 //! time ([`super::simd::gemm_nn_row_panels`], the same sums): one stream
 //! below [`STORED_ROW_MIN`] reads its step's `W_hhᵀ` as panels, and 2
@@ -199,6 +201,7 @@ mod tests {
     fn the_panel_product_is_the_row_major_one() {
         for m in [1, 2, 3, 4, 5, 6, 7, 13, 32, 33, 50] {
             for (k, n) in [
+                (0, 2 * PANEL),
                 (1, 1),
                 (5, 3),
                 (64, PANEL),
@@ -224,6 +227,10 @@ mod tests {
                     let panels = PanelsRef::new(&packed, k, n);
                     gemm_nn(a, panels, &mut MatMut::new(&mut got, m, n, ldc));
                     assert_eq!(got, want, "m {m} k {k} n {n} gap {gap}");
+                    for (i, row_gap) in got.chunks(ldc).enumerate() {
+                        let kept = &c0[i * ldc + n..][..row_gap.len() - n];
+                        assert_eq!(&row_gap[n..], kept, "m {m} k {k} n {n} gap {gap} row {i}");
+                    }
                     let mut oracle = c0;
                     scalar::gemm_nn(a, b_rows, &mut MatMut::new(&mut oracle, m, n, ldc));
                     for (g, o) in got.iter().zip(&oracle) {

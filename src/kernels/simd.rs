@@ -510,7 +510,7 @@ pub fn gemm_nn_row_panels(a: &[f32], b: &[f32], c: &mut [f32]) {
     const PV: usize = panel_vectors(<Fast as Lane>::N);
     let (k, width) = (a.len(), PV * Fast::N);
     assert!(
-        k > 0 && b.len() == c.len() * k && c.len().is_multiple_of(width),
+        b.len() == c.len() * k && c.len().is_multiple_of(width),
         "row panels: a {k} values, B {} values, c {} values",
         b.len(),
         c.len()
