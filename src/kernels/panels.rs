@@ -26,12 +26,12 @@
 //! panel by panel (for 2 or more rows of C, every whole panel in one call:
 //! [`super::simd::gemm_nn_panels`]), so every entry of C sums over k in the
 //! same order, and the results are bit for bit those of the row-major
-//! matrix. On f32x8 a
-//! panel is only 2 vectors wide, so one row of C takes four panels at a
-//! time ([`super::simd::gemm_nn_row_panels`], the same sums): one stream
-//! below [`STORED_ROW_MIN`] reads its step's `W_hhᵀ` as panels, and 2
-//! accumulators left each FMA waiting on the one before (AVX2 Zen, rnn
-//! H 64, one stream: 339k chars/s panel by panel, 392k four at a time).
+//! matrix. On f32x8 a panel is only 2 vectors wide, so one row of C takes
+//! four panels at a time ([`super::simd::gemm_nn_row_panels`], the same
+//! sums): one stream below [`STORED_ROW_MIN`] reads its step's `W_hhᵀ` as
+//! panels, and 2 accumulators left each FMA waiting on the one before (AVX2
+//! Zen, rnn H 64, one stream: 339k chars/s panel by panel, 392k four at a
+//! time).
 //!
 //! [`STORED_ROW_MIN`]: super::tuning::STORED_ROW_MIN
 //!

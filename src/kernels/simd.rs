@@ -469,11 +469,11 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
 /// (`row_blocks_on`), as [`gemm_nn`] runs one panel. One call for all the
 /// panels: a call of [`gemm_nn`] per panel checked the shapes and set up its
 /// loops again for every panel (16 columns on AVX2). At 4 streams (the
-/// default groups) the product ran 26, 33 and 29 GFLOP/s at H 64, 256 and
-/// 512 that way, 31, 36 and 35 in one call (AVX2 Zen 1, `cargo bench
-/// --bench kernels -- step`; `perf/README.md`). Each entry of C is summed
-/// over k in order by one FMA chain, as there: the same bits. Panics
-/// unless the shapes agree.
+/// default group size) the product ran 26 and 33 GFLOP/s at H 64 and 256
+/// that way, 31 and 36 in one call (AVX2 Zen 1, `cargo bench --bench
+/// kernels -- step`; `perf/README.md`). Each entry of C is summed over k
+/// in order by one FMA chain, as there: the same bits. Panics unless the
+/// shapes agree.
 pub fn gemm_nn_panels(a: MatRef, b: &[f32], c: &mut MatMut) {
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
     let pv = panel_vectors(Fast::N);
