@@ -39,6 +39,7 @@ use std::ops::{Add, Div, Mul, Range, Sub};
 use wide::{f32x8, f32x16, i32x8, i32x16};
 
 use super::mat::{MatMut, MatRef, gemm_dims, transpose_dims};
+use super::panels::PANEL;
 use super::tuning::{
     self, KC, MR, NT_COLS, NT_ROW_CHAINS, NT_ROW_ROWS_X8, NT_ROW_ROWS_X16, NT_ROWS_X8, NT_ROWS_X16,
     NV_ROW, NV_ROW_X16, PANEL_VECTORS_X8, PANEL_VECTORS_X16, ROW_PANELS, TRANSPOSE_TILE, nt_rows,
@@ -476,8 +477,7 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
 /// shapes agree.
 pub fn gemm_nn_panels(a: MatRef, b: &[f32], c: &mut MatMut) {
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
-    let pv = panel_vectors(Fast::N);
-    let width = pv * Fast::N;
+    let (pv, width) = (panel_vectors(Fast::N), PANEL);
     assert!(
         m >= 2 && a.rows() == m && n.is_multiple_of(width) && b.len() == k * n,
         "panels gemm_nn: C {m}×{n} += A {}×{k} · {} values of panels",
@@ -508,7 +508,7 @@ pub fn gemm_nn_panels(a: MatRef, b: &[f32], c: &mut MatMut) {
 /// holds whole panels of `k` rows and `c` their columns.
 pub fn gemm_nn_row_panels(a: &[f32], b: &[f32], c: &mut [f32]) {
     const PV: usize = panel_vectors(<Fast as Lane>::N);
-    let (k, width) = (a.len(), PV * Fast::N);
+    let (k, width) = (a.len(), PANEL);
     assert!(
         b.len() == c.len() * k && c.len().is_multiple_of(width),
         "row panels: a {k} values, B {} values, c {} values",
