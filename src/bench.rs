@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use wide::f32x8;
 
-use crate::config::{Parallel, TrainConfig};
+use crate::config::{OptimizerKind, Parallel, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::kernels::{self, simd::Fast};
@@ -53,6 +53,8 @@ pub struct BenchReport {
     /// included, share them; [`peak::physical_cores`]).
     pub cores: usize,
     pub parallel: Parallel,
+    /// The update rule trained with.
+    pub optimizer: OptimizerKind,
     /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
     /// chunk products.
     pub simd: &'static str,
@@ -161,6 +163,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         threads,
         cores,
         parallel: config.parallel,
+        optimizer: config.optimizer,
         simd: kernels::SIMD_PATH,
         one_row_f32x8: kernels::one_row_f32x8(),
         chunk_path: kernels::chunk::chunk_path(),
@@ -204,6 +207,7 @@ impl BenchReport {
             "threads": self.threads,
             "cores": self.cores,
             "parallel": self.parallel.to_string(),
+            "optimizer": self.optimizer.to_string(),
             "simd": self.simd,
             "one_row_f32x8": self.one_row_f32x8,
             "chunk_products": self.chunk_path,
@@ -233,7 +237,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, simd {}{}, chunk products {}, logits {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, optimizer {}, simd {}{}, chunk products {}, logits {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -246,6 +250,7 @@ impl std::fmt::Display for BenchReport {
             self.threads,
             self.cores,
             self.parallel,
+            self.optimizer,
             self.simd,
             if self.one_row_f32x8 {
                 " (one-row products within 2x L1d on f32x8: this CPU loads 512 bits at half rate)"

@@ -177,3 +177,22 @@ fn the_report_names_the_one_row_width() {
     let expected = rnn_fast::kernels::one_row_f32x8();
     assert_eq!(d["one_row_f32x8"].as_bool(), Some(expected), "{d}");
 }
+
+/// `--optimizer` trains with the rule named (the default: train's, Adam) and
+/// the report names it; an unknown rule is a usage error naming the option.
+#[test]
+fn the_update_rule_is_chosen_and_named() {
+    let d = bench_json(&["--hidden", "16", "--streams", "1"]);
+    assert_eq!(d["optimizer"], "adam", "{d}");
+    for rule in ["sgd", "adagrad", "adam"] {
+        let d = bench_json(&["--hidden", "16", "--streams", "1", "--optimizer", rule]);
+        assert_eq!(d["optimizer"], rule, "{d}");
+        assert!(d["loss"].as_f64().is_some_and(f64::is_finite), "{d}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args(["bench", "--optimizer", "rmsprop"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--optimizer"));
+}

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use std::io::Write;
 
-use rnn_fast::config::{MAX_THREADS_PER_CORE, Parallel, TrainConfig, capped_threads};
+use rnn_fast::config::{
+    MAX_THREADS_PER_CORE, OptimizerKind, Parallel, TrainConfig, capped_threads,
+};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::layout::CellKind;
 use rnn_fast::{Result, bench};
@@ -50,6 +52,10 @@ pub struct BenchArgs {
     /// Print one JSON object (chars_per_sec, gflops, peak_gflops, simd, ...).
     #[arg(long)]
     pub json: bool,
+    /// Update rule (see train --optimizer), with train's learning rate for
+    /// it.
+    #[arg(long, default_value = "adam", value_parser = named::<OptimizerKind>())]
+    pub optimizer: OptimizerKind,
     /// Train with this dropout rate (see train --dropout).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction_f32, allow_negative_numbers = true)]
     pub dropout: f32,
@@ -89,6 +95,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         shards,
         parallel: args.parallel,
         dropout: args.dropout,
+        optimizer: args.optimizer,
+        lr: TrainConfig::default_lr(args.optimizer, shards, args.hidden),
         ..defaults
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;
