@@ -53,9 +53,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Update rule (see train --optimizer), with train's learning rate for
-    /// it.
-    #[arg(long, default_value = "adam", value_parser = named::<OptimizerKind>())]
-    pub optimizer: OptimizerKind,
+    /// it [default: train's, adam].
+    #[arg(long, value_parser = named::<OptimizerKind>())]
+    pub optimizer: Option<OptimizerKind>,
     /// Train with this dropout rate (see train --dropout).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction_f32, allow_negative_numbers = true)]
     pub dropout: f32,
@@ -85,6 +85,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(b) => (b, args.shards.unwrap_or(threads.saturating_mul(b))),
         None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),
     };
+    let optimizer = args.optimizer.unwrap_or(defaults.optimizer);
     let config = TrainConfig {
         cell: args.cell,
         layers: args.layers,
@@ -95,8 +96,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         shards,
         parallel: args.parallel,
         dropout: args.dropout,
-        optimizer: args.optimizer,
-        lr: TrainConfig::default_lr(args.optimizer, shards, args.hidden),
+        optimizer,
+        lr: TrainConfig::default_lr(optimizer, shards, args.hidden),
         ..defaults
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;
