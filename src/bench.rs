@@ -53,8 +53,9 @@ pub struct BenchReport {
     /// included, share them; [`peak::physical_cores`]).
     pub cores: usize,
     pub parallel: Parallel,
-    /// The update rule trained with.
+    /// The update rule trained with, and its learning rate.
     pub optimizer: OptimizerKind,
+    pub lr: f32,
     /// The compiled SIMD path of the kernels, and the `gemm` crate's for the
     /// chunk products.
     pub simd: &'static str,
@@ -164,6 +165,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         cores,
         parallel: config.parallel,
         optimizer: config.optimizer,
+        lr: config.lr,
         simd: kernels::SIMD_PATH,
         one_row_f32x8: kernels::one_row_f32x8(),
         chunk_path: kernels::chunk::chunk_path(),
@@ -208,6 +210,7 @@ impl BenchReport {
             "cores": self.cores,
             "parallel": self.parallel.to_string(),
             "optimizer": self.optimizer.to_string(),
+            "lr": self.lr,
             "simd": self.simd,
             "one_row_f32x8": self.one_row_f32x8,
             "chunk_products": self.chunk_path,
@@ -237,7 +240,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, optimizer {}, simd {}{}, chunk products {}, logits {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, optimizer {} (lr {}), simd {}{}, chunk products {}, logits {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -251,6 +254,7 @@ impl std::fmt::Display for BenchReport {
             self.cores,
             self.parallel,
             self.optimizer,
+            self.lr,
             self.simd,
             if self.one_row_f32x8 {
                 " (one-row products within 2x L1d on f32x8: this CPU loads 512 bits at half rate)"

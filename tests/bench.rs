@@ -178,15 +178,25 @@ fn the_report_names_the_one_row_width() {
     assert_eq!(d["one_row_f32x8"].as_bool(), Some(expected), "{d}");
 }
 
-/// `--optimizer` trains with the rule named (the default: train's, Adam) and
-/// the report names it; an unknown rule is a usage error naming the option.
+/// `--optimizer` trains with the rule named (the default: train's, Adam) at
+/// train's learning rate for it, and the report names both; an unknown rule
+/// is a usage error naming the option.
 #[test]
 fn the_update_rule_is_chosen_and_named() {
+    use rnn_fast::config::{OptimizerKind, TrainConfig};
+    let lr = |d: &serde_json::Value| d["lr"].as_f64().unwrap_or_else(|| panic!("lr in {d}"));
     let d = bench_json(&["--hidden", "16", "--streams", "1"]);
     assert_eq!(d["optimizer"], "adam", "{d}");
-    for rule in ["sgd", "adagrad", "adam"] {
-        let d = bench_json(&["--hidden", "16", "--streams", "1", "--optimizer", rule]);
+    for (rule, kind) in [
+        ("sgd", OptimizerKind::Sgd),
+        ("adagrad", OptimizerKind::Adagrad),
+        ("adam", OptimizerKind::Adam),
+    ] {
+        // 2 threads of one stream: 2 shards, which Adam's rate depends on.
+        let args = ["--hidden", "512", "--streams", "1", "--threads", "2"];
+        let d = bench_json(&[&args[..], &["--optimizer", rule, "--seq-len", "4"]].concat());
         assert_eq!(d["optimizer"], rule, "{d}");
+        assert_eq!(lr(&d), TrainConfig::default_lr(kind, 2, 512) as f64, "{d}");
         assert!(d["loss"].as_f64().is_some_and(f64::is_finite), "{d}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
