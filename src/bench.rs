@@ -194,6 +194,14 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     })
 }
 
+/// `x` as the f64 of its shortest decimal: 0.1 for the f32 0.1, where the
+/// f64 widening would print 0.10000000149011612.
+fn shortest_decimal(x: f32) -> f64 {
+    x.to_string()
+        .parse()
+        .expect("an f32's decimal parses as an f64")
+}
+
 impl BenchReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> serde_json::Value {
@@ -210,7 +218,7 @@ impl BenchReport {
             "cores": self.cores,
             "parallel": self.parallel.to_string(),
             "optimizer": self.optimizer.to_string(),
-            "lr": self.lr,
+            "lr": shortest_decimal(self.lr),
             "simd": self.simd,
             "one_row_f32x8": self.one_row_f32x8,
             "chunk_products": self.chunk_path,

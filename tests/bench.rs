@@ -196,7 +196,7 @@ fn the_update_rule_is_chosen_and_named() {
         let args = ["--hidden", "512", "--streams", "1", "--threads", "2"];
         let d = bench_json(&[&args[..], &["--optimizer", rule, "--seq-len", "4"]].concat());
         assert_eq!(d["optimizer"], rule, "{d}");
-        assert_eq!(lr(&d), TrainConfig::default_lr(kind, 2, 512) as f64, "{d}");
+        assert_eq!(lr(&d) as f32, TrainConfig::default_lr(kind, 2, 512), "{d}");
         assert!(d["loss"].as_f64().is_some_and(f64::is_finite), "{d}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
