@@ -631,6 +631,7 @@ fn bad_input_is_one_clear_line() {
     fails_with(&["train", "--dropout", "1"], USAGE, "--dropout");
     fails_with(&["train", "--dropout", "-0.1"], USAGE, "--dropout");
     fails_with(&["train", "--optimizer", "rmsprop"], USAGE, "rmsprop");
+    fails_with(&["bench", "--optimizer", "rmsprop"], USAGE, "--optimizer");
     fails_with(
         &["train", "-o", "/no/such/dir/m.safetensors"],
         FAILURE,
