@@ -29,7 +29,7 @@
 //! The header's keys are sorted, so the same model always gives the same
 //! bytes; files are written atomically ([`crate::files::write_atomic`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -37,7 +37,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::input::{MAX_MODEL_BYTES, read_safetensors};
+use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES, read_safetensors};
 use crate::kernels::aligned::AlignedVec;
 use crate::layout::{CellKind, Layout, MAX_LAYERS};
 use crate::model::Model;
@@ -84,6 +84,52 @@ fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
             Entry::f32(format!("{prefix}{}", spec.name), shape, values)
         })
         .collect()
+}
+
+/// Every pre-activation and logit of a forward pass is a sum of weights
+/// each times an input of magnitude at most 1 (a one-hot character, a
+/// state squashed by tanh or a gate), so it is at most `Σ|w|` in magnitude
+/// (an LSTM's cell state grows by at most 1 a step). Below this bound no
+/// sum, and no difference of two logits in the softmax, overflows f32.
+const MAX_WEIGHT_MAGNITUDE: f64 = f32::MAX as f64 / 4.0;
+
+/// Refuses weights whose forward pass could overflow f32 (finite but
+/// absurd values: a damaged file), where it would give a loss of NaN and
+/// text drawn from NaN probabilities.
+fn check_magnitude(weights: &[f32]) -> Result<(), String> {
+    let total: f64 = weights.iter().map(|w| w.abs() as f64).sum();
+    if total > MAX_WEIGHT_MAGNITUDE {
+        return Err(format!(
+            "its weights' magnitudes sum to {total:.3e}, above {MAX_WEIGHT_MAGNITUDE:.3e}, where a forward pass could overflow f32"
+        ));
+    }
+    Ok(())
+}
+
+/// The names of the tensors [`to_bytes`] writes for `layout`: the weights
+/// and, for a checkpoint, both optimizer slots, the carried state and the
+/// shards' positions.
+fn tensor_names(layout: &Layout, checkpoint: bool) -> HashSet<String> {
+    let weights = layout.offsets().into_iter().map(|(_, spec)| spec.name);
+    let prefixes: &[&str] = if checkpoint {
+        &["", "opt.m.", "opt.v."]
+    } else {
+        &[""]
+    };
+    let mut names: HashSet<String> = prefixes
+        .iter()
+        .flat_map(|p| weights.clone().map(move |name| format!("{p}{name}")))
+        .collect();
+    if checkpoint {
+        names.extend(
+            layout
+                .carried_parts()
+                .iter()
+                .map(|part| format!("train.{part}")),
+        );
+        names.insert("train.positions".into());
+    }
+    names
 }
 
 /// What a training run records about itself beside its settings.
@@ -315,6 +361,31 @@ pub fn load(path: &Path) -> Result<Loaded> {
     })
 }
 
+/// Whether `path` holds an rnn-fast model file, judged by its header alone
+/// (safetensors whose metadata names the format), damaged or not: the only
+/// file `train --force` replaces.
+pub fn is_model_file(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut prefix = [0u8; 8];
+    if file.read_exact(&mut prefix).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(prefix);
+    let mut header = Vec::new();
+    if n > MAX_HEADER_BYTES || file.take(n).read_to_end(&mut header).is_err() {
+        return false;
+    }
+    serde_json::from_slice::<safetensors::tensor::Metadata>(&header).is_ok_and(|m| {
+        m.metadata()
+            .as_ref()
+            .and_then(|meta| meta.get("format"))
+            .is_some_and(|f| f == FORMAT)
+    })
+}
+
 /// Parses and validates model bytes; the error is the reason, for one line.
 pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     let (_, header) =
@@ -380,6 +451,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     }
     let layout = Layout::stacked(cell, layers, h, vocab.len());
     let weights = read_article(&tensors, &layout, "")?;
+    check_magnitude(&weights)?;
     let model = Model {
         vocab,
         layout,
@@ -393,6 +465,18 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         }),
         Err(_) => None,
     };
+    // Every tensor is one the layout reads: a file whose metadata names
+    // fewer layers (or no layers) than it holds must not load with its
+    // upper layers left out.
+    let expected = tensor_names(&layout, checkpoint.is_some());
+    let mut names = tensors.names();
+    names.sort();
+    if let Some(name) = names.into_iter().find(|n| !expected.contains(*n)) {
+        return Err(format!(
+            "it holds tensor {name:?}, which its metadata's model ({layers} layer{} of {cell}, H {h}) has not: the metadata and the tensors disagree",
+            if layers == 1 { "" } else { "s" }
+        ));
+    }
     Ok(Loaded { model, checkpoint })
 }
 

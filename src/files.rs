@@ -97,17 +97,27 @@ pub fn absolute(path: &Path) -> std::path::PathBuf {
     }
 }
 
+/// `path` with `infix` between its file stem and its extension
+/// (`model.safetensors`, `.1` → `model.1.safetensors`; no stem: `model`),
+/// byte for byte: a name that is not UTF-8 keeps its bytes.
+pub fn with_infix(path: &Path, infix: &str) -> std::path::PathBuf {
+    let mut name = path
+        .file_stem()
+        .unwrap_or(std::ffi::OsStr::new("model"))
+        .to_os_string();
+    name.push(infix);
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    path.with_file_name(name)
+}
+
 /// The first free name beside `path`: `model.safetensors` →
 /// `model.1.safetensors`, `model.2.safetensors`, ...
 pub fn beside(path: &Path) -> std::path::PathBuf {
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-    let ext = path
-        .extension()
-        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
     (1u64..)
-        .map(|n| path.with_file_name(format!("{stem}.{n}{ext}")))
+        .map(|n| with_infix(path, &format!(".{n}")))
         .find(|p| std::fs::symlink_metadata(p).is_err())
         .expect("a free name")
 }
@@ -127,10 +137,10 @@ pub struct OutputLock {
 impl OutputLock {
     /// Claims `output`, or says which run holds it.
     pub fn claim(output: &Path) -> Result<OutputLock> {
-        let name = output
-            .file_name()
-            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-        let path = output.with_file_name(format!(".{name}.lock"));
+        let mut name = std::ffi::OsString::from(".");
+        name.push(output.file_name().unwrap_or(std::ffi::OsStr::new("model")));
+        name.push(".lock");
+        let path = output.with_file_name(name);
         let err = |source| Error::Write {
             path: path.clone(),
             source,
@@ -175,5 +185,33 @@ impl Drop for OutputLock {
         if self.created {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn names_beside_an_output_keep_its_bytes() {
+        let p = |s: &[u8]| Path::new(std::ffi::OsStr::from_bytes(s)).to_path_buf();
+        assert_eq!(
+            with_infix(Path::new("d/model.safetensors"), ".1"),
+            Path::new("d/model.1.safetensors")
+        );
+        assert_eq!(
+            with_infix(Path::new("model"), ".best"),
+            Path::new("model.best")
+        );
+        // A name that is not UTF-8 is not rewritten with U+FFFD.
+        assert_eq!(with_infix(&p(b"m\xfe.st"), ".1"), p(b"m\xfe.1.st"));
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join(std::ffi::OsStr::from_bytes(b"m\xfe.st"));
+        std::fs::write(&taken, "x").unwrap();
+        assert_eq!(
+            beside(&taken),
+            dir.path().join(std::ffi::OsStr::from_bytes(b"m\xfe.1.st"))
+        );
     }
 }

@@ -205,10 +205,11 @@ fn draw_legend(svg: &mut String, has_val: bool) {
     }
 }
 
-/// Maps `[a, b]` onto `[p, q]`.
+/// Maps `[a, b]` onto `[p, q]` (in halves, so that no difference of finite
+/// values overflows).
 fn scale(a: f64, b: f64, p: f64, q: f64) -> impl Fn(f64) -> f64 {
-    let span = if b > a { b - a } else { 1.0 };
-    move |x| p + (x - a) / span * (q - p)
+    let span = if b > a { b / 2.0 - a / 2.0 } else { 1.0 };
+    move |x| p + (x / 2.0 - a / 2.0) / span * (q - p)
 }
 
 fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
@@ -226,29 +227,41 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
     );
 }
 
-/// About five round tick values covering `[lo, hi]` (steps of 1, 2 or 5 × 10^k).
+/// About five round tick values covering `[lo, hi]` (steps of 1, 2 or 5 ×
+/// 10^k), for any finite `lo ≤ hi`: a flat range is widened by half a unit
+/// or 5% of its value (a half is lost in the rounding of a loss of 1e17),
+/// and the span is taken in fifths, so that the widest range of finite
+/// values does not overflow; ticks beyond the largest finite value are held
+/// at it.
 pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (lo, hi) = if hi > lo {
         (lo, hi)
     } else {
-        (lo - 0.5, lo + 0.5)
+        let pad = (lo.abs() * 0.05).max(0.5);
+        ((lo - pad).max(-f64::MAX), (lo + pad).min(f64::MAX))
     };
-    let raw = (hi - lo) / 5.0;
+    let raw = hi / 5.0 - lo / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
         .find(|&s| s >= raw)
         .unwrap_or(10.0 * mag);
-    let first = (lo / step).floor() * step;
-    let count = ((hi - first) / step).ceil() as usize;
-    (0..=count).map(|i| first + i as f64 * step).collect()
+    let first = (lo / step).floor();
+    let count = (hi / step - first).ceil() as usize;
+    (0..=count)
+        .map(|i| ((first + i as f64) * step).clamp(-f64::MAX, f64::MAX))
+        .collect()
 }
 
-/// A tick label: 1.5M, 200k, 12, 1.75.
+/// A tick label: 1.5M, 200k, 12, 1.75; from 10^9 in powers of ten (2.5e30).
 fn label(x: f64) -> String {
     let a = x.abs();
-    if a >= 1e6 {
+    if a >= 1e9 {
+        let s = format!("{x:.2e}");
+        let (mantissa, exponent) = s.split_once('e').expect("an exponent");
+        format!("{}e{exponent}", trim_zeros(mantissa))
+    } else if a >= 1e6 {
         format!("{}M", trim(x / 1e6))
     } else if a >= 1e3 {
         format!("{}k", trim(x / 1e3))
@@ -258,7 +271,11 @@ fn label(x: f64) -> String {
 }
 
 fn trim(x: f64) -> String {
-    let s = format!("{x:.2}");
+    trim_zeros(&format!("{x:.2}"))
+}
+
+/// A decimal without its trailing zeros (and point): 1.50 → 1.5, 2.00 → 2.
+fn trim_zeros(s: &str) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -274,6 +291,33 @@ mod tests {
         assert_eq!(label(1_500_000.0), "1.5M");
         assert_eq!(label(200_000.0), "200k");
         assert_eq!(label(1.75), "1.75");
+        assert_eq!(label(2.5e30), "2.5e30");
+        assert_eq!(label(-1e9), "-1e9");
+    }
+
+    /// A diverged run's log (losses of 1e17 to 1e308, flat or spread) draws
+    /// finite coordinates and a handful of ticks.
+    #[test]
+    fn huge_and_flat_losses_draw_finite_figures() {
+        for (a, b) in [
+            (1e17, 1e17),
+            (7.4e30, 7.4e30),
+            (2.0, 7.4e30),
+            (-f64::MAX, f64::MAX),
+            (f64::MAX, f64::MAX),
+            (0.0, 1e-300),
+        ] {
+            let t = nice_ticks(a, b);
+            assert!(t.len() >= 2 && t.len() <= 12, "{a} {b}: {t:?}");
+            assert!(t[0] <= a && *t.last().unwrap() >= b, "{a} {b}: {t:?}");
+            assert!(t.iter().all(|x| x.is_finite()), "{a} {b}: {t:?}");
+            let rows = parse(&format!("{CSV_HEADER}\n1,0.5,100,{a},\n2,1,200,{b},{b}\n")).unwrap();
+            let svg = render(&rows);
+            assert!(
+                !svg.contains("NaN") && !svg.contains("inf"),
+                "{a} {b}: {svg}"
+            );
+        }
     }
 
     #[test]

@@ -295,6 +295,112 @@ fn an_existing_model_is_kept_unless_forced() {
         .checkpoint
         .unwrap();
     assert_eq!(ck.state.epoch, 2);
+    // --epochs counts the whole run: at or below the epochs done, nothing
+    // is trained, so nothing is rewritten (its planned epochs kept).
+    let done = std::fs::read(&early).unwrap();
+    fails(
+        &mut resume(&early, &early, false),
+        2,
+        "--epochs 2 leaves nothing to train: the checkpoint has trained 2 epochs",
+    );
+    fails(
+        bin()
+            .args(["train", "-q", "--resume"])
+            .arg(&early)
+            .arg("-o")
+            .arg(&early)
+            .arg(&text),
+        2,
+        "the checkpoint has trained all its 2 epochs: nothing is left to train",
+    );
+    assert_eq!(std::fs::read(&early).unwrap(), done);
+}
+
+/// `--force` replaces a model, or a log, that is not this run's; never a
+/// file of another kind named by mistake. A run that diverges does not
+/// call the file it was to replace its checkpoint.
+#[test]
+fn force_replaces_only_models_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 20_000);
+    let thesis = d.join("thesis.txt");
+    std::fs::write(&thesis, "my thesis draft\n").unwrap();
+    let train = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["train", "c.txt", "--hidden", "8", "--epochs", "1", "-q"])
+            .args(["--sample-len", "0", "--force"])
+            .args(args);
+        c
+    };
+    fails(
+        &mut train(&["-o", "thesis.txt"]),
+        2,
+        "-o thesis.txt exists and is not an rnn-fast model: it is not replaced, even with --force",
+    );
+    fails(
+        &mut train(&["--log", "thesis.txt"]),
+        2,
+        "--log thesis.txt exists and is not an rnn-fast log: it is not replaced, even with --force",
+    );
+    std::fs::write(d.join("x.best.safetensors"), "notes").unwrap();
+    fails(
+        &mut train(&["-o", "x.safetensors", "--val-frac", "0.2"]),
+        2,
+        "x.best.safetensors exists and is not an rnn-fast model",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&thesis).unwrap(),
+        "my thesis draft\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("x.best.safetensors")).unwrap(),
+        "notes"
+    );
+    assert!(!d.join("x.safetensors").exists());
+    // A model and a log of another run are replaced.
+    let other = small_model(d, &text, "other.safetensors", "1");
+    let before = std::fs::read(&other).unwrap();
+    std::fs::write(
+        d.join("run.csv"),
+        "elapsed_s,epoch,chars_seen,train_loss,val_loss\n",
+    )
+    .unwrap();
+    ok(&mut train(&[
+        "-o",
+        "other.safetensors",
+        "--seed",
+        "9",
+        "--log",
+        "run.csv",
+    ]));
+    assert_ne!(std::fs::read(&other).unwrap(), before);
+    assert!(
+        std::fs::read_to_string(d.join("run.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 1
+    );
+    // A diverging run with --force saved no checkpoint: it says so, and the
+    // model it was to replace is as it was.
+    let before = std::fs::read(&other).unwrap();
+    let o = bin()
+        .current_dir(d)
+        .args(["train", "c.txt", "--optimizer", "sgd", "--lr", "1e38"])
+        .args(["--clip", "inf", "--sample-len", "0", "--force"])
+        .args(["--checkpoint-every", "1000", "-o", "other.safetensors"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("training diverged") && err.contains("nothing was saved"),
+        "{err}"
+    );
+    assert!(!err.contains("checkpoint"), "{err}");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
 }
 
 #[test]
@@ -380,11 +486,13 @@ fn bad_command_lines_exit_2_with_the_option_value_and_range() {
         2,
         "invalid value '-1' for '--hidden <N>'",
     );
-    fails(
-        &mut train(&["--lr", "1e-50"]),
-        2,
-        "'--lr <F>': is too small",
-    );
+    for tiny in ["1e-50", "1e-40"] {
+        fails(
+            &mut train(&["--lr", tiny]),
+            2,
+            "'--lr <F>': is too small: a positive number from 1.1754944e-38 is needed",
+        );
+    }
     fails(&mut train(&["--lr", "1e39"]), 2, "'--lr <F>': is too large");
     fails(
         &mut train(&["--eval-every", "-3"]),

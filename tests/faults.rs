@@ -177,26 +177,27 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
         ("-TERM", 143, "SIGTERM"),
         ("-HUP", 129, "SIGHUP"),
     ] {
-        let out = dir.path().join(format!("{name}.safetensors"));
+        // A name a shell would split or unquote, to paste the command given.
+        let out = dir.path().join(format!("{name} run's.safetensors"));
         let (status, err) = interrupt(dir.path(), &text, &out, signal);
         assert_eq!(status, Some(code), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.contains(&format!("interrupted by {name}")) && err.contains("--resume"),
-            "{err}"
-        );
+        assert!(err.contains(&format!("interrupted by {name}")), "{err}");
         let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
         assert!(state.optimizer_steps > 0);
-        // And it resumes.
-        let o = bin()
-            .args(["train", "--resume"])
-            .arg(&out)
-            .args(["--max-seconds", "0.1", "--sample-len", "0", "-o"])
-            .arg(&out)
-            .arg(&text)
+        // And it resumes, by the command it gives, pasted into a shell.
+        let (_, command) = err.trim_end().split_once("resume with: rnn-fast ").unwrap();
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("\"$0\" {command} --max-seconds 0.1 --sample-len 0"))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 
@@ -417,6 +418,13 @@ fn corrupt_model_files_are_errors_not_panics() {
     model.weights[3] = f32::NAN;
     let nan = checkpoint::to_bytes(&model, None).unwrap();
     check(nan, "non-finite value");
+    // Finite weights so large that a forward pass would overflow.
+    let mut huge = loaded.model.clone();
+    huge.weights
+        .iter_mut()
+        .for_each(|w| *w = 3e38f32.copysign(*w));
+    let huge = checkpoint::to_bytes(&huge, None).unwrap();
+    check(huge, "where a forward pass could overflow f32");
     // A stacked model claiming more layers than it holds, or too many.
     let cell = rnn_fast::layout::CellKind::Lstm;
     let init = rnn_fast::config::InitKind::Article;
@@ -430,5 +438,14 @@ fn corrupt_model_files_are_errors_not_panics() {
     check(
         edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"9\""),
         "bad layers in its metadata (9; a lstm model has 1 to 8)",
+    );
+    // ...or fewer: the upper layer is not left out in silence.
+    check(
+        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"1\""),
+        "it holds tensor \"bias_hh_l1\", which its metadata's model (1 layer of lstm, H 8) has not",
+    );
+    check(
+        edit_header(&two, "\"layers\":\"2\"", "\"lxxxrs\":\"2\""),
+        "it holds tensor \"bias_hh_l1\"",
     );
 }

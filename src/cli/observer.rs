@@ -42,6 +42,8 @@ pub struct TrainObserver {
     pub keep_best: bool,
     pub best_epoch: Option<f64>,
     pub last_checkpoint: Instant,
+    /// Whether a periodic checkpoint of this run is at `output`.
+    pub checkpoint_saved: bool,
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
     /// Best validation loss (of this run and those it resumes) and best
@@ -209,6 +211,7 @@ impl Observer for TrainObserver {
         {
             self.save(trainer, &self.output, p.chars_seen)?;
             self.last_checkpoint = Instant::now();
+            self.checkpoint_saved = true;
         }
         self.maybe_sample(trainer, p.chars_seen)?;
         // A signal asks to stop after this step (the session then saves).
@@ -218,12 +221,5 @@ impl Observer for TrainObserver {
 
 /// `OUTPUT` with `.best` before its extension: `model.safetensors` → `model.best.safetensors`.
 pub fn best_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-    let name = match output.extension() {
-        Some(ext) => format!("{stem}.best.{}", ext.to_string_lossy()),
-        None => format!("{stem}.best"),
-    };
-    output.with_file_name(name)
+    rnn_fast::files::with_infix(output, ".best")
 }

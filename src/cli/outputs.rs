@@ -73,8 +73,9 @@ pub fn beside_unless_forced(asked: &Path, force: bool) -> (PathBuf, Option<PathB
     }
 }
 
-/// A resumed run appends to its `--log`: it must be a log (or new, or empty).
-pub fn check_is_log(path: &Path) -> Result<()> {
+/// A `--log` a resumed run appends to, or `--force` replaces: it must be a
+/// log (or new, or empty). `action`: what is not done to another file.
+pub fn check_is_log(path: &Path, action: &str) -> Result<()> {
     use std::io::BufRead;
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(());
@@ -85,7 +86,7 @@ pub fn check_is_log(path: &Path) -> Result<()> {
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "--log {} exists and is not an rnn-fast log: it is not appended to; choose another --log",
+        "--log {} exists and is not an rnn-fast log: it is not {action}; choose another --log",
         path.display()
     )))
 }
@@ -129,6 +130,7 @@ pub fn model_output(
     let exists = std::fs::symlink_metadata(asked).is_ok();
     let own = resumed.is_some_and(|(from, _)| files::same_file(asked, from));
     if exists && !own && force {
+        check_replaces_a_model("-o", asked)?;
         check_not_further_along(asked, resumed.map(|(_, chars)| chars))?;
     }
     let (path, moved_from) = beside_unless_forced(asked, force || own);
@@ -138,6 +140,25 @@ pub fn model_output(
         lock,
         moved_from,
     })
+}
+
+/// `--force` replaces a model, never another file (a text named by
+/// mistake): `existing`, named by `option`, must be an rnn-fast model file or
+/// empty.
+pub fn check_replaces_a_model(option: &str, existing: &Path) -> Result<()> {
+    let empty = std::fs::metadata(existing).is_ok_and(|m| m.len() == 0);
+    if empty || checkpoint::is_model_file(existing) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{option} {} exists and is not an rnn-fast model: it is not replaced, even with --force; choose another {}",
+        existing.display(),
+        if option.starts_with('-') {
+            option
+        } else {
+            "-o"
+        }
+    )))
 }
 
 /// A resumed run at `resumed_chars` characters must not replace a checkpoint

@@ -34,6 +34,11 @@ pub fn run(args: PlotArgs) -> Result<()> {
     files::write_atomic(&args.output, plot::render(&rows).as_bytes())?;
     say(
         &mut std::io::stdout().lock(),
-        format_args!("wrote {} ({} points)", args.output.display(), rows.len()),
+        format_args!(
+            "wrote {} ({} point{})",
+            args.output.display(),
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" }
+        ),
     )
 }

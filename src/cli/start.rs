@@ -81,6 +81,25 @@ pub fn resumed_settings(
     })
 }
 
+/// Refuses a resumed run with nothing left to train: `--epochs` counts the
+/// whole run, so at or below the epochs done the run would train nothing
+/// and save the checkpoint with fewer epochs planned.
+pub fn check_epochs_left(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
+    let epochs = args.epochs.unwrap_or(ck.settings.epochs);
+    let done = ck.state.epoch;
+    if epochs > done {
+        return Ok(());
+    }
+    Err(Error::Usage(match args.epochs {
+        Some(e) => format!(
+            "--epochs {e} leaves nothing to train: the checkpoint has trained {done} epochs, and --epochs counts the whole run; give more than {done}"
+        ),
+        None => format!(
+            "the checkpoint has trained all its {done} epochs: nothing is left to train; give --epochs above {done} to train on"
+        ),
+    }))
+}
+
 /// Refuses a setting given with `--resume` that differs from the
 /// checkpoint's, naming both values; equal ones are accepted, so the
 /// command that started a run can be re-run with `--resume` appended.

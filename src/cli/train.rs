@@ -119,6 +119,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut out = Output::new(args.quiet);
     let keep_best = !val.is_empty();
     let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out, keep_best)?;
+    if let Some(ck) = start.checkpoint() {
+        start::check_epochs_left(&args, ck)?;
+    }
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
@@ -161,6 +164,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         keep_best,
         best_epoch: None,
         last_checkpoint: Instant::now(),
+        checkpoint_saved: false,
         samples,
         interrupts,
         best_train: f64::INFINITY,
@@ -241,10 +245,13 @@ fn claim_outputs(
     }
     let log = match &args.log {
         Some(path) if resumed.is_some() => {
-            outputs::check_is_log(path)?;
+            outputs::check_is_log(path, "appended to")?;
             Some(path.clone())
         }
         Some(path) => {
+            if args.force {
+                outputs::check_is_log(path, "replaced, even with --force")?;
+            }
             let (to, kept) = outputs::beside_unless_forced(path, args.force);
             if let Some(kept) = kept {
                 moved.push((kept, to.clone()));
@@ -289,11 +296,14 @@ fn check_final_paths(
         .resume
         .as_deref()
         .is_some_and(|r| files::same_file(r, model) && files::same_file(&best_path(r), &best));
-    if std::fs::symlink_metadata(&best).is_ok() && !own && !args.force {
-        return Err(Error::Usage(format!(
-            "{} exists and is not this run's best model: it is kept; add --force to replace it, or choose another -o",
-            best.display()
-        )));
+    if std::fs::symlink_metadata(&best).is_ok() && !own {
+        if !args.force {
+            return Err(Error::Usage(format!(
+                "{} exists and is not this run's best model: it is kept; add --force to replace it, or choose another -o",
+                best.display()
+            )));
+        }
+        outputs::check_replaces_a_model(best_role, &best)?;
     }
     Ok(())
 }
@@ -449,17 +459,24 @@ fn finish(
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
             let best = best_path(&output);
-            let kept = match (
-                observer.checkpoint_every.is_some() && output.is_file(),
-                observer.best_epoch,
-            ) {
-                (true, _) => format!("; the last good checkpoint, {out}, is kept"),
-                (false, Some(_)) => format!(
+            // Only a checkpoint this run wrote, or the one it resumes in
+            // place, is named: a file --force was to replace is not this run's.
+            let resumed_in_place = args
+                .resume
+                .as_deref()
+                .is_some_and(|r| files::same_file(r, &output));
+            let kept = if observer.checkpoint_saved {
+                format!("; the last good checkpoint, {out}, is kept")
+            } else if resumed_in_place {
+                format!("; the checkpoint resumed, {out}, is kept as it was")
+            } else if observer.best_epoch.is_some() {
+                format!(
                     "; the best model by validation ({:.3} nats/char), {}, is kept",
                     observer.best_val,
                     best.display()
-                ),
-                (false, None) => "; nothing was saved".to_string(),
+                )
+            } else {
+                "; nothing was saved".to_string()
             };
             return Err(Error::Diverged(format!("{msg}{kept}")));
         }
@@ -473,17 +490,19 @@ fn finish(
         let corpus_arg = args
             .corpus
             .as_ref()
-            .map_or(String::new(), |p| format!(" {}", p.display()));
+            .map_or(String::new(), |p| format!(" {}", shell_word(p)));
+        let o = shell_word(&output);
         return Err(Error::Interrupted {
             code,
             message: format!(
-                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {out} -o {out}"
+                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {o} -o {o}"
             ),
         });
     }
     if stop == Stop::TimeLimit {
+        let o = shell_word(&output);
         observer.out.line(format_args!(
-            "stopped after --max-seconds {}: resume with --resume {out} -o {out}",
+            "stopped after --max-seconds {}: resume with --resume {o} -o {o}",
             args.max_seconds.unwrap_or(0.0),
         ));
     }
@@ -496,6 +515,19 @@ fn finish(
         ));
     }
     report_lost_output(&output, observer)
+}
+
+/// `path` as one word of a shell command to paste: as it is when it holds
+/// only characters no shell reads specially, else in single quotes (a `'`
+/// inside written `'\''`).
+fn shell_word(path: &std::path::Path) -> String {
+    let s = path.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./+=:,@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The run is saved; a progress output or log that failed on the way is

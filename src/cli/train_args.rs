@@ -141,8 +141,9 @@ pub struct TrainArgs {
     /// Print a sample of 200 characters every N trained characters.
     #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub sample_every: Option<usize>,
-    /// Replace an existing model at the output that this run did not start
-    /// from (without it, the run saves beside it and says so).
+    /// Replace an existing model at the output (or log at --log) that this
+    /// run did not start from (without it, the run saves beside it and says
+    /// so). A file that is not an rnn-fast model (or log) is never replaced.
     #[arg(long)]
     pub force: bool,
     /// Print nothing but warnings and errors.

@@ -48,8 +48,9 @@ pub fn positive_f32(s: &str) -> Result<f32, String> {
             "is too large: a positive number up to {:e} is needed",
             f32::MAX
         )),
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        Ok(x) if x == 0.0 && s.parse::<f64>().is_ok_and(|d| d > 0.0) => Err(format!(
+        Ok(x) if x.is_finite() && x >= f32::MIN_POSITIVE => Ok(x),
+        // Subnormal, or rounded to 0: the range said is the normal floats'.
+        Ok(x) if x >= 0.0 && s.parse::<f64>().is_ok_and(|d| d > 0.0) => Err(format!(
             "is too small: a positive number from {:e} is needed",
             f32::MIN_POSITIVE
         )),
