@@ -131,7 +131,9 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let window = Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let (mut chars, mut loss_sum) = (0usize, 0.0f64);
-    while start.elapsed() < window {
+    // At least one step, however short the window: a report of nothing
+    // trained would give a loss of 0.
+    while start.elapsed() < window || chars == 0 {
         let left = window.saturating_sub(start.elapsed());
         let (loss, _) = trainer.train_for(&corpus.ids, usize::MAX, Some(left));
         chars += loss.count;
@@ -149,7 +151,8 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let gflops = chars_per_sec * fpc / 1e9;
     let l2_gbs = peak::l2_read_gbs::<Fast>(PEAK_TIME);
     let clock_ghz = peak::clock_ghz(CLOCK_TIME);
-    let rbpc = recurrent_bytes_per_char(gates, config.layers, config.hidden, config.streams);
+    let streams = config.streams_per_pass();
+    let rbpc = recurrent_bytes_per_char(gates, config.layers, config.hidden, streams);
     let recurrent_gbs = chars_per_sec * rbpc / 1e9;
     let whh_bytes = 4 * gates * config.hidden * config.hidden;
     Ok(BenchReport {
@@ -158,7 +161,7 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         hidden: config.hidden,
         vocab: v,
         seq_len: config.seq_len,
-        streams: config.streams,
+        streams,
         shards: config.shards,
         groups: config.shards.div_ceil(config.streams),
         threads,
@@ -170,8 +173,8 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         one_row_f32x8: kernels::one_row_f32x8(),
         chunk_path: kernels::chunk::chunk_path(),
         logits: kernels::logits::path(
-            config.streams,
-            config.seq_len * config.streams,
+            streams,
+            config.seq_len * streams,
             v,
             trainer.model().layout.hp,
         ),
@@ -248,7 +251,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} cores, parallel {}, optimizer {} (lr {}), simd {}{}, chunk products {}, logits {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} core{}, parallel {}, optimizer {} (lr {}), simd {}{}, chunk products {}, logits {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -260,6 +263,7 @@ impl std::fmt::Display for BenchReport {
             if self.groups == 1 { "" } else { "s" },
             self.threads,
             self.cores,
+            if self.cores == 1 { "" } else { "s" },
             self.parallel,
             self.optimizer,
             self.lr,

@@ -275,6 +275,12 @@ impl TrainConfig {
         DEFAULT_STREAMS.min(shards)
     }
 
+    /// The streams one pass trains: `streams`, or all the shards where
+    /// there are fewer (a group is never larger than the shards).
+    pub fn streams_per_pass(&self) -> usize {
+        self.streams.min(self.shards)
+    }
+
     /// The default learning rate of an optimizer (with mean gradients) for
     /// `shards` shards and `hidden` units: Adam's grows as `0.001875 √K`, at
     /// least 0.002 (0.015 at 64 shards, the cosine schedule's peak), and

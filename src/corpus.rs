@@ -43,7 +43,8 @@ impl Corpus {
     fn check_len(len: usize) -> Result<()> {
         if len < 2 {
             return Err(Error::Text(format!(
-                "the text has {len} character(s); at least 2 are needed to learn a next character"
+                "the text has {len} character{}; at least 2 are needed (a character and the next one, to learn or score)",
+                if len == 1 { "" } else { "s" }
             )));
         }
         Ok(())

@@ -135,8 +135,8 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    /// Claims `output`, or says which run holds it.
-    pub fn claim(output: &Path) -> Result<OutputLock> {
+    /// Claims `output` (named by `option`), or says which run holds it.
+    pub fn claim(output: &Path, option: &str) -> Result<OutputLock> {
         let mut name = std::ffi::OsString::from(".");
         name.push(output.file_name().unwrap_or(std::ffi::OsStr::new("model")));
         name.push(".lock");
@@ -170,7 +170,7 @@ impl OutputLock {
                 _file: file,
             }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
-                "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another -o",
+                "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another {option}",
                 output.display(),
                 path.display()
             ))),

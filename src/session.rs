@@ -4,7 +4,9 @@
 //! A report is made when an epoch ends at the article's cadence (epoch 1,
 //! every tenth of the epochs, the last), whenever the characters trained in
 //! the run reach the next multiple of `eval_every` (so a resumed run
-//! reports where the run that never stopped does), and when training stops. Its
+//! reports where the run that never stopped does; a multiple within half
+//! that spacing of an epoch end that reports is left out, as a repeat of
+//! it), and when training stops. Its
 //! training loss always means one thing: the mean over the characters
 //! trained since the previous report (the progress bar shows the last one).
 //! `elapsed_s` counts training only; evaluation time is left out, so that
@@ -55,6 +57,12 @@ pub trait Observer {
     /// A moment between two steps, at least every `tick`: time to draw
     /// progress, write a checkpoint or stop. `Ok(false)` stops the session.
     fn tick(&mut self, trainer: &Trainer, progress: &Progress) -> Result<bool>;
+    /// The characters trained (in the run) at which the observer wants its
+    /// next tick, if any: the session ticks at the first step that reaches
+    /// them (a periodic sample at its count, not at the next tick's).
+    fn next_tick_at(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// One report: a row of the CSV log.
@@ -155,11 +163,18 @@ impl Run<'_> {
     }
 
     /// Trains until the next tick, report or epoch end; the error is a divergence.
-    fn train(&mut self, trainer: &mut Trainer, train: &[u16]) -> Result<bool> {
-        let want = match self.options.eval_every {
+    fn train(
+        &mut self,
+        trainer: &mut Trainer,
+        train: &[u16],
+        tick_at: Option<usize>,
+    ) -> Result<bool> {
+        let report = match self.options.eval_every {
             0 => usize::MAX,
             n => self.next_report(n) - self.chars_seen,
         };
+        let tick = tick_at.map_or(usize::MAX, |at| at.saturating_sub(self.chars_seen).max(1));
+        let want = report.min(tick);
         let limit = match self.options.max_time {
             Some(m) => m.saturating_sub(self.session).min(self.options.tick),
             None => self.options.tick,
@@ -204,13 +219,26 @@ pub fn run(
     };
     while trainer.epoch() < options.epochs {
         let before = run.chars_seen;
-        let ended = run.train(trainer, train)?;
+        let ended = run.train(trainer, train, observer.next_tick_at())?;
         // At the epoch cadence, and at every multiple of eval_every; like
         // every report, the loss since the last one.
         let e = trainer.epoch();
-        let cadence = ended && (e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs);
-        let crossed = options.eval_every > 0
-            && run.chars_seen / options.eval_every > before / options.eval_every;
+        let at_cadence = |e: usize| e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs;
+        let cadence = ended && at_cadence(e);
+        let every = options.eval_every;
+        let crossed = every > 0 && run.chars_seen / every > before / every && {
+            // A multiple within half a spacing of an epoch end that reports
+            // anyway would repeat that report a step or two away (and count
+            // twice toward the plateau's patience): it is left out. Decided
+            // by the multiple alone, so that a resumed run leaves out the same.
+            let m = run.chars_seen / every * every;
+            let epoch_ends = [m / epoch_chars, m.div_ceil(epoch_chars)];
+            !epoch_ends.into_iter().any(|k| {
+                (1..=options.epochs).contains(&k)
+                    && at_cadence(k)
+                    && (k * epoch_chars).abs_diff(m) < every / 2
+            })
+        };
         if cadence || crossed {
             let window = std::mem::take(&mut run.window);
             run.report(trainer, observer, window, true)?;
@@ -323,5 +351,46 @@ mod tests {
         let epochs: Vec<f64> = reports.0.iter().map(|r| r.epoch).collect();
         assert_eq!(epochs, [1.0, 2.0], "{:?}", reports.0);
         assert!(reports.0.iter().all(|r| r.train_loss > 0.0));
+    }
+
+    /// A multiple of `eval_every` a few characters after (or before) an
+    /// epoch end that reports is left out: no report of a step or two, and
+    /// the rest of the spacing kept. Here the epoch is one character short
+    /// of two spacings (a held-out split of a third, the spacing raised to
+    /// its length), as `train --val-frac` makes it.
+    #[test]
+    fn no_report_follows_an_epoch_report_by_a_step() {
+        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
+        let corpus = Corpus::from_text(&text).unwrap();
+        let config = TrainConfig {
+            hidden: 8,
+            threads: 1,
+            ..TrainConfig::defaults(corpus.len())
+        };
+        let epoch = Trainer::new(config.clone(), &corpus)
+            .unwrap()
+            .chars_per_epoch();
+        for every in [epoch.div_ceil(2), epoch.div_ceil(3) - 1] {
+            let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
+            let mut reports = Reports(Vec::new());
+            run(
+                &mut trainer,
+                &corpus.ids,
+                &[],
+                &fresh(3, every),
+                &mut reports,
+            )
+            .unwrap();
+            let at: Vec<usize> = reports.0.iter().map(|r| r.chars_seen).collect();
+            assert!(
+                at.windows(2).all(|w| w[1] - w[0] >= every / 2),
+                "{every}: {at:?}"
+            );
+            // Every epoch end reports, and every multiple away from one.
+            for k in 1..=3 {
+                assert!(at.contains(&(k * epoch)), "{every}: {at:?}");
+            }
+            assert!(at.len() >= 6, "{every}: {at:?}");
+        }
     }
 }

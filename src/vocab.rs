@@ -126,7 +126,8 @@ impl Vocab {
                 Some(id) => ids.push(id),
                 None => {
                     return Err(Error::Text(format!(
-                        "character {c:?} (at character {pos}) is not in the model's vocabulary of {} characters",
+                        "character {c:?} (character {} of the text, counting from 1) is not in the model's vocabulary of {} characters",
+                        pos + 1,
                         self.len()
                     )));
                 }
@@ -160,7 +161,10 @@ mod tests {
     fn unknown_character_is_named() {
         let v = Vocab::from_text("abc").unwrap();
         let e = v.encode("abz").unwrap_err().to_string();
-        assert!(e.contains("'z'") && e.contains("character 2"), "{e}");
+        assert!(
+            e.contains("'z' (character 3 of the text, counting from 1)"),
+            "{e}"
+        );
     }
 
     #[test]

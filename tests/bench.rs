@@ -71,6 +71,37 @@ fn given_streams_make_one_group_per_thread() {
     );
 }
 
+/// More streams than shards train the shards in one pass: the report says
+/// so and sets the traffic against that many; shards taken from --streams
+/// that the text cannot cut are named by --streams; a window too short for
+/// one step still trains one.
+#[test]
+fn streams_beyond_the_shards_are_the_shards() {
+    let d = bench_json(&["--hidden", "16", "--streams", "5", "--shards", "3"]);
+    assert_eq!(
+        (d["streams"].as_u64(), d["groups"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let per_stream = 8.0 * 16.0 * 16.0 / 3.0;
+    assert_eq!(d["recurrent_bytes_per_char"].as_f64(), Some(per_stream));
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args(["bench", "--hidden", "16", "--streams", "1000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--streams 1000 on 1 thread trains 1000 shards"),
+        "{err}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args(["bench", "--hidden", "16", "--seconds", "1e-9", "--json"])
+        .output()
+        .unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(d["chars"].as_u64().unwrap() >= 40, "{d}");
+}
+
 #[test]
 fn the_recurrence_traffic_is_set_against_the_l2_peak() {
     let d = bench_json(&["--hidden", "256", "--streams", "2"]);

@@ -325,6 +325,44 @@ fn every_cell_loads_into_pytorch_by_name_and_scores_as_eval() {
     }
 }
 
+/// `--sample-every N` samples at the first step past each multiple of N
+/// (not at the progress ticks), and an option the schedule does not read is
+/// said to do nothing.
+#[test]
+fn samples_come_every_n_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    let words: String = (0..15_000u32)
+        .map(|i| ["the ", "cat ", "sat ", "on ", "a ", "mat\n"][(i * 7 % 13 % 6) as usize])
+        .collect();
+    std::fs::write(&text, words).unwrap();
+    let o = ok(bin()
+        .args(["train", "--hidden", "8", "--epochs", "2", "--val-frac", "0"])
+        .args(["--shards", "4", "--streams", "4", "--sample-every", "5000"])
+        .args(["--lr-decay", "0.5", "--sample-len", "0", "-o"])
+        .arg(dir.path().join("m.safetensors"))
+        .arg(&text));
+    let at: Vec<usize> = stdout(&o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("--- sample after "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    // Two epochs of about 47,000 characters; a step is 4 shards × 40.
+    assert!(at.len() >= 18, "{at:?}");
+    for (k, &chars) in at.iter().enumerate() {
+        let due = (k + 1) * 5000;
+        assert!(
+            (due..due + 160).contains(&chars),
+            "sample {k} at {chars}: {at:?}"
+        );
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: --lr-decay does nothing under --lr-schedule cosine (the default)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn validation_log_and_time_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -386,11 +424,15 @@ fn validation_log_and_time_limit() {
         .args(["--sample-len", "0", "-o"])
         .arg(&model)
         .arg(&text));
-    assert!(
-        stdout(&o).contains("stopped after --max-seconds 0.3"),
-        "{}",
-        stdout(&o)
+    // The command it gives names the corpus (without it, the resume would
+    // read the built-in text).
+    let said = format!(
+        "stopped after --max-seconds 0.3: resume with: rnn-fast train {} --resume {} -o {}",
+        text.display(),
+        model.display(),
+        model.display()
     );
+    assert!(stdout(&o).contains(&said), "{}", stdout(&o));
     rnn_fast::checkpoint::load(&model).unwrap();
 }
 
@@ -605,6 +647,12 @@ fn bad_input_is_one_clear_line() {
         FAILURE,
         "cannot read /no/such/file.txt",
     );
+    // A line break in a path is written out: still one line.
+    fails_with(
+        &["train", "/no/such\nfile.txt", "-o", out],
+        FAILURE,
+        "cannot read /no/such\\nfile.txt",
+    );
     fails_with(&["train", dir_s, "-o", out], FAILURE, "is a directory");
     fails_with(&["train", &empty, "-o", out], FAILURE, "the file is empty");
     fails_with(
@@ -640,7 +688,7 @@ fn bad_input_is_one_clear_line() {
     fails_with(
         &["sample", model, "--prime", "hé"],
         USAGE,
-        "'é' (at character 1) is not in the model's vocabulary",
+        "'é' (character 2 of the text, counting from 1) is not in the model's vocabulary",
     );
     fails_with(
         &["sample", model, "--prime", ""],

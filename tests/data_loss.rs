@@ -359,6 +359,22 @@ fn force_replaces_only_models_and_logs() {
         "notes"
     );
     assert!(!d.join("x.safetensors").exists());
+    // A run refused by a later check (shards, memory) leaves an existing
+    // log as it was, forced or not, and writes no new one beside it.
+    let rows = "elapsed_s,epoch,chars_seen,train_loss,val_loss\n1,1,100,3.0,\n";
+    std::fs::write(d.join("kept.csv"), rows).unwrap();
+    for force in [true, false] {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["train", "c.txt", "--shards", "20000", "--log", "kept.csv"])
+            .args(["-o", "y.safetensors"]);
+        if force {
+            c.arg("--force");
+        }
+        fails(&mut c, 2, "--shards 20000 cannot cut");
+        assert_eq!(std::fs::read_to_string(d.join("kept.csv")).unwrap(), rows);
+        assert!(!d.join("kept.1.csv").exists() && !d.join("y.safetensors").exists());
+    }
     // A model and a log of another run are replaced.
     let other = small_model(d, &text, "other.safetensors", "1");
     let before = std::fs::read(&other).unwrap();
@@ -417,10 +433,15 @@ fn a_second_run_on_the_same_output_is_refused_while_the_first_runs() {
             "1000",
             "--sample-len",
             "0",
+            "--val-frac",
+            "0.05",
+            "--log",
+            "run.csv",
             "-o",
         ])
         .arg(&out)
         .arg(&text)
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -431,6 +452,24 @@ fn a_second_run_on_the_same_output_is_refused_while_the_first_runs() {
         bin().args(["train", "--force", "-o"]).arg(&out).arg(&text),
         1,
         "another rnn-fast run is writing",
+    );
+    // Nor may a second run write the first's best model or its log.
+    let second = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(dir.path())
+            .args(["train", "t.txt", "--force", "--val-frac", "0"])
+            .args(args);
+        c
+    };
+    fails(
+        &mut second(&["-o", "m.best.safetensors"]),
+        1,
+        "another rnn-fast run is writing m.best.safetensors",
+    );
+    fails(
+        &mut second(&["-o", "n.safetensors", "--log", "run.csv"]),
+        1,
+        "another rnn-fast run is writing run.csv (it holds .run.csv.lock): wait for it to end, or choose another --log",
     );
     common::kill("-INT", first.id());
     lines.for_each(drop);

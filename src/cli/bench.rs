@@ -10,7 +10,7 @@ use rnn_fast::config::{
 };
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::layout::CellKind;
-use rnn_fast::{Result, bench};
+use rnn_fast::{Error, Result, bench};
 
 use super::output::say;
 use super::values::{at_least_one, fraction_f32, named, seconds};
@@ -36,7 +36,7 @@ pub struct BenchArgs {
     /// Characters per chunk (T).
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: usize,
-    /// Worker threads [default: 1].
+    /// Worker threads.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: usize,
     /// Shards (K) [default: train's for this corpus (64 from 640,000
@@ -85,6 +85,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(b) => (b, args.shards.unwrap_or(threads.saturating_mul(b))),
         None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),
     };
+    // Shards taken from --streams are named by it when the text is too short.
+    let predictions = corpus.len().saturating_sub(1);
+    if let (Some(b), None) = (args.streams, args.shards)
+        && shards > predictions
+    {
+        return Err(Error::Usage(format!(
+            "--streams {b} on {threads} thread{} trains {shards} shards, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",
+            if threads == 1 { "" } else { "s" },
+            corpus.len()
+        )));
+    }
     let optimizer = args.optimizer.unwrap_or(defaults.optimizer);
     let config = TrainConfig {
         cell: args.cell,

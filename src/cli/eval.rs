@@ -76,9 +76,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     say(
         &mut out,
         format_args!(
-            "{}: {} characters, loss {:.6} nats/char ({:.6} bits/char)",
+            "{}: {} character{}, loss {:.6} nats/char ({:.6} bits/char)",
             args.text.display(),
             score.chars,
+            if score.chars == 1 { "" } else { "s" },
             score.loss_nats,
             score.bits_per_char()
         ),

@@ -148,7 +148,11 @@ impl TrainObserver {
         if chars_seen < s.next {
             return Ok(());
         }
-        s.next = chars_seen + s.every;
+        // The next multiple of `every` from where the session began, however
+        // far the step that reached this one went past it.
+        while s.next <= chars_seen {
+            s.next = s.next.saturating_add(s.every);
+        }
         let model = trainer.model();
         let mut sampler = Sampler::new(model, self.config.seed ^ chars_seen as u64);
         let mut text = Vec::new();
@@ -216,6 +220,10 @@ impl Observer for TrainObserver {
         self.maybe_sample(trainer, p.chars_seen)?;
         // A signal asks to stop after this step (the session then saves).
         Ok(self.signal().is_none())
+    }
+
+    fn next_tick_at(&self) -> Option<usize> {
+        self.samples.as_ref().map(|s| s.next)
     }
 }
 

@@ -134,7 +134,7 @@ pub fn model_output(
         check_not_further_along(asked, resumed.map(|(_, chars)| chars))?;
     }
     let (path, moved_from) = beside_unless_forced(asked, force || own);
-    let lock = OutputLock::claim(&path)?;
+    let lock = OutputLock::claim(&path, "-o")?;
     Ok(ModelOutput {
         path,
         lock,

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use rnn_fast::checkpoint::{RunInfo, corpus_hash};
 use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
+use rnn_fast::files::{self, OutputLock};
 use rnn_fast::layout::CellKind;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
-use rnn_fast::{Error, Result, files};
+use rnn_fast::{Error, Result};
 
 use super::csv_log::CsvLog;
 use super::observer::best_path;
@@ -99,6 +100,40 @@ fn trainer(start: Start, config: TrainConfig, corpus: &Corpus) -> Result<Trainer
     }
 }
 
+/// Warns of an option that the run's learning-rate schedule does not read
+/// (it is recorded and does nothing): `--lr-decay` is read by `step` and
+/// `plateau`, `--lr-decay-every` by `step`, `--patience` by `plateau`.
+fn warn_unread_schedule_options(args: &TrainArgs, config: &TrainConfig, out: &Output) {
+    let schedule = config.lr_schedule;
+    let given = [
+        (
+            "--lr-decay",
+            args.lr_decay.is_some(),
+            schedule != LrSchedule::Cosine,
+            "step or plateau",
+        ),
+        (
+            "--lr-decay-every",
+            args.lr_decay_every.is_some(),
+            schedule == LrSchedule::Step,
+            "step",
+        ),
+        (
+            "--patience",
+            args.patience.is_some(),
+            schedule == LrSchedule::Plateau,
+            "plateau",
+        ),
+    ];
+    let default = args.lr_schedule.is_none() && args.resume.is_none() && args.preset.is_none();
+    for (option, _, _, readers) in given.into_iter().filter(|&(_, set, read, _)| set && !read) {
+        out.warn(&format!(
+            "warning: {option} does nothing under --lr-schedule {schedule}{}; it applies to {readers}",
+            if default { " (the default)" } else { "" },
+        ));
+    }
+}
+
 /// Runs `rnn-fast train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     // First, so that a signal during the set-up also stops the run cleanly.
@@ -117,16 +152,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ));
     }
     let mut out = Output::new(args.quiet);
+    warn_unread_schedule_options(&args, &config, &out);
     let keep_best = !val.is_empty();
-    let RunOutputs { model: output, log } = claim_outputs(&args, &start, &out, keep_best)?;
+    let RunOutputs {
+        model: output,
+        log,
+        moved,
+        locks,
+    } = claim_outputs(&args, &start, keep_best)?;
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(&args, ck)?;
     }
     cap_threads(&mut config, &out);
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
-    let (log, start_elapsed) = open_log(log.as_deref(), &start)?;
+    let resuming = matches!(start, Start::Resume(..));
     let mut trainer = trainer(start, config, &corpus)?;
-    let options = session_options(&args, &trainer, &val, &run, start_elapsed, &out)?;
+    let mut options = session_options(&args, &trainer, &val, &run, &out)?;
+    // The log is opened (a new one written, an old one replaced) only once
+    // every check has passed: a refused run leaves the files as they were.
+    let (log, start_elapsed) = open_log(log.as_deref(), resuming)?;
+    options.start_elapsed = start_elapsed;
+    for (kept, to) in moved {
+        out.warn(&format!(
+            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
+            kept.display(),
+            to.display()
+        ));
+    }
     if trainer.config().lr_schedule == LrSchedule::Plateau {
         run.eval_every = Some(options.eval_every);
     }
@@ -183,26 +235,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
     observer.interrupts.set_training(false);
     finished?;
     final_sample(&args, &trainer, &corpus)?;
-    drop(output.lock);
+    drop((output.lock, locks));
     Ok(())
 }
 
-/// The files a run writes: its model (claimed) and its log.
+/// The files a run writes: its model (claimed) and its log, and each
+/// existing file kept with the name written beside it instead (said once
+/// the run is sure to start).
 struct RunOutputs {
     model: ModelOutput,
     log: Option<PathBuf>,
+    moved: Vec<(PathBuf, PathBuf)>,
+    /// The claims on the `.best` model and the log, held to the end.
+    locks: Vec<OutputLock>,
 }
 
 /// Checks every file the run will write against what it reads, and claims
 /// the model output; an existing model or log that is not this run's is
 /// kept (the run writes beside it) unless `--force`. `keep_best`: the run
 /// also writes the best model by validation beside the output.
-fn claim_outputs(
-    args: &TrainArgs,
-    start: &Start,
-    out: &Output,
-    keep_best: bool,
-) -> Result<RunOutputs> {
+fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<RunOutputs> {
     let mut inputs = Vec::new();
     if let Some(c) = &args.corpus {
         inputs.push(Input {
@@ -261,14 +313,21 @@ fn claim_outputs(
         None => None,
     };
     check_final_paths(args, &model.path, log.as_deref(), &inputs, keep_best)?;
-    for (kept, to) in moved {
-        out.warn(&format!(
-            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
-            kept.display(),
-            to.display()
-        ));
+    // The other files the run writes are claimed too, so that a second run
+    // naming one of them cannot write it at the same time.
+    let mut locks = Vec::new();
+    if keep_best {
+        locks.push(OutputLock::claim(&best_path(&model.path), "-o")?);
     }
-    Ok(RunOutputs { model, log })
+    if let Some(log) = &log {
+        locks.push(OutputLock::claim(log, "--log")?);
+    }
+    Ok(RunOutputs {
+        model,
+        log,
+        moved,
+        locks,
+    })
 }
 
 /// The same checks on the paths the run will really write (a model or log
@@ -330,7 +389,6 @@ fn session_options(
     trainer: &Trainer,
     val: &[u16],
     run: &RunInfo,
-    start_elapsed: Duration,
     out: &Output,
 ) -> Result<SessionOptions> {
     let c = trainer.config();
@@ -362,16 +420,17 @@ fn session_options(
         max_time: args.max_seconds.map(Duration::from_secs_f32),
         tick: TICK,
         start_chars: run.chars_seen,
-        start_elapsed,
+        // Set from the log, opened after these checks.
+        start_elapsed: Duration::ZERO,
     })
 }
 
 /// The `--log` file, and where a resumed run's time continues from.
-fn open_log(path: Option<&std::path::Path>, start: &Start) -> Result<(Option<CsvLog>, Duration)> {
+fn open_log(path: Option<&std::path::Path>, resuming: bool) -> Result<(Option<CsvLog>, Duration)> {
     let Some(path) = path else {
         return Ok((None, Duration::ZERO));
     };
-    let (log, last) = CsvLog::open(path, matches!(start, Start::Resume(..)))?;
+    let (log, last) = CsvLog::open(path, resuming)?;
     // A hand-edited log must not stop the run: a bad time counts as 0.
     let last = Duration::try_from_secs_f64(last).unwrap_or(Duration::ZERO);
     Ok((Some(log), last))
@@ -426,10 +485,11 @@ fn print_header(
         ));
     }
     out.line(format_args!(
-        "{} threads, {} shards, {} streams per pass, parallel {}{}",
+        "{} thread{}, {} shards, {} streams per pass, parallel {}{}",
         c.threads,
+        if c.threads == 1 { "" } else { "s" },
         c.shards,
-        c.streams,
+        c.streams_per_pass(),
         c.parallel,
         if c.dropout > 0.0 {
             format!(", dropout {}", c.dropout)
@@ -484,25 +544,26 @@ fn finish(
     };
     observer.save(trainer, &output, observer.last.chars_seen)?;
     observer.out.finish();
+    // The command that resumes the run, to paste into a shell.
+    let corpus_arg = args
+        .corpus
+        .as_ref()
+        .map_or(String::new(), |p| format!(" {}", shell_word(p)));
+    let o = shell_word(&output);
+    let resume = format!("rnn-fast train{corpus_arg} --resume {o} -o {o}");
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
     {
-        let corpus_arg = args
-            .corpus
-            .as_ref()
-            .map_or(String::new(), |p| format!(" {}", shell_word(p)));
-        let o = shell_word(&output);
         return Err(Error::Interrupted {
             code,
             message: format!(
-                "interrupted by {signal}: the run so far is saved in {out}; resume with: rnn-fast train{corpus_arg} --resume {o} -o {o}"
+                "interrupted by {signal}: the run so far is saved in {out}; resume with: {resume}"
             ),
         });
     }
     if stop == Stop::TimeLimit {
-        let o = shell_word(&output);
         observer.out.line(format_args!(
-            "stopped after --max-seconds {}: resume with --resume {o} -o {o}",
+            "stopped after --max-seconds {}: resume with: {resume}",
             args.max_seconds.unwrap_or(0.0),
         ));
     }

@@ -103,10 +103,12 @@ pub struct TrainArgs {
     /// Scale the whole gradient down to this L2 norm when above it (global norm clipping).
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub clip_norm: Option<f32>,
-    /// Multiply the learning rate by F after every --lr-decay-every epochs [default: 1, no decay].
+    /// With --lr-schedule step: multiply the learning rate by F after every
+    /// --lr-decay-every epochs [default: 1, no decay]; with plateau, after
+    /// every --patience reports without a new best [default: 0.5].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr_decay: Option<f32>,
-    /// Epochs between two learning-rate decays [default: 1].
+    /// With --lr-schedule step: epochs between two learning-rate decays [default: 1].
     #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]
     pub lr_decay_every: Option<usize>,
     /// How the learning rate changes over the run [default: cosine; the article's preset: step].

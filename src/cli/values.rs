@@ -9,6 +9,9 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("is too large: at most {} is allowed", usize::MAX))
+        }
         Err(_) => Err("must be a whole number of at least 1".into()),
     }
 }
@@ -50,10 +53,14 @@ pub fn positive_f32(s: &str) -> Result<f32, String> {
         )),
         Ok(x) if x.is_finite() && x >= f32::MIN_POSITIVE => Ok(x),
         // Subnormal, or rounded to 0: the range said is the normal floats'.
-        Ok(x) if x >= 0.0 && s.parse::<f64>().is_ok_and(|d| d > 0.0) => Err(format!(
-            "is too small: a positive number from {:e} is needed",
-            f32::MIN_POSITIVE
-        )),
+        Ok(x)
+            if (0.0..f32::MIN_POSITIVE).contains(&x) && s.parse::<f64>().is_ok_and(|d| d > 0.0) =>
+        {
+            Err(format!(
+                "is too small: a positive number from {:e} is needed",
+                f32::MIN_POSITIVE
+            ))
+        }
         _ => Err(format!(
             "must be a positive number (from {:e} to {:e})",
             f32::MIN_POSITIVE,
@@ -97,4 +104,36 @@ pub fn named<T: Named + Send + Sync>() -> impl TypedValueParser<Value = T> {
         .map(|v| PossibleValue::new(v.name()).help(v.help()));
     PossibleValuesParser::new(values)
         .map(|name: String| T::from_name(&name).expect("clap checked the name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_value_is_named_for_what_is_wrong() {
+        assert_eq!(positive_f32("0.5"), Ok(0.5));
+        let small = positive_f32("1e-40").unwrap_err();
+        assert!(small.starts_with("is too small"), "{small}");
+        assert!(
+            positive_f32("1e39")
+                .unwrap_err()
+                .starts_with("is too large")
+        );
+        for bad in ["inf", "infinity", "-inf", "NaN", "-1", "0", "x"] {
+            let e = positive_f32(bad).unwrap_err();
+            assert!(e.starts_with("must be a positive number"), "{bad}: {e}");
+        }
+        assert!(
+            at_least_one("99999999999999999999")
+                .unwrap_err()
+                .starts_with("is too large")
+        );
+        assert_eq!(at_least_one("0").unwrap_err(), "must be at least 1");
+        assert!(
+            at_least_one("-1")
+                .unwrap_err()
+                .starts_with("must be a whole number")
+        );
+    }
 }
