@@ -27,7 +27,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".rnn-fast-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(write_err)?;
+        .map_err(|e| write_err(without_temp_path(e)))?;
     tmp.write_all(bytes).map_err(write_err)?;
     // A temporary file is private (0600); the result gets the permissions of
     // the file it replaces, or rw-r--r-- when new.
@@ -64,10 +64,22 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .prefix(".rnn-fast-")
         .tempfile_in(dir)
         .map(drop)
-        .map_err(|source| Error::Write {
+        .map_err(|e| Error::Write {
             path: path.to_path_buf(),
-            source,
+            source: without_temp_path(e),
         })
+}
+
+/// `e` without the name of the temporary file that `tempfile` adds to its
+/// errors (`... at path "/dir/.rnn-fast-3vB0ZJ"`; its wrapper is private,
+/// so the suffix is cut from the message): the message names the output
+/// instead. Any other error as it is.
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.rsplit_once(" at path \"") {
+        Some((system, _)) => std::io::Error::new(e.kind(), system.to_string()),
+        None => e,
+    }
 }
 
 /// True when `a` and `b` both exist and are the same file (the same device
@@ -192,6 +204,16 @@ impl Drop for OutputLock {
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn a_write_error_names_the_output_not_the_temporary_file() {
+        let out = Path::new("/no/such/dir/m.safetensors");
+        let e = write_atomic(out, b"x").unwrap_err().to_string();
+        assert!(e.contains("/no/such/dir/m.safetensors"), "{e}");
+        assert!(!e.contains(".rnn-fast-") && !e.contains("at path"), "{e}");
+        let e = check_writable(out).unwrap_err().to_string();
+        assert!(!e.contains(".rnn-fast-") && !e.contains("at path"), "{e}");
+    }
 
     #[test]
     fn names_beside_an_output_keep_its_bytes() {

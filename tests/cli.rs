@@ -690,6 +690,16 @@ fn bad_input_is_one_clear_line() {
         USAGE,
         "'é' (character 2 of the text, counting from 1) is not in the model's vocabulary",
     );
+    // Bytes that are not UTF-8 are named as --prime's.
+    let o = run(bin()
+        .args(["sample", model, "--prime"])
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"h\xff")));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(USAGE), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: --prime is not valid UTF-8: give the text in UTF-8"
+    );
     fails_with(
         &["sample", model, "--prime", ""],
         USAGE,

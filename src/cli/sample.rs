@@ -17,8 +17,10 @@ pub struct SampleArgs {
     pub model: PathBuf,
     /// Text that warms up the hidden state (from zeros) and starts the output
     /// [default: a newline, or the first character of the vocabulary].
-    #[arg(long, value_name = "TEXT", allow_negative_numbers = true)]
-    pub prime: Option<String>,
+    // Read as raw bytes, so that bytes that are not UTF-8 are named as
+    // --prime's fault, not clap's "one or more arguments".
+    #[arg(long, value_name = "TEXT", allow_negative_numbers = true, value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub prime: Option<std::ffi::OsString>,
     /// Characters to generate after the prime.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
     pub len: usize,
@@ -39,8 +41,14 @@ pub struct SampleArgs {
 /// Runs `rnn-fast sample`.
 pub fn run(args: SampleArgs) -> Result<()> {
     let model = checkpoint::load(&args.model)?.model;
-    let prime: Vec<u16> = match &args.prime {
-        Some(p) if p.is_empty() => {
+    let prime = match &args.prime {
+        Some(p) => Some(p.to_str().ok_or_else(|| {
+            Error::Usage("--prime is not valid UTF-8: give the text in UTF-8".into())
+        })?),
+        None => None,
+    };
+    let prime: Vec<u16> = match prime {
+        Some("") => {
             return Err(Error::Usage(
                 "--prime must not be empty (leave it out for the default)".into(),
             ));
