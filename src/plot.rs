@@ -228,19 +228,27 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
 }
 
 /// About five round tick values covering `[lo, hi]` (steps of 1, 2 or 5 ×
-/// 10^k), for any finite `lo ≤ hi`: a flat range is widened by half a unit
-/// or 5% of its value (a half is lost in the rounding of a loss of 1e17),
-/// and the span is taken in fifths, so that the widest range of finite
-/// values does not overflow; ticks beyond the largest finite value are held
-/// at it.
+/// 10^k), for any finite `lo ≤ hi`. A range too narrow for a fifth of it to
+/// be a normal float (flat, or a few ulps wide) is widened by half a unit
+/// or 5% of its value (a half is lost in the rounding of a loss of 1e17); a
+/// span too wide for a float (the widest finite values) is taken in
+/// fifths; ticks beyond the largest finite value are held at it.
 pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let (lo, hi) = if hi > lo {
+    let fifth = |lo: f64, hi: f64| {
+        let span = hi - lo;
+        if span.is_finite() {
+            span / 5.0
+        } else {
+            hi / 5.0 - lo / 5.0
+        }
+    };
+    let (lo, hi) = if fifth(lo, hi) >= f64::MIN_POSITIVE {
         (lo, hi)
     } else {
         let pad = (lo.abs() * 0.05).max(0.5);
         ((lo - pad).max(-f64::MAX), (lo + pad).min(f64::MAX))
     };
-    let raw = hi / 5.0 - lo / 5.0;
+    let raw = fifth(lo, hi);
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
@@ -254,13 +262,16 @@ pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
         .collect()
 }
 
-/// A tick label: 1.5M, 200k, 12, 1.75; from 10^9 in powers of ten (2.5e30).
+/// A tick label: 1.5G, 1.5M, 200k, 12, 1.75; from 10^12 in powers of ten
+/// (2.5e30).
 fn label(x: f64) -> String {
     let a = x.abs();
-    if a >= 1e9 {
+    if a >= 1e12 {
         let s = format!("{x:.2e}");
         let (mantissa, exponent) = s.split_once('e').expect("an exponent");
         format!("{}e{exponent}", trim_zeros(mantissa))
+    } else if a >= 1e9 {
+        format!("{}G", trim(x / 1e9))
     } else if a >= 1e6 {
         format!("{}M", trim(x / 1e6))
     } else if a >= 1e3 {
@@ -292,7 +303,15 @@ mod tests {
         assert_eq!(label(200_000.0), "200k");
         assert_eq!(label(1.75), "1.75");
         assert_eq!(label(2.5e30), "2.5e30");
-        assert_eq!(label(-1e9), "-1e9");
+        assert_eq!(label(-1e12), "-1e12");
+        assert_eq!(label(1.5e9), "1.5G");
+        // An ordinary range keeps its steps (not cut finer by the fifths).
+        let t = nice_ticks(0.570712, 1.070712);
+        assert_eq!(t.len(), 5, "{t:?}");
+        assert!(
+            (t[1] - t[0] - 0.2).abs() < 1e-12 && (t[0] - 0.4).abs() < 1e-12,
+            "{t:?}"
+        );
     }
 
     /// A diverged run's log (losses of 1e17 to 1e308, flat or spread) draws
@@ -306,6 +325,10 @@ mod tests {
             (-f64::MAX, f64::MAX),
             (f64::MAX, f64::MAX),
             (0.0, 1e-300),
+            (1e30, 1.0000000000000002e30),
+            (7.4e30, 7.400000000000001e30),
+            (0.0, 5e-324),
+            (-3.0, -3.0),
         ] {
             let t = nice_ticks(a, b);
             assert!(t.len() >= 2 && t.len() <= 12, "{a} {b}: {t:?}");

@@ -231,9 +231,20 @@ pub fn run(
             // anyway would repeat that report a step or two away (and count
             // twice toward the plateau's patience): it is left out. Decided
             // by the multiple alone, so that a resumed run leaves out the same.
+            // The reporting epoch ends nearest to it on each side are among
+            // the epochs either side of it, those rounded to the cadence,
+            // the first and the last.
             let m = run.chars_seen / every * every;
-            let epoch_ends = [m / epoch_chars, m.div_ceil(epoch_chars)];
-            !epoch_ends.into_iter().any(|k| {
+            let (below, above) = (m / epoch_chars, m.div_ceil(epoch_chars));
+            let nearest = [
+                below,
+                above,
+                below / every_epochs * every_epochs,
+                above.div_ceil(every_epochs) * every_epochs,
+                1,
+                options.epochs,
+            ];
+            !nearest.into_iter().any(|k| {
                 (1..=options.epochs).contains(&k)
                     && at_cadence(k)
                     && (k * epoch_chars).abs_diff(m) < every / 2
@@ -254,7 +265,10 @@ pub fn run(
         };
         let go_on = observer.tick(trainer, &progress)?;
         let out_of_time = options.max_time.is_some_and(|limit| run.session >= limit);
-        if !go_on || out_of_time {
+        // A stop asked in the step that ends the last epoch stops nothing:
+        // the run is finished (and has nothing to resume).
+        let finished = trainer.epoch() >= options.epochs;
+        if (!go_on || out_of_time) && !finished {
             if run.window.loss.count > 0 {
                 run.report(trainer, observer, run.window, false)?;
             }
@@ -297,6 +311,44 @@ mod tests {
         }
         fn tick(&mut self, _: &Trainer, _: &Progress) -> Result<bool> {
             Ok(true)
+        }
+    }
+
+    /// Asks to stop at every tick.
+    struct Stopper;
+
+    impl Observer for Stopper {
+        fn report(&mut self, _: &Trainer, _: &Report) -> Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, _: &Trainer, _: &Progress) -> Result<bool> {
+            Ok(false)
+        }
+    }
+
+    /// A stop asked in the step that ends the last epoch finds the run
+    /// finished (a stopped run is told to resume, and there would be
+    /// nothing to resume); earlier, it stops.
+    #[test]
+    fn a_stop_at_the_last_epoch_end_is_a_finish() {
+        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
+        let corpus = Corpus::from_text(&text).unwrap();
+        let config = TrainConfig {
+            hidden: 8,
+            threads: 1,
+            ..TrainConfig::defaults(corpus.len())
+        };
+        for (epochs, want) in [(1, Stop::Finished), (2, Stop::Stopped)] {
+            let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
+            let got = run(
+                &mut trainer,
+                &corpus.ids,
+                &[],
+                &fresh(epochs, 0),
+                &mut Stopper,
+            )
+            .unwrap();
+            assert_eq!((got, trainer.epoch()), (want, 1), "{epochs} epochs");
         }
     }
 
@@ -370,7 +422,9 @@ mod tests {
         let epoch = Trainer::new(config.clone(), &corpus)
             .unwrap()
             .chars_per_epoch();
-        for every in [epoch.div_ceil(2), epoch.div_ceil(3) - 1] {
+        // A multiple one character after the first epoch end, and one
+        // crossed 19 characters before it (by a step that ends in the epoch).
+        for every in [epoch.div_ceil(2), (epoch - 30) / 3] {
             let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
             let mut reports = Reports(Vec::new());
             run(
@@ -392,5 +446,24 @@ mod tests {
             }
             assert!(at.len() >= 6, "{every}: {at:?}");
         }
+        // Short epochs reporting every fourth: the multiple at 13.3 epochs
+        // is near the end of epoch 12, not of 13 or 14 beside it.
+        let every = epoch * 40 / 9;
+        let mut trainer = Trainer::new(config, &corpus).unwrap();
+        let mut reports = Reports(Vec::new());
+        run(
+            &mut trainer,
+            &corpus.ids,
+            &[],
+            &fresh(40, every),
+            &mut reports,
+        )
+        .unwrap();
+        let at: Vec<usize> = reports.0.iter().map(|r| r.chars_seen).collect();
+        assert!(
+            at.windows(2).all(|w| w[1] - w[0] >= every / 2),
+            "{every}: {at:?}"
+        );
+        assert!(at.contains(&(12 * epoch)), "{at:?}");
     }
 }

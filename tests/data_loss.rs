@@ -360,14 +360,22 @@ fn force_replaces_only_models_and_logs() {
     );
     assert!(!d.join("x.safetensors").exists());
     // A run refused by a later check (shards, memory) leaves an existing
-    // log as it was, forced or not, and writes no new one beside it.
+    // log as it was, forced or not, and writes no new one beside it; it
+    // says only why (no warnings for a run that does not start).
     let rows = "elapsed_s,epoch,chars_seen,train_loss,val_loss\n1,1,100,3.0,\n";
     std::fs::write(d.join("kept.csv"), rows).unwrap();
     for force in [true, false] {
         let mut c = bin();
         c.current_dir(d)
             .args(["train", "c.txt", "--shards", "20000", "--log", "kept.csv"])
-            .args(["-o", "y.safetensors"]);
+            .args([
+                "-o",
+                "y.safetensors",
+                "--lr-decay",
+                "0.5",
+                "--threads",
+                "100000",
+            ]);
         if force {
             c.arg("--force");
         }
@@ -685,12 +693,19 @@ fn the_paths_really_written_are_checked_too() {
         "m.1.best.txt is the corpus",
     );
     assert_eq!(std::fs::read(d.join("m.1.best.txt")).unwrap(), corpus);
-    // ...an existing .best of another run is kept without --force...
+    // ...an existing .best of another run is kept without --force (and a
+    // file of another kind there, even with it)...
+    std::fs::copy(d.join("m.safetensors"), d.join("y.best.safetensors")).unwrap();
+    fails(
+        &mut train(&["c.txt", "-o", "y.safetensors", "--val-frac", "0.2"]),
+        2,
+        "y.best.safetensors exists and is not this run's best model: it is kept; add --force to replace it",
+    );
     std::fs::write(d.join("x.best.safetensors"), "precious").unwrap();
     fails(
         &mut train(&["c.txt", "-o", "x.safetensors", "--val-frac", "0.2"]),
         2,
-        "x.best.safetensors exists and is not this run's best model",
+        "x.best.safetensors exists and is not an rnn-fast model: it is not replaced, even with --force",
     );
     assert_eq!(
         std::fs::read_to_string(d.join("x.best.safetensors")).unwrap(),

@@ -148,11 +148,9 @@ impl TrainObserver {
         if chars_seen < s.next {
             return Ok(());
         }
-        // The next multiple of `every` from where the session began, however
-        // far the step that reached this one went past it.
-        while s.next <= chars_seen {
-            s.next = s.next.saturating_add(s.every);
-        }
+        // The next multiple of `every`, however far the step that reached
+        // this one went past it.
+        s.next = (chars_seen / s.every + 1).saturating_mul(s.every);
         let model = trainer.model();
         let mut sampler = Sampler::new(model, self.config.seed ^ chars_seen as u64);
         let mut text = Vec::new();

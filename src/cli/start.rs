@@ -81,21 +81,22 @@ pub fn resumed_settings(
     })
 }
 
-/// Refuses a resumed run with nothing left to train: `--epochs` counts the
-/// whole run, so at or below the epochs done the run would train nothing
-/// and save the checkpoint with fewer epochs planned.
-pub fn check_epochs_left(args: &TrainArgs, ck: &Checkpoint) -> Result<()> {
-    let epochs = args.epochs.unwrap_or(ck.settings.epochs);
+/// Refuses a resumed run with nothing left to train: `epochs` (the run's,
+/// `given` on the command line or the checkpoint's) counts the whole run,
+/// so at or below the epochs done the run would train nothing and save the
+/// checkpoint with fewer epochs planned.
+pub fn check_epochs_left(epochs: usize, given: Option<usize>, ck: &Checkpoint) -> Result<()> {
     let done = ck.state.epoch;
     if epochs > done {
         return Ok(());
     }
-    Err(Error::Usage(match args.epochs {
+    let trained = format!("{done} epoch{}", if done == 1 { "" } else { "s" });
+    Err(Error::Usage(match given {
         Some(e) => format!(
-            "--epochs {e} leaves nothing to train: the checkpoint has trained {done} epochs, and --epochs counts the whole run; give more than {done}"
+            "--epochs {e} leaves nothing to train: the checkpoint has trained {trained}, and --epochs counts the whole run; give more than {done}"
         ),
         None => format!(
-            "the checkpoint has trained all its {done} epochs: nothing is left to train; give --epochs above {done} to train on"
+            "the checkpoint has trained all its {trained}: nothing is left to train; give --epochs above {done} to train on"
         ),
     }))
 }

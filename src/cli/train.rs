@@ -100,10 +100,10 @@ fn trainer(start: Start, config: TrainConfig, corpus: &Corpus) -> Result<Trainer
     }
 }
 
-/// Warns of an option that the run's learning-rate schedule does not read
-/// (it is recorded and does nothing): `--lr-decay` is read by `step` and
-/// `plateau`, `--lr-decay-every` by `step`, `--patience` by `plateau`.
-fn warn_unread_schedule_options(args: &TrainArgs, config: &TrainConfig, out: &Output) {
+/// The warnings for options that the run's learning-rate schedule does not
+/// read (they are recorded and do nothing): `--lr-decay` is read by `step`
+/// and `plateau`, `--lr-decay-every` by `step`, `--patience` by `plateau`.
+fn unread_schedule_options(args: &TrainArgs, config: &TrainConfig) -> Vec<String> {
     let schedule = config.lr_schedule;
     let given = [
         (
@@ -126,12 +126,16 @@ fn warn_unread_schedule_options(args: &TrainArgs, config: &TrainConfig, out: &Ou
         ),
     ];
     let default = args.lr_schedule.is_none() && args.resume.is_none() && args.preset.is_none();
-    for (option, _, _, readers) in given.into_iter().filter(|&(_, set, read, _)| set && !read) {
-        out.warn(&format!(
-            "warning: {option} does nothing under --lr-schedule {schedule}{}; it applies to {readers}",
-            if default { " (the default)" } else { "" },
-        ));
-    }
+    given
+        .into_iter()
+        .filter(|&(_, set, read, _)| set && !read)
+        .map(|(option, _, _, readers)| {
+            format!(
+                "warning: {option} does nothing under --lr-schedule {schedule}{}; it applies to {readers}",
+                if default { " (the default)" } else { "" },
+            )
+        })
+        .collect()
 }
 
 /// Runs `rnn-fast train`.
@@ -151,8 +155,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .into(),
         ));
     }
-    let mut out = Output::new(args.quiet);
-    warn_unread_schedule_options(&args, &config, &out);
+    // Warnings are said once every check has passed (a refused run says
+    // only why).
+    let mut warnings = unread_schedule_options(&args, &config);
     let keep_best = !val.is_empty();
     let RunOutputs {
         model: output,
@@ -161,22 +166,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
         locks,
     } = claim_outputs(&args, &start, keep_best)?;
     if let Some(ck) = start.checkpoint() {
-        start::check_epochs_left(&args, ck)?;
+        start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
-    cap_threads(&mut config, &out);
+    warnings.extend(cap_threads(&mut config));
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let resuming = matches!(start, Start::Resume(..));
     let mut trainer = trainer(start, config, &corpus)?;
-    let mut options = session_options(&args, &trainer, &val, &run, &out)?;
+    let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
     // every check has passed: a refused run leaves the files as they were.
     let (log, start_elapsed) = open_log(log.as_deref(), resuming)?;
     options.start_elapsed = start_elapsed;
-    for (kept, to) in moved {
+    let mut out = Output::new(args.quiet);
+    for w in warnings {
+        out.warn(&w);
+    }
+    for (kept, to, replaceable) in moved {
         out.warn(&format!(
-            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {} (--force replaces it)",
+            "warning: {} exists and is not this run's: it is kept as it is, and this run writes {}{}",
             kept.display(),
-            to.display()
+            to.display(),
+            if replaceable { " (--force replaces it)" } else { "" }
         ));
     }
     if trainer.config().lr_schedule == LrSchedule::Plateau {
@@ -191,9 +201,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let step_chars = trainer.config().seq_len * trainer.config().shards;
     let samples = args.sample_every.filter(|&n| n > 0).map(|n| {
         let every = n.max(step_chars);
+        // At multiples of `every`, a resumed run's too.
         Samples {
             every,
-            next: begin.chars_seen + every,
+            next: (begin.chars_seen / every + 1).saturating_mul(every),
             prime: corpus.ids[0],
         }
     });
@@ -245,7 +256,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 struct RunOutputs {
     model: ModelOutput,
     log: Option<PathBuf>,
-    moved: Vec<(PathBuf, PathBuf)>,
+    /// (kept, written instead, whether `--force` would replace the kept one)
+    moved: Vec<(PathBuf, PathBuf, bool)>,
     /// The claims on the `.best` model and the log, held to the end.
     locks: Vec<OutputLock>,
 }
@@ -293,7 +305,8 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     let model = outputs::model_output(&args.output, resumed, args.force)?;
     let mut moved = Vec::new();
     if let Some(kept) = &model.moved_from {
-        moved.push((kept.clone(), model.path.clone()));
+        let replaceable = outputs::check_replaces_a_model("-o", kept).is_ok();
+        moved.push((kept.clone(), model.path.clone(), replaceable));
     }
     let log = match &args.log {
         Some(path) if resumed.is_some() => {
@@ -306,7 +319,8 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
             }
             let (to, kept) = outputs::beside_unless_forced(path, args.force);
             if let Some(kept) = kept {
-                moved.push((kept, to.clone()));
+                let replaceable = outputs::check_is_log(&kept, "").is_ok();
+                moved.push((kept, to.clone(), replaceable));
             }
             Some(to)
         }
@@ -356,28 +370,31 @@ fn check_final_paths(
         .as_deref()
         .is_some_and(|r| files::same_file(r, model) && files::same_file(&best_path(r), &best));
     if std::fs::symlink_metadata(&best).is_ok() && !own {
+        outputs::check_replaces_a_model(best_role, &best)?;
         if !args.force {
             return Err(Error::Usage(format!(
                 "{} exists and is not this run's best model: it is kept; add --force to replace it, or choose another -o",
                 best.display()
             )));
         }
-        outputs::check_replaces_a_model(best_role, &best)?;
     }
     Ok(())
 }
 
-/// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core, saying so.
-fn cap_threads(config: &mut TrainConfig, out: &Output) {
+/// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core; the
+/// warning that says so.
+fn cap_threads(config: &mut TrainConfig) -> Option<String> {
     let (threads, cut) = capped_threads(config.threads);
-    if cut {
-        out.warn(&format!(
-            "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine ({} cores): using {threads}",
-            config.threads,
-            rnn_fast::config::cores()
-        ));
-        config.threads = threads;
+    if !cut {
+        return None;
     }
+    let warning = format!(
+        "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine ({} cores): using {threads}",
+        config.threads,
+        rnn_fast::config::cores()
+    );
+    config.threads = threads;
+    Some(warning)
 }
 
 /// When to report and stop. Reports are at least one step apart, and at
@@ -389,13 +406,13 @@ fn session_options(
     trainer: &Trainer,
     val: &[u16],
     run: &RunInfo,
-    out: &Output,
+    warnings: &mut Vec<String>,
 ) -> Result<SessionOptions> {
     let c = trainer.config();
     let floor = (c.seq_len * c.shards).max(val.len());
     let eval_every = match args.eval_every {
         Some(n) if n > 0 && n < floor => {
-            out.warn(&format!(
+            warnings.push(format!(
                 "warning: --eval-every {n} is less than one step or the held-out text: reporting every {floor} characters"
             ));
             floor
@@ -485,10 +502,11 @@ fn print_header(
         ));
     }
     out.line(format_args!(
-        "{} thread{}, {} shards, {} streams per pass, parallel {}{}",
+        "{} thread{}, {} shard{}, {} streams per pass, parallel {}{}",
         c.threads,
         if c.threads == 1 { "" } else { "s" },
         c.shards,
+        if c.shards == 1 { "" } else { "s" },
         c.streams_per_pass(),
         c.parallel,
         if c.dropout > 0.0 {
@@ -580,9 +598,13 @@ fn finish(
 
 /// `path` as one word of a shell command to paste: as it is when it holds
 /// only characters no shell reads specially, else in single quotes (a `'`
-/// inside written `'\''`).
+/// inside written `'\''`); `./` before a name that starts with `-`.
 fn shell_word(path: &std::path::Path) -> String {
-    let s = path.display().to_string();
+    let mut s = path.display().to_string();
+    // A name that starts with `-` would be read as an option.
+    if s.starts_with('-') {
+        s.insert_str(0, "./");
+    }
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./+=:,@%".contains(c);
     if !s.is_empty() && s.chars().all(plain) {
         s

@@ -47,7 +47,7 @@ pub fn fraction_f32(s: &str) -> Result<f32, String> {
 /// A finite number above 0 that a 32-bit float holds.
 pub fn positive_f32(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
-        Ok(x) if x.is_infinite() && s.parse::<f64>().is_ok_and(f64::is_finite) => Err(format!(
+        Ok(x) if x == f32::INFINITY && s.parse::<f64>().is_ok_and(f64::is_finite) => Err(format!(
             "is too large: a positive number up to {:e} is needed",
             f32::MAX
         )),
@@ -120,7 +120,9 @@ mod tests {
                 .unwrap_err()
                 .starts_with("is too large")
         );
-        for bad in ["inf", "infinity", "-inf", "NaN", "-1", "0", "x"] {
+        for bad in [
+            "inf", "infinity", "-inf", "NaN", "-1", "0", "x", "-1e39", "-1e-40",
+        ] {
             let e = positive_f32(bad).unwrap_err();
             assert!(e.starts_with("must be a positive number"), "{bad}: {e}");
         }
