@@ -301,6 +301,18 @@ mod tests {
         }
     }
 
+    /// A text of 5,100 characters and a model of H 8 on one thread.
+    fn small_run() -> (Corpus, TrainConfig) {
+        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
+        let corpus = Corpus::from_text(&text).unwrap();
+        let config = TrainConfig {
+            hidden: 8,
+            threads: 1,
+            ..TrainConfig::defaults(corpus.len())
+        };
+        (corpus, config)
+    }
+
     /// Keeps every report.
     struct Reports(Vec<Report>);
 
@@ -331,13 +343,7 @@ mod tests {
     /// nothing to resume); earlier, it stops.
     #[test]
     fn a_stop_at_the_last_epoch_end_is_a_finish() {
-        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
-        let corpus = Corpus::from_text(&text).unwrap();
-        let config = TrainConfig {
-            hidden: 8,
-            threads: 1,
-            ..TrainConfig::defaults(corpus.len())
-        };
+        let (corpus, config) = small_run();
         for (epochs, want) in [(1, Stop::Finished), (2, Stop::Stopped)] {
             let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
             let got = run(
@@ -389,13 +395,7 @@ mod tests {
 
     #[test]
     fn a_multiple_of_eval_every_at_an_epoch_end_makes_one_report() {
-        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
-        let corpus = Corpus::from_text(&text).unwrap();
-        let config = TrainConfig {
-            hidden: 8,
-            threads: 1,
-            ..TrainConfig::defaults(corpus.len())
-        };
+        let (corpus, config) = small_run();
         let mut trainer = Trainer::new(config, &corpus).unwrap();
         let options = fresh(2, trainer.chars_per_epoch());
         let mut reports = Reports(Vec::new());
@@ -407,39 +407,31 @@ mod tests {
 
     /// A multiple of `eval_every` a few characters after (or before) an
     /// epoch end that reports is left out: no report of a step or two, and
-    /// the rest of the spacing kept. Here the epoch is one character short
-    /// of two spacings (a held-out split of a third, the spacing raised to
-    /// its length), as `train --val-frac` makes it.
+    /// the rest of the spacing kept. The first case is one `train
+    /// --val-frac` makes: the spacing raised to the held-out length, of
+    /// which the epoch is a whole number less one character.
     #[test]
     fn no_report_follows_an_epoch_report_by_a_step() {
-        let text = "the cat sat on the mat and the dog sat on the log. ".repeat(100);
-        let corpus = Corpus::from_text(&text).unwrap();
-        let config = TrainConfig {
-            hidden: 8,
-            threads: 1,
-            ..TrainConfig::defaults(corpus.len())
-        };
+        let (corpus, config) = small_run();
         let epoch = Trainer::new(config.clone(), &corpus)
             .unwrap()
             .chars_per_epoch();
+        // Where a session of `epochs` reporting every `every` reports, each
+        // report at least half a spacing after the one before.
+        let report_points = |epochs: usize, every: usize| {
+            let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
+            let mut reports = Reports(Vec::new());
+            let options = fresh(epochs, every);
+            run(&mut trainer, &corpus.ids, &[], &options, &mut reports).unwrap();
+            let at: Vec<usize> = reports.0.iter().map(|r| r.chars_seen).collect();
+            let spaced = at.windows(2).all(|w| w[1] - w[0] >= every / 2);
+            assert!(spaced, "{every}: {at:?}");
+            at
+        };
         // A multiple one character after the first epoch end, and one
         // crossed 19 characters before it (by a step that ends in the epoch).
         for every in [epoch.div_ceil(2), (epoch - 30) / 3] {
-            let mut trainer = Trainer::new(config.clone(), &corpus).unwrap();
-            let mut reports = Reports(Vec::new());
-            run(
-                &mut trainer,
-                &corpus.ids,
-                &[],
-                &fresh(3, every),
-                &mut reports,
-            )
-            .unwrap();
-            let at: Vec<usize> = reports.0.iter().map(|r| r.chars_seen).collect();
-            assert!(
-                at.windows(2).all(|w| w[1] - w[0] >= every / 2),
-                "{every}: {at:?}"
-            );
+            let at = report_points(3, every);
             // Every epoch end reports, and every multiple away from one.
             for k in 1..=3 {
                 assert!(at.contains(&(k * epoch)), "{every}: {at:?}");
@@ -448,22 +440,7 @@ mod tests {
         }
         // Short epochs reporting every fourth: the multiple at 13.3 epochs
         // is near the end of epoch 12, not of 13 or 14 beside it.
-        let every = epoch * 40 / 9;
-        let mut trainer = Trainer::new(config, &corpus).unwrap();
-        let mut reports = Reports(Vec::new());
-        run(
-            &mut trainer,
-            &corpus.ids,
-            &[],
-            &fresh(40, every),
-            &mut reports,
-        )
-        .unwrap();
-        let at: Vec<usize> = reports.0.iter().map(|r| r.chars_seen).collect();
-        assert!(
-            at.windows(2).all(|w| w[1] - w[0] >= every / 2),
-            "{every}: {at:?}"
-        );
+        let at = report_points(40, epoch * 40 / 9);
         assert!(at.contains(&(12 * epoch)), "{at:?}");
     }
 }

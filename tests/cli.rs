@@ -325,17 +325,23 @@ fn every_cell_loads_into_pytorch_by_name_and_scores_as_eval() {
     }
 }
 
+/// `dir/text.txt`: `words` words of a six-word text.
+fn cat_text(dir: &Path, words: u32) -> PathBuf {
+    let text = dir.join("text.txt");
+    let words: String = (0..words)
+        .map(|i| ["the ", "cat ", "sat ", "on ", "a ", "mat\n"][(i * 7 % 13 % 6) as usize])
+        .collect();
+    std::fs::write(&text, words).unwrap();
+    text
+}
+
 /// `--sample-every N` samples at the first step past each multiple of N
 /// (not at the progress ticks), and an option the schedule does not read is
 /// said to do nothing.
 #[test]
 fn samples_come_every_n_characters() {
     let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("text.txt");
-    let words: String = (0..15_000u32)
-        .map(|i| ["the ", "cat ", "sat ", "on ", "a ", "mat\n"][(i * 7 % 13 % 6) as usize])
-        .collect();
-    std::fs::write(&text, words).unwrap();
+    let text = cat_text(dir.path(), 15_000);
     let o = ok(bin()
         .args(["train", "--hidden", "8", "--epochs", "2", "--val-frac", "0"])
         .args(["--shards", "4", "--streams", "4", "--sample-every", "5000"])
@@ -366,11 +372,7 @@ fn samples_come_every_n_characters() {
 #[test]
 fn validation_log_and_time_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("text.txt");
-    let words: String = (0..40_000u32)
-        .map(|i| ["the ", "cat ", "sat ", "on ", "a ", "mat\n"][(i * 7 % 13 % 6) as usize])
-        .collect();
-    std::fs::write(&text, words).unwrap();
+    let text = cat_text(dir.path(), 40_000);
     let log = dir.path().join("log.csv");
     let o = ok(bin()
         .args([

@@ -431,21 +431,19 @@ fn corrupt_model_files_are_errors_not_panics() {
     let stacked = rnn_fast::model::Model::init_cell(cell, 2, common::vocab(5), 8, 1, init);
     let two = checkpoint::to_bytes(&stacked, None).unwrap();
     assert_eq!(checkpoint::from_bytes(&two).unwrap().model.layout.layers, 2);
-    check(
-        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"8\""),
-        "no tensor \"weight_ih_l2\"",
-    );
-    check(
-        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"9\""),
-        "bad layers in its metadata (9; a lstm model has 1 to 8)",
-    );
-    // ...or fewer: the upper layer is not left out in silence.
-    check(
-        edit_header(&two, "\"layers\":\"2\"", "\"layers\":\"1\""),
-        "it holds tensor \"bias_hh_l1\", which its metadata's model (1 layer of lstm, H 8) has not",
-    );
-    check(
-        edit_header(&two, "\"layers\":\"2\"", "\"lxxxrs\":\"2\""),
-        "it holds tensor \"bias_hh_l1\"",
-    );
+    // ...or fewer (or none): the upper layer is not left out in silence.
+    for (edited, expect) in [
+        ("\"layers\":\"8\"", "no tensor \"weight_ih_l2\""),
+        (
+            "\"layers\":\"9\"",
+            "bad layers in its metadata (9; a lstm model has 1 to 8)",
+        ),
+        (
+            "\"layers\":\"1\"",
+            "it holds tensor \"bias_hh_l1\", which its metadata's model (1 layer of lstm, H 8) has not",
+        ),
+        ("\"lxxxrs\":\"2\"", "it holds tensor \"bias_hh_l1\""),
+    ] {
+        check(edit_header(&two, "\"layers\":\"2\"", edited), expect);
+    }
 }
