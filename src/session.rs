@@ -99,6 +99,12 @@ impl Window {
     }
 }
 
+/// The first multiple of `every` above `count` (the next report's, or the
+/// next sample's, character count).
+pub fn next_multiple(every: usize, count: usize) -> usize {
+    (count / every + 1).saturating_mul(every)
+}
+
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -116,6 +122,8 @@ struct Run<'a> {
     options: &'a SessionOptions,
     val: &'a [u16],
     epoch_chars: usize,
+    /// Epoch ends report every this many epochs (and at the first and last).
+    every_epochs: usize,
     session: Duration,
     chars_seen: usize,
     window: Window,
@@ -127,9 +135,34 @@ impl Run<'_> {
         self.options.start_elapsed + self.session
     }
 
-    /// The next multiple of `every` above the characters trained so far.
-    fn next_report(&self, every: usize) -> usize {
-        (self.chars_seen / every + 1).saturating_mul(every)
+    /// Whether the end of epoch `k` (from 1) reports: at the article's
+    /// cadence, the first, every tenth of the epochs, the last.
+    fn epoch_end_reports(&self, k: usize) -> bool {
+        let epochs = self.options.epochs;
+        (1..=epochs).contains(&k) && (k == 1 || k.is_multiple_of(self.every_epochs) || k == epochs)
+    }
+
+    /// Whether the multiple `m` of `eval_every` lies within half that
+    /// spacing of an epoch end that reports: its report would repeat that
+    /// one a step or two away (and count twice toward the plateau's
+    /// patience), so it is left out. Decided by `m` alone, so that a resumed
+    /// run leaves out the same. The reporting epoch ends nearest to `m` on
+    /// each side are among the epochs either side of it, those rounded to
+    /// the cadence, the first and the last.
+    fn repeats_an_epoch_report(&self, m: usize) -> bool {
+        let (e, cadence) = (self.epoch_chars, self.every_epochs);
+        let (below, above) = (m / e, m.div_ceil(e));
+        let nearest = [
+            below,
+            above,
+            below / cadence * cadence,
+            above.div_ceil(cadence) * cadence,
+            1,
+            self.options.epochs,
+        ];
+        nearest
+            .into_iter()
+            .any(|k| self.epoch_end_reports(k) && (k * e).abs_diff(m) < self.options.eval_every / 2)
     }
 
     /// Reports the loss of `w` (and validates) to the observer. `scheduled`:
@@ -171,7 +204,7 @@ impl Run<'_> {
     ) -> Result<bool> {
         let report = match self.options.eval_every {
             0 => usize::MAX,
-            n => self.next_report(n) - self.chars_seen,
+            n => next_multiple(n, self.chars_seen) - self.chars_seen,
         };
         let tick = tick_at.map_or(usize::MAX, |at| at.saturating_sub(self.chars_seen).max(1));
         let want = report.min(tick);
@@ -208,11 +241,11 @@ pub fn run(
 ) -> Result<Stop> {
     let epoch_chars = trainer.chars_per_epoch().max(1);
     let planned_chars = epoch_chars.saturating_mul(options.epochs);
-    let every_epochs = (options.epochs / 10).max(1);
     let mut run = Run {
         options,
         val,
         epoch_chars,
+        every_epochs: (options.epochs / 10).max(1),
         session: Duration::ZERO,
         chars_seen: options.start_chars,
         window: Window::default(),
@@ -220,36 +253,14 @@ pub fn run(
     while trainer.epoch() < options.epochs {
         let before = run.chars_seen;
         let ended = run.train(trainer, train, observer.next_tick_at())?;
-        // At the epoch cadence, and at every multiple of eval_every; like
-        // every report, the loss since the last one.
-        let e = trainer.epoch();
-        let at_cadence = |e: usize| e == 1 || e.is_multiple_of(every_epochs) || e == options.epochs;
-        let cadence = ended && at_cadence(e);
+        // At the epoch cadence, and at every multiple of eval_every that
+        // does not repeat an epoch's report; like every report, the loss
+        // since the last one.
+        let cadence = ended && run.epoch_end_reports(trainer.epoch());
         let every = options.eval_every;
-        let crossed = every > 0 && run.chars_seen / every > before / every && {
-            // A multiple within half a spacing of an epoch end that reports
-            // anyway would repeat that report a step or two away (and count
-            // twice toward the plateau's patience): it is left out. Decided
-            // by the multiple alone, so that a resumed run leaves out the same.
-            // The reporting epoch ends nearest to it on each side are among
-            // the epochs either side of it, those rounded to the cadence,
-            // the first and the last.
-            let m = run.chars_seen / every * every;
-            let (below, above) = (m / epoch_chars, m.div_ceil(epoch_chars));
-            let nearest = [
-                below,
-                above,
-                below / every_epochs * every_epochs,
-                above.div_ceil(every_epochs) * every_epochs,
-                1,
-                options.epochs,
-            ];
-            !nearest.into_iter().any(|k| {
-                (1..=options.epochs).contains(&k)
-                    && at_cadence(k)
-                    && (k * epoch_chars).abs_diff(m) < every / 2
-            })
-        };
+        let crossed = every > 0
+            && run.chars_seen / every > before / every
+            && !run.repeats_an_epoch_report(run.chars_seen / every * every);
         if cadence || crossed {
             let window = std::mem::take(&mut run.window);
             run.report(trainer, observer, window, true)?;

@@ -9,7 +9,7 @@ use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
 use rnn_fast::config::TrainConfig;
 use rnn_fast::divergence::{cause, diagnose, far_above_chance};
 use rnn_fast::sample::{Pick, Sampler};
-use rnn_fast::session::{Observer, Progress, Report};
+use rnn_fast::session::{self, Observer, Progress, Report};
 use rnn_fast::trainer::Trainer;
 use rnn_fast::{Error, Result};
 
@@ -150,7 +150,7 @@ impl TrainObserver {
         }
         // The next multiple of `every`, however far the step that reached
         // this one went past it.
-        s.next = (chars_seen / s.every + 1).saturating_mul(s.every);
+        s.next = session::next_multiple(s.every, chars_seen);
         let model = trainer.model();
         let mut sampler = Sampler::new(model, self.config.seed ^ chars_seen as u64);
         let mut text = Vec::new();

@@ -204,7 +204,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         // At multiples of `every`, a resumed run's too.
         Samples {
             every,
-            next: (begin.chars_seen / every + 1).saturating_mul(every),
+            next: session::next_multiple(every, begin.chars_seen),
             prime: corpus.ids[0],
         }
     });
