@@ -19,6 +19,7 @@ use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::kernels::{self, simd::Fast};
 use crate::layout::CellKind;
+use crate::message::counted;
 use crate::peak;
 use crate::trainer::Trainer;
 
@@ -251,7 +252,7 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({} group{}), threads {} on {} core{}, parallel {}, optimizer {} (lr {}), simd {}{}, chunk products {}, logits {}",
+            "cell {}, layers {}, H {}, V {}, T {}, streams {}, shards {} ({}), threads {} on {}, parallel {}, optimizer {} (lr {}), simd {}{}, chunk products {}, logits {}",
             self.cell,
             self.layers,
             self.hidden,
@@ -259,11 +260,9 @@ impl std::fmt::Display for BenchReport {
             self.seq_len,
             self.streams,
             self.shards,
-            self.groups,
-            if self.groups == 1 { "" } else { "s" },
+            counted(self.groups, "group"),
             self.threads,
-            self.cores,
-            if self.cores == 1 { "" } else { "s" },
+            counted(self.cores, "core"),
             self.parallel,
             self.optimizer,
             self.lr,

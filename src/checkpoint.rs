@@ -40,6 +40,7 @@ use crate::files::write_atomic;
 use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES, read_safetensors};
 use crate::kernels::aligned::AlignedVec;
 use crate::layout::{CellKind, Layout, MAX_LAYERS};
+use crate::message::counted;
 use crate::model::Model;
 use crate::schedule::Plateau;
 use crate::trainer::TrainState;
@@ -473,8 +474,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     names.sort();
     if let Some(name) = names.into_iter().find(|n| !expected.contains(*n)) {
         return Err(format!(
-            "it holds tensor {name:?}, which its metadata's model ({layers} layer{} of {cell}, H {h}) has not: the metadata and the tensors disagree",
-            if layers == 1 { "" } else { "s" }
+            "it holds tensor {name:?}, which its metadata's model ({} of {cell}, H {h}) has not: the metadata and the tensors disagree",
+            counted(layers, "layer")
         ));
     }
     Ok(Loaded { model, checkpoint })

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::input::{self, MAX_TEXT_BYTES, Stop};
+use crate::message::counted;
 use crate::vocab::Vocab;
 
 /// The article's demo text, built into the binary: what `rnn-fast train`
@@ -43,8 +44,8 @@ impl Corpus {
     fn check_len(len: usize) -> Result<()> {
         if len < 2 {
             return Err(Error::Text(format!(
-                "the text has {len} character{}; at least 2 are needed (a character and the next one, to learn or score)",
-                if len == 1 { "" } else { "s" }
+                "the text has {}; at least 2 are needed (a character and the next one, to learn or score)",
+                counted(len, "character")
             )));
         }
         Ok(())

@@ -111,28 +111,3 @@ impl Error {
         }
     }
 }
-
-/// `text` with its line breaks written out as `\n` and `\r`, so that a
-/// message that names a path holding one (`$'no\nsuch.txt'`) is still one
-/// line on standard error.
-pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        text.replace('\n', "\\n").replace('\r', "\\r").into()
-    } else {
-        text.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_stay_one_line() {
-        assert_eq!(one_line("cannot read a.txt"), "cannot read a.txt");
-        assert_eq!(
-            one_line("cannot read no\nsuch\r.txt"),
-            "cannot read no\\nsuch\\r.txt"
-        );
-    }
-}

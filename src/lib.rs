@@ -31,6 +31,7 @@ pub mod gated_reference;
 pub mod input;
 pub mod kernels;
 pub mod layout;
+pub mod message;
 pub mod model;
 pub mod optimizer;
 pub mod peak;

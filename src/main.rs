@@ -60,5 +60,5 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// One line on standard error; a closed or full standard error is not a
 /// reason to panic.
 fn say_error(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{}", rnn_fast::error::one_line(line));
+    let _ = writeln!(std::io::stderr(), "{}", rnn_fast::message::one_line(line));
 }

@@ -7,6 +7,7 @@ use crate::config::{Parallel, TrainConfig};
 use crate::error::{Error, Result};
 use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES};
 use crate::layout::Layout;
+use crate::message::counted;
 
 /// Bytes a trainer with `config` needs for a vocabulary of `vocab_len`:
 /// the weights and the optimizer's two slots; per group of `streams`
@@ -70,13 +71,12 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
         return Err(Error::Usage(format!(
-            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {} shard{}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
+            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
             gib(checkpoint),
             config.cell,
             config.layers,
             config.hidden,
-            config.shards,
-            if config.shards == 1 { "" } else { "s" },
+            counted(config.shards, "shard"),
             gib(MAX_MODEL_BYTES)
         )));
     }

@@ -22,13 +22,20 @@ pub struct Shards {
 }
 
 impl Shards {
+    /// The most shards a corpus of `n` characters cuts into: each needs at
+    /// least 2 characters (one prediction), and shards may share a boundary
+    /// character, so one per prediction.
+    pub fn most(n: usize) -> usize {
+        n.saturating_sub(1)
+    }
+
     /// `count` shards over a corpus of `n` characters, read in chunks of up
     /// to `seq_len` predictions. With `drop_tail` a shard takes a chunk only
     /// while more than `seq_len` predictions remain, as the article's loop
     /// `while p + seq_len + 1 < N` does: its last partial chunk is never trained.
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
         let predictions = n.saturating_sub(1);
-        if count == 0 || count > predictions {
+        if count == 0 || count > Shards::most(n) {
             return Err(Error::Usage(format!(
                 "--shards {count} cannot cut {n} characters: each shard needs at least 2 (at most {} shards for this text)",
                 predictions.max(1)

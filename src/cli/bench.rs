@@ -10,6 +10,8 @@ use rnn_fast::config::{
 };
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::layout::CellKind;
+use rnn_fast::message::counted;
+use rnn_fast::shards::Shards;
 use rnn_fast::{Error, Result, bench};
 
 use super::output::say;
@@ -86,13 +88,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),
     };
     // Shards taken from --streams are named by it when the text is too short.
-    let predictions = corpus.len().saturating_sub(1);
     if let (Some(b), None) = (args.streams, args.shards)
-        && shards > predictions
+        && shards > Shards::most(corpus.len())
     {
         return Err(Error::Usage(format!(
-            "--streams {b} on {threads} thread{} trains {shards} shards, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",
-            if threads == 1 { "" } else { "s" },
+            "--streams {b} on {} trains {shards} shards, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",
+            counted(threads, "thread"),
             corpus.len()
         )));
     }

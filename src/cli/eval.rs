@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::dynamic::{self, DynamicSettings};
+use rnn_fast::message::counted;
 use rnn_fast::{Result, checkpoint, eval};
 
 use super::output::say;
@@ -76,10 +77,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     say(
         &mut out,
         format_args!(
-            "{}: {} character{}, loss {:.6} nats/char ({:.6} bits/char)",
+            "{}: {}, loss {:.6} nats/char ({:.6} bits/char)",
             args.text.display(),
-            score.chars,
-            if score.chars == 1 { "" } else { "s" },
+            counted(score.chars, "character"),
             score.loss_nats,
             score.bits_per_char()
         ),

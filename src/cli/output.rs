@@ -80,7 +80,7 @@ impl Output {
     /// error is ignored: there is nowhere else to say it).
     pub fn warn(&self, line: &str) {
         let say = || {
-            let _ = writeln!(std::io::stderr(), "{}", rnn_fast::error::one_line(line));
+            let _ = writeln!(std::io::stderr(), "{}", rnn_fast::message::one_line(line));
         };
         match &self.mode {
             Mode::Bar(bar) => bar.suspend(say),

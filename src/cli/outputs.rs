@@ -35,19 +35,25 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
         )));
     }
     if let Some(input) = inputs.iter().find(|i| files::same_file(out, i.path)) {
-        let change = if option.starts_with('-') {
-            option
-        } else {
-            "-o"
-        };
         return Err(Error::Usage(format!(
-            "{option} {} is the {} ({}): writing it would destroy it; choose another {change}",
+            "{option} {} is the {} ({}): writing it would destroy it; choose another {}",
             out.display(),
             input.what,
-            input.path.display()
+            input.path.display(),
+            option_to_change(option)
         )));
     }
     Ok(())
+}
+
+/// The option a user changes to move an output named by `option`: itself,
+/// or `-o` for a path derived from it (the `.best` model).
+fn option_to_change(option: &str) -> &str {
+    if option.starts_with('-') {
+        option
+    } else {
+        "-o"
+    }
 }
 
 /// Refuses two outputs that name the same file.
@@ -73,16 +79,22 @@ pub fn beside_unless_forced(asked: &Path, force: bool) -> (PathBuf, Option<PathB
     }
 }
 
-/// A `--log` a resumed run appends to, or `--force` replaces: it must be a
-/// log (or new, or empty). `action`: what is not done to another file.
-pub fn check_is_log(path: &Path, action: &str) -> Result<()> {
+/// Whether `path` may be appended to or replaced as a `--log`: absent,
+/// empty, or an rnn-fast log (judged by its first line).
+pub fn is_log_or_new(path: &Path) -> bool {
     use std::io::BufRead;
     let Ok(file) = std::fs::File::open(path) else {
-        return Ok(());
+        return true;
     };
     let mut first = String::new();
     let _ = std::io::BufReader::new(std::io::Read::take(file, 4096)).read_line(&mut first);
-    if first.is_empty() || first.trim_end() == rnn_fast::plot::CSV_HEADER {
+    first.is_empty() || first.trim_end() == rnn_fast::plot::CSV_HEADER
+}
+
+/// A `--log` a resumed run appends to, or `--force` replaces: it must be a
+/// log (or new, or empty). `action`: what is not done to another file.
+pub fn check_is_log(path: &Path, action: &str) -> Result<()> {
+    if is_log_or_new(path) {
         return Ok(());
     }
     Err(Error::Usage(format!(
@@ -142,22 +154,23 @@ pub fn model_output(
     })
 }
 
+/// Whether `--force` may replace the existing file `path` as a model: an
+/// rnn-fast model file (judged by its header) or an empty file.
+pub fn is_model_or_empty(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == 0) || checkpoint::is_model_file(path)
+}
+
 /// `--force` replaces a model, never another file (a text named by
 /// mistake): `existing`, named by `option`, must be an rnn-fast model file or
 /// empty.
 pub fn check_replaces_a_model(option: &str, existing: &Path) -> Result<()> {
-    let empty = std::fs::metadata(existing).is_ok_and(|m| m.len() == 0);
-    if empty || checkpoint::is_model_file(existing) {
+    if is_model_or_empty(existing) {
         return Ok(());
     }
     Err(Error::Usage(format!(
         "{option} {} exists and is not an rnn-fast model: it is not replaced, even with --force; choose another {}",
         existing.display(),
-        if option.starts_with('-') {
-            option
-        } else {
-            "-o"
-        }
+        option_to_change(option)
     )))
 }
 

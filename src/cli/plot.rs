@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rnn_fast::input::{self, MAX_TEXT_BYTES};
+use rnn_fast::message::counted;
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
@@ -35,10 +36,9 @@ pub fn run(args: PlotArgs) -> Result<()> {
     say(
         &mut std::io::stdout().lock(),
         format_args!(
-            "wrote {} ({} point{})",
+            "wrote {} ({})",
             args.output.display(),
-            rows.len(),
-            if rows.len() == 1 { "" } else { "s" }
+            counted(rows.len(), "point")
         ),
     )
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use rnn_fast::checkpoint::{self, Checkpoint};
 use rnn_fast::config::TrainConfig;
 use rnn_fast::corpus::Corpus;
+use rnn_fast::message::counted;
 use rnn_fast::model::Model;
 use rnn_fast::{Error, Result};
 
@@ -90,7 +91,7 @@ pub fn check_epochs_left(epochs: usize, given: Option<usize>, ck: &Checkpoint) -
     if epochs > done {
         return Ok(());
     }
-    let trained = format!("{done} epoch{}", if done == 1 { "" } else { "s" });
+    let trained = counted(done, "epoch");
     Err(Error::Usage(match given {
         Some(e) => format!(
             "--epochs {e} leaves nothing to train: the checkpoint has trained {trained}, and --epochs counts the whole run; give more than {done}"

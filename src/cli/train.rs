@@ -10,6 +10,7 @@ use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, 
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::files::{self, OutputLock};
 use rnn_fast::layout::CellKind;
+use rnn_fast::message::counted;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
@@ -305,7 +306,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     let model = outputs::model_output(&args.output, resumed, args.force)?;
     let mut moved = Vec::new();
     if let Some(kept) = &model.moved_from {
-        let replaceable = outputs::check_replaces_a_model("-o", kept).is_ok();
+        let replaceable = outputs::is_model_or_empty(kept);
         moved.push((kept.clone(), model.path.clone(), replaceable));
     }
     let log = match &args.log {
@@ -319,7 +320,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
             }
             let (to, kept) = outputs::beside_unless_forced(path, args.force);
             if let Some(kept) = kept {
-                let replaceable = outputs::check_is_log(&kept, "").is_ok();
+                let replaceable = outputs::is_log_or_new(&kept);
                 moved.push((kept, to.clone(), replaceable));
             }
             Some(to)
@@ -502,11 +503,9 @@ fn print_header(
         ));
     }
     out.line(format_args!(
-        "{} thread{}, {} shard{}, {} streams per pass, parallel {}{}",
-        c.threads,
-        if c.threads == 1 { "" } else { "s" },
-        c.shards,
-        if c.shards == 1 { "" } else { "s" },
+        "{}, {}, {} streams per pass, parallel {}{}",
+        counted(c.threads, "thread"),
+        counted(c.shards, "shard"),
         c.streams_per_pass(),
         c.parallel,
         if c.dropout > 0.0 {
