@@ -153,9 +153,12 @@ impl OutputLock {
         name.push(output.file_name().unwrap_or(std::ffi::OsStr::new("model")));
         name.push(".lock");
         let path = output.with_file_name(name);
-        let err = |source| Error::Write {
-            path: path.clone(),
-            source,
+        // The error names the output the user gave, and the lock file as
+        // the part of it that failed (an output name a few bytes under
+        // the file system's limit has a lock name over it).
+        let err = |e: std::io::Error| Error::Write {
+            path: output.to_path_buf(),
+            source: std::io::Error::new(e.kind(), format!("its lock file {}: {e}", path.display())),
         };
         // A new lock file is ours to remove at the end; an existing one
         // (left by a killed run, or any file of that name) is only locked,
@@ -213,6 +216,19 @@ mod tests {
         assert!(!e.contains(".rnn-fast-") && !e.contains("at path"), "{e}");
         let e = check_writable(out).unwrap_err().to_string();
         assert!(!e.contains(".rnn-fast-") && !e.contains("at path"), "{e}");
+    }
+
+    #[test]
+    fn a_lock_error_names_the_output_and_its_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // 250 bytes: a legal name whose lock name (256 bytes) is not.
+        let out = dir.path().join(format!("{}.st", "m".repeat(247)));
+        let e = OutputLock::claim(&out, "-o").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("cannot write {}: its lock file ", out.display())),
+            "{e}"
+        );
+        assert!(e.contains(".lock: "), "{e}");
     }
 
     #[test]
