@@ -10,7 +10,7 @@ use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, 
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::files::{self, OutputLock};
 use rnn_fast::layout::CellKind;
-use rnn_fast::message::counted;
+use rnn_fast::message::{self, counted};
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
@@ -565,8 +565,8 @@ fn finish(
     let corpus_arg = args
         .corpus
         .as_ref()
-        .map_or(String::new(), |p| format!(" {}", shell_word(p)));
-    let o = shell_word(&output);
+        .map_or(String::new(), |p| format!(" {}", message::shell_word(p)));
+    let o = message::shell_word(&output);
     let resume = format!("rnn-fast train{corpus_arg} --resume {o} -o {o}");
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
@@ -593,23 +593,6 @@ fn finish(
         ));
     }
     report_lost_output(&output, observer)
-}
-
-/// `path` as one word of a shell command to paste: as it is when it holds
-/// only characters no shell reads specially, else in single quotes (a `'`
-/// inside written `'\''`); `./` before a name that starts with `-`.
-fn shell_word(path: &std::path::Path) -> String {
-    let mut s = path.display().to_string();
-    // A name that starts with `-` would be read as an option.
-    if s.starts_with('-') {
-        s.insert_str(0, "./");
-    }
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./+=:,@%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// The run is saved; a progress output or log that failed on the way is
