@@ -62,6 +62,28 @@ fn the_defaults_on_a_megabyte_corpus_give_sixteen_threads_a_group_each() {
     assert!((f("recurrent_bytes_per_cycle") - per_core).abs() <= 1e-9 * per_core);
 }
 
+/// On a text of 660,000 characters train holds out 33,000 for validation
+/// and cuts the 627,000 left into 62 shards of at least 10,000; bench
+/// reports the configuration train would run, so 62 too (not the 64 that
+/// the whole text would allow).
+#[test]
+fn bench_cuts_the_shards_train_would_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = text_file(dir.path(), 660_000);
+    let d = bench_json(&["--corpus", corpus.to_str().unwrap(), "--hidden", "16"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .arg("train")
+        .arg(&corpus)
+        .args(["--hidden", "16", "--max-seconds", "0.05", "-o"])
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .expect("the binary runs");
+    let header = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{header}");
+    assert!(header.contains(", 62 shards, "), "{header}");
+    assert_eq!(d["shards"], 62, "{d}");
+}
+
 #[test]
 fn given_streams_make_one_group_per_thread() {
     let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);

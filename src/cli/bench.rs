@@ -15,6 +15,7 @@ use rnn_fast::shards::Shards;
 use rnn_fast::{Error, Result, bench};
 
 use super::output::say;
+use super::train_args;
 use super::values::{at_least_one, fraction_f32, named, seconds};
 
 #[derive(Debug, Args)]
@@ -81,8 +82,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args.threads
         );
     }
-    // What `train` would use on this corpus, unless given.
-    let defaults = TrainConfig::defaults(corpus.len());
+    // What `train` would use on this corpus, unless given: its defaults
+    // are sized from the text less the validation part it holds out.
+    let total = corpus.len();
+    let defaults = TrainConfig::defaults(train_args::train_len(
+        total,
+        train_args::default_val_frac(total),
+    ));
     let (streams, shards) = match args.streams {
         Some(b) => (b, args.shards.unwrap_or(threads.saturating_mul(b))),
         None => (defaults.streams, args.shards.unwrap_or(defaults.shards)),

@@ -24,7 +24,7 @@ use super::outputs::{self, Input, ModelOutput, check_distinct, check_output};
 use super::sample::write_sample;
 use super::signals::Interrupts;
 use super::start::{self, Start};
-use super::train_args::TrainArgs;
+use super::train_args::{self, TrainArgs};
 
 /// Characters between two reports by default...
 const DEFAULT_EVAL_EVERY: usize = 200_000;
@@ -48,13 +48,13 @@ fn read_corpus(args: &TrainArgs) -> Result<(String, String)> {
 /// Splits the held-out end (`val_frac` of the corpus) off `corpus` and returns it.
 fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
     let total = corpus.len();
-    let val_len = (total as f64 * val_frac) as usize;
-    if val_frac > 0.0 && (val_len < 2 || total - val_len < 2) {
+    let train_len = train_args::train_len(total, val_frac);
+    if val_frac > 0.0 && (total - train_len < 2 || train_len < 2) {
         return Err(Error::Usage(format!(
             "--val-frac {val_frac} of {total} characters leaves no validation text or no training text"
         )));
     }
-    Ok(corpus.ids.split_off(total - val_len))
+    Ok(corpus.ids.split_off(train_len))
 }
 
 /// The run's settings and record, before training: a resumed run's come
@@ -73,7 +73,6 @@ fn plan(
         return Ok((config, ck.run.clone()));
     }
     let val_frac = args.val_frac(total);
-    let val_len = (total as f64 * val_frac) as usize;
     let run = RunInfo {
         corpus: name.to_string(),
         val_frac,
@@ -83,7 +82,7 @@ fn plan(
         best_val: None,
         eval_every: None,
     };
-    let mut config = args.settings(total - val_len);
+    let mut config = args.settings(train_args::train_len(total, val_frac));
     if let Start::InitFrom(model) = start {
         let path = args.init_from.as_deref().expect("InitFrom has a path");
         config.hidden = start::init_hidden(args, model, path)?;

@@ -249,7 +249,18 @@ impl TrainArgs {
 
     /// The fraction held out for validation of a fresh run on `total` characters.
     pub fn val_frac(&self, total: usize) -> f64 {
-        let default = if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 };
-        self.val_frac.unwrap_or(default)
+        self.val_frac.unwrap_or(default_val_frac(total))
     }
+}
+
+/// The fraction of a text of `total` characters that `train` holds out for
+/// validation unless told: 5% above [`VAL_DEFAULT_ABOVE`] characters, else none.
+pub fn default_val_frac(total: usize) -> f64 {
+    if total > VAL_DEFAULT_ABOVE { 0.05 } else { 0.0 }
+}
+
+/// The characters `train` learns from in a text of `total` characters held
+/// out by `val_frac`: the text before its validation part.
+pub fn train_len(total: usize, val_frac: f64) -> usize {
+    total - (total as f64 * val_frac) as usize
 }
