@@ -201,6 +201,42 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     }
 }
 
+/// A signal ignored when the run starts (`nohup` ignores SIGHUP; a shell
+/// script's `&` job ignores SIGINT) stays ignored: the run trains on to its
+/// end. SIGTERM, not ignored, still stops it with a checkpoint.
+#[test]
+fn signals_ignored_at_start_stay_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    let out = dir.path().join("m.safetensors");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP INT; exec \"$0\" train --hidden 32 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
+    common::kill("-HUP", child.id());
+    common::kill("-INT", child.id());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stopped by an ignored signal"
+    );
+    common::kill("-TERM", child.id());
+    lines.for_each(drop);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(checkpoint::load(&out).unwrap().checkpoint.is_some());
+}
+
 /// Settings whose first update sends the weights to infinity.
 const DIVERGING: [&str; 7] = [
     "train",

@@ -7,6 +7,10 @@
 //! printing the final sample after the save) ends the process at once, with
 //! a line saying so: there is nothing to save then.
 //!
+//! A signal ignored when the process starts stays ignored: `nohup` ignores
+//! SIGHUP, and a non-interactive shell ignores SIGINT for a job started
+//! with `&`, so that the run outlives the terminal or the Ctrl-C.
+//!
 //! Repeats within [`GRACE`] of the first are the same request (GNU
 //! `timeout` signals the process and then its group; a key held down
 //! repeats): ignored. A repeat after it means "now": the watcher says so on
@@ -40,7 +44,12 @@ pub struct Interrupts {
 impl Interrupts {
     /// Starts the watcher thread.
     pub fn install() -> Result<Interrupts> {
-        let mut signals = Signals::new(HANDLED.map(|(s, _)| s))
+        let ignored = ignored_at_start();
+        let watched = HANDLED
+            .iter()
+            .map(|&(s, _)| s)
+            .filter(|&s| ignored & (1 << (s - 1)) == 0);
+        let mut signals = Signals::new(watched)
             .map_err(|e| Error::System(format!("cannot install signal handlers: {e}")))?;
         let first = Arc::new(AtomicU8::new(0));
         let seen = Arc::clone(&first);
@@ -96,6 +105,19 @@ impl Interrupts {
             s => Some((name(s as i32), 128 + s)),
         }
     }
+}
+
+/// The signals this process started with ignored, as a mask (bit
+/// `signal - 1`): the `SigIgn` line of /proc/self/status. None where it
+/// cannot be read (not Linux), so that every signal is then handled.
+fn ignored_at_start() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("SigIgn:"))?;
+            u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).ok()
+        })
+        .unwrap_or(0)
 }
 
 fn name(signal: i32) -> &'static str {
