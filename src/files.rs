@@ -14,29 +14,53 @@ fn dir_of(path: &Path) -> &Path {
     }
 }
 
+/// `path`, or the file it leads to when it is a symbolic link (a name yet
+/// to be made, for a link to a file that does not exist): an output written
+/// through a link replaces or makes that file, not the link. A link to
+/// something with no path of its own (`/dev/stdout` on a pipe) is `path`.
+pub fn through_links(path: &Path) -> std::path::PathBuf {
+    // Followed by hand, at most 40 links (the kernel's own limit).
+    let mut end = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&end) {
+            Ok(to) => end = end.parent().unwrap_or(Path::new("")).join(to),
+            Err(_) => break,
+        }
+    }
+    if std::fs::metadata(path).is_ok() && std::fs::symlink_metadata(&end).is_err() {
+        return path.to_path_buf();
+    }
+    end
+}
+
 /// Writes `bytes` to `path` so that `path` is always either its old content
 /// or all of the new: temporary file in the same directory, fsync, rename,
-/// fsync of the directory.
+/// fsync of the directory. Through a symbolic link, the file it leads to
+/// is replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let write_err = |source| Error::Write {
         path: path.to_path_buf(),
-        source,
+        source: without_temp_path(source),
     };
+    let target = through_links(path);
+    let path = target.as_path();
     let dir = dir_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rnn-fast-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| write_err(without_temp_path(e)))?;
+    // The result gets the permissions of the file it replaces (with the
+    // owner's read and write kept, so that it can be read back and
+    // replaced); a new file is rw-rw-rw- less the umask, as the kernel
+    // makes any new file (a temporary file is otherwise private, 0600).
+    use std::os::unix::fs::PermissionsExt;
+    let replaced_mode = std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() | 0o600);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".rnn-fast-").suffix(".tmp");
+    if replaced_mode.is_none() {
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
     tmp.write_all(bytes).map_err(write_err)?;
-    // A temporary file is private (0600); the result gets the permissions of
-    // the file it replaces, or rw-r--r-- when new.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // (With the owner's read and write kept, so the new file can be
-        // read back and replaced.)
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() | 0o600);
+    if let Some(mode) = replaced_mode {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(write_err)?;
@@ -143,7 +167,7 @@ pub struct OutputLock {
     path: std::path::PathBuf,
     /// True when this run created the lock file (and so removes it).
     created: bool,
-    _file: std::fs::File,
+    file: std::fs::File,
 }
 
 impl OutputLock {
@@ -182,7 +206,7 @@ impl OutputLock {
             Ok(()) => Ok(OutputLock {
                 path,
                 created,
-                _file: file,
+                file,
             }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
                 "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another {option}",
@@ -197,7 +221,14 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         // Best effort: a lock file left behind (after a kill) is harmless.
-        if self.created {
+        // Removed only while the name still holds the file this run made: an
+        // output written over that name (`-o .m.csv.lock`) is not a lock.
+        use std::os::unix::fs::MetadataExt;
+        let ours = match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
+            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+            _ => false,
+        };
+        if self.created && ours {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -219,6 +250,57 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_takes_the_umask_and_a_replaced_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let new = dir.path().join("new.st");
+        write_atomic(&new, b"x").unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        match status.lines().find_map(|l| l.strip_prefix("Umask:")) {
+            Some(umask) => {
+                let umask = u32::from_str_radix(umask.trim(), 8).unwrap();
+                assert_eq!(mode(&new), 0o666 & !umask);
+            }
+            None => eprintln!("skipped the umask check: no Umask in /proc/self/status"),
+        }
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&new, b"y").unwrap();
+        assert_eq!(mode(&new), 0o640);
+    }
+
+    #[test]
+    fn a_write_through_a_link_replaces_the_file_it_leads_to() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("runs")).unwrap();
+        let file = dir.path().join("runs/r1.st");
+        std::fs::write(&file, "old").unwrap();
+        let link = dir.path().join("latest.st");
+        std::os::unix::fs::symlink("runs/r1.st", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), b"new");
+        // A link to a file yet to be made makes that file.
+        let ahead = dir.path().join("ahead.st");
+        std::os::unix::fs::symlink("runs/r2.st", &ahead).unwrap();
+        write_atomic(&ahead, b"r2").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&ahead)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(dir.path().join("runs/r2.st")).unwrap(), b"r2");
+        assert_eq!(through_links(&file), file);
+        assert_eq!(through_links(&link), dir.path().join("runs/r1.st"));
+    }
+
+    #[test]
     fn a_lock_error_names_the_output_and_its_lock_file() {
         let dir = tempfile::tempdir().unwrap();
         // 250 bytes: a legal name whose lock name (256 bytes) is not.
@@ -229,6 +311,22 @@ mod tests {
             "{e}"
         );
         assert!(e.contains(".lock: "), "{e}");
+    }
+
+    #[test]
+    fn a_lock_leaves_a_file_written_over_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("l.csv");
+        let lock = OutputLock::claim(&log, "--log").unwrap();
+        let lock_name = dir.path().join(".l.csv.lock");
+        write_atomic(&lock_name, b"a model").unwrap();
+        drop(lock);
+        assert_eq!(std::fs::read(&lock_name).unwrap(), b"a model");
+        // Its own file it removes.
+        drop(OutputLock::claim(&log, "--log").unwrap());
+        let _ = std::fs::remove_file(&lock_name);
+        drop(OutputLock::claim(&log, "--log").unwrap());
+        assert!(!lock_name.exists());
     }
 
     #[test]

@@ -655,6 +655,93 @@ fn a_run_far_above_chance_is_stopped_and_saves_nothing() {
     assert!(!out.exists(), "the garbage model was saved");
 }
 
+/// An output named through a symbolic link is the file the link leads to:
+/// checked, locked and replaced as that file, the link left a link (a
+/// rename over the link made it a file of its own and left the run's file
+/// stale). An output written over a lock file's name is not removed with
+/// the lock.
+#[test]
+fn outputs_through_links_write_the_file_they_lead_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    words_file(d, "c.txt", 20_000);
+    std::fs::create_dir(d.join("runs")).unwrap();
+    let link = |to: &str, name: &str| std::os::unix::fs::symlink(to, d.join(name)).unwrap();
+    link("runs/r1.safetensors", "latest.safetensors");
+    link("runs/r1.csv", "latest.csv");
+    let train = |args: &[&str]| {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["train", "c.txt", "--hidden", "8", "-q", "--sample-len", "0"])
+            .args(args);
+        c
+    };
+    let is_link = |name: &str| {
+        std::fs::symlink_metadata(d.join(name))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    };
+    ok(&mut train(&[
+        "--epochs",
+        "1",
+        "-o",
+        "latest.safetensors",
+        "--log",
+        "latest.csv",
+    ]));
+    assert!(is_link("latest.safetensors") && is_link("latest.csv"));
+    let first = rnn_fast::checkpoint::load(&d.join("runs/r1.safetensors")).unwrap();
+    assert!(
+        std::fs::read_to_string(d.join("runs/r1.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 1
+    );
+    // Resumed in place through the link: the file it leads to moves on.
+    ok(&mut train(&[
+        "--epochs",
+        "2",
+        "--resume",
+        "latest.safetensors",
+        "-o",
+        "latest.safetensors",
+    ]));
+    assert!(is_link("latest.safetensors"));
+    let second = rnn_fast::checkpoint::load(&d.join("runs/r1.safetensors")).unwrap();
+    let chars = |l: &rnn_fast::checkpoint::Loaded| l.checkpoint.as_ref().unwrap().run.chars_seen;
+    assert!(chars(&second) > chars(&first));
+    // A link to the corpus is the corpus.
+    link("c.txt", "to-corpus.safetensors");
+    fails(
+        &mut train(&["-o", "to-corpus.safetensors", "--force"]),
+        2,
+        "is the corpus",
+    );
+    // plot -o through a link writes the drawing it leads to.
+    link("runs/loss.svg", "loss-link.svg");
+    ok(bin()
+        .current_dir(d)
+        .args(["plot", "runs/r1.csv", "-o", "loss-link.svg"]));
+    assert!(is_link("loss-link.svg"));
+    assert!(
+        std::fs::read_to_string(d.join("runs/loss.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // -o over the lock file of --log: the model stays when the lock goes.
+    ok(&mut train(&[
+        "--epochs",
+        "1",
+        "-o",
+        ".l.csv.lock",
+        "--log",
+        "l.csv",
+    ]));
+    assert!(rnn_fast::checkpoint::load(&d.join(".l.csv.lock")).is_ok());
+}
+
 #[test]
 fn the_paths_really_written_are_checked_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,7 +20,8 @@ pub struct PlotArgs {
 }
 
 /// Reads the log and writes its curves to the output (atomically).
-pub fn run(args: PlotArgs) -> Result<()> {
+pub fn run(mut args: PlotArgs) -> Result<()> {
+    args.output = files::through_links(&args.output);
     let log = Input {
         what: "log read",
         path: &args.log,

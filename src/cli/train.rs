@@ -139,9 +139,15 @@ fn unread_schedule_options(args: &TrainArgs, config: &TrainConfig) -> Vec<String
 }
 
 /// Runs `rnn-fast train`.
-pub fn run(args: TrainArgs) -> Result<()> {
+pub fn run(mut args: TrainArgs) -> Result<()> {
     // First, so that a signal during the set-up also stops the run cleanly.
     let interrupts = Interrupts::install()?;
+    // Outputs named through a symbolic link are the files it leads to: they
+    // are checked, locked and replaced as those files, the link left as it is.
+    args.output = files::through_links(&args.output);
+    if let Some(log) = &args.log {
+        args.log = Some(files::through_links(log));
+    }
     let (text, name) = read_corpus(&args)?;
     let start = Start::load(&args)?;
     let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
