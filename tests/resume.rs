@@ -599,3 +599,51 @@ fn stacked_layers_resume_mid_epoch_to_the_same_file() {
         "{err}"
     );
 }
+
+/// A run killed after its last checkpoint may have saved a better `.best`
+/// model since; resumed in place, the run keeps it until it beats it (it
+/// used to measure against the checkpoint's record, and replaced the
+/// better model with a worse one).
+#[test]
+fn resuming_in_place_keeps_a_better_best_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 40_000);
+    let best_of = |p: &Path| {
+        checkpoint::load(p)
+            .unwrap()
+            .checkpoint
+            .unwrap()
+            .run
+            .best_val
+            .unwrap()
+    };
+    // The checkpoint after one epoch, and the .best of a longer run of the
+    // same text in its place (as if saved after that checkpoint).
+    let part = train(dir.path(), &text, "m.safetensors", &["--epochs", "1"]);
+    train(dir.path(), &text, "longer.safetensors", &["--epochs", "6"]);
+    let better = dir.path().join("longer.best.safetensors");
+    let best = dir.path().join("m.best.safetensors");
+    std::fs::copy(&better, &best).unwrap();
+    assert!(best_of(&better) < best_of(&part));
+    let o = ok(&mut train_command(
+        &text,
+        &part,
+        &["--epochs", "2", "--resume", part.to_str().unwrap()],
+    ));
+    // Every validation loss of the resumed run is worse than the .best's.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let vals: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.split("  val ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(!vals.is_empty(), "{stdout}");
+    assert!(
+        vals.iter().all(|&v| v > best_of(&better)),
+        "the resumed run beat the longer one: no test; {stdout}"
+    );
+    assert_eq!(best_of(&part), best_of(&better));
+    assert_eq!(
+        std::fs::read(&best).unwrap(),
+        std::fs::read(&better).unwrap()
+    );
+}

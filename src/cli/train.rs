@@ -177,6 +177,11 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     warnings.extend(cap_threads(&mut config));
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let resuming = matches!(start, Start::Resume(..));
+    let in_place = args
+        .resume
+        .as_deref()
+        .is_some_and(|r| files::same_file(r, &output.path));
+    let best_val = best_to_beat(&run, &best_path(&output.path), in_place);
     let mut trainer = trainer(start, config, &corpus)?;
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
@@ -226,7 +231,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         out,
         log,
         config: trainer.config().clone(),
-        best_val: run.best_val.unwrap_or(f64::INFINITY),
+        best_val,
         run,
         output: output.path.clone(),
         checkpoint_every: args.checkpoint_every.map(Duration::from_secs_f32),
@@ -385,6 +390,23 @@ fn check_final_paths(
         }
     }
     Ok(())
+}
+
+/// The validation loss a new best model must beat: the run's record, or
+/// the `.best` model's beside a checkpoint resumed in place when that is
+/// lower (a run killed after its last checkpoint may have saved a better
+/// `.best` since, which a worse model must not replace).
+fn best_to_beat(run: &RunInfo, best: &std::path::Path, in_place: bool) -> f64 {
+    let recorded = run.best_val.unwrap_or(f64::INFINITY);
+    if !in_place {
+        return recorded;
+    }
+    let on_disk = rnn_fast::checkpoint::load(best)
+        .ok()
+        .and_then(|l| l.checkpoint)
+        .filter(|ck| ck.run.corpus_hash == run.corpus_hash && ck.run.val_frac == run.val_frac)
+        .and_then(|ck| ck.run.best_val);
+    on_disk.map_or(recorded, |b| b.min(recorded))
 }
 
 /// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core; the
