@@ -367,35 +367,64 @@ fn a_full_disk_keeps_the_previous_model() {
     }
     let _guard = Unmount(&mnt);
     let out = mnt.join("model.safetensors");
-    let train = |hidden: &str| {
+    let text = words_file(dir.path(), 20_000);
+    let train = |hidden: &str, extra: &[&str]| {
         bin()
-            .args([
-                "train",
-                "--hidden",
-                hidden,
-                "--epochs",
-                "3",
-                "--sample-len",
-                "0",
-                "--force",
-                "-o",
-            ])
+            .args(["train", "--hidden", hidden, "--sample-len", "0", "--force"])
+            .args(extra)
+            .arg("-o")
             .arg(&out)
+            .arg(&text)
+            .env("TMPDIR", dir.path())
             .output()
             .unwrap()
     };
     // A small model fits...
-    let o = train("8");
+    let o = train("8", &["--epochs", "1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before = std::fs::read(&out).unwrap();
-    // ...a large one does not: the save fails with one line, the old file stays.
-    let o = train("256");
+    // ...a large one does not. Its periodic checkpoints and best models
+    // fail with a warning each (once, not at every try) and training goes
+    // on; its end is saved in the temporary folder, and the error line
+    // says where. The old file stays.
+    let o = train(
+        "256",
+        &[
+            "--epochs",
+            "2",
+            "--val-frac",
+            "0.2",
+            "--checkpoint-every",
+            "0.01",
+        ],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(lines.len(), 3, "{err}");
     assert!(
-        o.status.code() == Some(1) && err.lines().count() == 1,
+        lines[..2]
+            .iter()
+            .any(|l| l.contains("a checkpoint is not saved this time")),
         "{err}"
     );
-    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        lines[..2]
+            .iter()
+            .any(|l| l.contains("the best model is not saved this time")),
+        "{err}"
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("No space left on device")),
+        "{err}"
+    );
+    let (_, rescued) = lines[2]
+        .split_once("the run is saved in ")
+        .expect("where it is saved");
+    let (rescued, _) = rescued.split_once(" instead").unwrap();
+    let rescued = checkpoint::load(Path::new(rescued)).unwrap();
+    assert_eq!(rescued.model.layout.h, 256);
+    assert!(rescued.checkpoint.unwrap().state.epoch >= 2);
     assert_eq!(std::fs::read(&out).unwrap(), before);
     checkpoint::load(&out).unwrap();
     // No temporary file is left behind.

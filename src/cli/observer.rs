@@ -55,6 +55,12 @@ pub struct TrainObserver {
     /// The `--log` file that could not be written, and why (the log stops;
     /// training goes on).
     pub log_failure: Option<Error>,
+    /// The last periodic checkpoint that could not be written, and why
+    /// (training goes on; the file on disk is the checkpoint before).
+    pub checkpoint_failure: Option<Error>,
+    /// The last best model that could not be written, and why (training
+    /// goes on; the `.best` on disk is an older best).
+    pub best_failure: Option<Error>,
     /// Where this session started (for its throughput), the last progress
     /// (for the final save) and the last training loss (for the bar).
     pub start: Progress,
@@ -83,6 +89,25 @@ impl TrainObserver {
             state: trainer.state(),
         };
         checkpoint::save(path, trainer.model(), Some(&ck))
+    }
+
+    /// The write error of a save made during training, which does not stop
+    /// the run (the file on disk stays the one before; the run is saved at
+    /// its end), said as a warning unless the save before failed too (so a
+    /// full disk is said once); any other error is returned as it is.
+    fn write_failure(&self, saved: Result<()>, what: &str, said: bool) -> Result<Option<Error>> {
+        match saved {
+            Ok(()) => Ok(None),
+            Err(e @ Error::Write { .. }) => {
+                if !said {
+                    self.out.warn(&format!(
+                        "warning: {e}: {what} is not saved this time (what is on disk there is kept as it was); training goes on"
+                    ));
+                }
+                Ok(Some(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The signal that stopped the run, if any, and its exit status.
@@ -197,8 +222,15 @@ impl Observer for TrainObserver {
         {
             self.best_val = val.loss_nats;
             if self.keep_best {
-                self.save(trainer, &best_path(&self.output), r.chars_seen)?;
-                self.best_epoch = Some(r.epoch);
+                let saved = self.save(trainer, &best_path(&self.output), r.chars_seen);
+                if let Some(e) =
+                    self.write_failure(saved, "the best model", self.best_failure.is_some())?
+                {
+                    self.best_failure = Some(e);
+                } else {
+                    self.best_epoch = Some(r.epoch);
+                    self.best_failure = None;
+                }
             }
         }
         Ok(())
@@ -211,9 +243,11 @@ impl Observer for TrainObserver {
             && self.last_checkpoint.elapsed() >= every
             && self.worth_saving(p.recent_loss)
         {
-            self.save(trainer, &self.output, p.chars_seen)?;
+            let saved = self.save(trainer, &self.output, p.chars_seen);
+            let failed = self.checkpoint_failure.is_some();
+            self.checkpoint_failure = self.write_failure(saved, "a checkpoint", failed)?;
+            self.checkpoint_saved |= self.checkpoint_failure.is_none();
             self.last_checkpoint = Instant::now();
-            self.checkpoint_saved = true;
         }
         self.maybe_sample(trainer, p.chars_seen)?;
         // A signal asks to stop after this step (the session then saves).

@@ -245,6 +245,8 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         warned: false,
         vocab_len: corpus.vocab.len(),
         log_failure: None,
+        checkpoint_failure: None,
+        best_failure: None,
         start: begin,
         last: begin,
         last_train: f64::NAN,
@@ -562,32 +564,16 @@ fn finish(
     let stop = match result {
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
-            let best = best_path(&output);
-            // Only a checkpoint this run wrote, or the one it resumes in
-            // place, is named: a file --force was to replace is not this run's.
-            let resumed_in_place = args
-                .resume
-                .as_deref()
-                .is_some_and(|r| files::same_file(r, &output));
-            let kept = if observer.checkpoint_saved {
-                format!("; the last good checkpoint, {out}, is kept")
-            } else if resumed_in_place {
-                format!("; the checkpoint resumed, {out}, is kept as it was")
-            } else if observer.best_epoch.is_some() {
-                format!(
-                    "; the best model by validation ({:.3} nats/char), {}, is kept",
-                    observer.best_val,
-                    best.display()
-                )
-            } else {
-                "; nothing was saved".to_string()
-            };
+            let kept = kept_on_disk(args, observer);
             return Err(Error::Diverged(format!("{msg}{kept}")));
         }
         other => other?,
     };
-    observer.save(trainer, &output, observer.last.chars_seen)?;
+    let saved = observer.save(trainer, &output, observer.last.chars_seen);
     observer.out.finish();
+    if let Err(e) = saved {
+        return Err(save_elsewhere(e, args, trainer, observer));
+    }
     // The command that resumes the run, to paste into a shell.
     let corpus_arg = args
         .corpus
@@ -612,7 +598,10 @@ fn finish(
         ));
     }
     observer.out.line(format_args!("saved {out}"));
-    if let Some(epoch) = observer.best_epoch {
+    if let Some(epoch) = observer
+        .best_epoch
+        .filter(|_| observer.best_failure.is_none())
+    {
         observer.out.line(format_args!(
             "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {}",
             observer.best_val,
@@ -622,15 +611,75 @@ fn finish(
     report_lost_output(&output, observer)
 }
 
-/// The run is saved; a progress output or log that failed on the way is
-/// said now: a closed standard output (`| head`) as a warning, anything
-/// else as an error (exit status 1).
+/// What of the run is on disk when its end could not be saved: "; ..."
+/// naming the last checkpoint this run wrote, the checkpoint it resumed in
+/// place or its best model. Only those are named: a file --force was to
+/// replace is not this run's.
+fn kept_on_disk(args: &TrainArgs, observer: &TrainObserver) -> String {
+    let output = &observer.output;
+    let out = output.display();
+    let resumed_in_place = args
+        .resume
+        .as_deref()
+        .is_some_and(|r| files::same_file(r, output));
+    if observer.checkpoint_saved {
+        format!("; the last good checkpoint, {out}, is kept")
+    } else if resumed_in_place {
+        format!("; the checkpoint resumed, {out}, is kept as it was")
+    } else if observer.best_epoch.is_some() {
+        format!(
+            "; the best model by validation ({:.3} nats/char), {}, is kept",
+            observer.best_val,
+            best_path(output).display()
+        )
+    } else {
+        "; nothing was saved".to_string()
+    }
+}
+
+/// The run's end could not be written at `-o` (a full disk, its folder
+/// gone): it is saved in the temporary folder instead, and the error says
+/// where; where that fails too, what is on disk. Any other error as it is.
+fn save_elsewhere(
+    e: Error,
+    args: &TrainArgs,
+    trainer: &Trainer,
+    observer: &TrainObserver,
+) -> Error {
+    let Error::Write { path, source } = e else {
+        return e;
+    };
+    let mut name = std::ffi::OsString::from(format!("rnn-fast-{}-", std::process::id()));
+    name.push(
+        path.file_name()
+            .unwrap_or(std::ffi::OsStr::new("model.safetensors")),
+    );
+    let rescue = std::env::temp_dir().join(name);
+    let what = match observer.save(trainer, &rescue, observer.last.chars_seen) {
+        Ok(()) => format!(
+            "; the run is saved in {} instead: move it where there is room, or resume from it with --resume",
+            rescue.display()
+        ),
+        Err(_) => kept_on_disk(args, observer),
+    };
+    Error::Write {
+        path,
+        source: std::io::Error::new(source.kind(), format!("{source}{what}")),
+    }
+}
+
+/// The run is saved; a best model, progress output or log that failed on
+/// the way is said now: a closed standard output (`| head`) as a warning,
+/// anything else as an error (exit status 1).
 fn report_lost_output(saved: &std::path::Path, observer: &mut TrainObserver) -> Result<()> {
     let after = |what: &str, source: Error| Error::AfterSave {
         saved: saved.to_path_buf(),
         what: what.to_string(),
         source: Box::new(source),
     };
+    if let Some(e) = observer.best_failure.take() {
+        return Err(after("the best model beside it", e));
+    }
     if let Some(e) = observer.log_failure.take() {
         return Err(after("the --log file", e));
     }
