@@ -742,6 +742,52 @@ fn outputs_through_links_write_the_file_they_lead_to() {
     assert!(rnn_fast::checkpoint::load(&d.join(".l.csv.lock")).is_ok());
 }
 
+/// A file put at `-o` while the run trains is not replaced: the
+/// checkpoints are skipped with a warning and the run is saved beside it.
+#[test]
+fn a_file_put_at_the_output_during_the_run_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "c.txt", 200_000);
+    let out = dir.path().join("m.safetensors");
+    let mut child = bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--sample-len",
+            "0",
+            "--max-seconds",
+            "2",
+        ])
+        .args(["--eval-every", "20000", "--checkpoint-every", "0.05", "-o"])
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
+    std::fs::write(&out, "my notes").unwrap();
+    lines.for_each(drop);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "my notes");
+    let beside = dir.path().join("m.1.safetensors");
+    assert!(err.contains("was put there during the run"), "{err}");
+    assert!(
+        err.contains(&format!("the run is saved in {} instead", beside.display())),
+        "{err}"
+    );
+    assert!(
+        rnn_fast::checkpoint::load(&beside)
+            .unwrap()
+            .checkpoint
+            .is_some()
+    );
+}
+
 #[test]
 fn the_paths_really_written_are_checked_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -69,8 +69,18 @@ pub struct TrainObserver {
 }
 
 impl TrainObserver {
-    /// Saves a checkpoint (the model and everything to resume it) to `path`.
+    /// Saves a checkpoint (the model and everything to resume it) to `path`,
+    /// unless a file other than a model was put there during the run (the
+    /// checks at the start allow only a model there, or nothing).
     pub fn save(&self, trainer: &Trainer, path: &Path, chars_seen: usize) -> Result<()> {
+        if std::fs::symlink_metadata(path).is_ok() && !super::outputs::is_model_or_empty(path) {
+            return Err(Error::Write {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(
+                    "a file that is not an rnn-fast model was put there during the run, and it is not replaced",
+                ),
+            });
+        }
         if !trainer.model().is_finite() {
             return Err(Error::Diverged(format!(
                 "the weights are no longer finite numbers after {chars_seen} characters; {} was not overwritten; lower --lr",

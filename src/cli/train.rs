@@ -637,9 +637,10 @@ fn kept_on_disk(args: &TrainArgs, observer: &TrainObserver) -> String {
     }
 }
 
-/// The run's end could not be written at `-o` (a full disk, its folder
-/// gone): it is saved in the temporary folder instead, and the error says
-/// where; where that fails too, what is on disk. Any other error as it is.
+/// The run's end could not be written at `-o` (another file put there, a
+/// full disk, its folder gone): it is saved beside it or in the temporary
+/// folder instead, and the error says where; where both fail, what is on
+/// disk. Any other error as it is.
 fn save_elsewhere(
     e: Error,
     args: &TrainArgs,
@@ -649,18 +650,25 @@ fn save_elsewhere(
     let Error::Write { path, source } = e else {
         return e;
     };
+    // Beside the output first (the output's name was taken by another
+    // file), then in the temporary folder (a full disk, a folder gone).
     let mut name = std::ffi::OsString::from(format!("rnn-fast-{}-", std::process::id()));
     name.push(
         path.file_name()
             .unwrap_or(std::ffi::OsStr::new("model.safetensors")),
     );
-    let rescue = std::env::temp_dir().join(name);
-    let what = match observer.save(trainer, &rescue, observer.last.chars_seen) {
-        Ok(()) => format!(
-            "; the run is saved in {} instead: move it where there is room, or resume from it with --resume",
-            rescue.display()
+    let places = [files::beside(&path), std::env::temp_dir().join(name)];
+    let saved = places.into_iter().find(|place| {
+        observer
+            .save(trainer, place, observer.last.chars_seen)
+            .is_ok()
+    });
+    let what = match saved {
+        Some(place) => format!(
+            "; the run is saved in {} instead (resume from it with --resume)",
+            place.display()
         ),
-        Err(_) => kept_on_disk(args, observer),
+        None => kept_on_disk(args, observer),
     };
     Error::Write {
         path,
