@@ -647,3 +647,52 @@ fn resuming_in_place_keeps_a_better_best_model() {
         std::fs::read(&better).unwrap()
     );
 }
+
+/// A log holding rows past the checkpoint resumed (the run was killed after
+/// its last checkpoint) drops them, with a warning, so that its characters
+/// keep rising; the resumed run's rows then follow, as a straight run's.
+#[test]
+fn a_resumed_log_drops_the_rows_after_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 40_000);
+    let log = dir.path().join("l.csv");
+    let log_arg = ["--log", log.to_str().unwrap()];
+    let part = train(
+        dir.path(),
+        &text,
+        "m.safetensors",
+        &[&["--epochs", "1"][..], &log_arg].concat(),
+    );
+    let early = dir.path().join("early.safetensors");
+    std::fs::copy(&part, &early).unwrap();
+    let resume = |epochs: &str| {
+        ok(&mut train_command(
+            &text,
+            &part,
+            &[
+                &["--epochs", epochs, "--resume", part.to_str().unwrap()][..],
+                &log_arg,
+            ]
+            .concat(),
+        ))
+    };
+    resume("3");
+    let chars = |csv: &str| -> Vec<u64> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+            .collect()
+    };
+    let straight = chars(&std::fs::read_to_string(&log).unwrap());
+    // Killed after its first epoch's checkpoint: the log went on to epoch 3.
+    std::fs::copy(&early, &part).unwrap();
+    let o = resume("3");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("after the checkpoint's") && err.contains("removed"),
+        "{err}"
+    );
+    let again = chars(&std::fs::read_to_string(&log).unwrap());
+    assert!(again.windows(2).all(|w| w[0] < w[1]), "{again:?}");
+    assert_eq!(again, straight);
+}

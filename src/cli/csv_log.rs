@@ -13,24 +13,29 @@ pub struct CsvLog {
 }
 
 impl CsvLog {
-    /// Creates the log, or appends to it when resuming (header only when
-    /// new); also returns the last `elapsed_s` already in it (0 for a new log),
-    /// where a resumed run's time continues.
-    pub fn open(path: &Path, append: bool) -> Result<(CsvLog, f64)> {
+    /// Creates the log, or appends to it for a run resumed at
+    /// `resumed_chars` characters (header only when new). Returns the log,
+    /// the last `elapsed_s` already in it (0 for a new log), where a resumed
+    /// run's time continues, and the number of rows dropped from it (see
+    /// [`rows_before`]).
+    pub fn open(path: &Path, resumed_chars: Option<usize>) -> Result<(CsvLog, f64, usize)> {
         let write_err = |source| Error::Write {
             path: path.to_path_buf(),
             source,
         };
-        let old = if append {
-            std::fs::read_to_string(path).unwrap_or_default()
-        } else {
-            String::new()
+        let (old, dropped) = match resumed_chars {
+            Some(chars) => rows_before(&std::fs::read_to_string(path).unwrap_or_default(), chars),
+            None => (String::new(), 0),
         };
+        if dropped > 0 {
+            rnn_fast::files::write_atomic(path, old.as_bytes())?;
+        }
         let existing = !old.is_empty();
         let last_elapsed = plot::parse(&old)
             .ok()
             .and_then(|rows| rows.last().map(|r| r.elapsed_s))
             .unwrap_or(0.0);
+        let append = resumed_chars.is_some();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(append)
@@ -45,7 +50,7 @@ impl CsvLog {
         if !existing {
             log.line(format_args!("{}", plot::CSV_HEADER))?;
         }
-        Ok((log, last_elapsed))
+        Ok((log, last_elapsed, dropped))
     }
 
     pub fn row(&mut self, r: &Report) -> Result<()> {
@@ -65,5 +70,50 @@ impl CsvLog {
                 path: self.path.clone(),
                 source,
             })
+    }
+}
+
+/// The lines of a log `old` that a run resumed at `chars` characters
+/// continues: all but the rows after `chars` (trained by a run killed after
+/// its last checkpoint; the resumed run trains them again, so they would
+/// repeat with other losses) and a last line cut short (by a full disk;
+/// appending would merge it with the next row). Returns the text kept and
+/// the number of lines dropped.
+fn rows_before(old: &str, chars: usize) -> (String, usize) {
+    let mut kept = String::new();
+    let mut dropped = 0;
+    for line in old.split_inclusive('\n') {
+        let after = line
+            .split(',')
+            .nth(2)
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .is_some_and(|c| c > chars);
+        if line.ends_with('\n') && !after {
+            kept.push_str(line);
+        } else {
+            dropped += 1;
+        }
+    }
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_log_drops_the_rows_after_its_checkpoint_and_a_cut_line() {
+        let h = plot::CSV_HEADER;
+        let log =
+            format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,1.9\n0.3,3.0,300,1.5,\n0.4,4.0,4");
+        assert_eq!(
+            rows_before(&log, 200),
+            (format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,1.9\n"), 2)
+        );
+        assert_eq!(
+            rows_before(&log, 1_000),
+            (log[..log.rfind('\n').unwrap() + 1].to_string(), 1)
+        );
+        assert_eq!(rows_before("", 5), (String::new(), 0));
     }
 }

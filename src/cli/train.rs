@@ -186,7 +186,8 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
     // every check has passed: a refused run leaves the files as they were.
-    let (log, start_elapsed) = open_log(log.as_deref(), resuming)?;
+    let resumed_chars = resuming.then_some(run.chars_seen);
+    let (log, start_elapsed) = open_log(log.as_deref(), resumed_chars, &mut warnings)?;
     options.start_elapsed = start_elapsed;
     let mut out = Output::new(args.quiet);
     for w in warnings {
@@ -473,11 +474,23 @@ fn session_options(
 }
 
 /// The `--log` file, and where a resumed run's time continues from.
-fn open_log(path: Option<&std::path::Path>, resuming: bool) -> Result<(Option<CsvLog>, Duration)> {
+fn open_log(
+    path: Option<&std::path::Path>,
+    resumed_chars: Option<usize>,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<CsvLog>, Duration)> {
     let Some(path) = path else {
         return Ok((None, Duration::ZERO));
     };
-    let (log, last) = CsvLog::open(path, resuming)?;
+    let (log, last, dropped) = CsvLog::open(path, resumed_chars)?;
+    if dropped > 0 {
+        warnings.push(format!(
+            "warning: {} held {} after the checkpoint's {} characters (a run stopped after its last checkpoint, or a line cut short): removed, so that the log follows the run resumed",
+            path.display(),
+            message::counted(dropped, "line"),
+            resumed_chars.unwrap_or(0)
+        ));
+    }
     // A hand-edited log must not stop the run: a bad time counts as 0.
     let last = Duration::try_from_secs_f64(last).unwrap_or(Duration::ZERO);
     Ok((Some(log), last))
