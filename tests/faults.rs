@@ -237,6 +237,57 @@ fn signals_ignored_at_start_stay_ignored() {
     assert!(checkpoint::load(&out).unwrap().checkpoint.is_some());
 }
 
+/// A reader that stops reading (`| less` left open) holds up neither
+/// training nor a signal's save: the run saves, says so, and exits, its
+/// last progress lines given up. (Before, it waited in a write to the full
+/// pipe until the reader went away.)
+#[test]
+fn a_stalled_reader_does_not_hold_up_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    let out = dir.path().join("m.safetensors");
+    let mut child = bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1000",
+            "--sample-every",
+            "1000",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read up to the first report, then never again: the pipe fills.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("epoch") {
+        line.clear();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    common::kill("-TERM", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run did not end while its reader stalled");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(checkpoint::load(&out).unwrap().checkpoint.is_some());
+    drop(stdout);
+}
+
 /// Settings whose first update sends the weights to infinity.
 const DIVERGING: [&str; 7] = [
     "train",

@@ -16,6 +16,10 @@ pub fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) -> Result<()> {
 /// The training run's output. Best effort: a closed or failing standard
 /// output never stops training; the first failure is kept (for the exit
 /// status) and later lines are dropped.
+///
+/// Piped, lines and warnings are written by a thread of their own
+/// ([`Writer`]), so that a reader that stops reading (`| less` left open)
+/// never holds up training, nor a signal's save.
 pub struct Output {
     mode: Mode,
     failure: Option<std::io::Error>,
@@ -24,8 +28,133 @@ pub struct Output {
 /// How lines are shown.
 enum Mode {
     Bar(ProgressBar),
-    Plain,
+    Plain(Writer),
     Quiet,
+}
+
+/// Lines queued for a reader before later ones are given up (a reader that
+/// stopped reading must not grow the queue without end): some megabytes.
+const QUEUED_LINES: usize = 65_536;
+
+/// A line for standard output or standard error.
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+/// The thread that writes a piped run's lines, in order, and the first
+/// standard-output failure it met.
+struct Writer {
+    lines: Option<std::sync::mpsc::SyncSender<Line>>,
+    /// Lines given up because the queue was full (a reader that stopped).
+    dropped: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
+    failure: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
+    /// Closed when the thread has written its last line.
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Writer {
+    fn start() -> Writer {
+        let (lines, received) = std::sync::mpsc::sync_channel::<Line>(QUEUED_LINES);
+        let (finished, done) = std::sync::mpsc::channel::<()>();
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let failed = std::sync::Arc::clone(&failure);
+        let thread = std::thread::Builder::new()
+            .name("rnn-fast-output".into())
+            .spawn(move || {
+                let _finished = finished;
+                let mut broken = false;
+                for line in received {
+                    match line {
+                        Line::Out(_) if broken => {}
+                        Line::Out(text) => {
+                            let mut out = std::io::stdout().lock();
+                            if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+                                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                                broken = true;
+                            }
+                        }
+                        Line::Err(text) => {
+                            let _ = writeln!(std::io::stderr(), "{text}");
+                        }
+                    }
+                }
+            })
+            .ok();
+        Writer {
+            lines: thread.is_some().then_some(lines),
+            thread,
+            failure,
+            done,
+            dropped: 0,
+        }
+    }
+
+    /// Queues `line`, or gives it up when the queue is full; written here
+    /// and now where the thread could not start or has ended.
+    fn send(&mut self, line: Line) {
+        use std::sync::mpsc::TrySendError;
+        let unsent = match &self.lines {
+            Some(lines) => match lines.try_send(line) {
+                Ok(()) => None,
+                Err(TrySendError::Full(_)) => {
+                    self.dropped += 1;
+                    None
+                }
+                Err(TrySendError::Disconnected(line)) => Some(line),
+            },
+            None => Some(line),
+        };
+        match unsent {
+            Some(Line::Out(text)) => {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+                    self.failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                }
+            }
+            Some(Line::Err(text)) => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+            None => {}
+        }
+    }
+
+    /// The first failure to write standard output, if any yet.
+    fn take_failure(&self) -> Option<std::io::Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Waits at most `limit` for the queued lines to be written; after it,
+    /// those left are given up (a reader that stopped reading them).
+    fn close_within(&mut self, limit: std::time::Duration) {
+        self.lines = None;
+        // Nothing is ever sent on `done`: it disconnects when the thread ends.
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(limit) {
+            self.thread = None;
+        }
+        self.close();
+    }
+
+    /// Waits until every queued line is written.
+    fn close(&mut self) {
+        self.lines = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 impl Output {
@@ -35,7 +164,7 @@ impl Output {
         } else if std::io::stdout().is_terminal() {
             Mode::Bar(ProgressBar::hidden())
         } else {
-            Mode::Plain
+            Mode::Plain(Writer::start())
         };
         Output {
             mode,
@@ -59,14 +188,18 @@ impl Output {
 
     /// One line of the log, above the bar when there is one.
     pub fn line(&mut self, line: std::fmt::Arguments<'_>) {
-        let written = match &self.mode {
+        let written = match &mut self.mode {
             Mode::Bar(bar) if !bar.is_hidden() => {
                 bar.println(line.to_string());
                 Ok(())
             }
-            Mode::Bar(_) | Mode::Plain => {
+            Mode::Bar(_) => {
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}").and_then(|()| out.flush())
+            }
+            Mode::Plain(writer) => {
+                writer.send(Line::Out(line.to_string()));
+                writer.take_failure().map_or(Ok(()), Err)
             }
             Mode::Quiet => Ok(()),
         };
@@ -78,13 +211,15 @@ impl Output {
 
     /// A warning on standard error, around the bar (a failing standard
     /// error is ignored: there is nowhere else to say it).
-    pub fn warn(&self, line: &str) {
+    pub fn warn(&mut self, line: &str) {
+        let line = rnn_fast::message::one_line(line);
         let say = || {
-            let _ = writeln!(std::io::stderr(), "{}", rnn_fast::message::one_line(line));
+            let _ = writeln!(std::io::stderr(), "{line}");
         };
-        match &self.mode {
+        match &mut self.mode {
             Mode::Bar(bar) => bar.suspend(say),
-            _ => say(),
+            Mode::Plain(writer) => writer.send(Line::Err(line.into_owned())),
+            Mode::Quiet => say(),
         }
     }
 
@@ -100,12 +235,35 @@ impl Output {
     pub fn finish(&mut self) {
         if let Mode::Bar(bar) = &self.mode {
             bar.finish_and_clear();
-            self.mode = Mode::Plain;
+            self.mode = Mode::Plain(Writer::start());
         }
     }
 
-    /// The first failure to write, if any.
+    /// Waits at most `limit` for the lines queued so far to be written
+    /// (when a signal ends the run: a reader that stopped reading must not
+    /// keep the process alive); the rest are given up.
+    pub fn close_within(&mut self, limit: std::time::Duration) {
+        if let Mode::Plain(writer) = &mut self.mode {
+            writer.close_within(limit);
+        }
+    }
+
+    /// Waits until every line is written, and returns the first failure to
+    /// write, if any.
     pub fn take_failure(&mut self) -> Option<std::io::Error> {
+        if let Mode::Plain(writer) = &mut self.mode {
+            writer.close();
+            if let Some(e) = writer.take_failure() {
+                self.failure.get_or_insert(e);
+            }
+            if writer.dropped > 0 {
+                let dropped = std::mem::take(&mut writer.dropped);
+                self.warn(&format!(
+                    "warning: standard output was not read for a while: {} of progress were left out",
+                    rnn_fast::message::counted(dropped, "line")
+                ));
+            }
+        }
         self.failure.take()
     }
 }

@@ -26,6 +26,10 @@ use super::signals::Interrupts;
 use super::start::{self, Start};
 use super::train_args::{self, TrainArgs};
 
+/// How long a run stopped by a signal waits for its last progress lines to
+/// be read before it exits without them.
+const SIGNAL_OUTPUT_WAIT: Duration = Duration::from_secs(1);
+
 /// Characters between two reports by default...
 const DEFAULT_EVAL_EVERY: usize = 200_000;
 /// ...or this many times the held-out text, so that evaluating a large one
@@ -587,6 +591,9 @@ fn finish(
     if let Err(e) = saved {
         return Err(save_elsewhere(e, args, trainer, observer));
     }
+    // Saved: a signal from here on (while a stalled reader holds up the
+    // last lines) ends the process at once.
+    observer.interrupts.set_training(false);
     // The command that resumes the run, to paste into a shell.
     let corpus_arg = args
         .corpus
@@ -597,6 +604,7 @@ fn finish(
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
     {
+        observer.out.close_within(SIGNAL_OUTPUT_WAIT);
         return Err(Error::Interrupted {
             code,
             message: format!(
