@@ -173,11 +173,23 @@ pub fn read_text(path: &Path, cap: u64) -> Result<String> {
 pub(crate) fn text_from_reader(r: impl Read, cap: u64, size: Option<u64>) -> Result<String, Stop> {
     check_size(size, cap)?;
     let mut r = r.take(cap.saturating_add(1));
-    let mut buf = Vec::with_capacity(size.unwrap_or(0) as usize);
+    // Memory the machine refuses is an error, not an abort (`ulimit -v`).
+    let no_room = |buf: &Vec<u8>, more: u64| {
+        Stop::Bad(format!(
+            "does not fit in memory: the machine refused room for {} bytes of text",
+            buf.len() as u64 + more
+        ))
+    };
+    let mut buf = Vec::new();
+    let whole = size.unwrap_or(0);
+    buf.try_reserve_exact(usize::try_from(whole).unwrap_or(usize::MAX))
+        .map_err(|_| no_room(&buf, whole))?;
     // Bytes stripped from the front (a byte-order mark), and how much of
     // `buf` is checked: without NUL, valid UTF-8.
     let (mut skipped, mut valid, mut first) = (0, 0, true);
     loop {
+        buf.try_reserve(CHUNK as usize)
+            .map_err(|_| no_room(&buf, CHUNK))?;
         let n = r.by_ref().take(CHUNK).read_to_end(&mut buf)?;
         if skipped + buf.len() as u64 > cap {
             return Err(Stop::Bad(over_limit(None, cap)));
@@ -415,6 +427,11 @@ mod tests {
         let e = text(&bytes, MAX_TEXT_BYTES).unwrap_err();
         assert!(e.contains(&format!("byte offset {}", CHUNK + 7)), "{e}");
         // Endless zeros stop in the first chunk.
+        // Room the machine cannot give is an error, not an abort.
+        let e = text_from_reader(&b"abc"[..], u64::MAX, Some(u64::MAX / 2))
+            .unwrap_err()
+            .reason();
+        assert!(e.contains("does not fit in memory"), "{e}");
         let e = text_from_reader(std::io::repeat(0), MAX_TEXT_BYTES, None)
             .map_err(Stop::reason)
             .unwrap_err();

@@ -105,7 +105,12 @@ impl TrainObserver {
     /// the run (the file on disk stays the one before; the run is saved at
     /// its end), said as a warning unless the save before failed too (so a
     /// full disk is said once); any other error is returned as it is.
-    fn write_failure(&mut self, saved: Result<()>, what: &str, said: bool) -> Result<Option<Error>> {
+    fn write_failure(
+        &mut self,
+        saved: Result<()>,
+        what: &str,
+        said: bool,
+    ) -> Result<Option<Error>> {
         match saved {
             Ok(()) => Ok(None),
             Err(e @ Error::Write { .. }) => {
