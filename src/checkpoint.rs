@@ -397,11 +397,14 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         Some(other) => return Err(format!("its format is {other:?}, not {FORMAT:?}")),
         None => return Err("a safetensors file without rnn-fast metadata".into()),
     }
-    let version = metadata.get("format_version").map(String::as_str);
-    if version != Some(FORMAT_VERSION) {
-        return Err(format!(
-            "format version {version:?} is not supported (this build reads {FORMAT_VERSION})"
-        ));
+    match metadata.get("format_version").map(String::as_str) {
+        Some(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(format!(
+                "format version {other:?} is not supported (this build reads {FORMAT_VERSION:?})"
+            ));
+        }
+        None => return Err("no format_version in its metadata".into()),
     }
     let vocab_json = metadata
         .get("vocab")

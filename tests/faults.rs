@@ -519,6 +519,15 @@ fn corrupt_model_files_are_errors_not_panics() {
         edit_header(&good, "\"dtype\":\"F32\"", "\"dtype\":\"I32\""),
         "expected F32",
     );
+    // A format version this build does not read, named as written.
+    check(
+        edit_header(
+            &good,
+            "\"format_version\":\"1\"",
+            "\"format_version\":\"2\"",
+        ),
+        "format version \"2\" is not supported (this build reads \"1\")",
+    );
     // A vocabulary that does not match the tensors: one character fewer.
     let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
     let header = String::from_utf8(good[8..8 + n].to_vec()).unwrap();
