@@ -9,6 +9,11 @@ use std::fmt::Write as _;
 /// The header `rnn-fast train --log` writes.
 pub const CSV_HEADER: &str = "elapsed_s,epoch,chars_seen,train_loss,val_loss";
 
+/// The comment on the second line of every drawing `render` makes: how
+/// `plot` tells its own drawings (which it replaces) from other SVG files
+/// (which it keeps unless told).
+pub const SVG_MARK: &str = "<!-- drawn by rnn-fast plot -->";
+
 /// One row of the log.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Row {
@@ -83,7 +88,7 @@ pub fn render(rows: &[Row]) -> String {
     let width = LEFT + 2.0 * PANEL_W + GAP + 30.0;
     let height = TOP + PANEL_H + 70.0;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n{SVG_MARK}\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
     let has_val = rows.iter().any(|r| r.val_loss.is_some());
     let panels: [Panel; 2] = [
@@ -212,7 +217,16 @@ fn scale(a: f64, b: f64, p: f64, q: f64) -> impl Fn(f64) -> f64 {
     move |x| p + (x / 2.0 - a / 2.0) / span * (q - p)
 }
 
+/// A curve through `points`; a single point (a one-row log) as a dot,
+/// which a one-point line would not show.
 fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
+    if let [(x, y)] = points {
+        let _ = writeln!(
+            svg,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{colour}\"/>"
+        );
+        return;
+    }
     if points.is_empty() {
         return;
     }
@@ -312,6 +326,17 @@ mod tests {
             (t[1] - t[0] - 0.2).abs() < 1e-12 && (t[0] - 0.4).abs() < 1e-12,
             "{t:?}"
         );
+    }
+
+    /// A one-row log (`train --epochs 1`) draws a dot per series, which a
+    /// one-point line would not show; the drawing carries its mark.
+    #[test]
+    fn a_single_report_is_drawn_as_dots() {
+        let rows = parse(&format!("{CSV_HEADER}\n1.5,1.0000,1000,2.5,2.6\n")).unwrap();
+        let svg = render(&rows);
+        assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+        assert_eq!(svg.matches("<polyline").count(), 0, "{svg}");
+        assert_eq!(svg.lines().nth(1), Some(SVG_MARK));
     }
 
     /// A diverged run's log (losses of 1e17 to 1e308, flat or spread) draws

@@ -521,6 +521,33 @@ fn plot_draws_the_log_as_svg() {
     assert_eq!(svg.matches("<polyline").count(), 4, "{svg}");
     assert!(svg.contains("validation loss") && svg.contains("characters trained"));
     assert_eq!(svg.matches('<').count(), svg.matches('>').count());
+    // Its own drawing plot replaces; another SVG drawing only with --force.
+    ok(bin().arg("plot").arg(&log).arg("-o").arg(&svg_path));
+    let theirs = dir.path().join("theirs.svg");
+    let art = "<svg xmlns=\"http://www.w3.org/2000/svg\"><text>my art</text></svg>";
+    std::fs::write(&theirs, art).unwrap();
+    fails_with(
+        &[
+            "plot",
+            log.to_str().unwrap(),
+            "-o",
+            theirs.to_str().unwrap(),
+        ],
+        USAGE,
+        "is an SVG drawing that rnn-fast plot did not make: it is kept; add --force",
+    );
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), art);
+    ok(bin()
+        .arg("plot")
+        .arg(&log)
+        .arg("-o")
+        .arg(&theirs)
+        .arg("--force"));
+    assert!(
+        std::fs::read_to_string(&theirs)
+            .unwrap()
+            .contains(rnn_fast::plot::SVG_MARK)
+    );
     // Not a log: one clear line.
     fails_with(
         &["plot", text.to_str().unwrap()],

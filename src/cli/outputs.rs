@@ -103,23 +103,33 @@ pub fn check_is_log(path: &Path, action: &str) -> Result<()> {
     )))
 }
 
-/// Refuses an existing file at `plot -o` that is not an SVG drawing (a
-/// model or a text named by mistake).
-pub fn check_replaces_only_svg(out: &Path) -> Result<()> {
+/// Refuses an existing file at `plot -o` that `plot` did not draw (judged
+/// by [`rnn_fast::plot::SVG_MARK`] near its start): another SVG drawing
+/// unless `force`, anything else (a model or a text named by mistake)
+/// even with it. An empty file is replaced.
+pub fn check_replaces_only_plots(out: &Path, force: bool) -> Result<()> {
     use std::io::Read;
     let Ok(file) = std::fs::File::open(out) else {
         return Ok(());
     };
     let mut head = Vec::new();
-    let _ = file.take(256).read_to_end(&mut head);
+    let _ = file.take(512).read_to_end(&mut head);
     let text = String::from_utf8_lossy(&head);
-    if head.is_empty() || text.trim_start().starts_with("<svg") || text.starts_with("<?xml") {
+    let svg = text.trim_start().starts_with("<svg") || text.starts_with("<?xml");
+    if head.is_empty() || (svg && (force || text.contains(rnn_fast::plot::SVG_MARK))) {
         return Ok(());
     }
-    Err(Error::Usage(format!(
-        "-o {} exists and is not an SVG drawing: it is not replaced; choose another -o",
-        out.display()
-    )))
+    Err(Error::Usage(if svg {
+        format!(
+            "-o {} is an SVG drawing that rnn-fast plot did not make: it is kept; add --force to replace it, or choose another -o",
+            out.display()
+        )
+    } else {
+        format!(
+            "-o {} exists and is not an SVG drawing: it is not replaced, even with --force; choose another -o",
+            out.display()
+        )
+    }))
 }
 
 /// Where a run's model goes, and the lock that claims it.

@@ -8,15 +8,19 @@ use rnn_fast::message::counted;
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
-use super::outputs::{Input, check_output, check_replaces_only_svg};
+use super::outputs::{Input, check_output, check_replaces_only_plots};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
     /// CSV written by `rnn-fast train --log`.
     pub log: PathBuf,
-    /// The SVG file to write.
+    /// The SVG file to write. A drawing plot made before is replaced;
+    /// another SVG file only with --force; any other file never.
     #[arg(short, long, default_value = "loss.svg")]
     pub output: PathBuf,
+    /// Replace an SVG drawing at OUTPUT that plot did not make.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Reads the log and writes its curves to the output (atomically).
@@ -27,7 +31,7 @@ pub fn run(mut args: PlotArgs) -> Result<()> {
         path: &args.log,
     };
     check_output("-o", &args.output, &[log])?;
-    check_replaces_only_svg(&args.output)?;
+    check_replaces_only_plots(&args.output, args.force)?;
     let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
     let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
         path: args.log.clone(),
