@@ -723,6 +723,12 @@ fn bad_input_is_one_clear_line() {
         USAGE,
         "'é' (character 2 of the text, counting from 1) is not in the model's vocabulary",
     );
+    // A prime starting with '-' is the prime's text, not an option.
+    fails_with(
+        &["sample", model, "--prime", "-h"],
+        USAGE,
+        "--prime: character '-' (character 1 of the text, counting from 1)",
+    );
     // Bytes that are not UTF-8 are named as --prime's.
     let o = run(bin()
         .args(["sample", model, "--prime"])

@@ -19,7 +19,7 @@ pub struct SampleArgs {
     /// [default: a newline, or the first character of the vocabulary].
     // Read as raw bytes, so that bytes that are not UTF-8 are named as
     // --prime's fault, not clap's "one or more arguments".
-    #[arg(long, value_name = "TEXT", allow_negative_numbers = true, value_parser = clap::value_parser!(std::ffi::OsString))]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true, value_parser = clap::value_parser!(std::ffi::OsString))]
     pub prime: Option<std::ffi::OsString>,
     /// Characters to generate after the prime.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = count, allow_negative_numbers = true)]
