@@ -42,8 +42,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
+        // Help that could not be written (a full disk) is a failure; a
+        // closed pipe (`--help | head`) is not.
+        return match e.print() {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                say_error(&format!("error: cannot write output: {err}"));
+                ExitCode::from(rnn_fast::error::EXIT_FAILURE)
+            }
+            _ => ExitCode::SUCCESS,
+        };
     }
     let text = e.to_string();
     let parts: Vec<&str> = text

@@ -96,6 +96,14 @@ fn a_closed_or_full_standard_output_never_loses_the_run() {
         "{err}"
     );
     rnn_fast::checkpoint::load(&out2).unwrap();
+    // Help on a full disk is a failure too.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = bin().arg("--help").stdout(Stdio::from(full)).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("No space left on device"));
 }
 
 #[test]
