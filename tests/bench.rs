@@ -84,6 +84,22 @@ fn bench_cuts_the_shards_train_would_cut() {
     assert_eq!(d["shards"], 62, "{d}");
 }
 
+/// Shards the text cannot cut are named as such, not as the memory they
+/// would take.
+#[test]
+fn shards_beyond_the_text_are_named() {
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args(["bench", "--shards", "1000000", "--seconds", "0.05"])
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--shards 1000000 cannot cut 104 characters"),
+        "{err}"
+    );
+}
+
 #[test]
 fn given_streams_make_one_group_per_thread() {
     let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);

@@ -101,7 +101,11 @@ fn a_closed_or_full_standard_output_never_loses_the_run() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let o = bin().arg("--help").stdout(Stdio::from(full)).output().unwrap();
+    let o = bin()
+        .arg("--help")
+        .stdout(Stdio::from(full))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("No space left on device"));
 }

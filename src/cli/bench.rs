@@ -103,6 +103,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             corpus.len()
         )));
     }
+    // Shards the text cannot cut are named as such, before the memory they
+    // would take.
+    Shards::new(corpus.len(), shards, args.seq_len, false)?;
     let optimizer = args.optimizer.unwrap_or(defaults.optimizer);
     let config = TrainConfig {
         cell: args.cell,
