@@ -105,7 +105,10 @@ fn dynamic_eval_beats_static_and_leaves_the_model_unchanged() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        lines[0].contains(&format!("{chars} characters, loss {stat:.6}")),
+        lines[0].contains(&format!(
+            "{} characters ({chars} predicted: all but the first), loss {stat:.6}",
+            chars + 1
+        )),
         "{out}"
     );
     assert!(

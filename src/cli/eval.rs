@@ -18,7 +18,8 @@ pub struct EvalArgs {
     pub model: PathBuf,
     /// UTF-8 text to score (its characters must be in the model's vocabulary).
     pub text: PathBuf,
-    /// Print one JSON object: {"chars": N, "loss_nats": x, "bits_per_char": y}
+    /// Print one JSON object: {"chars": N (the characters predicted: all
+    /// but the first), "loss_nats": x, "bits_per_char": y}
     /// (with --dynamic, also "dynamic_loss_nats" and "dynamic_bits_per_char").
     #[arg(long)]
     pub json: bool,
@@ -77,9 +78,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     say(
         &mut out,
         format_args!(
-            "{}: {}, loss {:.6} nats/char ({:.6} bits/char)",
+            "{}: {} ({} predicted: all but the first), loss {:.6} nats/char ({:.6} bits/char)",
             args.text.display(),
-            counted(score.chars, "character"),
+            counted(corpus.ids.len(), "character"),
+            score.chars,
             score.loss_nats,
             score.bits_per_char()
         ),
