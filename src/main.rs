@@ -60,7 +60,16 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect();
     let line = parts.join(" ");
-    say_error(&format!("{line} (see 'rnn-fast --help')"));
+    // The help to read: the subcommand's, when one was named.
+    let command = std::env::args()
+        .nth(1)
+        .filter(|a| {
+            <cli::Cli as clap::CommandFactory>::command()
+                .find_subcommand(a)
+                .is_some()
+        })
+        .map_or(String::new(), |c| format!(" {c}"));
+    say_error(&format!("{line} (see 'rnn-fast{command} --help')"));
     ExitCode::from(EXIT_USAGE)
 }
 

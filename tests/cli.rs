@@ -723,6 +723,12 @@ fn bad_input_is_one_clear_line() {
         USAGE,
         "'é' (character 2 of the text, counting from 1) is not in the model's vocabulary",
     );
+    // A bad command line points at the subcommand's help.
+    fails_with(
+        &["train", "--hidden", "x"],
+        USAGE,
+        "(see 'rnn-fast train --help')",
+    );
     // A prime starting with '-' is the prime's text, not an option.
     fails_with(
         &["sample", model, "--prime", "-h"],

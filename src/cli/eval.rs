@@ -98,7 +98,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     say(
         &mut out,
         format_args!(
-            "dynamic (lr {:?}, seq_len {}): loss {:.6} nats/char ({:.6} bits/char), {change:+.6} nats/char{percent}",
+            "dynamic (lr {}, seq_len {}): loss {:.6} nats/char ({:.6} bits/char), {change:+.6} nats/char{percent}",
             s.lr,
             s.seq_len,
             d.loss_nats,
