@@ -649,10 +649,10 @@ fn resuming_in_place_keeps_a_better_best_model() {
 }
 
 /// A log holding rows past the checkpoint resumed (the run was killed after
-/// its last checkpoint) drops them, with a warning, so that its characters
+/// its last checkpoint) moves them beside it, with a warning, so that its characters
 /// keep rising; the resumed run's rows then follow, as a straight run's.
 #[test]
-fn a_resumed_log_drops_the_rows_after_the_checkpoint() {
+fn a_resumed_log_moves_the_rows_after_the_checkpoint_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 40_000);
     let log = dir.path().join("l.csv");
@@ -689,10 +689,15 @@ fn a_resumed_log_drops_the_rows_after_the_checkpoint() {
     let o = resume("3");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("after the checkpoint's") && err.contains("removed"),
+        err.contains("after the checkpoint's") && err.contains("moved to"),
         "{err}"
     );
     let again = chars(&std::fs::read_to_string(&log).unwrap());
     assert!(again.windows(2).all(|w| w[0] < w[1]), "{again:?}");
     assert_eq!(again, straight);
+    // The rows moved out are kept beside it, nothing lost: the first
+    // resume's, past the first epoch.
+    let moved = chars(&std::fs::read_to_string(dir.path().join("l.1.csv")).unwrap());
+    assert!(!moved.is_empty());
+    assert_eq!(moved, straight[straight.len() - moved.len()..]);
 }

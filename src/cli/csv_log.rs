@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rnn_fast::session::Report;
-use rnn_fast::{Error, Result, plot};
+use rnn_fast::{Error, Result, files, plot};
 
 /// The `--log` CSV file: one row per report, flushed as it is written.
 pub struct CsvLog {
@@ -16,20 +16,31 @@ impl CsvLog {
     /// Creates the log, or appends to it for a run resumed at
     /// `resumed_chars` characters (header only when new). Returns the log,
     /// the last `elapsed_s` already in it (0 for a new log), where a resumed
-    /// run's time continues, and the number of rows dropped from it (see
-    /// [`rows_before`]).
-    pub fn open(path: &Path, resumed_chars: Option<usize>) -> Result<(CsvLog, f64, usize)> {
+    /// run's time continues, and the lines moved out of it (see
+    /// [`rows_before`]): how many, and the file beside it that holds them.
+    pub fn open(
+        path: &Path,
+        resumed_chars: Option<usize>,
+    ) -> Result<(CsvLog, f64, Option<(usize, PathBuf)>)> {
         let write_err = |source| Error::Write {
             path: path.to_path_buf(),
             source,
         };
-        let (old, dropped) = match resumed_chars {
+        let (old, moved) = match resumed_chars {
             Some(chars) => rows_before(&std::fs::read_to_string(path).unwrap_or_default(), chars),
-            None => (String::new(), 0),
+            None => Default::default(),
         };
-        if dropped > 0 {
-            rnn_fast::files::write_atomic(path, old.as_bytes())?;
-        }
+        // Nothing is lost: the lines moved out are kept beside the log (a
+        // log named by mistake, another run's, can be put back together).
+        let moved = match moved.lines().count() {
+            0 => None,
+            lines => {
+                let to = files::beside(path);
+                files::write_atomic(&to, format!("{}\n{moved}", plot::CSV_HEADER).as_bytes())?;
+                files::write_atomic(path, old.as_bytes())?;
+                Some((lines, to))
+            }
+        };
         let existing = !old.is_empty();
         let last_elapsed = plot::parse(&old)
             .ok()
@@ -50,7 +61,7 @@ impl CsvLog {
         if !existing {
             log.line(format_args!("{}", plot::CSV_HEADER))?;
         }
-        Ok((log, last_elapsed, dropped))
+        Ok((log, last_elapsed, moved))
     }
 
     pub fn row(&mut self, r: &Report) -> Result<()> {
@@ -74,14 +85,12 @@ impl CsvLog {
 }
 
 /// The lines of a log `old` that a run resumed at `chars` characters
-/// continues: all but the rows after `chars` (trained by a run killed after
-/// its last checkpoint; the resumed run trains them again, so they would
-/// repeat with other losses) and a last line cut short (by a full disk;
-/// appending would merge it with the next row). Returns the text kept and
-/// the number of lines dropped.
-fn rows_before(old: &str, chars: usize) -> (String, usize) {
-    let mut kept = String::new();
-    let mut dropped = 0;
+/// continues, and those it does not: the rows after `chars` (trained by a
+/// run killed after its last checkpoint; the resumed run trains them again,
+/// so they would repeat with other losses) and a last line cut short (by a
+/// full disk; appending would merge it with the next row).
+fn rows_before(old: &str, chars: usize) -> (String, String) {
+    let (mut kept, mut moved) = (String::new(), String::new());
     for line in old.split_inclusive('\n') {
         let after = line
             .split(',')
@@ -91,10 +100,10 @@ fn rows_before(old: &str, chars: usize) -> (String, usize) {
         if line.ends_with('\n') && !after {
             kept.push_str(line);
         } else {
-            dropped += 1;
+            moved.push_str(line);
         }
     }
-    (kept, dropped)
+    (kept, moved)
 }
 
 #[cfg(test)]
@@ -102,18 +111,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_resumed_log_drops_the_rows_after_its_checkpoint_and_a_cut_line() {
+    fn a_resumed_log_keeps_the_rows_up_to_its_checkpoint() {
         let h = plot::CSV_HEADER;
         let log =
             format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,1.9\n0.3,3.0,300,1.5,\n0.4,4.0,4");
+        let before = format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,1.9\n");
         assert_eq!(
             rows_before(&log, 200),
-            (format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,1.9\n"), 2)
+            (before, "0.3,3.0,300,1.5,\n0.4,4.0,4".to_string())
         );
-        assert_eq!(
-            rows_before(&log, 1_000),
-            (log[..log.rfind('\n').unwrap() + 1].to_string(), 1)
-        );
-        assert_eq!(rows_before("", 5), (String::new(), 0));
+        let (kept, moved) = rows_before(&log, 1_000);
+        assert_eq!((kept + &moved, moved.as_str()), (log.clone(), "0.4,4.0,4"));
+        assert_eq!(rows_before("", 5), (String::new(), String::new()));
     }
 }

@@ -486,13 +486,14 @@ fn open_log(
     let Some(path) = path else {
         return Ok((None, Duration::ZERO));
     };
-    let (log, last, dropped) = CsvLog::open(path, resumed_chars)?;
-    if dropped > 0 {
+    let (log, last, moved) = CsvLog::open(path, resumed_chars)?;
+    if let Some((lines, to)) = moved {
         warnings.push(format!(
-            "warning: {} held {} after the checkpoint's {} characters (a run stopped after its last checkpoint, or a line cut short): removed, so that the log follows the run resumed",
+            "warning: {} held {} after the checkpoint's {} characters (a run stopped after its last checkpoint, or a line cut short): moved to {}, so that the log follows the run resumed",
             path.display(),
-            message::counted(dropped, "line"),
-            resumed_chars.unwrap_or(0)
+            message::counted(lines, "line"),
+            resumed_chars.unwrap_or(0),
+            to.display()
         ));
     }
     // A hand-edited log must not stop the run: a bad time counts as 0.
