@@ -12,6 +12,12 @@ pub struct CsvLog {
     file: std::io::BufWriter<std::fs::File>,
 }
 
+/// Lines a resumed log no longer holds, and the file beside it that does.
+pub struct MovedLines {
+    pub lines: usize,
+    pub to: PathBuf,
+}
+
 impl CsvLog {
     /// Creates the log, or appends to it for a run resumed at
     /// `resumed_chars` characters (header only when new). Returns the log,
@@ -21,7 +27,7 @@ impl CsvLog {
     pub fn open(
         path: &Path,
         resumed_chars: Option<usize>,
-    ) -> Result<(CsvLog, f64, Option<(usize, PathBuf)>)> {
+    ) -> Result<(CsvLog, f64, Option<MovedLines>)> {
         let write_err = |source| Error::Write {
             path: path.to_path_buf(),
             source,
@@ -38,7 +44,7 @@ impl CsvLog {
                 let to = files::beside(path);
                 files::write_atomic(&to, format!("{}\n{moved}", plot::CSV_HEADER).as_bytes())?;
                 files::write_atomic(path, old.as_bytes())?;
-                Some((lines, to))
+                Some(MovedLines { lines, to })
             }
         };
         let existing = !old.is_empty();

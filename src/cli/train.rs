@@ -16,7 +16,7 @@ use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
 use rnn_fast::{Error, Result};
 
-use super::csv_log::CsvLog;
+use super::csv_log::{CsvLog, MovedLines};
 use super::observer::best_path;
 use super::observer::{Samples, TrainObserver};
 use super::output::{Output, say};
@@ -487,7 +487,7 @@ fn open_log(
         return Ok((None, Duration::ZERO));
     };
     let (log, last, moved) = CsvLog::open(path, resumed_chars)?;
-    if let Some((lines, to)) = moved {
+    if let Some(MovedLines { lines, to }) = moved {
         warnings.push(format!(
             "warning: {} held {} after the checkpoint's {} characters (a run stopped after its last checkpoint, or a line cut short): moved to {}, so that the log follows the run resumed",
             path.display(),
