@@ -16,12 +16,17 @@ fn dir_of(path: &Path) -> &Path {
 
 /// `path`, or the file it leads to when it is a symbolic link (a name yet
 /// to be made, for a link to a file that does not exist): an output written
-/// through a link replaces or makes that file, not the link. A link to
-/// something with no path of its own (`/dev/stdout` on a pipe) is `path`.
+/// through a link replaces or makes that file, not the link. Where the
+/// chain cannot be followed to a name (a link to a pipe or a deleted file,
+/// or one the kernel would not follow for this user: see [`may_follow`]),
+/// the result is still a link, which [`write_atomic`] refuses.
 pub fn through_links(path: &Path) -> std::path::PathBuf {
     // Followed by hand, at most 40 links (the kernel's own limit).
     let mut end = path.to_path_buf();
     for _ in 0..40 {
+        if !may_follow(&end) {
+            return end;
+        }
         match std::fs::read_link(&end) {
             Ok(to) => end = end.parent().unwrap_or(Path::new("")).join(to),
             Err(_) => break,
@@ -31,6 +36,26 @@ pub fn through_links(path: &Path) -> std::path::PathBuf {
         return path.to_path_buf();
     }
     end
+}
+
+/// Whether the kernel would follow `link` for this process
+/// (`fs.protected_symlinks`): not a link in a sticky folder that anyone may
+/// write (`/tmp`) owned neither by this user nor by the folder's owner, the
+/// link another user may have planted there.
+fn may_follow(link: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::metadata(dir_of(link));
+    let (Ok(link), Ok(dir)) = (std::fs::symlink_metadata(link), dir) else {
+        return true;
+    };
+    let shared = dir.mode() & 0o1002 == 0o1002;
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    !shared || link.uid() == dir.uid() || Some(link.uid()) == me
+}
+
+/// True when `path` is a symbolic link (not followed).
+pub fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Writes `bytes` to `path` so that `path` is always either its old content
@@ -43,6 +68,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         source: without_temp_path(source),
     };
     let target = through_links(path);
+    if is_link(&target) {
+        return Err(write_err(std::io::Error::other(
+            "it is a symbolic link that leads to no file to replace (a pipe, a deleted file, or a link in a shared folder planted by another user)",
+        )));
+    }
     let path = target.as_path();
     let dir = dir_of(path);
     // The result gets the permissions of the file it replaces (with the
@@ -298,6 +328,31 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("runs/r2.st")).unwrap(), b"r2");
         assert_eq!(through_links(&file), file);
         assert_eq!(through_links(&link), dir.path().join("runs/r1.st"));
+    }
+
+    /// As the kernel's `protected_symlinks`: a link in a shared sticky
+    /// folder (`/tmp`) planted by another user is not followed, and a write
+    /// to it is refused (it would replace the file it leads to).
+    #[test]
+    fn a_link_planted_in_a_shared_folder_is_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("tmp");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let victim = dir.path().join("model.st");
+        std::fs::write(&victim, "the victim's model").unwrap();
+        let planted = shared.join("m.st");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        // Ours, it is followed.
+        assert_eq!(through_links(&planted), victim);
+        if std::os::unix::fs::lchown(&planted, Some(54_321), None).is_err() {
+            eprintln!("skipped the planted link: changing a link's owner needs root");
+            return;
+        }
+        assert_eq!(through_links(&planted), planted);
+        assert!(write_atomic(&planted, b"x").is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"the victim's model");
     }
 
     #[test]

@@ -61,8 +61,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .collect();
     let line = parts.join(" ");
     // The help to read: the subcommand's, when one was named.
-    let command = std::env::args()
+    // (`args_os`: an argument that is not UTF-8 is no subcommand, not a panic.)
+    let command = std::env::args_os()
         .nth(1)
+        .and_then(|a| a.into_string().ok())
         .filter(|a| {
             <cli::Cli as clap::CommandFactory>::command()
                 .find_subcommand(a)

@@ -723,6 +723,10 @@ fn bad_input_is_one_clear_line() {
         USAGE,
         "'é' (character 2 of the text, counting from 1) is not in the model's vocabulary",
     );
+    // An argument that is not UTF-8 is a bad command line, not a panic.
+    let o = run(bin().arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff")));
+    assert_eq!(o.status.code(), Some(USAGE), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     // A bad command line points at the subcommand's help.
     fails_with(
         &["train", "--hidden", "x"],

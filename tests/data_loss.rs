@@ -676,7 +676,8 @@ fn a_run_far_above_chance_is_stopped_and_saves_nothing() {
 fn outputs_through_links_write_the_file_they_lead_to() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    words_file(d, "c.txt", 20_000);
+    // Over 100,000 characters: validation is held out, and a .best written.
+    words_file(d, "c.txt", 120_000);
     std::fs::create_dir(d.join("runs")).unwrap();
     let link = |to: &str, name: &str| std::os::unix::fs::symlink(to, d.join(name)).unwrap();
     link("runs/r1.safetensors", "latest.safetensors");
@@ -721,6 +722,7 @@ fn outputs_through_links_write_the_file_they_lead_to() {
         "latest.safetensors",
     ]));
     assert!(is_link("latest.safetensors"));
+    assert!(d.join("runs/r1.best.safetensors").exists());
     let second = rnn_fast::checkpoint::load(&d.join("runs/r1.safetensors")).unwrap();
     let chars = |l: &rnn_fast::checkpoint::Loaded| l.checkpoint.as_ref().unwrap().run.chars_seen;
     assert!(chars(&second) > chars(&first));
@@ -741,6 +743,13 @@ fn outputs_through_links_write_the_file_they_lead_to() {
         std::fs::read_to_string(d.join("runs/loss.svg"))
             .unwrap()
             .contains("<svg")
+    );
+    // A link that leads to no file to replace (a pipe) is refused.
+    link("/proc/self/fd/1", "to-stdout.safetensors");
+    fails(
+        train(&["-o", "to-stdout.safetensors"]).stdout(Stdio::piped()),
+        2,
+        "is a symbolic link that leads to no file to replace",
     );
     // -o over the lock file of --log: the model stays when the lock goes.
     ok(&mut train(&[

@@ -28,6 +28,14 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
             out.display().to_string()
         )));
     }
+    // Outputs are taken through their links first: a link left is one
+    // that leads to no file to replace.
+    if files::is_link(out) {
+        return Err(Error::Usage(format!(
+            "{option} {} is a symbolic link that leads to no file to replace (a pipe, a deleted file, or a link in a shared folder planted by another user): name a file",
+            out.display()
+        )));
+    }
     if files::is_special(out) {
         return Err(Error::Usage(format!(
             "{option} {} is not a regular file: name a file to write",

@@ -152,6 +152,11 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     if let Some(log) = &args.log {
         args.log = Some(files::through_links(log));
     }
+    // The checkpoint resumed too, so that resuming in place through a link
+    // finds its own output (and its `.best` beside it).
+    if let Some(resume) = &args.resume {
+        args.resume = Some(files::through_links(resume));
+    }
     let (text, name) = read_corpus(&args)?;
     let start = Start::load(&args)?;
     let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
