@@ -104,6 +104,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to a new file in `dir`, under a name no file had (made
+/// with `O_EXCL`, so never through a link), from `like`'s file name:
+/// `.../rnn-fast-XXXXXX-m.safetensors`, private to this user. Returns its path.
+pub fn write_new(dir: &Path, like: &Path, bytes: &[u8]) -> Result<std::path::PathBuf> {
+    let mut suffix = std::ffi::OsString::from("-");
+    suffix.push(like.file_name().unwrap_or(std::ffi::OsStr::new("model")));
+    let err = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source: without_temp_path(source),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("rnn-fast-")
+        .suffix(&suffix)
+        .tempfile_in(dir)
+        .map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.as_file().sync_all().map_err(err)?;
+    let (_, path) = file.keep().map_err(|e| err(e.error))?;
+    Ok(path)
+}
+
 /// Checks before a long run that `path` can be written: its directory exists
 /// and accepts a new file.
 pub fn check_writable(path: &Path) -> Result<()> {

@@ -603,7 +603,7 @@ fn stacked_layers_resume_mid_epoch_to_the_same_file() {
 /// A run killed after its last checkpoint may have saved a better `.best`
 /// model since; resumed in place, the run keeps it until it beats it (it
 /// used to measure against the checkpoint's record, and replaced the
-/// better model with a worse one).
+/// better model with a worse one). A `.best` of another run does not count.
 #[test]
 fn resuming_in_place_keeps_a_better_best_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -617,20 +617,28 @@ fn resuming_in_place_keeps_a_better_best_model() {
             .best_val
             .unwrap()
     };
-    // The checkpoint after one epoch, and the .best of a longer run of the
-    // same text in its place (as if saved after that checkpoint).
+    // A 4-epoch run and its .best; its checkpoint after the first epoch
+    // (the one-epoch run's, with the 4-epoch run's settings): as if killed
+    // after that checkpoint, the .best saved later.
     let part = train(dir.path(), &text, "m.safetensors", &["--epochs", "1"]);
-    train(dir.path(), &text, "longer.safetensors", &["--epochs", "6"]);
-    let better = dir.path().join("longer.best.safetensors");
+    let early = checkpoint::load(&part).unwrap();
+    let resume = |epochs: &str| {
+        ok(&mut train_command(
+            &text,
+            &part,
+            &["--epochs", epochs, "--resume", part.to_str().unwrap()],
+        ))
+    };
+    resume("4");
     let best = dir.path().join("m.best.safetensors");
-    std::fs::copy(&better, &best).unwrap();
-    assert!(best_of(&better) < best_of(&part));
-    let o = ok(&mut train_command(
-        &text,
-        &part,
-        &["--epochs", "2", "--resume", part.to_str().unwrap()],
-    ));
-    // Every validation loss of the resumed run is worse than the .best's.
+    let better = std::fs::read(&best).unwrap();
+    let four = checkpoint::load(&part).unwrap().checkpoint.unwrap();
+    let mut ck = early.checkpoint.clone().unwrap();
+    ck.settings = four.settings.clone();
+    checkpoint::save(&part, &early.model, Some(&ck)).unwrap();
+    assert!(best_of(&best) < best_of(&part));
+    // Resumed to 2 epochs, every validation loss is worse than the .best's.
+    let o = resume("2");
     let stdout = String::from_utf8_lossy(&o.stdout);
     let vals: Vec<f64> = stdout
         .lines()
@@ -638,14 +646,21 @@ fn resuming_in_place_keeps_a_better_best_model() {
         .collect();
     assert!(!vals.is_empty(), "{stdout}");
     assert!(
-        vals.iter().all(|&v| v > best_of(&better)),
+        vals.iter().all(|&v| v > best_of(&best)),
         "the resumed run beat the longer one: no test; {stdout}"
     );
-    assert_eq!(best_of(&part), best_of(&better));
-    assert_eq!(
-        std::fs::read(&best).unwrap(),
-        std::fs::read(&better).unwrap()
-    );
+    assert_eq!(std::fs::read(&best).unwrap(), better);
+    // The .best of another run (another seed), however low its record, is
+    // none to beat: the resumed run's first better model replaces it.
+    let mut other = four;
+    other.settings.seed += 1;
+    other.run.best_val = Some(1e-3);
+    checkpoint::save(&best, &early.model, Some(&other)).unwrap();
+    checkpoint::save(&part, &early.model, Some(&ck)).unwrap();
+    resume("2");
+    let replaced = checkpoint::load(&best).unwrap().checkpoint.unwrap();
+    assert_eq!(replaced.settings.seed, ck.settings.seed);
+    assert!(replaced.run.best_val.unwrap() > 1e-3);
 }
 
 /// A log holding rows past the checkpoint resumed (the run was killed after

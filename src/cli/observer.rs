@@ -44,6 +44,8 @@ pub struct TrainObserver {
     pub last_checkpoint: Instant,
     /// Whether a periodic checkpoint of this run is at `output`.
     pub checkpoint_saved: bool,
+    /// Whether the run resumes the checkpoint at `output` (in place).
+    pub resumed_in_place: bool,
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
     /// Best validation loss (of this run and those it resumes) and best
@@ -81,6 +83,19 @@ impl TrainObserver {
                 ),
             });
         }
+        let bytes = self.checkpoint_bytes(trainer, chars_seen, path)?;
+        rnn_fast::files::write_atomic(path, &bytes)
+    }
+
+    /// The run at `chars_seen` as a checkpoint file's bytes (the model and
+    /// everything to resume it), for `path`; weights that are no longer
+    /// finite are refused.
+    pub fn checkpoint_bytes(
+        &self,
+        trainer: &Trainer,
+        chars_seen: usize,
+        path: &Path,
+    ) -> Result<Vec<u8>> {
         if !trainer.model().is_finite() {
             return Err(Error::Diverged(format!(
                 "the weights are no longer finite numbers after {chars_seen} characters; {} was not overwritten; lower --lr",
@@ -98,7 +113,7 @@ impl TrainObserver {
             },
             state: trainer.state(),
         };
-        checkpoint::save(path, trainer.model(), Some(&ck))
+        checkpoint::to_bytes(trainer.model(), Some(&ck))
     }
 
     /// The write error of a save made during training, which does not stop
@@ -235,12 +250,15 @@ impl Observer for TrainObserver {
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
         {
-            self.best_val = val.loss_nats;
+            let before = std::mem::replace(&mut self.best_val, val.loss_nats);
             if self.keep_best {
                 let saved = self.save(trainer, &best_path(&self.output), r.chars_seen);
                 if let Some(e) =
                     self.write_failure(saved, "the best model", self.best_failure.is_some())?
                 {
+                    // The best on disk is still the one before: a later
+                    // model better than it is saved.
+                    self.best_val = before;
                     self.best_failure = Some(e);
                 } else {
                     self.best_epoch = Some(r.epoch);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rnn_fast::checkpoint::{RunInfo, corpus_hash};
+use rnn_fast::checkpoint::{Checkpoint, RunInfo, corpus_hash};
 use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::files::{self, OutputLock};
@@ -190,7 +190,8 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         .resume
         .as_deref()
         .is_some_and(|r| files::same_file(r, &output.path));
-    let best_val = best_to_beat(&run, &best_path(&output.path), in_place);
+    let resumed_here = start.checkpoint().filter(|_| in_place);
+    let best_val = best_to_beat(&run, &best_path(&output.path), resumed_here);
     let mut trainer = trainer(start, config, &corpus)?;
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
@@ -249,6 +250,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         best_epoch: None,
         last_checkpoint: Instant::now(),
         checkpoint_saved: false,
+        resumed_in_place: in_place,
         samples,
         interrupts,
         best_train: f64::INFINITY,
@@ -405,18 +407,25 @@ fn check_final_paths(
 }
 
 /// The validation loss a new best model must beat: the run's record, or
-/// the `.best` model's beside a checkpoint resumed in place when that is
-/// lower (a run killed after its last checkpoint may have saved a better
-/// `.best` since, which a worse model must not replace).
-fn best_to_beat(run: &RunInfo, best: &std::path::Path, in_place: bool) -> f64 {
+/// the `.best` model's beside the checkpoint `resumed` in place when that is
+/// lower and is the same run's, saved after that checkpoint (a run killed
+/// after its last checkpoint may have saved a better `.best` since, which
+/// a worse model must not replace). A `.best` of another run (same text,
+/// other settings, or older) does not count.
+fn best_to_beat(run: &RunInfo, best: &std::path::Path, resumed: Option<&Checkpoint>) -> f64 {
     let recorded = run.best_val.unwrap_or(f64::INFINITY);
-    if !in_place {
+    let Some(resumed) = resumed else {
         return recorded;
-    }
+    };
     let on_disk = rnn_fast::checkpoint::load(best)
         .ok()
         .and_then(|l| l.checkpoint)
-        .filter(|ck| ck.run.corpus_hash == run.corpus_hash && ck.run.val_frac == run.val_frac)
+        .filter(|ck| {
+            ck.settings == resumed.settings
+                && ck.run.corpus_hash == run.corpus_hash
+                && ck.run.val_frac == run.val_frac
+                && ck.run.chars_seen > run.chars_seen
+        })
         .and_then(|ck| ck.run.best_val);
     on_disk.map_or(recorded, |b| b.min(recorded))
 }
@@ -587,7 +596,7 @@ fn finish(
     let stop = match result {
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
-            let kept = kept_on_disk(args, observer);
+            let kept = kept_on_disk(observer);
             return Err(Error::Diverged(format!("{msg}{kept}")));
         }
         other => other?,
@@ -595,7 +604,7 @@ fn finish(
     let saved = observer.save(trainer, &output, observer.last.chars_seen);
     observer.out.finish();
     if let Err(e) = saved {
-        return Err(save_elsewhere(e, args, trainer, observer));
+        return Err(save_elsewhere(e, trainer, observer));
     }
     // Saved: a signal from here on (while a stalled reader holds up the
     // last lines) ends the process at once.
@@ -640,24 +649,23 @@ fn finish(
 
 /// What of the run is on disk when its end could not be saved: "; ..."
 /// naming the last checkpoint this run wrote, the checkpoint it resumed in
-/// place or its best model. Only those are named: a file --force was to
-/// replace is not this run's.
-fn kept_on_disk(args: &TrainArgs, observer: &TrainObserver) -> String {
+/// place or its best model. Only those are named, and only while the file
+/// is still a model: a file --force was to replace, or one put there during
+/// the run, is not this run's.
+fn kept_on_disk(observer: &TrainObserver) -> String {
     let output = &observer.output;
     let out = output.display();
-    let resumed_in_place = args
-        .resume
-        .as_deref()
-        .is_some_and(|r| files::same_file(r, output));
-    if observer.checkpoint_saved {
+    let best = best_path(output);
+    let ours = rnn_fast::checkpoint::is_model_file(output);
+    if observer.checkpoint_saved && ours {
         format!("; the last good checkpoint, {out}, is kept")
-    } else if resumed_in_place {
+    } else if observer.resumed_in_place && ours {
         format!("; the checkpoint resumed, {out}, is kept as it was")
-    } else if observer.best_epoch.is_some() {
+    } else if observer.best_epoch.is_some() && rnn_fast::checkpoint::is_model_file(&best) {
         format!(
             "; the best model by validation ({:.3} nats/char), {}, is kept",
             observer.best_val,
-            best_path(output).display()
+            best.display()
         )
     } else {
         "; nothing was saved".to_string()
@@ -668,34 +676,29 @@ fn kept_on_disk(args: &TrainArgs, observer: &TrainObserver) -> String {
 /// full disk, its folder gone): it is saved beside it or in the temporary
 /// folder instead, and the error says where; where both fail, what is on
 /// disk. Any other error as it is.
-fn save_elsewhere(
-    e: Error,
-    args: &TrainArgs,
-    trainer: &Trainer,
-    observer: &TrainObserver,
-) -> Error {
+fn save_elsewhere(e: Error, trainer: &Trainer, observer: &TrainObserver) -> Error {
     let Error::Write { path, source } = e else {
         return e;
     };
     // Beside the output first (the output's name was taken by another
-    // file), then in the temporary folder (a full disk, a folder gone).
-    let mut name = std::ffi::OsString::from(format!("rnn-fast-{}-", std::process::id()));
-    name.push(
-        path.file_name()
-            .unwrap_or(std::ffi::OsStr::new("model.safetensors")),
-    );
-    let places = [files::beside(&path), std::env::temp_dir().join(name)];
-    let saved = places.into_iter().find(|place| {
-        observer
-            .save(trainer, place, observer.last.chars_seen)
-            .is_ok()
-    });
+    // file), then in the temporary folder (a full disk, a folder gone),
+    // under a new name of its own there (a shared folder: no name another
+    // user could have prepared).
+    let chars = observer.last.chars_seen;
+    let beside = files::beside(&path);
+    let saved = match observer.save(trainer, &beside, chars) {
+        Ok(()) => Some(beside),
+        Err(_) => observer
+            .checkpoint_bytes(trainer, chars, &path)
+            .ok()
+            .and_then(|bytes| files::write_new(&std::env::temp_dir(), &path, &bytes).ok()),
+    };
     let what = match saved {
         Some(place) => format!(
             "; the run is saved in {} instead (resume from it with --resume)",
             place.display()
         ),
-        None => kept_on_disk(args, observer),
+        None => kept_on_disk(observer),
     };
     Error::Write {
         path,
