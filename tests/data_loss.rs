@@ -763,6 +763,30 @@ fn outputs_through_links_write_the_file_they_lead_to() {
     assert!(rnn_fast::checkpoint::load(&d.join(".l.csv.lock")).is_ok());
 }
 
+/// A new model and log take the umask (a private `umask 077` gives
+/// rw-------, a group's `umask 002` rw-rw-r--), as any new file does.
+#[test]
+fn new_outputs_take_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "c.txt", 20_000);
+    for (umask, mode) in [("077", 0o600), ("002", 0o664)] {
+        let out = dir.path().join(format!("m{umask}.safetensors"));
+        let log = dir.path().join(format!("m{umask}.csv"));
+        ok(Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" train \"$1\" --hidden 8 --epochs 1 -q -o \"$2\" --log \"$3\""))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .arg(&text)
+            .arg(&out)
+            .arg(&log));
+        for file in [&out, &log] {
+            let got = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(got, mode, "{} under umask {umask}: {got:o}", file.display());
+        }
+    }
+}
+
 /// A file put at `-o` while the run trains is not replaced: the
 /// checkpoints are skipped with a warning and the run is saved beside it.
 #[test]
@@ -789,7 +813,11 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
         .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
-    std::fs::write(&out, "my notes").unwrap();
+    // Put in place by a rename, as an editor saves: the name never holds
+    // an empty file that a checkpoint could take for its own.
+    let notes = dir.path().join("notes.tmp");
+    std::fs::write(&notes, "my notes").unwrap();
+    std::fs::rename(&notes, &out).unwrap();
     lines.for_each(drop);
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);

@@ -270,7 +270,9 @@ fn a_stalled_reader_does_not_hold_up_a_signal() {
         line.clear();
         std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(1_500));
+    // A sample every 1,000 characters fills a pipe (64 KiB) in well under
+    // a second; 3 s, so that a loaded machine fills it too.
+    std::thread::sleep(Duration::from_secs(3));
     common::kill("-TERM", child.id());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {

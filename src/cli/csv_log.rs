@@ -94,7 +94,8 @@ impl CsvLog {
 /// continues, and those it does not: the rows after `chars` (trained by a
 /// run killed after its last checkpoint; the resumed run trains them again,
 /// so they would repeat with other losses) and a last line cut short (by a
-/// full disk; appending would merge it with the next row).
+/// full disk; appending would merge it with the next row). A whole last row
+/// that only lacks its line break is kept, with one.
 fn rows_before(old: &str, chars: usize) -> (String, String) {
     let (mut kept, mut moved) = (String::new(), String::new());
     for line in old.split_inclusive('\n') {
@@ -103,8 +104,12 @@ fn rows_before(old: &str, chars: usize) -> (String, String) {
             .nth(2)
             .and_then(|c| c.trim().parse::<usize>().ok())
             .is_some_and(|c| c > chars);
-        if line.ends_with('\n') && !after {
-            kept.push_str(line);
+        // A last row that only lacks its line break (a hand edit) is whole.
+        let whole =
+            line.ends_with('\n') || plot::parse(&format!("{}\n{line}\n", plot::CSV_HEADER)).is_ok();
+        if whole && !after {
+            kept.push_str(line.trim_end_matches('\n'));
+            kept.push('\n');
         } else {
             moved.push_str(line);
         }
@@ -129,5 +134,11 @@ mod tests {
         let (kept, moved) = rows_before(&log, 1_000);
         assert_eq!((kept + &moved, moved.as_str()), (log.clone(), "0.4,4.0,4"));
         assert_eq!(rows_before("", 5), (String::new(), String::new()));
+        // A whole last row without its line break is kept, with one.
+        let edited = format!("{h}\n0.1,1.0,100,2.5,");
+        assert_eq!(
+            rows_before(&edited, 200),
+            (format!("{edited}\n"), String::new())
+        );
     }
 }

@@ -17,11 +17,13 @@ pub fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) -> Result<()> {
 /// output never stops training; the first failure is kept (for the exit
 /// status) and later lines are dropped.
 ///
-/// Piped, lines and warnings are written by a thread of their own
-/// ([`Writer`]), so that a reader that stops reading (`| less` left open)
-/// never holds up training, nor a signal's save.
+/// Piped lines, and warnings, are written by threads of their own (a
+/// [`Writer`] for each stream), so that a reader that stops reading (`|
+/// less` left open) holds up neither training, nor a signal's save, nor the
+/// warnings on a standard error read apart.
 pub struct Output {
     mode: Mode,
+    warnings: Writer,
     failure: Option<std::io::Error>,
 }
 
@@ -36,27 +38,43 @@ enum Mode {
 /// stopped reading must not grow the queue without end): some megabytes.
 const QUEUED_LINES: usize = 65_536;
 
-/// A line for standard output or standard error.
-enum Line {
-    Out(String),
-    Err(String),
+/// How long a writer dropped on the way out (an error, a signal) waits for
+/// its last lines to be read before it gives them up.
+pub const LAST_LINES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A standard stream.
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
 }
 
-/// The thread that writes a piped run's lines, in order, and the first
-/// standard-output failure it met.
+/// Writes `text` and a line break to `to`, flushed.
+fn write_line(to: Stream, text: &str) -> std::io::Result<()> {
+    match to {
+        Stream::Out => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").and_then(|()| out.flush())
+        }
+        Stream::Err => writeln!(std::io::stderr(), "{text}"),
+    }
+}
+
+/// The thread that writes one stream's lines, in order; the first failure
+/// it met, and the lines given up because its queue was full.
 struct Writer {
-    lines: Option<std::sync::mpsc::SyncSender<Line>>,
-    /// Lines given up because the queue was full (a reader that stopped).
-    dropped: usize,
+    to: Stream,
+    lines: Option<std::sync::mpsc::SyncSender<String>>,
     thread: Option<std::thread::JoinHandle<()>>,
     failure: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
-    /// Closed when the thread has written its last line.
+    /// Disconnected (nothing is ever sent) when the thread has ended.
     done: std::sync::mpsc::Receiver<()>,
+    dropped: usize,
 }
 
 impl Writer {
-    fn start() -> Writer {
-        let (lines, received) = std::sync::mpsc::sync_channel::<Line>(QUEUED_LINES);
+    fn start(to: Stream) -> Writer {
+        let (lines, received) = std::sync::mpsc::sync_channel::<String>(QUEUED_LINES);
         let (finished, done) = std::sync::mpsc::channel::<()>();
         let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
         let failed = std::sync::Arc::clone(&failure);
@@ -65,24 +83,16 @@ impl Writer {
             .spawn(move || {
                 let _finished = finished;
                 let mut broken = false;
-                for line in received {
-                    match line {
-                        Line::Out(_) if broken => {}
-                        Line::Out(text) => {
-                            let mut out = std::io::stdout().lock();
-                            if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
-                                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                                broken = true;
-                            }
-                        }
-                        Line::Err(text) => {
-                            let _ = writeln!(std::io::stderr(), "{text}");
-                        }
+                for text in received {
+                    if !broken && let Err(e) = write_line(to, &text) {
+                        record(&failed, e);
+                        broken = true;
                     }
                 }
             })
             .ok();
         Writer {
+            to,
             lines: thread.is_some().then_some(lines),
             thread,
             failure,
@@ -91,39 +101,29 @@ impl Writer {
         }
     }
 
-    /// Queues `line`, or gives it up when the queue is full; written here
+    /// Queues `text`, or gives it up when the queue is full; written here
     /// and now where the thread could not start or has ended.
-    fn send(&mut self, line: Line) {
+    fn send(&mut self, text: String) {
         use std::sync::mpsc::TrySendError;
         let unsent = match &self.lines {
-            Some(lines) => match lines.try_send(line) {
+            Some(lines) => match lines.try_send(text) {
                 Ok(()) => None,
                 Err(TrySendError::Full(_)) => {
                     self.dropped += 1;
                     None
                 }
-                Err(TrySendError::Disconnected(line)) => Some(line),
+                Err(TrySendError::Disconnected(text)) => Some(text),
             },
-            None => Some(line),
+            None => Some(text),
         };
-        match unsent {
-            Some(Line::Out(text)) => {
-                let mut out = std::io::stdout().lock();
-                if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
-                    self.failure
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                }
-            }
-            Some(Line::Err(text)) => {
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
-            None => {}
+        if let Some(text) = unsent
+            && let Err(e) = write_line(self.to, &text)
+        {
+            record(&self.failure, e);
         }
     }
 
-    /// The first failure to write standard output, if any yet.
+    /// The first failure to write, if any yet.
     fn take_failure(&self) -> Option<std::io::Error> {
         self.failure
             .lock()
@@ -135,7 +135,6 @@ impl Writer {
     /// those left are given up (a reader that stopped reading them).
     fn close_within(&mut self, limit: std::time::Duration) {
         self.lines = None;
-        // Nothing is ever sent on `done`: it disconnects when the thread ends.
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(limit) {
             self.thread = None;
         }
@@ -151,9 +150,19 @@ impl Writer {
     }
 }
 
+/// Keeps `e` in `slot` unless a failure is there already (the first one
+/// says what went wrong).
+fn record(slot: &std::sync::Mutex<Option<std::io::Error>>, e: std::io::Error) {
+    slot.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert(e);
+}
+
 impl Drop for Writer {
+    /// On the way out without [`Output::take_failure`] (an error, a
+    /// signal): the last lines get [`LAST_LINES_WAIT`] to be read.
     fn drop(&mut self) {
-        self.close();
+        self.close_within(LAST_LINES_WAIT);
     }
 }
 
@@ -164,10 +173,11 @@ impl Output {
         } else if std::io::stdout().is_terminal() {
             Mode::Bar(ProgressBar::hidden())
         } else {
-            Mode::Plain(Writer::start())
+            Mode::Plain(Writer::start(Stream::Out))
         };
         Output {
             mode,
+            warnings: Writer::start(Stream::Err),
             failure: None,
         }
     }
@@ -193,12 +203,9 @@ impl Output {
                 bar.println(line.to_string());
                 Ok(())
             }
-            Mode::Bar(_) => {
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}").and_then(|()| out.flush())
-            }
+            Mode::Bar(_) => write_line(Stream::Out, &line.to_string()),
             Mode::Plain(writer) => {
-                writer.send(Line::Out(line.to_string()));
+                writer.send(line.to_string());
                 writer.take_failure().map_or(Ok(()), Err)
             }
             Mode::Quiet => Ok(()),
@@ -213,13 +220,11 @@ impl Output {
     /// error is ignored: there is nowhere else to say it).
     pub fn warn(&mut self, line: &str) {
         let line = rnn_fast::message::one_line(line);
-        let say = || {
-            let _ = writeln!(std::io::stderr(), "{line}");
-        };
-        match &mut self.mode {
-            Mode::Bar(bar) => bar.suspend(say),
-            Mode::Plain(writer) => writer.send(Line::Err(line.into_owned())),
-            Mode::Quiet => say(),
+        match &self.mode {
+            Mode::Bar(bar) => bar.suspend(|| {
+                let _ = write_line(Stream::Err, &line);
+            }),
+            _ => self.warnings.send(line.into_owned()),
         }
     }
 
@@ -235,7 +240,7 @@ impl Output {
     pub fn finish(&mut self) {
         if let Mode::Bar(bar) = &self.mode {
             bar.finish_and_clear();
-            self.mode = Mode::Plain(Writer::start());
+            self.mode = Mode::Plain(Writer::start(Stream::Out));
         }
     }
 
@@ -246,24 +251,27 @@ impl Output {
         if let Mode::Plain(writer) = &mut self.mode {
             writer.close_within(limit);
         }
+        self.warnings.close_within(limit);
     }
 
-    /// Waits until every line is written, and returns the first failure to
-    /// write, if any.
+    /// Waits until every line is written (the lines left out for a reader
+    /// that stopped are counted in a warning), and returns the first
+    /// failure to write standard output, if any.
     pub fn take_failure(&mut self) -> Option<std::io::Error> {
         if let Mode::Plain(writer) = &mut self.mode {
             writer.close();
             if let Some(e) = writer.take_failure() {
                 self.failure.get_or_insert(e);
             }
-            if writer.dropped > 0 {
-                let dropped = std::mem::take(&mut writer.dropped);
+            let dropped = std::mem::take(&mut writer.dropped);
+            if dropped > 0 {
                 self.warn(&format!(
                     "warning: standard output was not read for a while: {} of progress were left out",
                     rnn_fast::message::counted(dropped, "line")
                 ));
             }
         }
+        self.warnings.close();
         self.failure.take()
     }
 }

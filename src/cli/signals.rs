@@ -108,7 +108,7 @@ impl Interrupts {
 }
 
 /// The signals this process started with ignored, as a mask (bit
-/// `signal - 1`): the `SigIgn` line of /proc/self/status. None where it
+/// `signal - 1`): the `SigIgn` line of /proc/self/status. 0 (none) where it
 /// cannot be read (not Linux), so that every signal is then handled.
 fn ignored_at_start() -> u64 {
     std::fs::read_to_string("/proc/self/status")

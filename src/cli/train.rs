@@ -19,16 +19,12 @@ use rnn_fast::{Error, Result};
 use super::csv_log::{CsvLog, MovedLines};
 use super::observer::best_path;
 use super::observer::{Samples, TrainObserver};
-use super::output::{Output, say};
+use super::output::{LAST_LINES_WAIT, Output, say};
 use super::outputs::{self, Input, ModelOutput, check_distinct, check_output};
 use super::sample::write_sample;
 use super::signals::Interrupts;
 use super::start::{self, Start};
 use super::train_args::{self, TrainArgs};
-
-/// How long a run stopped by a signal waits for its last progress lines to
-/// be read before it exits without them.
-const SIGNAL_OUTPUT_WAIT: Duration = Duration::from_secs(1);
 
 /// Characters between two reports by default...
 const DEFAULT_EVAL_EVERY: usize = 200_000;
@@ -619,7 +615,7 @@ fn finish(
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
     {
-        observer.out.close_within(SIGNAL_OUTPUT_WAIT);
+        observer.out.close_within(LAST_LINES_WAIT);
         return Err(Error::Interrupted {
             code,
             message: format!(
