@@ -794,25 +794,22 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), "c.txt", 200_000);
     let out = dir.path().join("m.safetensors");
-    let mut child = bin()
-        .args([
-            "train",
-            "--hidden",
-            "16",
-            "--sample-len",
-            "0",
-            "--max-seconds",
-            "2",
-        ])
-        .args(["--eval-every", "20000", "--checkpoint-every", "0.05", "-o"])
-        .arg(&out)
-        .arg(&text)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
+    let (child, lines) = common::start_training(
+        bin()
+            .args([
+                "train",
+                "--hidden",
+                "16",
+                "--sample-len",
+                "0",
+                "--epochs",
+                "1000",
+            ])
+            .args(["--max-seconds", "2", "--eval-every", "20000"])
+            .args(["--checkpoint-every", "0.05", "-o"])
+            .arg(&out)
+            .arg(&text),
+    );
     // Put in place by a rename, as an editor saves: the name never holds
     // an empty file that a checkpoint could take for its own.
     let notes = dir.path().join("notes.tmp");

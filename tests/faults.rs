@@ -109,26 +109,21 @@ fn interrupt(dir: &Path, text: &Path, out: &Path, signal: &str) -> (Option<i32>,
 /// sends each of `signals` (`kill` arguments) with `gap` between them;
 /// returns (exit code, stderr).
 fn signal_run(text: &Path, out: &Path, signals: &[&str], gap: Duration) -> (Option<i32>, String) {
-    let mut child = bin()
-        .args([
-            "train",
-            "--hidden",
-            "32",
-            "--epochs",
-            "1000",
-            "--sample-len",
-            "0",
-            "-o",
-        ])
-        .arg(out)
-        .arg(text)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    // The first report line: training is under way (however slow the machine).
-    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
+    let (child, lines) = common::start_training(
+        bin()
+            .args([
+                "train",
+                "--hidden",
+                "32",
+                "--epochs",
+                "1000",
+                "--sample-len",
+                "0",
+                "-o",
+            ])
+            .arg(out)
+            .arg(text),
+    );
     let pid = child.id();
     for (i, signal) in signals.iter().enumerate() {
         if i > 0 {
@@ -209,18 +204,14 @@ fn signals_ignored_at_start_stay_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 200_000);
     let out = dir.path().join("m.safetensors");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' HUP INT; exec \"$0\" train --hidden 32 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-        .arg(&out)
-        .arg(&text)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert!(lines.any(|l| l.unwrap().starts_with("epoch")));
+    let (mut child, lines) = common::start_training(
+        Command::new("sh")
+            .arg("-c")
+            .arg("trap '' HUP INT; exec \"$0\" train --hidden 32 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .arg(&out)
+            .arg(&text),
+    );
     common::kill("-HUP", child.id());
     common::kill("-INT", child.id());
     std::thread::sleep(Duration::from_millis(300));
@@ -246,30 +237,14 @@ fn a_stalled_reader_does_not_hold_up_a_signal() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 200_000);
     let out = dir.path().join("m.safetensors");
-    let mut child = bin()
-        .args([
-            "train",
-            "--hidden",
-            "16",
-            "--epochs",
-            "1000",
-            "--sample-every",
-            "1000",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .arg(&text)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Read up to the first report, then never again: the pipe fills.
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("epoch") {
-        line.clear();
-        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    }
+    let (mut child, stdout) = common::start_training(
+        bin()
+            .args(["train", "--hidden", "16", "--epochs", "1000"])
+            .args(["--sample-every", "1000", "-o"])
+            .arg(&out)
+            .arg(&text),
+    );
     // A sample every 1,000 characters fills a pipe (64 KiB) in well under
     // a second; 3 s, so that a loaded machine fills it too.
     std::thread::sleep(Duration::from_secs(3));

@@ -431,15 +431,10 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
         &["--epochs", "3"],
     );
     let part = dir.path().join("part.safetensors");
-    let mut child = train_command(&text, &part, &["--epochs", "3"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Interrupt once training is under way (at its first report, however
     // slow the machine): 4.5 million characters cannot be done by then.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert!(lines.any(|l| l.unwrap().starts_with("epoch")), "no report");
+    let (child, lines) =
+        common::start_training(&mut train_command(&text, &part, &["--epochs", "3"]));
     common::kill("-INT", child.id());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let o = child.wait_with_output().unwrap();

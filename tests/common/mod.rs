@@ -134,6 +134,31 @@ pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// Starts `cmd`, a training run, with its standard output and error piped,
+/// and reads its standard output up to its first report line: training is
+/// under way then, however slow the machine. Returns the run and the lines
+/// of its standard output after that one.
+pub fn start_training(
+    cmd: &mut std::process::Command,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut lines = std::io::BufRead::lines(stdout);
+    assert!(
+        lines.any(|l| l.unwrap().starts_with("epoch")),
+        "no report line"
+    );
+    (child, lines)
+}
+
 /// Sends `signal` (a `kill` argument such as `-INT`) to process `pid`.
 pub fn kill(signal: &str, pid: u32) {
     let status = std::process::Command::new("kill")
