@@ -76,35 +76,6 @@ fn sigkill_never_leaves_an_unreadable_checkpoint() {
     }
 }
 
-/// Starts a long run, sends `signal` after `delay`, returns (exit code, stderr).
-fn interrupt(dir: &Path, text: &Path, out: &Path, signal: &str) -> (Option<i32>, String) {
-    let child = bin()
-        .args([
-            "train",
-            "--hidden",
-            "32",
-            "--epochs",
-            "1000",
-            "--sample-len",
-            "0",
-            "-o",
-        ])
-        .arg(out)
-        .arg(text)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(600));
-    common::kill(signal, child.id());
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 /// Starts a long run on `text` into `out`, waits until it trains, and
 /// sends each of `signals` (`kill` arguments) with `gap` between them;
 /// returns (exit code, stderr).
@@ -174,7 +145,7 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     ] {
         // A name a shell would split or unquote, to paste the command given.
         let out = dir.path().join(format!("{name} run's.safetensors"));
-        let (status, err) = interrupt(dir.path(), &text, &out, signal);
+        let (status, err) = signal_run(&text, &out, &[signal], Duration::ZERO);
         assert_eq!(status, Some(code), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(&format!("interrupted by {name}")), "{err}");
