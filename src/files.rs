@@ -157,6 +157,18 @@ fn without_temp_path(e: std::io::Error) -> std::io::Error {
     }
 }
 
+/// A file's identity: its device and inode.
+pub type FileId = (u64, u64);
+
+/// The identity of what `path` names itself (a link not followed), if
+/// anything.
+pub fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// True when `a` and `b` both exist and are the same file (the same device
 /// and inode, whatever the names: links, `./x` and `x`).
 pub fn same_file(a: &Path, b: &Path) -> bool {

@@ -749,7 +749,7 @@ fn outputs_through_links_write_the_file_they_lead_to() {
     fails(
         train(&["-o", "to-stdout.safetensors"]).stdout(Stdio::piped()),
         2,
-        "is a symbolic link that leads to no file to replace",
+        "is a symbolic link rnn-fast does not write through (it leads to no file to replace",
     );
     // -o over the lock file of --log: the model stays when the lock goes.
     ok(&mut train(&[
@@ -787,13 +787,15 @@ fn new_outputs_take_the_umask() {
     }
 }
 
-/// A file put at `-o` while the run trains is not replaced: the
-/// checkpoints are skipped with a warning and the run is saved beside it.
+/// A file put at `-o` (or `--log`) while the run trains is not replaced:
+/// the checkpoints are skipped with a warning and the run is saved beside
+/// it (the log goes on beside it).
 #[test]
 fn a_file_put_at_the_output_during_the_run_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), "c.txt", 200_000);
     let out = dir.path().join("m.safetensors");
+    let log = dir.path().join("l.csv");
     let (child, lines) = common::start_training(
         bin()
             .args([
@@ -806,15 +808,22 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
                 "1000",
             ])
             .args(["--max-seconds", "2", "--eval-every", "20000"])
-            .args(["--checkpoint-every", "0.05", "-o"])
+            .args(["--checkpoint-every", "0.05", "--log"])
+            .arg(&log)
+            .arg("-o")
             .arg(&out)
             .arg(&text),
     );
-    // Put in place by a rename, as an editor saves: the name never holds
-    // an empty file that a checkpoint could take for its own.
-    let notes = dir.path().join("notes.tmp");
-    std::fs::write(&notes, "my notes").unwrap();
-    std::fs::rename(&notes, &out).unwrap();
+    // Put in place by a rename, as an editor saves: notes at the model's
+    // name, a text at the log's.
+    let put = |content: &[u8], at: &Path| {
+        let tmp = dir.path().join("put.tmp");
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, at).unwrap();
+    };
+    put(b"my notes", &out);
+    let other = std::fs::read(&text).unwrap();
+    put(&other, &log);
     lines.for_each(drop);
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
@@ -832,6 +841,11 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
             .checkpoint
             .is_some()
     );
+    // The log goes on beside the file put at its name.
+    assert_eq!(std::fs::read(&log).unwrap(), other);
+    assert!(err.contains("the log goes on in"), "{err}");
+    let rows = std::fs::read_to_string(dir.path().join("l.1.csv")).unwrap();
+    assert!(rows.starts_with(rnn_fast::plot::CSV_HEADER) && rows.lines().count() > 1);
 }
 
 #[test]

@@ -70,7 +70,31 @@ impl CsvLog {
         Ok((log, last_elapsed, moved))
     }
 
-    pub fn row(&mut self, r: &Report) -> Result<()> {
+    /// Appends the report `r`. Where the log's name no longer holds the
+    /// file this log writes (another file was put there during the run),
+    /// that file is left as it is, and the log goes on in a new file beside
+    /// it, whose name is returned (once).
+    pub fn row(&mut self, r: &Report) -> Result<Option<PathBuf>> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self
+            .file
+            .get_ref()
+            .metadata()
+            .map(|m| (m.dev(), m.ino()))
+            .ok();
+        let moved = if ours.is_some() && files::file_id(&self.path) != ours {
+            let beside = files::beside(&self.path);
+            let (log, _, _) = CsvLog::open(&beside, None)?;
+            *self = log;
+            Some(beside)
+        } else {
+            None
+        };
+        self.write_row(r)?;
+        Ok(moved)
+    }
+
+    fn write_row(&mut self, r: &Report) -> Result<()> {
         let val = r
             .val
             .map_or(String::new(), |v| format!("{:.6}", v.loss_nats));

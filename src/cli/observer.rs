@@ -46,6 +46,10 @@ pub struct TrainObserver {
     pub checkpoint_saved: bool,
     /// Whether the run resumes the checkpoint at `output` (in place).
     pub resumed_in_place: bool,
+    /// The paths the run writes again and again (`output`, the `.best`
+    /// model), each with the identity of the file it last wrote there, or
+    /// found there when the checks at the start let it replace it.
+    pub owned: Vec<(PathBuf, Option<rnn_fast::files::FileId>)>,
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
     /// Best validation loss (of this run and those it resumes) and best
@@ -71,20 +75,31 @@ pub struct TrainObserver {
 }
 
 impl TrainObserver {
-    /// Saves a checkpoint (the model and everything to resume it) to `path`,
-    /// unless a file other than a model was put there during the run (the
-    /// checks at the start allow only a model there, or nothing).
-    pub fn save(&self, trainer: &Trainer, path: &Path, chars_seen: usize) -> Result<()> {
-        if std::fs::symlink_metadata(path).is_ok() && !super::outputs::is_model_or_empty(path) {
+    /// Saves a checkpoint (the model and everything to resume it) to `path`.
+    /// A path the run owns (see [`TrainObserver::owned`]) is replaced only
+    /// while it holds what the run last wrote there (or found there at the
+    /// start): a file put there during the run (notes, another model, a
+    /// link to the model fine-tuned) is left as it is.
+    pub fn save(&mut self, trainer: &Trainer, path: &Path, chars_seen: usize) -> Result<()> {
+        let owned = self.owned.iter().position(|(p, _)| p == path);
+        let now = rnn_fast::files::file_id(path);
+        if let Some(i) = owned
+            && now.is_some()
+            && now != self.owned[i].1
+        {
             return Err(Error::Write {
                 path: path.to_path_buf(),
                 source: std::io::Error::other(
-                    "a file that is not an rnn-fast model was put there during the run, and it is not replaced",
+                    "another file was put there during the run, and it is not replaced",
                 ),
             });
         }
         let bytes = self.checkpoint_bytes(trainer, chars_seen, path)?;
-        rnn_fast::files::write_atomic(path, &bytes)
+        rnn_fast::files::write_atomic(path, &bytes)?;
+        if let Some(i) = owned {
+            self.owned[i].1 = rnn_fast::files::file_id(path);
+        }
+        Ok(())
     }
 
     /// The run at `chars_seen` as a checkpoint file's bytes (the model and
@@ -236,14 +251,19 @@ impl Observer for TrainObserver {
                 self.config.patience
             ));
         }
-        if let Some(log) = &mut self.log
-            && let Err(e) = log.row(r)
-        {
-            self.out.warn(&format!(
-                "warning: {e}: the log stops here; training goes on"
-            ));
-            self.log = None;
-            self.log_failure = Some(e);
+        match self.log.as_mut().map(|log| log.row(r)) {
+            Some(Err(e)) => {
+                self.out.warn(&format!(
+                    "warning: {e}: the log stops here; training goes on"
+                ));
+                self.log = None;
+                self.log_failure = Some(e);
+            }
+            Some(Ok(Some(beside))) => self.out.warn(&format!(
+                "warning: the --log's name no longer holds this run's log (another file was put there, or it was removed): the log goes on in {}",
+                beside.display()
+            )),
+            _ => {}
         }
         self.judge_divergence(r.train_loss, r.chars_seen)?;
         self.last_train = r.train_loss;
@@ -276,7 +296,8 @@ impl Observer for TrainObserver {
             && self.last_checkpoint.elapsed() >= every
             && self.worth_saving(p.recent_loss)
         {
-            let saved = self.save(trainer, &self.output, p.chars_seen);
+            let output = self.output.clone();
+            let saved = self.save(trainer, &output, p.chars_seen);
             let failed = self.checkpoint_failure.is_some();
             self.checkpoint_failure = self.write_failure(saved, "a checkpoint", failed)?;
             self.checkpoint_saved |= self.checkpoint_failure.is_none();

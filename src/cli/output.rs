@@ -135,6 +135,9 @@ impl Writer {
     /// those left are given up (a reader that stopped reading them).
     fn close_within(&mut self, limit: std::time::Duration) {
         self.lines = None;
+        if self.thread.is_none() {
+            return; // Ended, or given up already.
+        }
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(limit) {
             self.thread = None;
         }
@@ -248,10 +251,12 @@ impl Output {
     /// (when a signal ends the run: a reader that stopped reading must not
     /// keep the process alive); the rest are given up.
     pub fn close_within(&mut self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
         if let Mode::Plain(writer) = &mut self.mode {
             writer.close_within(limit);
         }
-        self.warnings.close_within(limit);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.warnings.close_within(left);
     }
 
     /// Waits until every line is written (the lines left out for a reader

@@ -31,9 +31,15 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
     // Outputs are taken through their links first: a link left is one
     // that leads to no file to replace.
     if files::is_link(out) {
+        let why = if option.starts_with('-') {
+            "a symbolic link rnn-fast does not write through (it leads to no file to replace, such as a pipe or a deleted file; it loops or chains more than 40 links; or another user planted it in a shared folder)"
+        } else {
+            "a symbolic link, and a path made from -o is not written through one"
+        };
         return Err(Error::Usage(format!(
-            "{option} {} is a symbolic link that leads to no file to replace (a pipe, a deleted file, or a link in a shared folder planted by another user): name a file",
-            out.display()
+            "{option} {} is {why}: name a file, or choose another {}",
+            out.display(),
+            option_to_change(option)
         )));
     }
     if files::is_special(out) {

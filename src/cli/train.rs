@@ -247,6 +247,13 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         last_checkpoint: Instant::now(),
         checkpoint_saved: false,
         resumed_in_place: in_place,
+        owned: [output.path.clone(), best_path(&output.path)]
+            .into_iter()
+            .map(|p| {
+                let id = files::file_id(&p);
+                (p, id)
+            })
+            .collect(),
         samples,
         interrupts,
         best_train: f64::INFINITY,
@@ -672,7 +679,7 @@ fn kept_on_disk(observer: &TrainObserver) -> String {
 /// full disk, its folder gone): it is saved beside it or in the temporary
 /// folder instead, and the error says where; where both fail, what is on
 /// disk. Any other error as it is.
-fn save_elsewhere(e: Error, trainer: &Trainer, observer: &TrainObserver) -> Error {
+fn save_elsewhere(e: Error, trainer: &Trainer, observer: &mut TrainObserver) -> Error {
     let Error::Write { path, source } = e else {
         return e;
     };
@@ -687,7 +694,12 @@ fn save_elsewhere(e: Error, trainer: &Trainer, observer: &TrainObserver) -> Erro
         Err(_) => observer
             .checkpoint_bytes(trainer, chars, &path)
             .ok()
-            .and_then(|bytes| files::write_new(&std::env::temp_dir(), &path, &bytes).ok()),
+            .and_then(|bytes| {
+                // $TMPDIR, then /tmp where $TMPDIR names no folder.
+                [std::env::temp_dir(), std::path::PathBuf::from("/tmp")]
+                    .iter()
+                    .find_map(|dir| files::write_new(dir, &path, &bytes).ok())
+            }),
     };
     let what = match saved {
         Some(place) => format!(
