@@ -18,7 +18,7 @@ fn dir_of(path: &Path) -> &Path {
 /// to be made, for a link to a file that does not exist): an output written
 /// through a link replaces or makes that file, not the link. Where the
 /// chain cannot be followed to a name (a link to a pipe or a deleted file,
-/// or one the kernel would not follow for this user: see [`may_follow`]),
+/// or one the kernel would not follow for this user: see `may_follow`),
 /// the result is still a link, which [`write_atomic`] refuses.
 pub fn through_links(path: &Path) -> std::path::PathBuf {
     // Followed by hand, at most 40 links (the kernel's own limit).
