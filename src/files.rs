@@ -160,21 +160,28 @@ fn without_temp_path(e: std::io::Error) -> std::io::Error {
 /// A file's identity: its device and inode.
 pub type FileId = (u64, u64);
 
+/// The identity in `m`.
+fn identity(m: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
 /// The identity of what `path` names itself (a link not followed), if
 /// anything.
 pub fn file_id(path: &Path) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
+    std::fs::symlink_metadata(path).ok().map(|m| identity(&m))
+}
+
+/// The identity of the open `file`, whatever name it has now, if any.
+pub fn open_file_id(file: &std::fs::File) -> Option<FileId> {
+    file.metadata().ok().map(|m| identity(&m))
 }
 
 /// True when `a` and `b` both exist and are the same file (the same device
 /// and inode, whatever the names: links, `./x` and `x`).
 pub fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        (Ok(a), Ok(b)) => identity(&a) == identity(&b),
         _ => false,
     }
 }
@@ -286,11 +293,7 @@ impl Drop for OutputLock {
         // Best effort: a lock file left behind (after a kill) is harmless.
         // Removed only while the name still holds the file this run made: an
         // output written over that name (`-o .m.csv.lock`) is not a lock.
-        use std::os::unix::fs::MetadataExt;
-        let ours = match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
-            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
-            _ => false,
-        };
+        let ours = open_file_id(&self.file).is_some_and(|id| file_id(&self.path) == Some(id));
         if self.created && ours {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -341,23 +344,13 @@ mod tests {
         let link = dir.path().join("latest.st");
         std::os::unix::fs::symlink("runs/r1.st", &link).unwrap();
         write_atomic(&link, b"new").unwrap();
-        assert!(
-            std::fs::symlink_metadata(&link)
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
+        assert!(is_link(&link));
         assert_eq!(std::fs::read(&file).unwrap(), b"new");
         // A link to a file yet to be made makes that file.
         let ahead = dir.path().join("ahead.st");
         std::os::unix::fs::symlink("runs/r2.st", &ahead).unwrap();
         write_atomic(&ahead, b"r2").unwrap();
-        assert!(
-            std::fs::symlink_metadata(&ahead)
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
+        assert!(is_link(&ahead));
         assert_eq!(std::fs::read(dir.path().join("runs/r2.st")).unwrap(), b"r2");
         assert_eq!(through_links(&file), file);
         assert_eq!(through_links(&link), dir.path().join("runs/r1.st"));

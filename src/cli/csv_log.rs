@@ -75,13 +75,7 @@ impl CsvLog {
     /// that file is left as it is, and the log goes on in a new file beside
     /// it, whose name is returned (once).
     pub fn row(&mut self, r: &Report) -> Result<Option<PathBuf>> {
-        use std::os::unix::fs::MetadataExt;
-        let ours = self
-            .file
-            .get_ref()
-            .metadata()
-            .map(|m| (m.dev(), m.ino()))
-            .ok();
+        let ours = files::open_file_id(self.file.get_ref());
         let moved = if ours.is_some() && files::file_id(&self.path) != ours {
             let beside = files::beside(&self.path);
             let (log, _, _) = CsvLog::open(&beside, None)?;
