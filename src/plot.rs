@@ -230,7 +230,7 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
     if points.is_empty() {
         return;
     }
-    let coords: Vec<String> = points
+    let coords: Vec<String> = thinned(points)
         .iter()
         .map(|(x, y)| format!("{x:.1},{y:.1}"))
         .collect();
@@ -239,6 +239,28 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
         "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
         coords.join(" ")
     );
+}
+
+/// The points of a curve that a drawing shows: of each run of consecutive
+/// points in one pixel column (x in `[c, c + 1)`), the first, the lowest,
+/// the highest and the last, in their order. The line drawn through them
+/// covers the same pixels as the line through all of them (within the
+/// column, it spans the run's lowest to highest y and leaves where the run
+/// leaves), so a log of a million reports draws at most four points a
+/// column (a few thousand a curve) instead of a drawing of tens of
+/// megabytes.
+fn thinned(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut kept = Vec::new();
+    for run in points.chunk_by(|a, b| a.0.floor() == b.0.floor()) {
+        let by_y = |&a: &usize, &b: &usize| run[a].1.total_cmp(&run[b].1);
+        let low = (0..run.len()).min_by(by_y).expect("a run has a point");
+        let high = (0..run.len()).max_by(by_y).expect("a run has a point");
+        let mut picks = vec![0, low, high, run.len() - 1];
+        picks.sort_unstable();
+        picks.dedup();
+        kept.extend(picks.into_iter().map(|i| run[i]));
+    }
+    kept
 }
 
 /// About five round tick values covering `[lo, hi]` (steps of 1, 2 or 5 ×
@@ -366,6 +388,52 @@ mod tests {
                 "{a} {b}: {svg}"
             );
         }
+    }
+
+    /// A long log draws at most four points a pixel column of a curve:
+    /// the first and last of each column and its lowest and highest, so
+    /// the line keeps every spike; a short one draws every point.
+    #[test]
+    fn long_logs_draw_a_few_points_a_column() {
+        let n = 1_000_000;
+        let loss = |i: usize| match i {
+            500_000 => 9.0,
+            700_001 => 0.5,
+            _ => 2.0 + (i % 7) as f64 / 10.0,
+        };
+        let text: String = (0..n)
+            .map(|i| format!("{i},1,{i},{},\n", loss(i)))
+            .collect();
+        let rows = parse(&format!("{CSV_HEADER}\n{text}")).unwrap();
+        let svg = render(&rows);
+        assert!(svg.len() < 200_000, "{} bytes", svg.len());
+
+        let points: Vec<(f64, f64)> = (0..n)
+            .map(|i| (i as f64 * PANEL_W / n as f64, loss(i)))
+            .collect();
+        let kept = thinned(&points);
+        assert!(kept.len() <= 4 * (PANEL_W as usize + 1), "{}", kept.len());
+        for column in kept.chunk_by(|a, b| a.0.floor() == b.0.floor()) {
+            assert!(column.len() <= 4, "{column:?}");
+        }
+        assert_eq!(kept[0], points[0]);
+        assert_eq!(kept.last(), points.last());
+        assert!(kept.contains(&points[500_000]) && kept.contains(&points[700_001]));
+        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "in order");
+
+        // A curve of one point a column is drawn point for point; in a
+        // column, what lies between its extremes is left out.
+        let few = [(1.0, 5.0), (2.2, 1.0), (3.4, 7.0), (4.6, 3.0)];
+        assert_eq!(thinned(&few), few);
+        let one = [
+            (1.0, 5.0),
+            (1.2, 1.0),
+            (1.3, 4.0),
+            (1.4, 7.0),
+            (1.5, 6.0),
+            (1.6, 3.0),
+        ];
+        assert_eq!(thinned(&one), [one[0], one[1], one[3], one[5]]);
     }
 
     #[test]

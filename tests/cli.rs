@@ -548,6 +548,14 @@ fn plot_draws_the_log_as_svg() {
             .unwrap()
             .contains(rnn_fast::plot::SVG_MARK)
     );
+    // `-o -`: the same drawing on standard output, and no file named `-`.
+    let o = ok(bin()
+        .current_dir(dir.path())
+        .arg("plot")
+        .arg(&log)
+        .args(["-o", "-"]));
+    assert_eq!(stdout(&o), std::fs::read_to_string(&svg_path).unwrap());
+    assert!(!dir.path().join("-").exists());
     // Not a log: one clear line.
     fails_with(
         &["plot", text.to_str().unwrap()],

@@ -1,5 +1,6 @@
 //! `rnn-fast plot`: draw a `--log` CSV as SVG loss curves.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -14,8 +15,9 @@ use super::outputs::{Input, check_output, check_replaces_only_plots};
 pub struct PlotArgs {
     /// CSV written by `rnn-fast train --log`.
     pub log: PathBuf,
-    /// The SVG file to write. A drawing plot made before is replaced;
-    /// another SVG file only with --force; any other file never.
+    /// The SVG file to write, or - for standard output. A drawing plot
+    /// made before is replaced; another SVG file only with --force; any
+    /// other file never.
     #[arg(short, long, default_value = "loss.svg")]
     pub output: PathBuf,
     /// Replace an SVG drawing at OUTPUT that plot did not make.
@@ -23,8 +25,17 @@ pub struct PlotArgs {
     pub force: bool,
 }
 
-/// Reads the log and writes its curves to the output (atomically).
+/// Reads the log and writes its curves to the output (atomically), or to
+/// standard output for `-o -`.
 pub fn run(mut args: PlotArgs) -> Result<()> {
+    if args.output.as_os_str() == "-" {
+        let svg = plot::render(&read_log(&args)?);
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(svg.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(Error::Output);
+    }
     args.output = files::through_links(&args.output);
     let log = Input {
         what: "log read",
@@ -32,11 +43,7 @@ pub fn run(mut args: PlotArgs) -> Result<()> {
     };
     check_output("-o", &args.output, &[log])?;
     check_replaces_only_plots(&args.output, args.force)?;
-    let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
-    let rows = plot::parse(&text).map_err(|reason| Error::Corpus {
-        path: args.log.clone(),
-        reason,
-    })?;
+    let rows = read_log(&args)?;
     files::write_atomic(&args.output, plot::render(&rows).as_bytes())?;
     say(
         &mut std::io::stdout().lock(),
@@ -46,4 +53,13 @@ pub fn run(mut args: PlotArgs) -> Result<()> {
             counted(rows.len(), "point")
         ),
     )
+}
+
+/// The rows of the log.
+fn read_log(args: &PlotArgs) -> Result<Vec<plot::Row>> {
+    let text = input::read_text(&args.log, MAX_TEXT_BYTES)?;
+    plot::parse(&text).map_err(|reason| Error::Corpus {
+        path: args.log.clone(),
+        reason,
+    })
 }
