@@ -29,14 +29,15 @@
 //! The header's keys are sorted, so the same model always gives the same
 //! bytes; files are written atomically ([`crate::files::write_atomic`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, TrainConfig};
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
+use crate::files::write_atomic_with;
 use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES, read_safetensors};
 use crate::kernels::aligned::AlignedVec;
 use crate::layout::{CellKind, Layout, MAX_LAYERS};
@@ -51,22 +52,50 @@ pub const FORMAT: &str = "rnn-fast";
 /// The `format_version` this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";
 
-/// A tensor to write: name, dtype, shape and little-endian bytes.
-struct Entry {
+/// A tensor to write: its name, shape and values, made as they are written
+/// (a checkpoint's tensors are not copied into memory first: a model of a
+/// few GB is saved with no more memory than it trains in).
+struct Entry<'a> {
     name: String,
-    dtype: Dtype,
     shape: Vec<usize>,
-    data: Vec<u8>,
+    values: Values<'a>,
 }
 
-impl Entry {
-    fn f32(name: String, shape: Vec<usize>, values: impl IntoIterator<Item = f32>) -> Entry {
-        let data = values.into_iter().flat_map(f32::to_le_bytes).collect();
+/// A tensor's values.
+enum Values<'a> {
+    F32(Box<dyn Iterator<Item = f32> + 'a>),
+    I64(Vec<i64>),
+}
+
+impl<'a> Entry<'a> {
+    fn f32(name: String, shape: Vec<usize>, values: impl Iterator<Item = f32> + 'a) -> Entry<'a> {
         Entry {
             name,
-            dtype: Dtype::F32,
             shape,
-            data,
+            values: Values::F32(Box::new(values)),
+        }
+    }
+
+    /// The dtype's safetensors name and its bytes per value.
+    fn dtype(&self) -> (&'static str, usize) {
+        match self.values {
+            Values::F32(_) => ("F32", 4),
+            Values::I64(_) => ("I64", 8),
+        }
+    }
+
+    /// Bytes of its data.
+    fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype().1
+    }
+
+    /// Writes its values, little-endian (`w` buffers: a value is 4 or 8 bytes).
+    fn write_data(self, w: &mut impl Write) -> std::io::Result<()> {
+        match self.values {
+            Values::F32(mut values) => values.try_for_each(|x| w.write_all(&x.to_le_bytes())),
+            Values::I64(values) => values
+                .iter()
+                .try_for_each(|x| w.write_all(&x.to_le_bytes())),
         }
     }
 }
@@ -74,14 +103,15 @@ impl Entry {
 /// The tensors of a buffer in `layout` (weights, or a slot of optimizer
 /// state), in the article's orientation, unpadded, named `prefix` + the
 /// cell's tensor names.
-fn article_entries(layout: &Layout, buf: &[f32], prefix: &str) -> Vec<Entry> {
+fn article_entries<'a>(layout: &Layout, buf: &'a [f32], prefix: &str) -> Vec<Entry<'a>> {
+    let layout = *layout;
     layout
         .offsets()
         .into_iter()
         .map(|(at, spec)| {
-            let shape = spec.file_shape(layout);
+            let shape = spec.file_shape(&layout);
             let n = shape.iter().product();
-            let values = (0..n).map(|k| buf[at + spec.stored_index(layout, k)]);
+            let values = (0..n).map(move |k| buf[at + spec.stored_index(&layout, k)]);
             Entry::f32(format!("{prefix}{}", spec.name), shape, values)
         })
         .collect()
@@ -107,7 +137,7 @@ fn check_magnitude(weights: &[f32]) -> Result<(), String> {
     Ok(())
 }
 
-/// The names of the tensors [`to_bytes`] writes for `layout`: the weights
+/// The names of the tensors [`write()`] writes for `layout`: the weights
 /// and, for a checkpoint, both optimizer slots, the carried state and the
 /// shards' positions.
 fn tensor_names(layout: &Layout, checkpoint: bool) -> HashSet<String> {
@@ -250,39 +280,37 @@ fn checkpoint_metadata(ck: &Checkpoint) -> Vec<(&'static str, String)> {
     m
 }
 
-/// The model (and, for a checkpoint, everything to resume it) as
-/// safetensors bytes.
-pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8>> {
+/// Writes the model (and, for a checkpoint, everything to resume it) to
+/// `w` as a safetensors file, each tensor's values made as they are written
+/// (`w` should buffer). The bytes are those `safetensors::serialize` gives,
+/// with the header's keys sorted: tensors ordered by dtype (I64 first) and
+/// name, the header padded with spaces to a multiple of 8 bytes.
+pub fn write(
+    w: &mut impl Write,
+    model: &Model,
+    checkpoint: Option<&Checkpoint>,
+) -> std::io::Result<()> {
     let layout = model.layout;
     let mut entries = article_entries(&layout, &model.weights, "");
-    let mut metadata: HashMap<String, String> = HashMap::new();
+    let mut metadata: BTreeMap<String, String> = BTreeMap::new();
     if let Some(ck) = checkpoint {
         let st = &ck.state;
         let (m, v) = st.optimizer.split_at(layout.len());
         entries.extend(article_entries(&layout, m, "opt.m."));
         entries.extend(article_entries(&layout, v, "opt.v."));
         let k = st.positions.len();
-        let (hp, width) = (layout.hp, layout.carried_width());
+        let (hp, width, h) = (layout.hp, layout.carried_width(), layout.h);
         for (part, name) in layout.carried_parts().iter().enumerate() {
             let values = st
                 .hidden
                 .chunks_exact(width)
-                .flat_map(|row| row[part * hp..][..layout.h].iter().copied());
-            entries.push(Entry::f32(
-                format!("train.{name}"),
-                vec![k, layout.h],
-                values,
-            ));
+                .flat_map(move |row| row[part * hp..][..h].iter().copied());
+            entries.push(Entry::f32(format!("train.{name}"), vec![k, h], values));
         }
         entries.push(Entry {
             name: "train.positions".into(),
-            dtype: Dtype::I64,
             shape: vec![k],
-            data: st
-                .positions
-                .iter()
-                .flat_map(|&p| (p as i64).to_le_bytes())
-                .collect(),
+            values: Values::I64(st.positions.iter().map(|&p| p as i64).collect()),
         });
         metadata.extend(
             checkpoint_metadata(ck)
@@ -290,14 +318,6 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
                 .map(|(k, v)| (k.to_string(), v)),
         );
     }
-    let views: Vec<(&str, TensorView<'_>)> = entries
-        .iter()
-        .map(|e| {
-            let view = TensorView::new(e.dtype, e.shape.clone(), &e.data)
-                .expect("shape and data length agree by construction");
-            (e.name.as_str(), view)
-        })
-        .collect();
     let vocab: Vec<String> = model.vocab.chars().iter().map(|c| c.to_string()).collect();
     metadata.insert("format".into(), FORMAT.into());
     metadata.insert("format_version".into(), FORMAT_VERSION.into());
@@ -315,34 +335,55 @@ pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Result<Vec<u8
         metadata.insert("layers".into(), model.layout.layers.to_string());
     }
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .expect("names are distinct and shapes match the data by construction");
-    Ok(with_sorted_header(bytes))
+    // safetensors' order: by dtype, the wider first, then by name.
+    entries.sort_by(|a, b| b.dtype().1.cmp(&a.dtype().1).then(a.name.cmp(&b.name)));
+    let header = header(&entries, metadata);
+    w.write_all(&(header.len() as u64).to_le_bytes())?;
+    w.write_all(&header)?;
+    entries.into_iter().try_for_each(|e| e.write_data(w))
 }
 
-/// The same file with its JSON header's keys sorted. `safetensors` writes
-/// the metadata from a `HashMap`, whose order changes from run to run; sorted,
-/// the same model always gives the same bytes. The header is padded with
-/// spaces to a multiple of 8 bytes, as the format asks.
-fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
-    let header: serde_json::Value =
-        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
-    // serde_json's map is a BTreeMap (no `preserve_order`): keys come out sorted.
-    let mut json = serde_json::to_vec(&header).expect("a Value serializes");
+/// The JSON header of `entries` (in file order) with `metadata`: keys
+/// sorted (serde_json's map is a BTreeMap), padded with spaces to a
+/// multiple of 8 bytes, as the format asks.
+fn header(entries: &[Entry<'_>], metadata: BTreeMap<String, String>) -> Vec<u8> {
+    use serde_json::{Value, json};
+    let mut map = serde_json::Map::new();
+    map.insert("__metadata__".into(), json!(metadata));
+    let mut offset = 0;
+    for e in entries {
+        let end = offset + e.data_len();
+        let info = json!({"dtype": e.dtype().0, "shape": e.shape, "data_offsets": [offset, end]});
+        map.insert(e.name.clone(), info);
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&Value::Object(map)).expect("a Value serializes");
     json.resize(json.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(&json);
-    out.extend_from_slice(&bytes[8 + n..]);
-    out
+    json
+}
+
+/// The file [`write()`] writes, in memory.
+pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    write(&mut bytes, model, checkpoint).expect("a Vec takes every write");
+    bytes
 }
 
 /// Saves the model (with everything to resume it, for a checkpoint) to
 /// `path` atomically.
 pub fn save(path: &Path, model: &Model, checkpoint: Option<&Checkpoint>) -> Result<()> {
-    let bytes = to_bytes(model, checkpoint)?;
-    write_atomic(path, &bytes)
+    write_atomic_with(path, |file| write_file(file, model, checkpoint))
+}
+
+/// [`write()`] to `file`, buffered.
+pub fn write_file(
+    file: &std::fs::File,
+    model: &Model,
+    checkpoint: Option<&Checkpoint>,
+) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(file);
+    write(&mut w, model, checkpoint)?;
+    w.flush()
 }
 
 /// A model file read back: the model and, for a checkpoint, everything to
@@ -355,6 +396,9 @@ pub struct Loaded {
 
 /// Loads and validates a model file.
 pub fn load(path: &Path) -> Result<Loaded> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::resources::check_load(path, meta.len())?;
+    }
     let bytes = read_safetensors(path, MAX_MODEL_BYTES)?;
     from_bytes(&bytes).map_err(|reason| Error::ModelFormat {
         path: path.to_path_buf(),
@@ -553,7 +597,7 @@ fn read_article(
     Ok(buf)
 }
 
-/// The training state of a checkpoint (see [`to_bytes`]).
+/// The training state of a checkpoint (see [`write()`]).
 fn read_state(
     tensors: &SafeTensors<'_>,
     layout: &Layout,

@@ -59,10 +59,19 @@ pub fn is_link(path: &Path) -> bool {
 }
 
 /// Writes `bytes` to `path` so that `path` is always either its old content
-/// or all of the new: temporary file in the same directory, fsync, rename,
-/// fsync of the directory. Through a symbolic link, the file it leads to
-/// is replaced.
+/// or all of the new (see [`write_atomic_with`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |mut file| file.write_all(bytes))
+}
+
+/// Writes to `path` what `write` writes to the file it is given, so that
+/// `path` is always either its old content or all of the new: temporary
+/// file in the same directory, fsync, rename, fsync of the directory.
+/// Through a symbolic link, the file it leads to is replaced.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let write_err = |source| Error::Write {
         path: path.to_path_buf(),
         source: without_temp_path(source),
@@ -88,8 +97,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if replaced_mode.is_none() {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
-    tmp.write_all(bytes).map_err(write_err)?;
+    let tmp = builder.tempfile_in(dir).map_err(write_err)?;
+    write(tmp.as_file()).map_err(write_err)?;
     if let Some(mode) = replaced_mode {
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
@@ -104,22 +113,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a new file in `dir`, under a name no file had (made
-/// with `O_EXCL`, so never through a link), from `like`'s file name:
-/// `.../rnn-fast-XXXXXX-m.safetensors`, private to this user. Returns its path.
-pub fn write_new(dir: &Path, like: &Path, bytes: &[u8]) -> Result<std::path::PathBuf> {
+/// Writes to a new file in `dir` what `write` writes to it, under a name no
+/// file had (made with `O_EXCL`, so never through a link), from `like`'s
+/// file name: `.../rnn-fast-XXXXXX-m.safetensors`, private to this user.
+/// Returns its path.
+pub fn write_new_with(
+    dir: &Path,
+    like: &Path,
+    write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
+) -> Result<std::path::PathBuf> {
     let mut suffix = std::ffi::OsString::from("-");
     suffix.push(like.file_name().unwrap_or(std::ffi::OsStr::new("model")));
     let err = |source| Error::Write {
         path: dir.to_path_buf(),
         source: without_temp_path(source),
     };
-    let mut file = tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix("rnn-fast-")
         .suffix(&suffix)
         .tempfile_in(dir)
         .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
+    write(file.as_file()).map_err(err)?;
     file.as_file().sync_all().map_err(err)?;
     let (_, path) = file.keep().map_err(|e| err(e.error))?;
     Ok(path)

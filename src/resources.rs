@@ -1,7 +1,10 @@
 //! What a training configuration asks of the machine, computed before
 //! anything is allocated, so that an absurd one is refused with the number
 //! instead of failing an allocation, and one whose checkpoints could not be
-//! read back is refused before it trains.
+//! read back is refused before it trains; and what this process can still
+//! take, which the machine's free memory alone does not say.
+
+use std::path::Path;
 
 use crate::config::{Parallel, TrainConfig};
 use crate::error::{Error, Result};
@@ -19,8 +22,10 @@ use crate::message::counted;
 /// two masks and the dropped states, `3·T·B·Hp`; per layer above the first
 /// its input and a mask, `2·T·B·Hp`, and for all of them an input product
 /// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights
-/// and packed `W_hh`; with Hogwild the shared atomic copies.
-/// Saturates instead of overflowing.
+/// and packed `W_hh`; with Hogwild the shared atomic copies; and what a
+/// save takes on top of training, the copy of the optimizer's slots and the
+/// shards' carried state it writes from (the file itself is written as it
+/// is made). Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
     let (t, b) = (config.seq_len as u128, config.streams as u128);
@@ -49,7 +54,8 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
         + above;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
     let shared = 4 * (params * (3 + 3 * hogwild) + prepared + back_panels);
-    u64::try_from(groups * per_group + shared).unwrap_or(u64::MAX)
+    let save = 4 * (2 * params + config.shards as u128 * carried);
+    u64::try_from(groups * per_group + shared + save).unwrap_or(u64::MAX)
 }
 
 /// Bytes of a checkpoint of `config` for a vocabulary of `vocab_len`, at
@@ -83,12 +89,97 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     check_memory(config, vocab_len)
 }
 
-/// Memory the machine has available now (Linux `MemAvailable`), if known.
+/// Memory this process can still take, if known: the least of what the
+/// machine has available (Linux `MemAvailable`), what a limit on the
+/// process's address space leaves (`ulimit -v`) and what the limit of its
+/// control group leaves (a container's `--memory`), none of which
+/// `MemAvailable` shows. Beyond it an allocation fails (an abort) or the
+/// kernel kills the process, and a run is lost.
 pub fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let machine = read("/proc/meminfo").and_then(|t| kib_field(&t, "MemAvailable:"));
+    let address_space = read("/proc/self/limits").and_then(|limits| {
+        let limit = address_space_limit(&limits)?;
+        let used = read("/proc/self/status").and_then(|t| kib_field(&t, "VmSize:"))?;
+        Some(limit.saturating_sub(used))
+    });
+    [machine, address_space, cgroup_left()]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// The value of a `Name:   123 kB` line of `text`, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Some(kib.saturating_mul(1024))
+}
+
+/// The soft limit of `Max address space` in `/proc/self/limits`, in bytes
+/// (`None` when unlimited).
+fn address_space_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    line["Max address space".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What the memory limit of this process's control group leaves: the
+/// limit less the group's usage that cannot be reclaimed (its page cache of
+/// files not recently used, `inactive_file`, can). cgroup v2
+/// (`memory.max`, `memory.current`) or v1 (`memory.limit_in_bytes`,
+/// `memory.usage_in_bytes`), at the group's path or, inside a container
+/// that mounts its own group at the root, there. `None` without a limit.
+fn cgroup_left() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path_of = |controller: &dyn Fn(&str) -> bool| {
+        groups.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controller(names).then(|| path.to_string())
+        })
+    };
+    let v2 = path_of(&|names| names.is_empty()).map(|p| ("/sys/fs/cgroup", p, V2));
+    let v1 = path_of(&|names| names.split(',').any(|n| n == "memory"))
+        .map(|p| ("/sys/fs/cgroup/memory", p, V1));
+    [v1, v2]
+        .into_iter()
+        .flatten()
+        .find_map(|(root, path, files)| {
+            [format!("{root}{path}"), root.to_string()]
+                .iter()
+                .find_map(|dir| group_left(dir, files))
+        })
+}
+
+/// A cgroup version's file names: limit, usage, and the key of the
+/// reclaimable page cache in `memory.stat`.
+type GroupFiles = (&'static str, &'static str, &'static str);
+const V2: GroupFiles = ("memory.max", "memory.current", "inactive_file");
+const V1: GroupFiles = (
+    "memory.limit_in_bytes",
+    "memory.usage_in_bytes",
+    "total_inactive_file",
+);
+
+/// What the group at `dir` leaves under its limit (`None` where it has no
+/// limit or no such files).
+fn group_left(dir: &str, (limit, usage, cache): GroupFiles) -> Option<u64> {
+    let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).ok();
+    // "max" (v2) does not parse: no limit. v1 writes no limit as a huge
+    // number (2^63 rounded to pages), above any machine's memory.
+    let limit: u64 = read(limit)?.trim().parse().ok()?;
+    let usage: u64 = read(usage)?.trim().parse().ok()?;
+    let cache = read("memory.stat").and_then(|stat| {
+        stat.lines()
+            .find_map(|l| l.strip_prefix(cache)?.trim().parse::<u64>().ok())
+    });
+    Some(limit.saturating_sub(usage.saturating_sub(cache.unwrap_or(0))))
 }
 
 /// Refuses a configuration that needs more memory than is available.
@@ -96,11 +187,13 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let needed = memory_needed(config, vocab_len);
     match available_memory() {
         Some(free) if needed > free => Err(Error::Usage(format!(
-            "these settings need {} of memory (H {}, seq_len {}, {} shards in groups of {} streams), more than the {} available: lower --seq-len, --streams, --shards or --hidden",
+            "these settings need {} of memory ({} of {}, H {}, seq_len {}, {} in groups of {} streams), more than the {} this process can take: lower --hidden, --layers, --seq-len, --streams or --shards",
             gib(needed),
+            config.cell,
+            counted(config.layers, "layer"),
             config.hidden,
             config.seq_len,
-            config.shards,
+            counted(config.shards, "shard"),
             config.streams,
             gib(free)
         ))),
@@ -108,8 +201,30 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     }
 }
 
+/// Refuses to load the model file at `path`, of `size` bytes, where this
+/// process cannot take three times that: the file's bytes, the tensors read
+/// from them and the model laid out from those (where an allocation would
+/// abort instead).
+pub fn check_load(path: &Path, size: u64) -> Result<()> {
+    let needed = size.saturating_mul(3);
+    match available_memory() {
+        Some(free) if needed > free => Err(Error::System(format!(
+            "{}: loading it needs about {} of memory, more than the {} this process can take",
+            path.display(),
+            gib(needed),
+            gib(free)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `bytes` in GiB to a tenth, or in MiB below 1 GiB (where tenths of a GiB
+/// would make two different amounts read the same).
 fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+    match bytes as f64 / (1u64 << 30) as f64 {
+        g if g < 1.0 => format!("{:.0} MiB", g * 1024.0),
+        g => format!("{g:.1} GiB"),
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +246,39 @@ mod tests {
         assert!((500.0..560.0).contains(&needed), "{needed}");
         let small = TrainConfig::defaults(1_000_000);
         assert!(memory_needed(&small, 65) < 100 << 20);
+    }
+
+    /// The limits are read from the kernel's own files: `/proc` lines and
+    /// a cgroup's files (v2 here, with `max` for no limit).
+    #[test]
+    fn limits_are_read_from_procfs_and_cgroup_files() {
+        let status = "Name:\trnn-fast\nVmPeak:\t  20000 kB\nVmSize:\t   12345 kB\n";
+        assert_eq!(kib_field(status, "VmSize:"), Some(12345 * 1024));
+        assert_eq!(kib_field(status, "VmRSS:"), None);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max stack size            8388608              unlimited            bytes     \n\
+                      Max address space         1073741824           unlimited            bytes     \n";
+        assert_eq!(address_space_limit(limits), Some(1 << 30));
+        let unlimited = limits.replace("1073741824 ", "unlimited  ");
+        assert_eq!(address_space_limit(&unlimited), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        let left = || group_left(dir.path().to_str().unwrap(), V2);
+        assert_eq!(left(), None, "no files");
+        put("memory.max", "4294967296\n");
+        put("memory.current", "1073741824\n");
+        assert_eq!(left(), Some(3 << 30));
+        // Page cache not recently used can be reclaimed: it does not count.
+        put(
+            "memory.stat",
+            "anon 536870912\nactive_file 1\ninactive_file 536870912\n",
+        );
+        assert_eq!(left(), Some((3 << 30) + (512 << 20)));
+        put("memory.current", "5368709120\n");
+        assert_eq!(left(), Some(0));
+        put("memory.max", "max\n");
+        assert_eq!(left(), None, "no limit");
     }
 
     #[test]

@@ -489,20 +489,20 @@ fn corrupt_model_files_are_errors_not_panics() {
     let loaded = checkpoint::from_bytes(&good).unwrap();
     let mut model = loaded.model.clone();
     model.weights[3] = f32::NAN;
-    let nan = checkpoint::to_bytes(&model, None).unwrap();
+    let nan = checkpoint::to_bytes(&model, None);
     check(nan, "non-finite value");
     // Finite weights so large that a forward pass would overflow.
     let mut huge = loaded.model.clone();
     huge.weights
         .iter_mut()
         .for_each(|w| *w = 3e38f32.copysign(*w));
-    let huge = checkpoint::to_bytes(&huge, None).unwrap();
+    let huge = checkpoint::to_bytes(&huge, None);
     check(huge, "where a forward pass could overflow f32");
     // A stacked model claiming more layers than it holds, or too many.
     let cell = rnn_fast::layout::CellKind::Lstm;
     let init = rnn_fast::config::InitKind::Article;
     let stacked = rnn_fast::model::Model::init_cell(cell, 2, common::vocab(5), 8, 1, init);
-    let two = checkpoint::to_bytes(&stacked, None).unwrap();
+    let two = checkpoint::to_bytes(&stacked, None);
     assert_eq!(checkpoint::from_bytes(&two).unwrap().model.layout.layers, 2);
     // ...or fewer (or none): the upper layer is not left out in silence.
     for (edited, expect) in [
@@ -518,5 +518,53 @@ fn corrupt_model_files_are_errors_not_panics() {
         ("\"lxxxrs\":\"2\"", "it holds tensor \"bias_hh_l1\""),
     ] {
         check(edit_header(&two, "\"layers\":\"2\"", edited), expect);
+    }
+}
+
+/// Under a limit on the process's address space (`ulimit -v`; a
+/// container's memory limit is read the same way), which the machine's
+/// free memory does not show, a run too large for it and a model file too
+/// large to load are refused with one line: the allocation would have
+/// aborted, at the end of a run, when its save built the file in memory.
+#[test]
+fn a_memory_limit_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    words_file(dir.path(), 20_000);
+    let limited = |kib: u64, args: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" {args}"))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), err)
+    };
+    // An LSTM of H 4,096: about 2 GiB to train, over a 1 GiB limit.
+    let (code, err) = limited(
+        1 << 20,
+        "train words.txt --cell lstm --hidden 4096 --epochs 1 -o big.safetensors",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("error: these settings need")
+            && err.contains("this process can take")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(!dir.path().join("big.safetensors").exists());
+    // A 3 GiB model file (sparse: no disk) under a 2 GiB limit: refused
+    // before a byte of it is read.
+    let big = std::fs::File::create(dir.path().join("huge.safetensors")).unwrap();
+    big.set_len(3 << 30).unwrap();
+    for command in ["sample huge.safetensors", "eval huge.safetensors words.txt"] {
+        let (code, err) = limited(2 << 20, command);
+        assert_eq!(code, Some(1), "{command}: {err}");
+        assert!(
+            err.starts_with("error: huge.safetensors: loading it needs about 9.0 GiB of memory")
+                && err.lines().count() == 1,
+            "{command}: {err}"
+        );
     }
 }

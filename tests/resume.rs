@@ -195,7 +195,8 @@ fn checkpoint_state_round_trips() {
         },
         state,
     };
-    let bytes = checkpoint::to_bytes(t.model(), Some(&saved)).unwrap();
+    let bytes = checkpoint::to_bytes(t.model(), Some(&saved));
+    assert_eq!(bytes, as_the_crate_writes(&bytes));
     let loaded = checkpoint::from_bytes(&bytes).unwrap();
     assert_eq!(loaded.model.weights, t.model().weights);
     let ck = loaded.checkpoint.unwrap();
@@ -206,6 +207,26 @@ fn checkpoint_state_round_trips() {
         assert_eq!(t.train_chunk(&corpus.ids), resumed.train_chunk(&corpus.ids));
     }
     assert_eq!(t.model().weights, resumed.model().weights);
+}
+
+/// The file `safetensors::serialize` writes with the tensors and metadata
+/// of `bytes`, its header's keys sorted: the oracle of rnn-fast's own
+/// writer (`checkpoint::write`), which makes each tensor's values as it
+/// writes them instead of building the file in memory.
+fn as_the_crate_writes(bytes: &[u8]) -> Vec<u8> {
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let tensors = file.tensors();
+    assert!(tensors.len() > 5, "{} tensors", tensors.len());
+    let crate_bytes = safetensors::serialize(tensors, header.metadata().clone()).unwrap();
+    let n = u64::from_le_bytes(crate_bytes[..8].try_into().unwrap()) as usize;
+    let json: serde_json::Value = serde_json::from_slice(&crate_bytes[8..8 + n]).unwrap();
+    let mut sorted = serde_json::to_vec(&json).unwrap();
+    sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    let mut out = (sorted.len() as u64).to_le_bytes().to_vec();
+    out.extend(sorted);
+    out.extend(&crate_bytes[8 + n..]);
+    out
 }
 
 /// The metadata keys of a model file.
@@ -565,6 +586,8 @@ fn stacked_layers_resume_mid_epoch_to_the_same_file() {
         &[&args[..], &["--max-seconds", "0.05"]].concat(),
     );
     let loaded = checkpoint::load(&part).unwrap();
+    let bytes = std::fs::read(&part).unwrap();
+    assert_eq!(bytes, as_the_crate_writes(&bytes));
     let ck = loaded.checkpoint.unwrap();
     assert!(
         ck.state.in_epoch && ck.state.epoch == 0,

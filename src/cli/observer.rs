@@ -94,30 +94,32 @@ impl TrainObserver {
                 ),
             });
         }
-        let bytes = self.checkpoint_bytes(trainer, chars_seen, path)?;
-        rnn_fast::files::write_atomic(path, &bytes)?;
+        let ck = self.checkpoint(trainer, chars_seen, path)?;
+        rnn_fast::files::write_atomic_with(path, |file| {
+            checkpoint::write_file(file, trainer.model(), Some(&ck))
+        })?;
         if let Some(i) = owned {
             self.owned[i].1 = rnn_fast::files::file_id(path);
         }
         Ok(())
     }
 
-    /// The run at `chars_seen` as a checkpoint file's bytes (the model and
+    /// The run at `chars_seen` as a checkpoint (with the trainer's model:
     /// everything to resume it), for `path`; weights that are no longer
     /// finite are refused.
-    pub fn checkpoint_bytes(
+    pub fn checkpoint(
         &self,
         trainer: &Trainer,
         chars_seen: usize,
         path: &Path,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Checkpoint> {
         if !trainer.model().is_finite() {
             return Err(Error::Diverged(format!(
                 "the weights are no longer finite numbers after {chars_seen} characters; {} was not overwritten; lower --lr",
                 path.display()
             )));
         }
-        let ck = Checkpoint {
+        Ok(Checkpoint {
             settings: self.config.clone(),
             // Not the elapsed time: the same run must write the same bytes
             // (the log keeps the time; a resumed log continues from its last row).
@@ -127,8 +129,7 @@ impl TrainObserver {
                 ..self.run.clone()
             },
             state: trainer.state(),
-        };
-        checkpoint::to_bytes(trainer.model(), Some(&ck))
+        })
     }
 
     /// The write error of a save made during training, which does not stop

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rnn_fast::checkpoint::{Checkpoint, RunInfo, corpus_hash};
+use rnn_fast::checkpoint::{self, Checkpoint, RunInfo, corpus_hash};
 use rnn_fast::config::{InitKind, LrSchedule, MAX_THREADS_PER_CORE, TrainConfig, capped_threads};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::files::{self, OutputLock};
@@ -692,13 +692,15 @@ fn save_elsewhere(e: Error, trainer: &Trainer, observer: &mut TrainObserver) -> 
     let saved = match observer.save(trainer, &beside, chars) {
         Ok(()) => Some(beside),
         Err(_) => observer
-            .checkpoint_bytes(trainer, chars, &path)
+            .checkpoint(trainer, chars, &path)
             .ok()
-            .and_then(|bytes| {
+            .and_then(|ck| {
+                let write =
+                    |file: &std::fs::File| checkpoint::write_file(file, trainer.model(), Some(&ck));
                 // $TMPDIR, then /tmp where $TMPDIR names no folder.
                 [std::env::temp_dir(), std::path::PathBuf::from("/tmp")]
                     .iter()
-                    .find_map(|dir| files::write_new(dir, &path, &bytes).ok())
+                    .find_map(|dir| files::write_new_with(dir, &path, write).ok())
             }),
     };
     let what = match saved {

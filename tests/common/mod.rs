@@ -129,8 +129,8 @@ pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
         state: t.state(),
     };
     (
-        checkpoint::to_bytes(t.model(), None).unwrap(),
-        checkpoint::to_bytes(t.model(), Some(&ck)).unwrap(),
+        checkpoint::to_bytes(t.model(), None),
+        checkpoint::to_bytes(t.model(), Some(&ck)),
     )
 }
 
