@@ -14,7 +14,8 @@ pub enum Error {
     Usage(String),
     /// `--resume` with a setting that differs from the checkpoint's.
     #[error(
-        "{option} {given} differs from the checkpoint's {stored}: a resumed run keeps the checkpoint's settings (leave {option} out, or give {stored})"
+        "{option} {given} differs from the checkpoint's {stored}: a resumed run keeps the checkpoint's settings ({})",
+        keep_setting(option, stored)
     )]
     ResumeMismatch {
         option: &'static str,
@@ -109,5 +110,15 @@ impl Error {
             },
             other => other,
         }
+    }
+}
+
+/// How to keep a checkpoint's setting `stored` of `option`: leave the option
+/// out, or give the same value, unless the setting is one no value gives
+/// (`none`: no `--clip-norm`).
+fn keep_setting(option: &str, stored: &str) -> String {
+    match stored {
+        "none" => format!("leave {option} out"),
+        _ => format!("leave {option} out, or give {stored}"),
     }
 }

@@ -205,6 +205,11 @@ pub(crate) fn text_from_reader(r: impl Read, cap: u64, size: Option<u64>) -> Res
             if buf.starts_with(UTF8_BOM) {
                 buf.drain(..UTF8_BOM.len());
                 skipped = UTF8_BOM.len() as u64;
+                if buf.is_empty() && n < CHUNK as usize {
+                    return Err(Stop::Bad(
+                        "holds only a UTF-8 byte-order mark: it has no text".into(),
+                    ));
+                }
             }
         }
         if let Some(i) = buf[valid..].iter().position(|&b| b == 0) {
@@ -412,6 +417,10 @@ mod tests {
     #[test]
     fn an_empty_text_is_refused() {
         assert_eq!(text(b"", 100).unwrap_err(), "the file is empty");
+        assert_eq!(
+            text(UTF8_BOM, 100).unwrap_err(),
+            "holds only a UTF-8 byte-order mark: it has no text"
+        );
     }
 
     #[test]

@@ -345,7 +345,15 @@ fn samples_come_every_n_characters() {
     let o = ok(bin()
         .args(["train", "--hidden", "8", "--epochs", "2", "--val-frac", "0"])
         .args(["--shards", "4", "--streams", "4", "--sample-every", "5000"])
-        .args(["--lr-decay", "0.5", "--sample-len", "0", "-o"])
+        .args([
+            "--lr-decay",
+            "0.5",
+            "--sample-len",
+            "0",
+            "--warmup",
+            "1000000",
+            "-o",
+        ])
         .arg(dir.path().join("m.safetensors"))
         .arg(&text));
     let at: Vec<usize> = stdout(&o)
@@ -365,6 +373,12 @@ fn samples_come_every_n_characters() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("warning: --lr-decay does nothing under --lr-schedule cosine (the default)"),
+        "{err}"
+    );
+    // A warmup as long as the run never lets the rate reach --lr.
+    assert!(
+        err.contains("warning: --warmup 1000000 is not less than the")
+            && err.contains("characters the run plans: the learning rate rises for the whole run"),
         "{err}"
     );
 }
@@ -823,7 +837,7 @@ fn bad_input_is_one_clear_line() {
     fails_with(
         &["train", "--lr-decay", "1.5"],
         USAGE,
-        "--lr-decay must be in (0, 1]",
+        "'--lr-decay <F>': must be a number above 0 and at most 1",
     );
     fails_with(&["train", "--clip-norm", "0"], USAGE, "--clip-norm");
     fails_with(&["sample", model, "--top-k", "0"], USAGE, "--top-k");

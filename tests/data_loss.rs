@@ -533,7 +533,7 @@ fn bad_command_lines_exit_2_with_the_option_value_and_range() {
     fails(
         &mut train(&["--lr-decay", "1.5"]),
         2,
-        "--lr-decay must be in (0, 1], not 1.5",
+        "invalid value '1.5' for '--lr-decay <F>': must be a number above 0 and at most 1",
     );
     fails(
         &mut train(&["--shards", "5000"]),

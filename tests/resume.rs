@@ -102,7 +102,7 @@ fn resuming_at_an_epoch_end_gives_the_same_file() {
     );
     let out = resume_matches(dir.path(), &text, &first, &straight, &["--epochs", "3"]);
     assert!(
-        out.contains("resuming after") && out.contains("1 epochs done"),
+        out.contains("resuming after") && out.contains("1 epoch done"),
         "{out}"
     );
 }
@@ -354,14 +354,15 @@ fn wrong_resumes_are_clear_errors() {
         &["train", "--resume", c, "--optimizer", "sgd", "-o", x],
         &text,
         2,
-        "--optimizer sgd differs from the checkpoint's adam",
+        "--optimizer sgd differs from the checkpoint's adam: a resumed run keeps the checkpoint's settings (leave --optimizer out, or give adam)\n",
     );
     fails(
         &["train", "--resume", c, "--clip-norm", "1", "-o", x],
         &text,
         2,
-        "--clip-norm 1 differs from the checkpoint's none",
+        "--clip-norm 1 differs from the checkpoint's none: a resumed run keeps the checkpoint's settings (leave --clip-norm out)\n",
     );
+
     fails(
         &["train", "--resume", c, "--dropout", "0.5", "-o", x],
         &text,

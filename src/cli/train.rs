@@ -138,6 +138,21 @@ fn unread_schedule_options(args: &TrainArgs, config: &TrainConfig) -> Vec<String
         .collect()
 }
 
+/// The warning for a session that `trained` well past `--max-seconds`
+/// `limit` (by the limit and by a second): training stops between steps,
+/// so one step longer than the limit (a long `--seq-len`) runs past it,
+/// which is said rather than left to surprise.
+fn overrun_warning(limit: f32, trained: Duration, c: &TrainConfig) -> Option<String> {
+    let trained = trained.as_secs_f32();
+    (trained > limit + limit.max(1.0)).then(|| {
+        format!(
+            "warning: training took {trained:.1} s, past --max-seconds {limit}: the limit is checked between steps, and a step (seq_len {} × {}) took longer; lower --seq-len to stop nearer it",
+            c.seq_len,
+            counted(c.streams_per_pass(), "stream")
+        )
+    })
+}
+
 /// Runs `rnn-fast train`.
 pub fn run(mut args: TrainArgs) -> Result<()> {
     // First, so that a signal during the set-up also stops the run cleanly.
@@ -461,6 +476,13 @@ fn session_options(
     warnings: &mut Vec<String>,
 ) -> Result<SessionOptions> {
     let c = trainer.config();
+    let planned = trainer.chars_per_epoch().saturating_mul(c.epochs);
+    if args.warmup.is_some() && c.warmup >= planned {
+        warnings.push(format!(
+            "warning: --warmup {} is not less than the {planned} characters the run plans: the learning rate rises for the whole run and never reaches --lr {}",
+            c.warmup, c.lr
+        ));
+    }
     let floor = (c.seq_len * c.shards).max(val.len());
     let eval_every = match args.eval_every {
         Some(n) if n > 0 && n < floor => {
@@ -549,7 +571,7 @@ fn print_header(
         (cell, n) => format!("{cell}, {n} layers, "),
     };
     out.line(format_args!(
-        "{cell}H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {} epochs, seed {}",
+        "{cell}H {}, seq_len {}, {} lr {} ({} gradients, clip {}{}), {}, seed {}",
         c.hidden,
         c.seq_len,
         c.optimizer,
@@ -557,7 +579,7 @@ fn print_header(
         c.grad,
         c.clip,
         c.clip_norm.map_or(String::new(), |n| format!(", norm {n}")),
-        c.epochs,
+        counted(c.epochs, "epoch"),
         c.seed
     ));
     if c.init != InitKind::Article || c.weight_decay != 0.0 {
@@ -581,7 +603,8 @@ fn print_header(
     let done = run.chars_seen;
     if resumed_epoch > 0 || done > 0 {
         out.line(format_args!(
-            "resuming after {done} characters ({resumed_epoch} epochs done)"
+            "resuming after {done} characters ({} done)",
+            counted(resumed_epoch, "epoch")
         ));
     }
 }
@@ -629,6 +652,13 @@ fn finish(
                 "interrupted by {signal}: the run so far is saved in {out}; resume with: {resume}"
             ),
         });
+    }
+    let trained = observer.last.elapsed - observer.start.elapsed;
+    if let Some(w) = args
+        .max_seconds
+        .and_then(|limit| overrun_warning(limit, trained, trainer.config()))
+    {
+        observer.out.warn(&w);
     }
     if stop == Stop::TimeLimit {
         observer.out.line(format_args!(
@@ -773,4 +803,32 @@ fn final_sample(args: &TrainArgs, trainer: &Trainer, corpus: &Corpus) -> Result<
         Pick::MODEL,
     )?;
     say(&mut out, format_args!(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step longer than `--max-seconds` is said; the usual overrun, less
+    /// than a step of milliseconds, is not.
+    #[test]
+    fn a_run_well_past_its_time_limit_says_why() {
+        let c = TrainConfig {
+            seq_len: 20_000,
+            streams: 1,
+            shards: 1,
+            ..TrainConfig::defaults(200_000)
+        };
+        let secs = Duration::from_secs_f32;
+        let w = overrun_warning(1.0, secs(22.9), &c).unwrap();
+        assert_eq!(
+            w,
+            "warning: training took 22.9 s, past --max-seconds 1: the limit is checked between steps, and a step (seq_len 20000 × 1 stream) took longer; lower --seq-len to stop nearer it"
+        );
+        assert_eq!(overrun_warning(1.0, secs(1.9), &c), None);
+        assert_eq!(overrun_warning(0.05, secs(0.9), &c), None);
+        assert!(overrun_warning(0.05, secs(1.2), &c).is_some());
+        assert_eq!(overrun_warning(60.0, secs(100.0), &c), None);
+        assert!(overrun_warning(60.0, secs(121.0), &c).is_some());
+    }
 }

@@ -12,8 +12,8 @@ use rnn_fast::config::{
 use rnn_fast::layout::CellKind;
 
 use super::values::{
-    at_least_one, count, fraction, fraction_f32, named, non_negative_f32, positive_f32,
-    positive_f32_or_inf, seconds, seed,
+    at_least_one, count, decay_factor, fraction, fraction_f32, named, non_negative_f32,
+    positive_f32, positive_f32_or_inf, seconds, seed,
 };
 
 /// Corpora longer than this hold out 5% for validation by default.
@@ -106,7 +106,7 @@ pub struct TrainArgs {
     /// With --lr-schedule step: multiply the learning rate by F after every
     /// --lr-decay-every epochs [default: 1, no decay]; with plateau, after
     /// every --patience reports without a new best [default: 0.5].
-    #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
+    #[arg(long, value_name = "F", value_parser = decay_factor, allow_negative_numbers = true)]
     pub lr_decay: Option<f32>,
     /// With --lr-schedule step: epochs between two learning-rate decays [default: 1].
     #[arg(long, value_name = "EPOCHS", value_parser = at_least_one, allow_negative_numbers = true)]

@@ -81,18 +81,31 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
     }
 }
 
-/// A number above 0, or `inf`.
+/// A number above 0, or `inf` (written so: a finite number too large for
+/// a 32-bit float is refused as too large, not taken as `inf`).
 pub fn positive_f32_or_inf(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(x) if x.is_infinite() && x > 0.0 => Ok(x),
+    match s.parse::<f64>() {
+        Ok(x) if x.is_infinite() && x > 0.0 => Ok(f32::INFINITY),
         _ => positive_f32(s).map_err(|e| format!("{e}, or inf")),
     }
 }
 
-/// A duration in seconds: positive, and at most a year.
+/// A factor in (0, 1]: a learning rate's decay.
+pub fn decay_factor(s: &str) -> Result<f32, String> {
+    match positive_f32(s) {
+        Ok(x) if x <= 1.0 => Ok(x),
+        _ => Err(format!(
+            "must be a number above 0 and at most 1 (from {:e})",
+            f32::MIN_POSITIVE
+        )),
+    }
+}
+
+/// A duration in seconds: positive, and at most a year (checked before
+/// rounding to a 32-bit float, which would let 31536001 pass).
 pub fn seconds(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= 31_536_000.0 => Ok(x),
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x as f32 > 0.0 && x <= 31_536_000.0 => Ok(x as f32),
         _ => Err("must be a number of seconds, above 0 and at most 31536000 (a year)".into()),
     }
 }
@@ -132,6 +145,22 @@ mod tests {
                 .starts_with("is too large")
         );
         assert_eq!(at_least_one("0").unwrap_err(), "must be at least 1");
+        // inf only as written; a year at most, before any rounding.
+        assert_eq!(positive_f32_or_inf("inf"), Ok(f32::INFINITY));
+        assert_eq!(positive_f32_or_inf("2.5"), Ok(2.5));
+        let huge = positive_f32_or_inf("1e308").unwrap_err();
+        assert!(huge.starts_with("is too large"), "{huge}");
+        assert_eq!(seconds("31536000"), Ok(31_536_000.0));
+        assert!(seconds("31536001").is_err() && seconds("1e-50").is_err());
+        assert_eq!(decay_factor("1"), Ok(1.0));
+        assert_eq!(decay_factor("0.5"), Ok(0.5));
+        for bad in ["0", "1.5", "1e30", "-0.5", "nan"] {
+            let e = decay_factor(bad).unwrap_err();
+            assert!(
+                e.starts_with("must be a number above 0 and at most 1"),
+                "{bad}: {e}"
+            );
+        }
         assert!(
             at_least_one("-1")
                 .unwrap_err()
