@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic_with;
 use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES, read_safetensors};
 use crate::kernels::aligned::AlignedVec;
-use crate::layout::{CellKind, Layout, MAX_LAYERS};
+use crate::layout::{CellKind, Layout, MAX_LAYERS, TensorSpec};
 use crate::message::counted;
 use crate::model::Model;
 use crate::schedule::Plateau;
@@ -498,7 +498,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         ));
     }
     let layout = Layout::stacked(cell, layers, h, vocab.len());
-    let weights = read_article(&tensors, &layout, "")?;
+    let weights = read_article(&tensors, &layout)?;
     check_magnitude(&weights)?;
     let model = Model {
         vocab,
@@ -528,21 +528,22 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     Ok(Loaded { model, checkpoint })
 }
 
-/// The values of tensor `name`, checked by [`checked_f32`], as f32: they
-/// must be finite.
-fn finite_f32(t: &TensorView<'_>, name: &str) -> Result<Vec<f32>, String> {
-    let floats: Vec<f32> = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    if let Some(i) = floats.iter().position(|f| !f.is_finite()) {
-        return Err(format!(
-            "tensor {name} holds a non-finite value ({}) at index {i}",
-            floats[i]
-        ));
-    }
-    Ok(floats)
+/// The values of tensor `name`, checked by [`checked_f32`], as f32, one by
+/// one (the tensor is not copied first); a value that is not finite is an
+/// error.
+fn finite_f32<'a>(
+    t: &'a TensorView<'_>,
+    name: &'a str,
+) -> impl Iterator<Item = Result<f32, String>> + 'a {
+    t.data().chunks_exact(4).enumerate().map(move |(i, b)| {
+        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        match x.is_finite() {
+            true => Ok(x),
+            false => Err(format!(
+                "tensor {name} holds a non-finite value ({x}) at index {i}"
+            )),
+        }
+    })
 }
 
 /// Tensor `name` of `tensors`, checked to be there, F32 and of `shape`
@@ -567,33 +568,59 @@ fn checked_f32<'a>(
     Ok(t)
 }
 
-/// The inverse of [`article_entries`]: the tensors `prefix` + name, checked,
-/// into a buffer of `layout` (pad zero). Every tensor's shape is checked
-/// before the buffer is allocated, so that a file naming a large model it
-/// does not hold (`layers`, `hidden`) is refused without allocating it.
-fn read_article(
-    tensors: &SafeTensors<'_>,
+/// A model's tensors in a file, each checked to be there, F32 and of its
+/// shape: where in the layout it goes, what it is, and its data.
+type CheckedTensors<'a> = Vec<(usize, TensorSpec, String, TensorView<'a>)>;
+
+/// The tensors `prefix` + name of `layout`, checked (their data is not
+/// read). Every shape is checked before the buffer they fill is allocated,
+/// so that a file naming a large model it does not hold (`layers`,
+/// `hidden`) is refused without allocating it.
+fn checked_article<'a>(
+    tensors: &SafeTensors<'a>,
     layout: &Layout,
     prefix: &str,
-) -> Result<AlignedVec, String> {
-    let Layout { h, v, .. } = *layout;
-    let in_model = |e: String| format!("{e} (H = {h}, V = {v} characters in the vocabulary)");
-    let checked = layout
+) -> Result<CheckedTensors<'a>, String> {
+    layout
         .offsets()
         .into_iter()
         .map(|(at, spec)| {
             let name = format!("{prefix}{}", spec.name);
-            let t = checked_f32(tensors, &name, &spec.file_shape(layout)).map_err(in_model)?;
+            let t = checked_f32(tensors, &name, &spec.file_shape(layout))
+                .map_err(|e| in_model(e, layout))?;
             Ok((at, spec, name, t))
         })
-        .collect::<Result<Vec<_>, String>>()?;
-    let mut buf = layout.zeros();
+        .collect()
+}
+
+/// The inverse of [`article_entries`]: the `checked` tensors' values into
+/// `buf`, a zeroed buffer of `layout` (its pad stays zero).
+fn fill_article(
+    checked: CheckedTensors<'_>,
+    layout: &Layout,
+    buf: &mut [f32],
+) -> Result<(), String> {
     for (at, spec, name, t) in checked {
-        let values = finite_f32(&t, &name).map_err(in_model)?;
-        for (k, x) in values.into_iter().enumerate() {
-            buf[at + spec.stored_index(layout, k)] = x;
+        for (k, x) in finite_f32(&t, &name).enumerate() {
+            buf[at + spec.stored_index(layout, k)] = x.map_err(|e| in_model(e, layout))?;
         }
     }
+    Ok(())
+}
+
+/// `e` with the model's sizes, which a tensor's shape is checked against.
+fn in_model(e: String, layout: &Layout) -> String {
+    format!(
+        "{e} (H = {}, V = {} characters in the vocabulary)",
+        layout.h, layout.v
+    )
+}
+
+/// The weights: [`checked_article`], then [`fill_article`] into a new buffer.
+fn read_article(tensors: &SafeTensors<'_>, layout: &Layout) -> Result<AlignedVec, String> {
+    let checked = checked_article(tensors, layout, "")?;
+    let mut buf = layout.zeros();
+    fill_article(checked, layout, &mut buf)?;
     Ok(buf)
 }
 
@@ -633,18 +660,21 @@ fn read_state(
             Ok((name, t))
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let (m, v) = (
+        checked_article(tensors, layout, "opt.m.")?,
+        checked_article(tensors, layout, "opt.v.")?,
+    );
     let mut hidden = vec![0.0; k * width];
     for (part, (name, t)) in parts.iter().enumerate() {
-        let rows = finite_f32(t, name)?;
-        for (dst, src) in hidden
-            .chunks_exact_mut(width)
-            .zip(rows.chunks_exact(layout.h))
-        {
-            dst[part * hp..][..layout.h].copy_from_slice(src);
+        for (i, x) in finite_f32(t, name).enumerate() {
+            let (row, col) = (i / layout.h, i % layout.h);
+            hidden[row * width + part * hp + col] = x?;
         }
     }
-    let mut optimizer = read_article(tensors, layout, "opt.m.")?.to_vec();
-    optimizer.extend_from_slice(&read_article(tensors, layout, "opt.v.")?);
+    let mut optimizer = vec![0.0; 2 * layout.len()];
+    let (m_buf, v_buf) = optimizer.split_at_mut(layout.len());
+    fill_article(m, layout, m_buf)?;
+    fill_article(v, layout, v_buf)?;
     Ok(TrainState {
         epoch: parse_key(metadata, "train.epoch")?,
         in_epoch: parse_key(metadata, "train.in_epoch")?,

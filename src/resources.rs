@@ -202,11 +202,11 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
 }
 
 /// Refuses to load the model file at `path`, of `size` bytes, where this
-/// process cannot take three times that: the file's bytes, the tensors read
-/// from them and the model laid out from those (where an allocation would
-/// abort instead).
+/// process cannot take twice that: the file's bytes and the model (and a
+/// checkpoint's training state) read from them, value by value (where an
+/// allocation would abort instead).
 pub fn check_load(path: &Path, size: u64) -> Result<()> {
-    let needed = size.saturating_mul(3);
+    let needed = size.saturating_mul(2);
     match available_memory() {
         Some(free) if needed > free => Err(Error::System(format!(
             "{}: loading it needs about {} of memory, more than the {} this process can take",

@@ -562,7 +562,7 @@ fn a_memory_limit_is_an_error_not_an_abort() {
         let (code, err) = limited(2 << 20, command);
         assert_eq!(code, Some(1), "{command}: {err}");
         assert!(
-            err.starts_with("error: huge.safetensors: loading it needs about 9.0 GiB of memory")
+            err.starts_with("error: huge.safetensors: loading it needs about 6.0 GiB of memory")
                 && err.lines().count() == 1,
             "{command}: {err}"
         );
