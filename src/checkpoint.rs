@@ -187,12 +187,13 @@ pub struct RunInfo {
 
 /// Everything a model file holds besides the model for a run to continue
 /// exactly: the settings (`threads` is not stored and reads as 1), the
-/// run's record and the trainer's state.
+/// run's record and the trainer's state (its optimizer's memory owned, as
+/// read back, or borrowed from the trainer, to save: see [`TrainState`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Checkpoint {
+pub struct Checkpoint<O = Vec<f32>> {
     pub settings: TrainConfig,
     pub run: RunInfo,
-    pub state: TrainState,
+    pub state: TrainState<O>,
 }
 
 /// FNV-1a over the corpus ids.
@@ -250,7 +251,7 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
 }
 
 /// A checkpoint's metadata: settings, run record and the state's counters.
-fn checkpoint_metadata(ck: &Checkpoint) -> Vec<(&'static str, String)> {
+fn checkpoint_metadata<O>(ck: &Checkpoint<O>) -> Vec<(&'static str, String)> {
     let (run, st) = (&ck.run, &ck.state);
     let mut m = settings_metadata(&ck.settings);
     m.extend([
@@ -285,17 +286,17 @@ fn checkpoint_metadata(ck: &Checkpoint) -> Vec<(&'static str, String)> {
 /// (`w` should buffer). The bytes are those `safetensors::serialize` gives,
 /// with the header's keys sorted: tensors ordered by dtype (I64 first) and
 /// name, the header padded with spaces to a multiple of 8 bytes.
-pub fn write(
+pub fn write<O: AsRef<[f32]>>(
     w: &mut impl Write,
     model: &Model,
-    checkpoint: Option<&Checkpoint>,
+    checkpoint: Option<&Checkpoint<O>>,
 ) -> std::io::Result<()> {
     let layout = model.layout;
     let mut entries = article_entries(&layout, &model.weights, "");
     let mut metadata: BTreeMap<String, String> = BTreeMap::new();
     if let Some(ck) = checkpoint {
         let st = &ck.state;
-        let (m, v) = st.optimizer.split_at(layout.len());
+        let (m, v) = st.optimizer.as_ref().split_at(layout.len());
         entries.extend(article_entries(&layout, m, "opt.m."));
         entries.extend(article_entries(&layout, v, "opt.v."));
         let k = st.positions.len();
@@ -335,7 +336,8 @@ pub fn write(
         metadata.insert("layers".into(), model.layout.layers.to_string());
     }
     metadata.insert("vocab_size".into(), model.vocab.len().to_string());
-    // safetensors' order: by dtype, the wider first, then by name.
+    // safetensors' order: by dtype, descending in its enum (of the two
+    // written, I64 before F32: here, the wider first), then by name.
     entries.sort_by(|a, b| b.dtype().1.cmp(&a.dtype().1).then(a.name.cmp(&b.name)));
     let header = header(&entries, metadata);
     w.write_all(&(header.len() as u64).to_le_bytes())?;
@@ -376,10 +378,10 @@ pub fn save(path: &Path, model: &Model, checkpoint: Option<&Checkpoint>) -> Resu
 }
 
 /// [`write()`] to `file`, buffered.
-pub fn write_file(
+pub fn write_file<O: AsRef<[f32]>>(
     file: &std::fs::File,
     model: &Model,
-    checkpoint: Option<&Checkpoint>,
+    checkpoint: Option<&Checkpoint<O>>,
 ) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(file);
     write(&mut w, model, checkpoint)?;
@@ -406,29 +408,45 @@ pub fn load(path: &Path) -> Result<Loaded> {
     })
 }
 
+/// The safetensors header of the file at `path`, read alone (not its
+/// tensors' data), if it has one.
+fn read_header(path: &Path) -> Option<safetensors::tensor::Metadata> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).ok()?;
+    let n = u64::from_le_bytes(prefix);
+    let mut header = Vec::new();
+    if n > MAX_HEADER_BYTES || file.take(n).read_to_end(&mut header).is_err() {
+        return None;
+    }
+    serde_json::from_slice(&header).ok()
+}
+
+/// The metadata of the rnn-fast model file at `path`, from its header alone
+/// (safetensors whose metadata names the format), damaged or not.
+fn model_metadata(path: &Path) -> Option<(safetensors::tensor::Metadata, HashMap<String, String>)> {
+    let header = read_header(path)?;
+    let meta = header.metadata().clone()?;
+    (meta.get("format").map(String::as_str) == Some(FORMAT)).then_some((header, meta))
+}
+
 /// Whether `path` holds an rnn-fast model file, judged by its header alone
 /// (safetensors whose metadata names the format), damaged or not: the only
 /// file `train --force` replaces.
 pub fn is_model_file(path: &Path) -> bool {
-    use std::io::Read;
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut prefix = [0u8; 8];
-    if file.read_exact(&mut prefix).is_err() {
-        return false;
-    }
-    let n = u64::from_le_bytes(prefix);
-    let mut header = Vec::new();
-    if n > MAX_HEADER_BYTES || file.take(n).read_to_end(&mut header).is_err() {
-        return false;
-    }
-    serde_json::from_slice::<safetensors::tensor::Metadata>(&header).is_ok_and(|m| {
-        m.metadata()
-            .as_ref()
-            .and_then(|meta| meta.get("format"))
-            .is_some_and(|f| f == FORMAT)
-    })
+    model_metadata(path).is_some()
+}
+
+/// The settings and the record of the run saved in the checkpoint at
+/// `path`, read from its header alone: how far a run went is learnt without
+/// loading gigabytes of weights (which a process short of memory could not,
+/// and took for no checkpoint there). `None` where the file is not a
+/// checkpoint whose header reads.
+pub fn read_record(path: &Path) -> Option<(TrainConfig, RunInfo)> {
+    let (header, meta) = model_metadata(path)?;
+    header.info("train.positions")?;
+    Some((read_settings(&meta).ok()?, read_run(&meta).ok()?))
 }
 
 /// Parses and validates model bytes; the error is the reason, for one line.

@@ -244,9 +244,10 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
 /// The points of a curve that a drawing shows: of each run of consecutive
 /// points in one pixel column (x in `[c, c + 1)`), the first, the lowest,
 /// the highest and the last, in their order. The line drawn through them
-/// covers the same pixels as the line through all of them (within the
-/// column, it spans the run's lowest to highest y and leaves where the run
-/// leaves), so a log of a million reports draws at most four points a
+/// has the shape of the line through all of them at the drawing's
+/// resolution (one unit a pixel): within the column it spans the run's
+/// lowest to highest y, and it enters and leaves where the run does (the
+/// joins of the stroke may differ by a fraction of a pixel), so a log of a million reports draws at most four points a
 /// column (a few thousand a curve) instead of a drawing of tens of
 /// megabytes.
 fn thinned(points: &[(f64, f64)]) -> Vec<(f64, f64)> {

@@ -23,9 +23,9 @@ use crate::message::counted;
 /// its input and a mask, `2·T·B·Hp`, and for all of them an input product
 /// and a second delta, `T·B·(G+1)·Hp`); the trainer's prepared weights
 /// and packed `W_hh`; with Hogwild the shared atomic copies; and what a
-/// save takes on top of training, the copy of the optimizer's slots and the
-/// shards' carried state it writes from (the file itself is written as it
-/// is made). Saturates instead of overflowing.
+/// save takes on top of training, the shards' carried state it gathers
+/// (the weights and the optimizer's slots are written from where they are,
+/// the file as it is made). Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
     let (t, b) = (config.seq_len as u128, config.streams as u128);
@@ -54,7 +54,7 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
         + above;
     let per_group = 4 * (params * (1 + hogwild) + bptt_floats) + 4 * t * b;
     let shared = 4 * (params * (3 + 3 * hogwild) + prepared + back_panels);
-    let save = 4 * (2 * params + config.shards as u128 * carried);
+    let save = 4 * config.shards as u128 * carried + 8 * config.shards as u128;
     u64::try_from(groups * per_group + shared + save).unwrap_or(u64::MAX)
 }
 
@@ -96,18 +96,34 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
 /// `MemAvailable` shows. Beyond it an allocation fails (an abort) or the
 /// kernel kills the process, and a run is lost.
 pub fn available_memory() -> Option<u64> {
+    available_memory_with(0)
+}
+
+/// [`available_memory`] before `threads` more threads start: each reserves
+/// address space beyond what it uses ([`THREAD_RESERVE`]), which counts
+/// against `ulimit -v` (not against memory).
+fn available_memory_with(threads: usize) -> Option<u64> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|t| kib_field(&t, "MemAvailable:"));
     let address_space = read("/proc/self/limits").and_then(|limits| {
         let limit = address_space_limit(&limits)?;
         let used = read("/proc/self/status").and_then(|t| kib_field(&t, "VmSize:"))?;
-        Some(limit.saturating_sub(used))
+        let reserved = threads as u64 * THREAD_RESERVE;
+        Some(limit.saturating_sub(used).saturating_sub(reserved))
     });
     [machine, address_space, cgroup_left()]
         .into_iter()
         .flatten()
         .min()
 }
+
+/// Address space a thread reserves: its malloc arena (glibc maps 64 MiB
+/// for each thread's, up to 8 a core) and its stack (2 MiB).
+const THREAD_RESERVE: u64 = 66 << 20;
+
+/// Threads a training run starts besides its workers, after this check: a
+/// writer for each of standard output and standard error.
+const HELPER_THREADS: usize = 2;
 
 /// The value of a `Name:   123 kB` line of `text`, in bytes.
 fn kib_field(text: &str, name: &str) -> Option<u64> {
@@ -129,14 +145,24 @@ fn address_space_limit(limits: &str) -> Option<u64> {
         .ok()
 }
 
-/// What the memory limit of this process's control group leaves: the
+/// What the memory limits of this process's control group and of the
+/// groups above it leave: the least, over the groups with a limit, of the
 /// limit less the group's usage that cannot be reclaimed (its page cache of
-/// files not recently used, `inactive_file`, can). cgroup v2
-/// (`memory.max`, `memory.current`) or v1 (`memory.limit_in_bytes`,
-/// `memory.usage_in_bytes`), at the group's path or, inside a container
-/// that mounts its own group at the root, there. `None` without a limit.
+/// files, `active_file` and `inactive_file`, can). cgroup v1
+/// (`memory.limit_in_bytes`, `memory.usage_in_bytes`) or v2 (`memory.max`,
+/// `memory.current`), from the group's path up to the root of the mount
+/// (inside a container that mounts its own group at the root, the path
+/// named in `/proc/self/cgroup` is not there: the root is). `None` without
+/// a limit.
 fn cgroup_left() -> Option<u64> {
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    groups_left(&groups, "/sys/fs/cgroup/memory", "/sys/fs/cgroup")
+}
+
+/// [`cgroup_left`] for the groups listed in `groups` (as in
+/// `/proc/self/cgroup`), the v1 memory hierarchy mounted at `v1_root` and
+/// the v2 one at `v2_root`.
+fn groups_left(groups: &str, v1_root: &str, v2_root: &str) -> Option<u64> {
     let path_of = |controller: &dyn Fn(&str) -> bool| {
         groups.lines().find_map(|l| {
             let mut parts = l.splitn(3, ':');
@@ -144,48 +170,60 @@ fn cgroup_left() -> Option<u64> {
             controller(names).then(|| path.to_string())
         })
     };
-    let v2 = path_of(&|names| names.is_empty()).map(|p| ("/sys/fs/cgroup", p, V2));
-    let v1 = path_of(&|names| names.split(',').any(|n| n == "memory"))
-        .map(|p| ("/sys/fs/cgroup/memory", p, V1));
+    let v1 = path_of(&|names| names.split(',').any(|n| n == "memory")).map(|p| (v1_root, p, V1));
+    let v2 = path_of(&|names| names.is_empty()).map(|p| (v2_root, p, V2));
     [v1, v2]
         .into_iter()
         .flatten()
-        .find_map(|(root, path, files)| {
-            [format!("{root}{path}"), root.to_string()]
-                .iter()
-                .find_map(|dir| group_left(dir, files))
+        .flat_map(|(root, path, files)| {
+            let own = std::path::PathBuf::from(format!("{root}{path}"));
+            let dirs: Vec<std::path::PathBuf> = own
+                .ancestors()
+                .take_while(|d| d.starts_with(root))
+                .map(Path::to_path_buf)
+                .collect();
+            dirs.into_iter()
+                .filter_map(move |dir| group_left(&dir, files))
         })
+        .min()
 }
 
-/// A cgroup version's file names: limit, usage, and the key of the
+/// A cgroup version's file names: limit, usage, and the keys of the
 /// reclaimable page cache in `memory.stat`.
-type GroupFiles = (&'static str, &'static str, &'static str);
-const V2: GroupFiles = ("memory.max", "memory.current", "inactive_file");
+type GroupFiles = (&'static str, &'static str, [&'static str; 2]);
 const V1: GroupFiles = (
     "memory.limit_in_bytes",
     "memory.usage_in_bytes",
-    "total_inactive_file",
+    ["total_active_file", "total_inactive_file"],
+);
+const V2: GroupFiles = (
+    "memory.max",
+    "memory.current",
+    ["active_file", "inactive_file"],
 );
 
 /// What the group at `dir` leaves under its limit (`None` where it has no
 /// limit or no such files).
-fn group_left(dir: &str, (limit, usage, cache): GroupFiles) -> Option<u64> {
-    let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).ok();
+fn group_left(dir: &Path, (limit, usage, cache): GroupFiles) -> Option<u64> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     // "max" (v2) does not parse: no limit. v1 writes no limit as a huge
     // number (2^63 rounded to pages), above any machine's memory.
     let limit: u64 = read(limit)?.trim().parse().ok()?;
     let usage: u64 = read(usage)?.trim().parse().ok()?;
-    let cache = read("memory.stat").and_then(|stat| {
-        stat.lines()
-            .find_map(|l| l.strip_prefix(cache)?.trim().parse::<u64>().ok())
-    });
-    Some(limit.saturating_sub(usage.saturating_sub(cache.unwrap_or(0))))
+    let stat = read("memory.stat").unwrap_or_default();
+    let cached: u64 = stat
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(key, _)| cache.contains(key))
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .sum();
+    Some(limit.saturating_sub(usage.saturating_sub(cached)))
 }
 
 /// Refuses a configuration that needs more memory than is available.
 fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let needed = memory_needed(config, vocab_len);
-    match available_memory() {
+    match available_memory_with(config.threads + HELPER_THREADS) {
         Some(free) if needed > free => Err(Error::Usage(format!(
             "these settings need {} of memory ({} of {}, H {}, seq_len {}, {} in groups of {} streams), more than the {} this process can take: lower --hidden, --layers, --seq-len, --streams or --shards",
             gib(needed),
@@ -209,8 +247,9 @@ pub fn check_load(path: &Path, size: u64) -> Result<()> {
     let needed = size.saturating_mul(2);
     match available_memory() {
         Some(free) if needed > free => Err(Error::System(format!(
-            "{}: loading it needs about {} of memory, more than the {} this process can take",
+            "{}: a file of {}; loading it as a model needs about {} of memory, more than the {} this process can take",
             path.display(),
+            gib(size),
             gib(needed),
             gib(free)
         ))),
@@ -264,21 +303,46 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-        let left = || group_left(dir.path().to_str().unwrap(), V2);
+        let left = || group_left(dir.path(), V2);
         assert_eq!(left(), None, "no files");
         put("memory.max", "4294967296\n");
         put("memory.current", "1073741824\n");
         assert_eq!(left(), Some(3 << 30));
-        // Page cache not recently used can be reclaimed: it does not count.
-        put(
-            "memory.stat",
-            "anon 536870912\nactive_file 1\ninactive_file 536870912\n",
-        );
-        assert_eq!(left(), Some((3 << 30) + (512 << 20)));
+        // Page cache can be reclaimed: it does not count.
+        let stat = "anon 536870912\nfile 536870915\nactive_file 3\ninactive_file 536870912\n";
+        put("memory.stat", stat);
+        assert_eq!(left(), Some((3 << 30) + (512 << 20) + 3));
         put("memory.current", "5368709120\n");
         assert_eq!(left(), Some(0));
         put("memory.max", "max\n");
         assert_eq!(left(), None, "no limit");
+
+        // The least left over the process's group and those above it, to
+        // the root of the mount; a path not there (a container's own root
+        // mounted) stops at the root.
+        let root = tempfile::tempdir().unwrap();
+        let group = |rel: &str, limit: &str, usage: &str| {
+            let d = root.path().join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("memory.max"), limit).unwrap();
+            std::fs::write(d.join("memory.current"), usage).unwrap();
+        };
+        group("", "max", "900");
+        group("user.slice", "1000", "600");
+        group("user.slice/run", "max", "100");
+        let r = root.path().to_str().unwrap();
+        let left = |groups: &str| groups_left(groups, "/nowhere", r);
+        assert_eq!(
+            left("0::/user.slice/run\n"),
+            Some(400),
+            "the parent's limit"
+        );
+        group("user.slice/run", "300", "100");
+        assert_eq!(left("0::/user.slice/run\n"), Some(200), "its own, lower");
+        assert_eq!(left("0::/elsewhere/x\n"), None, "the root: no limit");
+        group("", "5000", "900");
+        assert_eq!(left("0::/elsewhere/x\n"), Some(4100));
+        assert_eq!(left("4:memory:/user.slice/run\n"), None, "v1 not mounted");
     }
 
     #[test]

@@ -136,15 +136,17 @@ impl Worker {
 /// Everything besides the weights and the configuration that an exact
 /// resume needs: where training stands and the optimizer's memory. (There
 /// is no random state: training draws no random numbers after the
-/// initialisation.)
+/// initialisation.) The optimizer's memory is owned (`Vec<f32>`: a
+/// checkpoint read back) or borrowed from a trainer (`&[f32]`, for a save,
+/// which then needs no copy of twice the weights).
 #[derive(Clone, Debug, PartialEq)]
-pub struct TrainState {
+pub struct TrainState<O = Vec<f32>> {
     /// Epochs completed, and whether one is under way.
     pub epoch: usize,
     pub in_epoch: bool,
     /// Optimizer updates done, and its state (`m` then `v`, parameter layout).
     pub optimizer_steps: u64,
-    pub optimizer: Vec<f32>,
+    pub optimizer: O,
     /// Each shard's read position.
     pub positions: Vec<usize>,
     /// Each shard's carried state, K rows of
@@ -325,6 +327,28 @@ impl Trainer {
 
     /// Where training stands, for a checkpoint (see [`Trainer::resume`]).
     pub fn state(&self) -> TrainState {
+        let TrainState {
+            epoch,
+            in_epoch,
+            optimizer_steps,
+            optimizer,
+            positions,
+            hidden,
+            plateau,
+        } = self.state_ref();
+        TrainState {
+            epoch,
+            in_epoch,
+            optimizer_steps,
+            optimizer: optimizer.to_vec(),
+            positions,
+            hidden,
+            plateau,
+        }
+    }
+
+    /// [`Trainer::state`] with the optimizer's memory borrowed, not copied.
+    pub fn state_ref(&self) -> TrainState<&[f32]> {
         let width = self.model.layout.carried_width();
         let mut positions = Vec::with_capacity(self.config.shards);
         let mut hidden = Vec::with_capacity(self.config.shards * width);
@@ -339,7 +363,7 @@ impl Trainer {
             epoch: self.epoch,
             in_epoch: self.in_epoch,
             optimizer_steps: self.optimizer.steps(),
-            optimizer: self.optimizer.state().to_vec(),
+            optimizer: self.optimizer.state(),
             positions,
             hidden,
             plateau: self.plateau,

@@ -562,9 +562,38 @@ fn a_memory_limit_is_an_error_not_an_abort() {
         let (code, err) = limited(2 << 20, command);
         assert_eq!(code, Some(1), "{command}: {err}");
         assert!(
-            err.starts_with("error: huge.safetensors: loading it needs about 6.0 GiB of memory")
+            err.starts_with("error: huge.safetensors: a file of 3.0 GiB; loading it as a model needs about 6.0 GiB of memory")
                 && err.lines().count() == 1,
             "{command}: {err}"
         );
     }
+    // How far the run at -o went is read from its header: a checkpoint too
+    // large to load under the limit is still known to be further along
+    // than the one resumed, and kept (it was taken for no checkpoint, and
+    // replaced even without --force's consent to lose a run).
+    let train = |epochs: &str, out: &str| {
+        let o = bin()
+            .args(["train", "words.txt", "--hidden", "8", "--sample-len", "0"])
+            .args(["--epochs", epochs, "-o", out])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    train("1", "early.safetensors");
+    train("2", "later.safetensors");
+    let later = dir.path().join("later.safetensors");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&later)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let (code, err) = limited(
+        2 << 20,
+        "train words.txt --resume early.safetensors --epochs 3 -o later.safetensors --force",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("holds a run further along"), "{err}");
+    assert_eq!(std::fs::metadata(&later).unwrap().len(), 3 << 30);
 }

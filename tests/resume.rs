@@ -362,7 +362,6 @@ fn wrong_resumes_are_clear_errors() {
         2,
         "--clip-norm 1 differs from the checkpoint's none: a resumed run keeps the checkpoint's settings (leave --clip-norm out)\n",
     );
-
     fails(
         &["train", "--resume", c, "--dropout", "0.5", "-o", x],
         &text,

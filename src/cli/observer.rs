@@ -107,12 +107,12 @@ impl TrainObserver {
     /// The run at `chars_seen` as a checkpoint (with the trainer's model:
     /// everything to resume it), for `path`; weights that are no longer
     /// finite are refused.
-    pub fn checkpoint(
+    pub fn checkpoint<'t>(
         &self,
-        trainer: &Trainer,
+        trainer: &'t Trainer,
         chars_seen: usize,
         path: &Path,
-    ) -> Result<Checkpoint> {
+    ) -> Result<Checkpoint<&'t [f32]>> {
         if !trainer.model().is_finite() {
             return Err(Error::Diverged(format!(
                 "the weights are no longer finite numbers after {chars_seen} characters; {} was not overwritten; lower --lr",
@@ -128,7 +128,7 @@ impl TrainObserver {
                 best_val: Some(self.best_val),
                 ..self.run.clone()
             },
-            state: trainer.state(),
+            state: trainer.state_ref(),
         })
     }
 

@@ -204,14 +204,11 @@ fn check_not_further_along(existing: &Path, resumed_chars: Option<usize>) -> Res
     let Some(resumed_chars) = resumed_chars else {
         return Ok(());
     };
-    let Ok(loaded) = checkpoint::load(existing) else {
-        return Ok(());
-    };
-    match loaded.checkpoint {
-        Some(ck) if ck.run.chars_seen > resumed_chars => Err(Error::Usage(format!(
+    match checkpoint::read_record(existing) {
+        Some((_, run)) if run.chars_seen > resumed_chars => Err(Error::Usage(format!(
             "{} holds a run further along ({} characters trained) than the checkpoint resumed ({resumed_chars}): it is not replaced, even with --force; choose another -o",
             existing.display(),
-            ck.run.chars_seen
+            run.chars_seen
         ))),
         _ => Ok(()),
     }

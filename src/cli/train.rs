@@ -435,16 +435,14 @@ fn best_to_beat(run: &RunInfo, best: &std::path::Path, resumed: Option<&Checkpoi
     let Some(resumed) = resumed else {
         return recorded;
     };
-    let on_disk = rnn_fast::checkpoint::load(best)
-        .ok()
-        .and_then(|l| l.checkpoint)
-        .filter(|ck| {
-            ck.settings == resumed.settings
-                && ck.run.corpus_hash == run.corpus_hash
-                && ck.run.val_frac == run.val_frac
-                && ck.run.chars_seen > run.chars_seen
+    let on_disk = checkpoint::read_record(best)
+        .filter(|(settings, best_run)| {
+            *settings == resumed.settings
+                && best_run.corpus_hash == run.corpus_hash
+                && best_run.val_frac == run.val_frac
+                && best_run.chars_seen > run.chars_seen
         })
-        .and_then(|ck| ck.run.best_val);
+        .and_then(|(_, best_run)| best_run.best_val);
     on_disk.map_or(recorded, |b| b.min(recorded))
 }
 
@@ -589,10 +587,10 @@ fn print_header(
         ));
     }
     out.line(format_args!(
-        "{}, {}, {} streams per pass, parallel {}{}",
+        "{}, {}, {} per pass, parallel {}{}",
         counted(c.threads, "thread"),
         counted(c.shards, "shard"),
-        c.streams_per_pass(),
+        counted(c.streams_per_pass(), "stream"),
         c.parallel,
         if c.dropout > 0.0 {
             format!(", dropout {}", c.dropout)
@@ -653,7 +651,7 @@ fn finish(
             ),
         });
     }
-    let trained = observer.last.elapsed - observer.start.elapsed;
+    let trained = observer.last.elapsed.saturating_sub(observer.start.elapsed);
     if let Some(w) = args
         .max_seconds
         .and_then(|limit| overrun_warning(limit, trained, trainer.config()))

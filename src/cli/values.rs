@@ -84,8 +84,9 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
 /// A number above 0, or `inf` (written so: a finite number too large for
 /// a 32-bit float is refused as too large, not taken as `inf`).
 pub fn positive_f32_or_inf(s: &str) -> Result<f32, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_infinite() && x > 0.0 => Ok(f32::INFINITY),
+    let spelled = s.strip_prefix('+').unwrap_or(s).to_ascii_lowercase();
+    match spelled.as_str() {
+        "inf" | "infinity" => Ok(f32::INFINITY),
         _ => positive_f32(s).map_err(|e| format!("{e}, or inf")),
     }
 }
@@ -148,8 +149,14 @@ mod tests {
         // inf only as written; a year at most, before any rounding.
         assert_eq!(positive_f32_or_inf("inf"), Ok(f32::INFINITY));
         assert_eq!(positive_f32_or_inf("2.5"), Ok(2.5));
-        let huge = positive_f32_or_inf("1e308").unwrap_err();
-        assert!(huge.starts_with("is too large"), "{huge}");
+        assert_eq!(positive_f32_or_inf("+Infinity"), Ok(f32::INFINITY));
+        for huge in ["1e308", "1e400"] {
+            let e = positive_f32_or_inf(huge).unwrap_err();
+            assert!(
+                e.starts_with("is too large") || e.starts_with("must be"),
+                "{huge}: {e}"
+            );
+        }
         assert_eq!(seconds("31536000"), Ok(31_536_000.0));
         assert!(seconds("31536001").is_err() && seconds("1e-50").is_err());
         assert_eq!(decay_factor("1"), Ok(1.0));
