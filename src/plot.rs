@@ -247,9 +247,9 @@ fn polyline(svg: &mut String, points: &[(f64, f64)], colour: &str) {
 /// has the shape of the line through all of them at the drawing's
 /// resolution (one unit a pixel): within the column it spans the run's
 /// lowest to highest y, and it enters and leaves where the run does (the
-/// joins of the stroke may differ by a fraction of a pixel), so a log of a million reports draws at most four points a
-/// column (a few thousand a curve) instead of a drawing of tens of
-/// megabytes.
+/// joins of the stroke may differ by a fraction of a pixel). So a log of a
+/// million reports draws at most four points a column (a few thousand a
+/// curve) instead of a drawing of tens of megabytes.
 fn thinned(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let mut kept = Vec::new();
     for run in points.chunk_by(|a, b| a.0.floor() == b.0.floor()) {

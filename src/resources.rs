@@ -89,20 +89,15 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     check_memory(config, vocab_len)
 }
 
-/// Memory this process can still take, if known: the least of what the
-/// machine has available (Linux `MemAvailable`), what a limit on the
-/// process's address space leaves (`ulimit -v`) and what the limit of its
-/// control group leaves (a container's `--memory`), none of which
-/// `MemAvailable` shows. Beyond it an allocation fails (an abort) or the
-/// kernel kills the process, and a run is lost.
-pub fn available_memory() -> Option<u64> {
-    available_memory_with(0)
-}
-
-/// [`available_memory`] before `threads` more threads start: each reserves
-/// address space beyond what it uses ([`THREAD_RESERVE`]), which counts
-/// against `ulimit -v` (not against memory).
-fn available_memory_with(threads: usize) -> Option<u64> {
+/// Memory this process can still take, if known, before `threads` more
+/// threads start: the least of what the machine has available (Linux
+/// `MemAvailable`), what a limit on the process's address space leaves
+/// (`ulimit -v`; each thread to come reserves `THREAD_RESERVE` of it,
+/// beyond what it uses) and what the limit of its control group leaves (a
+/// container's `--memory`), none of which `MemAvailable` shows. Beyond it
+/// an allocation fails (an abort) or the kernel kills the process, and a
+/// run is lost.
+pub fn available_memory(threads: usize) -> Option<u64> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|t| kib_field(&t, "MemAvailable:"));
     let address_space = read("/proc/self/limits").and_then(|limits| {
@@ -223,7 +218,7 @@ fn group_left(dir: &Path, (limit, usage, cache): GroupFiles) -> Option<u64> {
 /// Refuses a configuration that needs more memory than is available.
 fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let needed = memory_needed(config, vocab_len);
-    match available_memory_with(config.threads + HELPER_THREADS) {
+    match available_memory(config.threads + HELPER_THREADS) {
         Some(free) if needed > free => Err(Error::Usage(format!(
             "these settings need {} of memory ({} of {}, H {}, seq_len {}, {} in groups of {} streams), more than the {} this process can take: lower --hidden, --layers, --seq-len, --streams or --shards",
             gib(needed),
@@ -245,7 +240,7 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
 /// allocation would abort instead).
 pub fn check_load(path: &Path, size: u64) -> Result<()> {
     let needed = size.saturating_mul(2);
-    match available_memory() {
+    match available_memory(0) {
         Some(free) if needed > free => Err(Error::System(format!(
             "{}: a file of {}; loading it as a model needs about {} of memory, more than the {} this process can take",
             path.display(),
