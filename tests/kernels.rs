@@ -962,3 +962,44 @@ fn gate_kernels_f32x8_match_scalar() {
 fn gate_kernels_f32x16_match_scalar() {
     check_gates::<f32x16>();
 }
+
+/// The lane sums add halves against halves (`v[i] + v[i + N/2]`, then the
+/// same on the half), the order of AVX's and AVX-512's horizontal sums
+/// (`_mm512_reduce_add_ps`). For f32x16 that holds whatever the build, so
+/// that the feature `f32x16` computes the AVX-512 build's bits; for f32x8
+/// where the build has AVX (`wide`'s own sum there; its SSE form sums each
+/// f32x4 on its own).
+#[test]
+fn lane_sums_add_halves_against_halves() {
+    fn tree(mut v: Vec<f32>) -> f32 {
+        let mut n = v.len();
+        while n > 1 {
+            n /= 2;
+            for i in 0..n {
+                v[i] += v[i + n];
+            }
+        }
+        v[0]
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(16);
+    for _ in 0..10_000 {
+        // Magnitudes from 2⁻²⁰ to 2²⁰, so that the order shows in the bits.
+        let v: Vec<f32> = (0..16)
+            .map(|_| rng.random_range(-2.0f32..2.0) * 2f32.powi(rng.random_range(-20..=20)))
+            .collect();
+        let x16 = f32x16::from(<[f32; 16]>::try_from(&v[..]).unwrap());
+        assert_eq!(
+            Lane::reduce_add(x16).to_bits(),
+            tree(v.clone()).to_bits(),
+            "{v:?}"
+        );
+        if cfg!(target_feature = "avx") {
+            let x8 = f32x8::from(<[f32; 8]>::try_from(&v[..8]).unwrap());
+            assert_eq!(
+                Lane::reduce_add(x8).to_bits(),
+                tree(v[..8].to_vec()).to_bits(),
+                "{v:?}"
+            );
+        }
+    }
+}

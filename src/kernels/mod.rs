@@ -26,6 +26,9 @@
 //! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
 //! cargo feature `scalar-kernels` makes the engine run the scalar twins
 //! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
+//! The feature `f32x16` makes an AVX2 (or older) build run the AVX-512
+//! build's kernels, panels and padding on `f32x16` in two halves, so that
+//! CI tests that path on any x86-64 machine (slower: not for use).
 
 pub mod aligned;
 pub mod chunk;
@@ -98,6 +101,8 @@ pub const SIMD_PATH: &str = if cfg!(feature = "scalar-kernels") {
     "scalar (feature scalar-kernels)"
 } else if cfg!(target_feature = "avx512f") {
     "avx512f (f32x16)"
+} else if cfg!(feature = "f32x16") {
+    "f32x16 in halves (feature f32x16)"
 } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
     "avx2+fma (f32x8)"
 } else if cfg!(target_feature = "avx") {

@@ -5,7 +5,7 @@
 //! portable path: one AVX register, or two SSE halves) and `f32x16` (one
 //! AVX-512 register where the build has `avx512f`). The un-suffixed
 //! functions use [`Fast`], the widest vector this build compiles to one
-//! register.
+//! register (f32x16 in any build with the feature `f32x16`, for tests).
 //!
 //! ## The matrix products
 //!
@@ -74,7 +74,7 @@ pub trait Lane:
 }
 
 macro_rules! impl_lane {
-    ($t:ident, $i:ident, $n:literal) => {
+    ($t:ident, $i:ident, $n:literal, $sum:path) => {
         impl Lane for $t {
             const N: usize = $n;
             #[inline(always)]
@@ -124,7 +124,7 @@ macro_rules! impl_lane {
             }
             #[inline(always)]
             fn reduce_add(self) -> f32 {
-                $t::reduce_add(self)
+                $sum(self)
             }
             /// `wide`'s `exp`, bit for bit. Where every lane lies
             /// between `EXP_LOW` and `EXP_HIGH`, its own arithmetic without its
@@ -170,7 +170,7 @@ const EXP_LOW: f32 = -87.0;
 /// See [`EXP_LOW`].
 const EXP_HIGH: f32 = 88.0;
 
-impl_lane!(f32x8, i32x8, 8);
+impl_lane!(f32x8, i32x8, 8, f32x8::reduce_add);
 
 /// One lane: the kernels' tails (the units past the last whole vector)
 /// run the vector code on it, so that a unit's result does not depend on
@@ -218,15 +218,30 @@ impl Lane for f32 {
         f32::exp(self)
     }
 }
-impl_lane!(f32x16, i32x16, 16);
+impl_lane!(f32x16, i32x16, 16, reduce_add_x16);
+
+/// The sum of an f32x16's lanes as a tree of halves: `(lo + hi)` lane by
+/// lane, then f32x8's sum (also halves against halves where the build has
+/// AVX). On AVX-512 that is the order `_mm512_reduce_add_ps` adds in, and
+/// it is the same order where f32x16 is two f32x8 halves, so the feature
+/// `f32x16` reproduces the AVX-512 build's results bit for bit (`wide`'s
+/// own sum there is `lo.sum() + hi.sum()`, another order).
+#[inline(always)]
+fn reduce_add_x16(v: f32x16) -> f32 {
+    let a = v.as_array();
+    let half = |r: std::ops::Range<usize>| f32x8::new(a[r].try_into().expect("8 lanes"));
+    (half(0..8) + half(8..16)).reduce_add()
+}
 
 /// The vector the un-suffixed kernels use: `f32x16` where the build has
-/// AVX-512 (one register), `f32x8` otherwise.
-#[cfg(target_feature = "avx512f")]
+/// AVX-512 (one register) or the feature `f32x16` (two halves elsewhere),
+/// `f32x8` otherwise.
+#[cfg(any(target_feature = "avx512f", feature = "f32x16"))]
 pub type Fast = f32x16;
 /// The vector the un-suffixed kernels use: `f32x16` where the build has
-/// AVX-512 (one register), `f32x8` otherwise.
-#[cfg(not(target_feature = "avx512f"))]
+/// AVX-512 (one register) or the feature `f32x16` (two halves elsewhere),
+/// `f32x8` otherwise.
+#[cfg(not(any(target_feature = "avx512f", feature = "f32x16")))]
 pub type Fast = f32x8;
 
 // `row_blocks` and `block_rows` are written for blocks of at most 6 rows.
