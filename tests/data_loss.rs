@@ -395,9 +395,17 @@ fn force_replaces_only_models_and_logs() {
         assert_eq!(std::fs::read_to_string(d.join("kept.csv")).unwrap(), rows);
         assert!(!d.join("kept.1.csv").exists() && !d.join("y.safetensors").exists());
     }
-    // A model and a log of another run are replaced.
+    // A model is not a log either (its bytes are not text).
     let other = small_model(d, &text, "other.safetensors", "1");
     let before = std::fs::read(&other).unwrap();
+    fails(
+        &mut train(&["-o", "new.safetensors", "--log", "other.safetensors"]),
+        2,
+        "--log other.safetensors exists and is not an rnn-fast log: it is not replaced, even with --force",
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+    assert!(!d.join("new.safetensors").exists());
+    // A model and a log of another run are replaced.
     std::fs::write(
         d.join("run.csv"),
         "elapsed_s,epoch,chars_seen,train_loss,val_loss\n",

@@ -100,9 +100,16 @@ pub fn is_log_or_new(path: &Path) -> bool {
     let Ok(file) = std::fs::File::open(path) else {
         return true;
     };
-    let mut first = String::new();
-    let _ = std::io::BufReader::new(std::io::Read::take(file, 4096)).read_line(&mut first);
-    first.is_empty() || first.trim_end() == rnn_fast::plot::CSV_HEADER
+    // Bytes, not a String: `read_line` leaves the line empty on bytes that
+    // are not UTF-8 (a model's), which read as an empty file.
+    let mut first = Vec::new();
+    if std::io::BufReader::new(std::io::Read::take(file, 4096))
+        .read_until(b'\n', &mut first)
+        .is_err()
+    {
+        return false;
+    }
+    first.is_empty() || first.trim_ascii_end() == rnn_fast::plot::CSV_HEADER.as_bytes()
 }
 
 /// A `--log` a resumed run appends to, or `--force` replaces: it must be a
