@@ -12,6 +12,14 @@ pub enum Error {
     /// that cannot go together. The message names the option.
     #[error("{0}")]
     Usage(String),
+    /// Standard error is a file the command reads (`2>> corpus.txt`): the
+    /// message goes to standard output instead where that is not one of
+    /// them too (`say_on_stdout`), else nowhere; the exit status is 2.
+    #[error("{message}")]
+    StderrIsInput {
+        message: String,
+        say_on_stdout: bool,
+    },
     /// `--resume` with a setting that differs from the checkpoint's.
     #[error(
         "{option} {given} differs from the checkpoint's {stored}: a resumed run keeps the checkpoint's settings ({})",
@@ -88,7 +96,9 @@ impl Error {
     /// 128 + signal for an interruption, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::ResumeMismatch { .. } => EXIT_USAGE,
+            Error::Usage(_) | Error::ResumeMismatch { .. } | Error::StderrIsInput { .. } => {
+                EXIT_USAGE
+            }
             Error::Interrupted { code, .. } => *code,
             _ => EXIT_FAILURE,
         }

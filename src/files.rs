@@ -72,6 +72,18 @@ pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
+    write_atomic_unless(path, write, || Ok(()))
+}
+
+/// [`write_atomic_with`], where `refuse` is asked just before the rename
+/// (after the writing and the fsync, so microseconds before) whether
+/// `path` may still be replaced: its error keeps the old file and is the
+/// write's error.
+pub fn write_atomic_unless(
+    path: &Path,
+    write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
+    refuse: impl FnOnce() -> std::io::Result<()>,
+) -> Result<()> {
     let write_err = |source| Error::Write {
         path: path.to_path_buf(),
         source: without_temp_path(source),
@@ -105,6 +117,7 @@ pub fn write_atomic_with(
             .map_err(write_err)?;
     }
     tmp.as_file().sync_all().map_err(write_err)?;
+    refuse().map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
     // Make the rename itself durable (best effort where directories cannot be opened).
     if let Ok(d) = std::fs::File::open(dir) {
@@ -184,6 +197,19 @@ fn identity(m: &std::fs::Metadata) -> FileId {
 /// anything.
 pub fn file_id(path: &Path) -> Option<FileId> {
     std::fs::symlink_metadata(path).ok().map(|m| identity(&m))
+}
+
+/// One content of a file: its identity, length and modification time (to
+/// the nanosecond), which tell a file written over in place (`cat other >
+/// path` keeps the inode) from the one last seen there.
+pub type FileVersion = (FileId, u64, i64, i64);
+
+/// The version of what `path` names itself (a link not followed), if
+/// anything.
+pub fn file_version(path: &Path) -> Option<FileVersion> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((identity(&m), m.len(), m.mtime(), m.mtime_nsec()))
 }
 
 /// The identity of the open `file`, whatever name it has now, if any.

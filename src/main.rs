@@ -21,6 +21,13 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(ref e @ Error::StderrIsInput { say_on_stdout, .. }) => {
+            if say_on_stdout {
+                let line = format!("error: {e}");
+                let _ = writeln!(std::io::stdout(), "{}", rnn_fast::message::one_line(&line));
+            }
+            ExitCode::from(e.exit_code())
+        }
         Err(e @ Error::Interrupted { .. }) => {
             say_error(&e.to_string());
             ExitCode::from(e.exit_code())

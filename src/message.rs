@@ -10,15 +10,25 @@ pub fn counted(n: usize, noun: &str) -> String {
     }
 }
 
-/// `text` with its line breaks written out as `\n` and `\r`, so that a
-/// message that names a path holding one (`$'no\nsuch.txt'`) is still one
-/// line on standard error.
+/// `text` with its control characters written out (`\n`, `\r`, `\t`, and
+/// `\x1b` and the like), so that a message that names a path holding one
+/// (`$'no\nsuch.txt'`, a terminal's escape sequence) is still one line on
+/// standard error, and shows the name instead of acting on the terminal.
 pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        text.replace('\n', "\\n").replace('\r', "\\r").into()
-    } else {
-        text.into()
+    if !text.contains(char::is_control) {
+        return text.into();
     }
+    let mut line = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() => line.push_str(&format!("\\x{:02x}", c as u32)),
+            c => line.push(c),
+        }
+    }
+    line.into()
 }
 
 /// `path` as one word of a command to paste into a shell, `./` before a
@@ -113,6 +123,11 @@ mod tests {
         assert_eq!(
             one_line("cannot read no\nsuch\r.txt"),
             "cannot read no\\nsuch\\r.txt"
+        );
+        // A terminal's escape sequence in a name is shown, not acted on.
+        assert_eq!(
+            one_line("cannot read \u{1b}[31mred\t\u{7f}\u{9b}.txt"),
+            "cannot read \\x1b[31mred\\t\\x7f\\x9b.txt"
         );
     }
 }

@@ -24,7 +24,8 @@ pub struct Row {
     pub val_loss: Option<f64>,
 }
 
-/// Parses a log; the error says which line is wrong.
+/// Parses a log; the error says which line is wrong. A last line cut short
+/// ([`cut_short`]) is left out.
 pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
     let mut lines = text.lines();
     if lines.next().map(str::trim) != Some(CSV_HEADER) {
@@ -32,36 +33,57 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
             "not a training log: the first line must be {CSV_HEADER:?} (write one with rnn-fast train --log FILE.csv)"
         ));
     }
+    let cut = cut_short(text);
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let bad = || {
+        if Some(i + 2) == cut {
+            break;
+        }
+        rows.push(row(line).ok_or_else(|| {
             format!(
                 "line {}: expected 5 comma-separated numbers, got {line:?}",
                 i + 2
             )
-        };
-        let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 5 {
-            return Err(bad());
-        }
-        let num = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
-        let row = Row {
-            elapsed_s: num(f[0]).ok_or_else(bad)?,
-            epoch: num(f[1]).ok_or_else(bad)?,
-            chars_seen: num(f[2]).ok_or_else(bad)?,
-            train_loss: num(f[3]).ok_or_else(bad)?,
-            val_loss: if f[4].is_empty() {
-                None
-            } else {
-                Some(num(f[4]).ok_or_else(bad)?)
-            },
-        };
-        rows.push(row);
+        })?);
     }
     if rows.is_empty() {
         return Err("the log has no rows yet".into());
     }
     Ok(rows)
+}
+
+/// The number of the log's last line (from 1) when it is cut short: it
+/// lacks its line break and is not a whole row, as a run leaves it when it
+/// stops while writing it (a full disk; or the row being written as the
+/// log is read).
+pub fn cut_short(text: &str) -> Option<usize> {
+    if text.is_empty() || text.ends_with('\n') {
+        return None;
+    }
+    let n = text.lines().count();
+    let last = text.lines().last()?;
+    (n > 1 && row(last).is_none()).then_some(n)
+}
+
+/// One row of the log, if `line` is one: five comma-separated finite
+/// numbers, the last (the validation loss) possibly empty.
+fn row(line: &str) -> Option<Row> {
+    let f: Vec<&str> = line.trim().split(',').collect();
+    if f.len() != 5 {
+        return None;
+    }
+    let num = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+    Some(Row {
+        elapsed_s: num(f[0])?,
+        epoch: num(f[1])?,
+        chars_seen: num(f[2])?,
+        train_loss: num(f[3])?,
+        val_loss: if f[4].is_empty() {
+            None
+        } else {
+            Some(num(f[4])?)
+        },
+    })
 }
 
 /// A panel: its title, its x-axis label and the row's x value.
@@ -450,5 +472,32 @@ mod tests {
         let rows = parse(&format!("{CSV_HEADER}\n1,0.5,100,2.5,\n2,1,200,2.0,2.1\n")).unwrap();
         assert_eq!(rows[0].val_loss, None);
         assert_eq!(rows[1].val_loss, Some(2.1));
+    }
+
+    #[test]
+    fn a_last_line_cut_short_is_left_out() {
+        let whole = format!("{CSV_HEADER}\n1,0.5,100,2.5,\n2,1,200,2.0,2.1\n");
+        assert_eq!(cut_short(&whole), None);
+        // A full disk stopped the third row's write; the rows before draw.
+        let cut = format!("{whole}0.072,0.7");
+        assert_eq!(cut_short(&cut), Some(4));
+        assert_eq!(parse(&cut).unwrap(), parse(&whole).unwrap());
+        // A whole last row without its line break is a row.
+        let edited = format!("{whole}3,1.5,300,1.9,");
+        assert_eq!(cut_short(&edited), None);
+        assert_eq!(parse(&edited).unwrap().len(), 3);
+        // A bad line that is not the last, or ends in a line break, is an
+        // error as before.
+        let e = parse(&format!("{whole}0.072,0.7\n")).unwrap_err();
+        assert!(e.contains("line 4"), "{e}");
+        let e = parse(&format!("{CSV_HEADER}\n1,2\n2,1,200,2.0,\n3")).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        // A cut-short header or a lone cut row is still no log to draw.
+        assert!(parse(&CSV_HEADER[..9]).is_err());
+        assert!(
+            parse(&format!("{CSV_HEADER}\n1,0.5"))
+                .unwrap_err()
+                .contains("no rows")
+        );
     }
 }

@@ -535,6 +535,20 @@ fn plot_draws_the_log_as_svg() {
     assert_eq!(svg.matches("<polyline").count(), 4, "{svg}");
     assert!(svg.contains("validation loss") && svg.contains("characters trained"));
     assert_eq!(svg.matches('<').count(), svg.matches('>').count());
+    // A last row cut short (a full disk stopped the run's write) is left
+    // out, with a warning: the same drawing.
+    let cut = dir.path().join("cut.csv");
+    let mut rows = std::fs::read(&log).unwrap();
+    rows.extend_from_slice(b"0.072,0.7");
+    std::fs::write(&cut, rows).unwrap();
+    let cut_svg = dir.path().join("cut.svg");
+    let o = ok(bin().arg("plot").arg(&cut).arg("-o").arg(&cut_svg));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("is cut short (the run stopped while writing it"),
+        "{o:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&cut_svg).unwrap(), svg);
     // Its own drawing plot replaces; another SVG drawing only with --force.
     ok(bin().arg("plot").arg(&log).arg("-o").arg(&svg_path));
     let theirs = dir.path().join("theirs.svg");

@@ -233,6 +233,86 @@ fn outputs_never_destroy_inputs() {
     );
 }
 
+/// A standard stream that the shell opened on a file the command reads
+/// (`sample m >> m`, `train c.txt 2>> c.txt`) is refused, exit 2, before
+/// anything is written to it: the error goes to the other stream, or
+/// nowhere when both are inputs.
+#[test]
+fn standard_streams_into_an_input_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 20_000);
+    let model = small_model(d, &text, "m.safetensors", "1");
+    let log = d.join("l.csv");
+    std::fs::write(
+        &log,
+        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
+    )
+    .unwrap();
+    let before: Vec<Vec<u8>> = [&text, &model, &log]
+        .map(|p| std::fs::read(p).unwrap())
+        .into();
+    let append = |p: &Path| std::fs::OpenOptions::new().append(true).open(p).unwrap();
+    let run = |cmd: &mut Command, code: i32| {
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{cmd:?}: {}", stderr(&o));
+        o
+    };
+    let train = || {
+        let mut c = bin();
+        c.current_dir(d)
+            .args(["train", "c.txt", "-o", "n.safetensors", "--hidden", "8"])
+            .args(["--epochs", "1"]);
+        c
+    };
+    let o = run(bin().arg("sample").arg(&model).stdout(append(&model)), 2);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: standard output is the model read ({}): writing to it would destroy it; send standard output elsewhere\n",
+            model.display()
+        )
+    );
+    let o = run(train().stdout(append(&text)), 2);
+    assert!(stderr(&o).contains("standard output is the corpus (c.txt)"));
+    let o = run(train().stderr(append(&text)), 2);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "error: standard error is the corpus (c.txt): writing to it would destroy it; send standard error elsewhere\n"
+    );
+    let both = append(&text);
+    run(
+        bin()
+            .arg("eval")
+            .args([&model, &text])
+            .stdout(both.try_clone().unwrap())
+            .stderr(both),
+        2,
+    );
+    let o = run(
+        bin()
+            .args(["bench", "--seconds", "0.1", "--corpus"])
+            .arg(&text)
+            .stdout(append(&text)),
+        2,
+    );
+    assert!(stderr(&o).contains("standard output is the corpus"));
+    let o = run(
+        bin()
+            .arg("plot")
+            .arg(&log)
+            .args(["-o", "-"])
+            .stdout(append(&log)),
+        2,
+    );
+    assert!(stderr(&o).contains("standard output is the log read"));
+    let after: Vec<Vec<u8>> = [&text, &model, &log]
+        .map(|p| std::fs::read(p).unwrap())
+        .into();
+    assert!(before == after, "an input was written to");
+    assert!(!d.join("n.safetensors").exists());
+}
+
 #[test]
 fn an_existing_model_is_kept_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
@@ -523,6 +603,16 @@ fn bad_command_lines_exit_2_with_the_option_value_and_range() {
         2,
         "--hidden must be between 1 and 16384, not 16385",
     );
+    // `-` is no file name to write a model or a log to (`plot -o -` is
+    // standard output).
+    for option in ["-o", "--log"] {
+        fails(
+            bin().current_dir(d).args(["train", "c.txt", option, "-"]),
+            2,
+            &format!("{option} - : this output is written to a file, not to standard output"),
+        );
+    }
+    assert!(!d.join("-").exists());
     fails(
         &mut train(&["--epochs", "1000000001"]),
         2,
@@ -825,6 +915,16 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
         std::fs::rename(&tmp, at).unwrap();
     };
     put(b"my notes", &out);
+    // The rows written before the log's name is taken are not lost.
+    let started = Instant::now();
+    let before = loop {
+        let rows = std::fs::read_to_string(&log).unwrap_or_default();
+        if rows.lines().count() >= 3 || started.elapsed() > Duration::from_secs(60) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(before.lines().count() >= 3, "{before}");
     let other = std::fs::read(&text).unwrap();
     put(&other, &log);
     lines.for_each(drop);
@@ -844,11 +944,66 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
             .checkpoint
             .is_some()
     );
-    // The log goes on beside the file put at its name.
+    // The log goes on beside the file put at its name, from its first row.
     assert_eq!(std::fs::read(&log).unwrap(), other);
-    assert!(err.contains("the log goes on in"), "{err}");
-    let rows = std::fs::read_to_string(dir.path().join("l.1.csv")).unwrap();
-    assert!(rows.starts_with(rnn_fast::plot::CSV_HEADER) && rows.lines().count() > 1);
+    let beside = dir.path().join("l.1.csv");
+    assert!(
+        err.contains(&format!(
+            "--log {}: its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}, and goes on there",
+            log.display(),
+            beside.display()
+        )),
+        "{err}"
+    );
+    let rows = std::fs::read_to_string(&beside).unwrap();
+    assert!(rows.starts_with(&before), "{rows}");
+    assert!(rows.lines().count() > before.lines().count(), "{rows}");
+}
+
+/// A model at `-o` written over in place during the run (`cat other >
+/// model` keeps the inode) is not replaced either: the run is saved beside.
+#[test]
+fn a_model_written_over_in_place_during_the_run_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), "c.txt", 200_000);
+    let out = dir.path().join("m.safetensors");
+    let (child, lines) = common::start_training(
+        bin()
+            .args(["train", "--hidden", "16", "--sample-len", "0"])
+            .args(["--epochs", "1000", "--max-seconds", "2"])
+            .args(["--checkpoint-every", "0.05", "-o"])
+            .arg(&out)
+            .arg(&text),
+    );
+    let started = Instant::now();
+    while !out.exists() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let id = rnn_fast::files::file_id(&out).expect("a first checkpoint");
+    // The same length as a checkpoint, so only the time tells it apart.
+    let notes = vec![b'n'; std::fs::metadata(&out).unwrap().len() as usize];
+    std::fs::write(&out, &notes).unwrap();
+    lines.for_each(drop);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        rnn_fast::files::file_id(&out),
+        Some(id),
+        "not written over in place"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), notes);
+    let beside = dir.path().join("m.1.safetensors");
+    assert!(
+        err.contains("another file was put there during the run (or the file was written over)"),
+        "{err}"
+    );
+    assert!(
+        rnn_fast::checkpoint::load(&beside)
+            .unwrap()
+            .checkpoint
+            .is_some()
+    );
 }
 
 #[test]

@@ -28,10 +28,6 @@ impl CsvLog {
         path: &Path,
         resumed_chars: Option<usize>,
     ) -> Result<(CsvLog, f64, Option<MovedLines>)> {
-        let write_err = |source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        };
         let (old, moved) = match resumed_chars {
             Some(chars) => rows_before(&std::fs::read_to_string(path).unwrap_or_default(), chars),
             None => Default::default(),
@@ -52,35 +48,58 @@ impl CsvLog {
             .ok()
             .and_then(|rows| rows.last().map(|r| r.elapsed_s))
             .unwrap_or(0.0);
-        let append = resumed_chars.is_some();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(append)
-            .write(true)
-            .truncate(!append)
-            .open(path)
-            .map_err(write_err)?;
-        let mut log = CsvLog {
-            path: path.to_path_buf(),
-            file: std::io::BufWriter::new(file),
-        };
+        let mut log = CsvLog::on(path, resumed_chars.is_some())?;
         if !existing {
             log.line(format_args!("{}", plot::CSV_HEADER))?;
         }
         Ok((log, last_elapsed, moved))
     }
 
+    /// The log writing `path`: appending to it, or from empty. Readable
+    /// too: a log whose name is taken during the run is copied from this
+    /// handle (see [`CsvLog::row`]).
+    fn on(path: &Path, append: bool) -> Result<CsvLog> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .read(true)
+            .write(true)
+            .truncate(!append)
+            .open(path)
+            .map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(CsvLog {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
     /// Appends the report `r`. Where the log's name no longer holds the
-    /// file this log writes (another file was put there during the run),
-    /// that file is left as it is, and the log goes on in a new file beside
-    /// it, whose name is returned (once).
-    pub fn row(&mut self, r: &Report) -> Result<Option<PathBuf>> {
+    /// file this log writes (another file was put there during the run, or
+    /// it was removed), that name is left as it is, and the log goes on in a
+    /// new file beside it that starts with every line written so far (read
+    /// back from the open file, which outlives its name). Returns, once,
+    /// the name given up and the new file.
+    pub fn row(&mut self, r: &Report) -> Result<Option<(PathBuf, PathBuf)>> {
         let ours = files::open_file_id(self.file.get_ref());
         let moved = if ours.is_some() && files::file_id(&self.path) != ours {
             let beside = files::beside(&self.path);
-            let (log, _, _) = CsvLog::open(&beside, None)?;
-            *self = log;
-            Some(beside)
+            let mut written = Vec::new();
+            {
+                use std::io::{Read, Seek};
+                let mut file = self.file.get_ref();
+                file.rewind()
+                    .and_then(|()| file.read_to_end(&mut written))
+                    .map_err(|source| Error::Write {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+            }
+            files::write_atomic(&beside, &written)?;
+            let given_up = std::mem::replace(self, CsvLog::on(&beside, true)?);
+            Some((given_up.path, beside))
         } else {
             None
         };

@@ -47,9 +47,10 @@ pub struct TrainObserver {
     /// Whether the run resumes the checkpoint at `output` (in place).
     pub resumed_in_place: bool,
     /// The paths the run writes again and again (`output`, the `.best`
-    /// model), each with the identity of the file it last wrote there, or
-    /// found there when the checks at the start let it replace it.
-    pub owned: Vec<(PathBuf, Option<rnn_fast::files::FileId>)>,
+    /// model), each with the version (identity, length, time) of the file
+    /// it last wrote there, or found there when the checks at the start let
+    /// it replace it.
+    pub owned: Vec<(PathBuf, Option<rnn_fast::files::FileVersion>)>,
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
     /// Best validation loss (of this run and those it resumes) and best
@@ -59,7 +60,8 @@ pub struct TrainObserver {
     pub warned: bool,
     pub vocab_len: usize,
     /// The `--log` file that could not be written, and why (the log stops;
-    /// training goes on).
+    /// training goes on), or whose name was taken during the run (the log
+    /// goes on beside it).
     pub log_failure: Option<Error>,
     /// The last periodic checkpoint that could not be written, and why
     /// (training goes on; the file on disk is the checkpoint before).
@@ -79,27 +81,35 @@ impl TrainObserver {
     /// A path the run owns (see [`TrainObserver::owned`]) is replaced only
     /// while it holds what the run last wrote there (or found there at the
     /// start): a file put there during the run (notes, another model, a
-    /// link to the model fine-tuned) is left as it is.
+    /// link to the model fine-tuned), or written over in place, is left as
+    /// it is.
     pub fn save(&mut self, trainer: &Trainer, path: &Path, chars_seen: usize) -> Result<()> {
         let owned = self.owned.iter().position(|(p, _)| p == path);
-        let now = rnn_fast::files::file_id(path);
-        if let Some(i) = owned
-            && now.is_some()
-            && now != self.owned[i].1
-        {
-            return Err(Error::Write {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(
-                    "another file was put there during the run, and it is not replaced",
-                ),
-            });
-        }
-        let ck = self.checkpoint(trainer, chars_seen, path)?;
-        rnn_fast::files::write_atomic_with(path, |file| {
-            checkpoint::write_file(file, trainer.model(), Some(&ck))
+        let last = owned.map(|i| self.owned[i].1);
+        // Asked again just before the rename, so that a file put there
+        // while the checkpoint is written is kept too.
+        let kept = || match last {
+            Some(last)
+                if rnn_fast::files::file_version(path).is_some_and(|now| Some(now) != last) =>
+            {
+                Err(std::io::Error::other(
+                    "another file was put there during the run (or the file was written over), and it is not replaced",
+                ))
+            }
+            _ => Ok(()),
+        };
+        kept().map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
         })?;
+        let ck = self.checkpoint(trainer, chars_seen, path)?;
+        rnn_fast::files::write_atomic_unless(
+            path,
+            |file| checkpoint::write_file(file, trainer.model(), Some(&ck)),
+            kept,
+        )?;
         if let Some(i) = owned {
-            self.owned[i].1 = rnn_fast::files::file_id(path);
+            self.owned[i].1 = rnn_fast::files::file_version(path);
         }
         Ok(())
     }
@@ -198,11 +208,17 @@ impl TrainObserver {
                     .saturating_sub(self.start.elapsed)
                     .as_secs_f64()
                     .max(1e-9);
+            // No loss before the first report (NaN there read as a
+            // diverged run).
+            let loss = if self.last_train.is_nan() {
+                String::new()
+            } else {
+                format!("  loss {:.3}", self.last_train)
+            };
             format!(
-                "epoch {:.2}  {:.0}k chars/s  loss {:.3}{}",
+                "epoch {:.2}  {:.0}k chars/s{loss}{}",
                 p.chars_seen as f64 / epoch_chars,
                 rate / 1e3,
-                self.last_train,
                 if self.best_val.is_finite() {
                     format!("  best val {:.3}", self.best_val)
                 } else {
@@ -260,10 +276,22 @@ impl Observer for TrainObserver {
                 self.log = None;
                 self.log_failure = Some(e);
             }
-            Some(Ok(Some(beside))) => self.out.warn(&format!(
-                "warning: the --log's name no longer holds this run's log (another file was put there, or it was removed): the log goes on in {}",
-                beside.display()
-            )),
+            Some(Ok(Some((asked, beside)))) => {
+                let moved = format!(
+                    "its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}",
+                    beside.display()
+                );
+                self.out.warn(&format!(
+                    "warning: --log {}: {moved}, and goes on there",
+                    asked.display()
+                ));
+                // The log is not where it was asked for: said again at the
+                // end, with exit status 1, as for `-o`.
+                self.log_failure.get_or_insert(Error::Write {
+                    path: asked,
+                    source: std::io::Error::other(moved),
+                });
+            }
             _ => {}
         }
         self.judge_divergence(r.train_loss, r.chars_seen)?;

@@ -22,6 +22,13 @@ pub struct Input<'a> {
 /// Refuses `out` (named by `option`) when it is not a regular file or when
 /// it is one of `inputs`.
 pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()> {
+    // `-` is standard output to other tools (and to `plot -o`): a model
+    // or log is not written there, nor to a file of that name unasked.
+    if out.as_os_str() == "-" {
+        return Err(Error::Usage(format!(
+            "{option} - : this output is written to a file, not to standard output; name a file (./- for a file named -)"
+        )));
+    }
     if out.file_name().is_none() || out.as_os_str().to_string_lossy().ends_with('/') {
         return Err(Error::Usage(format!(
             "{option} {:?} names no file: give a file name",
@@ -58,6 +65,42 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// Refuses a standard output or error that is one of `inputs` (`rnn-fast
+/// sample m.safetensors >> m.safetensors`: the shell opened the model for
+/// the text to be appended), as `cat` refuses its input as its output. Where
+/// standard error is one, the error is said on standard output.
+pub fn check_streams(inputs: &[Input<'_>]) -> Result<()> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout().as_fd().try_clone_to_owned();
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned();
+    let read_by = |fd: std::io::Result<std::os::fd::OwnedFd>| {
+        use std::os::unix::fs::MetadataExt;
+        let id = files::open_file_id(&std::fs::File::from(fd.ok()?))?;
+        let is_stream = |m: std::fs::Metadata| m.is_file() && (m.dev(), m.ino()) == id;
+        inputs
+            .iter()
+            .find(|i| std::fs::metadata(i.path).is_ok_and(is_stream))
+    };
+    let said = |name: &str, input: &Input| {
+        format!(
+            "{name} is the {} ({}): writing to it would destroy it; send {name} elsewhere",
+            input.what,
+            input.path.display()
+        )
+    };
+    let (out, err) = (read_by(stdout), read_by(stderr));
+    if let Some(input) = err {
+        return Err(Error::StderrIsInput {
+            message: said("standard error", input),
+            say_on_stdout: out.is_none(),
+        });
+    }
+    match out {
+        Some(input) => Err(Error::Usage(said("standard output", input))),
+        None => Ok(()),
+    }
 }
 
 /// The option a user changes to move an output named by `option`: itself,

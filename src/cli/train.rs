@@ -265,8 +265,8 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         owned: [output.path.clone(), best_path(&output.path)]
             .into_iter()
             .map(|p| {
-                let id = files::file_id(&p);
-                (p, id)
+                let version = files::file_version(&p);
+                (p, version)
             })
             .collect(),
         samples,
@@ -331,6 +331,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
             path: r,
         });
     }
+    outputs::check_streams(&inputs)?;
     let best = best_path(&args.output);
     if keep_best {
         check_output("the best model (beside -o)", &best, &inputs)?;
