@@ -12,11 +12,11 @@ pub enum Error {
     /// that cannot go together. The message names the option.
     #[error("{0}")]
     Usage(String),
-    /// Standard error is a file the command reads (`2>> corpus.txt`): the
-    /// message goes to standard output instead where that is not one of
-    /// them too (`say_on_stdout`), else nowhere; the exit status is 2.
+    /// Standard error is a file the command line names (`2>> corpus.txt`):
+    /// the message goes to standard output instead where that is not one
+    /// of them too (`say_on_stdout`), else nowhere; the exit status is 2.
     #[error("{message}")]
-    StderrIsInput {
+    StderrIsNamedFile {
         message: String,
         say_on_stdout: bool,
     },
@@ -96,7 +96,7 @@ impl Error {
     /// 128 + signal for an interruption, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::ResumeMismatch { .. } | Error::StderrIsInput { .. } => {
+            Error::Usage(_) | Error::ResumeMismatch { .. } | Error::StderrIsNamedFile { .. } => {
                 EXIT_USAGE
             }
             Error::Interrupted { code, .. } => *code,

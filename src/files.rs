@@ -72,18 +72,20 @@ pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    write_atomic_unless(path, write, || Ok(()))
+    write_atomic_unless(path, write, || Ok(())).map(drop)
 }
 
 /// [`write_atomic_with`], where `refuse` is asked just before the rename
 /// (after the writing and the fsync, so microseconds before) whether
 /// `path` may still be replaced: its error keeps the old file and is the
-/// write's error.
+/// write's error. Returns the version of the file written, taken before
+/// the rename (which keeps it), so that a write at `path` after the rename
+/// is not taken for this one.
 pub fn write_atomic_unless(
     path: &Path,
     write: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
     refuse: impl FnOnce() -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<FileVersion> {
     let write_err = |source| Error::Write {
         path: path.to_path_buf(),
         source: without_temp_path(source),
@@ -118,12 +120,13 @@ pub fn write_atomic_unless(
     }
     tmp.as_file().sync_all().map_err(write_err)?;
     refuse().map_err(write_err)?;
+    let written = tmp.as_file().metadata().map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
     // Make the rename itself durable (best effort where directories cannot be opened).
     if let Ok(d) = std::fs::File::open(dir) {
         d.sync_all().map_err(write_err)?;
     }
-    Ok(())
+    Ok(version(&written))
 }
 
 /// Writes to a new file in `dir` what `write` writes to it, under a name no
@@ -207,9 +210,18 @@ pub type FileVersion = (FileId, u64, i64, i64);
 /// The version of what `path` names itself (a link not followed), if
 /// anything.
 pub fn file_version(path: &Path) -> Option<FileVersion> {
+    std::fs::symlink_metadata(path).ok().map(|m| version(&m))
+}
+
+/// The version in `m`.
+fn version(m: &std::fs::Metadata) -> FileVersion {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some((identity(&m), m.len(), m.mtime(), m.mtime_nsec()))
+    (identity(m), m.len(), m.mtime(), m.mtime_nsec())
+}
+
+/// The version of the open `file`, whatever name it has now, if any.
+pub fn open_file_version(file: &std::fs::File) -> Option<FileVersion> {
+    file.metadata().ok().map(|m| version(&m))
 }
 
 /// The identity of the open `file`, whatever name it has now, if any.

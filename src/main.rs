@@ -14,6 +14,11 @@ use rnn_fast::Error;
 use rnn_fast::error::EXIT_USAGE;
 
 fn main() -> ExitCode {
+    // First, before even a usage error could be written into it: a
+    // standard stream opened on a file the command line names.
+    if let Err(e) = cli::check_streams(std::env::args_os().skip(1)) {
+        return fail(e);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -21,22 +26,24 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(ref e @ Error::StderrIsInput { say_on_stdout, .. }) => {
+        Err(e) => fail(e),
+    }
+}
+
+/// Says `e` (on standard error, or where its kind says) and gives its exit
+/// status.
+fn fail(e: Error) -> ExitCode {
+    match e {
+        Error::StderrIsNamedFile { say_on_stdout, .. } => {
             if say_on_stdout {
                 let line = format!("error: {e}");
                 let _ = writeln!(std::io::stdout(), "{}", rnn_fast::message::one_line(&line));
             }
-            ExitCode::from(e.exit_code())
         }
-        Err(e @ Error::Interrupted { .. }) => {
-            say_error(&e.to_string());
-            ExitCode::from(e.exit_code())
-        }
-        Err(e) => {
-            say_error(&format!("error: {e}"));
-            ExitCode::from(e.exit_code())
-        }
+        Error::Interrupted { .. } => say_error(&e.to_string()),
+        _ => say_error(&format!("error: {e}")),
     }
+    ExitCode::from(e.exit_code())
 }
 
 /// Help and version are printed as asked; a bad command line is one line

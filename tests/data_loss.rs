@@ -233,12 +233,12 @@ fn outputs_never_destroy_inputs() {
     );
 }
 
-/// A standard stream that the shell opened on a file the command reads
-/// (`sample m >> m`, `train c.txt 2>> c.txt`) is refused, exit 2, before
-/// anything is written to it: the error goes to the other stream, or
-/// nowhere when both are inputs.
+/// A standard stream that the shell opened on a file the command line
+/// names (`sample m >> m`, `train c.txt 2>> c.txt`, `-o m > m`) is refused,
+/// exit 2, before anything is written to it, a usage error included: the
+/// error goes to the other stream, or nowhere when both are such files.
 #[test]
-fn standard_streams_into_an_input_are_refused() {
+fn standard_streams_into_a_named_file_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let text = words_file(d, "c.txt", 20_000);
@@ -249,13 +249,12 @@ fn standard_streams_into_an_input_are_refused() {
         format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
     )
     .unwrap();
-    let before: Vec<Vec<u8>> = [&text, &model, &log]
-        .map(|p| std::fs::read(p).unwrap())
-        .into();
+    let files = [&text, &model, &log];
+    let before: Vec<Vec<u8>> = files.map(|p| std::fs::read(p).unwrap()).into();
     let append = |p: &Path| std::fs::OpenOptions::new().append(true).open(p).unwrap();
-    let run = |cmd: &mut Command, code: i32| {
+    let run = |cmd: &mut Command| {
         let o = cmd.output().unwrap();
-        assert_eq!(o.status.code(), Some(code), "{cmd:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
         o
     };
     let train = || {
@@ -265,51 +264,54 @@ fn standard_streams_into_an_input_are_refused() {
             .args(["--epochs", "1"]);
         c
     };
-    let o = run(bin().arg("sample").arg(&model).stdout(append(&model)), 2);
-    assert_eq!(
-        stderr(&o),
+    let said = |stream: &str, path: &Path| {
         format!(
-            "error: standard output is the model read ({}): writing to it would destroy it; send standard output elsewhere\n",
-            model.display()
+            "error: {stream} is {}, a file named on the command line: writing to it would destroy it; send {stream} elsewhere\n",
+            path.display()
         )
-    );
-    let o = run(train().stdout(append(&text)), 2);
-    assert!(stderr(&o).contains("standard output is the corpus (c.txt)"));
-    let o = run(train().stderr(append(&text)), 2);
+    };
+    let o = run(bin().arg("sample").arg(&model).stdout(append(&model)));
+    assert_eq!(stderr(&o), said("standard output", &model));
+    let o = run(train().stdout(append(&text)));
+    assert_eq!(stderr(&o), said("standard output", Path::new("c.txt")));
+    // Standard error: said on standard output, before even a usage error.
+    for extra in [&[][..], &["--hidden", "0"], &["--resume", "m.safetensors"]] {
+        let o = run(train().args(extra).stderr(append(&text)));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            said("standard error", Path::new("c.txt"))
+        );
+    }
+    let o = run(train()
+        .args(["--resume", "m.safetensors"])
+        .stderr(append(&model)));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "error: standard error is the corpus (c.txt): writing to it would destroy it; send standard error elsewhere\n"
+        said("standard error", Path::new("m.safetensors"))
     );
     let both = append(&text);
-    run(
-        bin()
-            .arg("eval")
-            .args([&model, &text])
-            .stdout(both.try_clone().unwrap())
-            .stderr(both),
-        2,
-    );
-    let o = run(
-        bin()
-            .args(["bench", "--seconds", "0.1", "--corpus"])
-            .arg(&text)
-            .stdout(append(&text)),
-        2,
-    );
-    assert!(stderr(&o).contains("standard output is the corpus"));
-    let o = run(
-        bin()
-            .arg("plot")
-            .arg(&log)
-            .args(["-o", "-"])
-            .stdout(append(&log)),
-        2,
-    );
-    assert!(stderr(&o).contains("standard output is the log read"));
-    let after: Vec<Vec<u8>> = [&text, &model, &log]
-        .map(|p| std::fs::read(p).unwrap())
-        .into();
-    assert!(before == after, "an input was written to");
+    let o = run(bin()
+        .arg("eval")
+        .args([&model, &text])
+        .stdout(both.try_clone().unwrap())
+        .stderr(both));
+    assert!(o.stdout.is_empty() && o.stderr.is_empty());
+    let o = run(bin()
+        .args(["bench", "--seconds", "0.1", "--corpus"])
+        .arg(&text)
+        .stdout(append(&text)));
+    assert_eq!(stderr(&o), said("standard output", &text));
+    // An option's value after `=`, and an output.
+    let o = run(bin()
+        .arg("plot")
+        .arg(&log)
+        .args(["-o", "-"])
+        .stdout(append(&log)));
+    assert_eq!(stderr(&o), said("standard output", &log));
+    let o = run(train().arg("--log=l.csv").stdout(append(&log)));
+    assert_eq!(stderr(&o), said("standard output", Path::new("l.csv")));
+    let after: Vec<Vec<u8>> = files.map(|p| std::fs::read(p).unwrap()).into();
+    assert!(before == after, "a file named was written to");
     assert!(!d.join("n.safetensors").exists());
 }
 
@@ -949,7 +951,7 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
     let beside = dir.path().join("l.1.csv");
     assert!(
         err.contains(&format!(
-            "--log {}: its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}, and goes on there",
+            "--log {}: its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}",
             log.display(),
             beside.display()
         )),
@@ -960,17 +962,21 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
     assert!(rows.lines().count() > before.lines().count(), "{rows}");
 }
 
-/// A model at `-o` written over in place during the run (`cat other >
-/// model` keeps the inode) is not replaced either: the run is saved beside.
+/// A model at `-o` or a `--log` written over in place during the run (`cat
+/// other > model` keeps the inode) is not replaced either, nor written
+/// into: the run is saved beside, the log goes on beside.
 #[test]
-fn a_model_written_over_in_place_during_the_run_is_kept() {
+fn files_written_over_in_place_during_the_run_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), "c.txt", 200_000);
     let out = dir.path().join("m.safetensors");
+    let log = dir.path().join("l.csv");
     let (child, lines) = common::start_training(
         bin()
             .args(["train", "--hidden", "16", "--sample-len", "0"])
             .args(["--epochs", "1000", "--max-seconds", "2"])
+            .args(["--eval-every", "20000", "--log"])
+            .arg(&log)
             .args(["--checkpoint-every", "0.05", "-o"])
             .arg(&out)
             .arg(&text),
@@ -979,20 +985,32 @@ fn a_model_written_over_in_place_during_the_run_is_kept() {
     while !out.exists() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let id = rnn_fast::files::file_id(&out).expect("a first checkpoint");
-    // The same length as a checkpoint, so only the time tells it apart.
-    let notes = vec![b'n'; std::fs::metadata(&out).unwrap().len() as usize];
-    std::fs::write(&out, &notes).unwrap();
+    // Written over through a handle, at the same length, with a time set
+    // apart (so that a file system's coarse clock cannot hide it); again
+    // if a checkpoint took the name in the meantime.
+    let write_over = |path: &Path| loop {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let len = file.metadata().unwrap().len() as usize;
+        let notes = vec![b'n'; len];
+        file.write_all(&notes).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1))
+            .unwrap();
+        let id = rnn_fast::files::open_file_id(&file);
+        if rnn_fast::files::file_id(path) == id {
+            break (id, notes);
+        }
+    };
+    let (model_id, model_notes) = write_over(&out);
+    let (log_id, log_notes) = write_over(&log);
     lines.for_each(drop);
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert_eq!(
-        rnn_fast::files::file_id(&out),
-        Some(id),
-        "not written over in place"
-    );
-    assert_eq!(std::fs::read(&out).unwrap(), notes);
+    assert_eq!(rnn_fast::files::file_id(&out), model_id);
+    assert_eq!(std::fs::read(&out).unwrap(), model_notes);
+    assert_eq!(rnn_fast::files::file_id(&log), log_id);
+    assert_eq!(std::fs::read(&log).unwrap(), log_notes);
     let beside = dir.path().join("m.1.safetensors");
     assert!(
         err.contains("another file was put there during the run (or the file was written over)"),
@@ -1004,6 +1022,17 @@ fn a_model_written_over_in_place_during_the_run_is_kept() {
             .checkpoint
             .is_some()
     );
+    let log_beside = dir.path().join("l.1.csv");
+    assert!(
+        err.contains(&format!(
+            "warning: --log {}: another program wrote into it during the run, and it is kept as it is: the log goes on in {}, from this report",
+            log.display(),
+            log_beside.display()
+        )),
+        "{err}"
+    );
+    let rows = std::fs::read_to_string(&log_beside).unwrap();
+    assert!(rnn_fast::plot::parse(&rows).is_ok(), "{rows}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! Floating-point results depend on the kernels' instruction set (f32x16,
 //! f32x8 with or without FMA, the scalar twins), so the hashes are recorded
 //! per kernel path (`kernel_path`). The AVX-512 build's are checked on any
-//! machine by the tests built with `--features f32x16` (CI does). On a path
+//! AVX2+FMA machine by the tests built with `--features f32x16` (CI does). On a path
 //! with no recorded hashes the test still checks that two identical runs
 //! write identical files, and says so.
 
@@ -18,8 +18,8 @@ use std::process::Command;
 use rnn_fast::kernels::{SIMD_PATH, chunk};
 
 /// What decides the rounding of the pinned runs: the arithmetic of the
-/// compiled `wide` path (the feature `f32x16` adds in the AVX-512 build's
-/// order, two halves a vector) and, unless the scalar twins run everything,
+/// compiled `wide` path (the feature `f32x16` on an AVX2+FMA build computes
+/// what the AVX-512 build does, two halves a vector) and, unless the scalar twins run everything,
 /// whether the `gemm` crate's run-time microkernel fuses its multiplies and
 /// adds. Which fused microkernel it picks (AVX2 or AVX-512) and its
 /// k-blocks (from the L1's size) do not matter here: the pinned models'
@@ -30,7 +30,14 @@ use rnn_fast::kernels::{SIMD_PATH, chunk};
 /// few KiB).
 fn kernel_path() -> String {
     let lanes = match SIMD_PATH {
-        "avx512f (f32x16)" | "f32x16 in halves (feature f32x16)" => "f32x16",
+        "avx512f (f32x16)" => "f32x16",
+        // Two halves add and fuse as one AVX-512 vector where each half is
+        // one AVX vector with FMA (`lane_sums_add_halves_against_halves`).
+        "f32x16 in halves (feature f32x16)"
+            if cfg!(all(target_feature = "avx", target_feature = "fma")) =>
+        {
+            "f32x16"
+        }
         "avx2+fma (f32x8)" => "f32x8, fma",
         "sse2 (f32x8 as two f32x4)" => "f32x8 as two f32x4",
         other => other,

@@ -15,7 +15,6 @@ use rnn_fast::shards::Shards;
 use rnn_fast::{Error, Result, bench};
 
 use super::output::say;
-use super::outputs::{Input, check_streams};
 use super::train_args;
 use super::values::{at_least_one, fraction_f32, named, seconds};
 
@@ -67,12 +66,6 @@ pub struct BenchArgs {
 
 /// Runs `rnn-fast bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(path) = &args.corpus {
-        check_streams(&[Input {
-            what: "corpus",
-            path,
-        }])?;
-    }
     let text = match &args.corpus {
         Some(path) => corpus::read_text(path)?,
         None => corpus::BUILTIN_TEXT.to_string(),

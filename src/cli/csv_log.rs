@@ -10,6 +10,9 @@ use rnn_fast::{Error, Result, files, plot};
 pub struct CsvLog {
     path: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
+    /// The open file as this log last left it (length, time): anything
+    /// else means another program wrote it.
+    last: Option<files::FileVersion>,
 }
 
 /// Lines a resumed log no longer holds, and the file beside it that does.
@@ -70,9 +73,11 @@ impl CsvLog {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let last = files::open_file_version(&file);
         Ok(CsvLog {
             path: path.to_path_buf(),
             file: std::io::BufWriter::new(file),
+            last,
         })
     }
 
@@ -80,9 +85,11 @@ impl CsvLog {
     /// file this log writes (another file was put there during the run, or
     /// it was removed), that name is left as it is, and the log goes on in a
     /// new file beside it that starts with every line written so far (read
-    /// back from the open file, which outlives its name). Returns, once,
-    /// the name given up and the new file.
-    pub fn row(&mut self, r: &Report) -> Result<Option<(PathBuf, PathBuf)>> {
+    /// back from the open file, which outlives its name). Where another
+    /// program wrote the file itself (`cat notes > run.csv`), it is left as
+    /// it is, and the log goes on beside it from this report. Returns, once
+    /// for each, the name given up and what happened, for the user.
+    pub fn row(&mut self, r: &Report) -> Result<Option<(PathBuf, String)>> {
         let ours = files::open_file_id(self.file.get_ref());
         let moved = if ours.is_some() && files::file_id(&self.path) != ours {
             let beside = files::beside(&self.path);
@@ -99,7 +106,24 @@ impl CsvLog {
             }
             files::write_atomic(&beside, &written)?;
             let given_up = std::mem::replace(self, CsvLog::on(&beside, true)?);
-            Some((given_up.path, beside))
+            Some((
+                given_up.path,
+                format!(
+                    "its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}",
+                    beside.display()
+                ),
+            ))
+        } else if files::open_file_version(self.file.get_ref()) != self.last {
+            let beside = files::beside(&self.path);
+            let (log, _, _) = CsvLog::open(&beside, None)?;
+            let given_up = std::mem::replace(self, log);
+            Some((
+                given_up.path,
+                format!(
+                    "another program wrote into it during the run, and it is kept as it is: the log goes on in {}, from this report",
+                    beside.display()
+                ),
+            ))
         } else {
             None
         };
@@ -123,7 +147,9 @@ impl CsvLog {
             .map_err(|source| Error::Write {
                 path: self.path.clone(),
                 source,
-            })
+            })?;
+        self.last = files::open_file_version(self.file.get_ref());
+        Ok(())
     }
 }
 

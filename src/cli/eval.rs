@@ -10,7 +10,6 @@ use rnn_fast::message::counted;
 use rnn_fast::{Result, checkpoint, eval};
 
 use super::output::say;
-use super::outputs::{Input, check_streams};
 use super::values::{at_least_one, positive_f32};
 
 #[derive(Debug, Args)]
@@ -51,16 +50,6 @@ impl EvalArgs {
 
 /// Runs `rnn-fast eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
-    check_streams(&[
-        Input {
-            what: "model read",
-            path: &args.model,
-        },
-        Input {
-            what: "text scored",
-            path: &args.text,
-        },
-    ])?;
     let settings = args.dynamic_settings();
     if let Some(s) = &settings {
         s.validate()?;

@@ -19,6 +19,8 @@ mod values;
 use clap::{Parser, Subcommand};
 use rnn_fast::Result;
 
+pub use outputs::check_streams;
+
 /// Train character-level RNN language models (the article's tanh RNN, GRU or LSTM) on a CPU, fast, and sample text from them.
 #[derive(Debug, Parser)]
 #[command(

@@ -103,13 +103,13 @@ impl TrainObserver {
             source,
         })?;
         let ck = self.checkpoint(trainer, chars_seen, path)?;
-        rnn_fast::files::write_atomic_unless(
+        let written = rnn_fast::files::write_atomic_unless(
             path,
             |file| checkpoint::write_file(file, trainer.model(), Some(&ck)),
             kept,
         )?;
         if let Some(i) = owned {
-            self.owned[i].1 = rnn_fast::files::file_version(path);
+            self.owned[i].1 = Some(written);
         }
         Ok(())
     }
@@ -276,20 +276,19 @@ impl Observer for TrainObserver {
                 self.log = None;
                 self.log_failure = Some(e);
             }
-            Some(Ok(Some((asked, beside)))) => {
-                let moved = format!(
-                    "its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}",
-                    beside.display()
-                );
-                self.out.warn(&format!(
-                    "warning: --log {}: {moved}, and goes on there",
-                    asked.display()
-                ));
+            Some(Ok(Some((asked, what)))) => {
+                self.out
+                    .warn(&format!("warning: --log {}: {what}", asked.display()));
                 // The log is not where it was asked for: said again at the
-                // end, with exit status 1, as for `-o`.
-                self.log_failure.get_or_insert(Error::Write {
+                // end, with exit status 1, as for `-o`, naming the log the
+                // user gave (a log that moves twice is named once).
+                let asked = match self.log_failure.take() {
+                    Some(Error::Write { path, .. }) => path,
+                    _ => asked,
+                };
+                self.log_failure = Some(Error::Write {
                     path: asked,
-                    source: std::io::Error::other(moved),
+                    source: std::io::Error::other(what),
                 });
             }
             _ => {}

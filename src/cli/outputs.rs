@@ -67,38 +67,57 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
     Ok(())
 }
 
-/// Refuses a standard output or error that is one of `inputs` (`rnn-fast
-/// sample m.safetensors >> m.safetensors`: the shell opened the model for
-/// the text to be appended), as `cat` refuses its input as its output. Where
-/// standard error is one, the error is said on standard output.
-pub fn check_streams(inputs: &[Input<'_>]) -> Result<()> {
+/// Refuses a standard output or error that the shell opened on a file the
+/// command line names (`rnn-fast sample m.safetensors >> m.safetensors`,
+/// `train c.txt 2>> c.txt`, `-o m.safetensors > m.safetensors`), as `cat`
+/// refuses its input as its output: checked before anything is said, so
+/// that not even an error line is written into it. `args`: the words of
+/// the command line (an option's value is also looked for after `=` and
+/// after a short option's letter). Where standard error is such a file,
+/// the error is said on standard output.
+pub fn check_streams(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
     use std::os::fd::AsFd;
-    let stdout = std::io::stdout().as_fd().try_clone_to_owned();
-    let stderr = std::io::stderr().as_fd().try_clone_to_owned();
-    let read_by = |fd: std::io::Result<std::os::fd::OwnedFd>| {
-        use std::os::unix::fs::MetadataExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mut named = Vec::new();
+    for arg in args {
+        let bytes = arg.as_bytes();
+        let mut words = vec![bytes];
+        if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+            words.push(&bytes[eq + 1..]);
+        }
+        if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' {
+            words.push(&bytes[2..]);
+        }
+        for w in words {
+            let path = Path::new(std::ffi::OsStr::from_bytes(w));
+            if let Ok(m) = std::fs::metadata(path)
+                && m.is_file()
+            {
+                named.push((path.to_path_buf(), (m.dev(), m.ino())));
+            }
+        }
+    }
+    let find = |fd: std::io::Result<std::os::fd::OwnedFd>| {
         let id = files::open_file_id(&std::fs::File::from(fd.ok()?))?;
-        let is_stream = |m: std::fs::Metadata| m.is_file() && (m.dev(), m.ino()) == id;
-        inputs
-            .iter()
-            .find(|i| std::fs::metadata(i.path).is_ok_and(is_stream))
+        named.iter().find(|(_, n)| *n == id).map(|(p, _)| p)
     };
-    let said = |name: &str, input: &Input| {
+    let out = find(std::io::stdout().as_fd().try_clone_to_owned());
+    let err = find(std::io::stderr().as_fd().try_clone_to_owned());
+    let said = |name: &str, path: &Path| {
         format!(
-            "{name} is the {} ({}): writing to it would destroy it; send {name} elsewhere",
-            input.what,
-            input.path.display()
+            "{name} is {}, a file named on the command line: writing to it would destroy it; send {name} elsewhere",
+            path.display()
         )
     };
-    let (out, err) = (read_by(stdout), read_by(stderr));
-    if let Some(input) = err {
-        return Err(Error::StderrIsInput {
-            message: said("standard error", input),
+    if let Some(path) = err {
+        return Err(Error::StderrIsNamedFile {
+            message: said("standard error", path),
             say_on_stdout: out.is_none(),
         });
     }
     match out {
-        Some(input) => Err(Error::Usage(said("standard output", input))),
+        Some(path) => Err(Error::Usage(said("standard output", path))),
         None => Ok(()),
     }
 }

@@ -9,7 +9,7 @@ use rnn_fast::message::counted;
 use rnn_fast::{Error, Result, files, plot};
 
 use super::output::say;
-use super::outputs::{Input, check_output, check_replaces_only_plots, check_streams};
+use super::outputs::{Input, check_output, check_replaces_only_plots};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -28,10 +28,6 @@ pub struct PlotArgs {
 /// Reads the log and writes its curves to the output (atomically), or to
 /// standard output for `-o -`.
 pub fn run(mut args: PlotArgs) -> Result<()> {
-    check_streams(&[Input {
-        what: "log read",
-        path: &args.log,
-    }])?;
     if args.output.as_os_str() == "-" {
         let svg = plot::render(&read_log(&args)?);
         let mut out = std::io::stdout().lock();
@@ -67,10 +63,14 @@ fn read_log(args: &PlotArgs) -> Result<Vec<plot::Row>> {
         reason,
     })?;
     if let Some(line) = plot::cut_short(&text) {
-        let _ = writeln!(
-            std::io::stderr(),
+        let warning = format!(
             "warning: {} line {line} is cut short (the run stopped while writing it, or is writing it now): drawn without it",
             args.log.display()
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            rnn_fast::message::one_line(&warning)
         );
     }
     Ok(rows)

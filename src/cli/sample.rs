@@ -9,7 +9,6 @@ use rnn_fast::model::Model;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::{Error, Result};
 
-use super::outputs::{Input, check_streams};
 use super::values::{at_least_one, count, positive_f32, seed};
 
 #[derive(Debug, Args)]
@@ -41,10 +40,6 @@ pub struct SampleArgs {
 
 /// Runs `rnn-fast sample`.
 pub fn run(args: SampleArgs) -> Result<()> {
-    check_streams(&[Input {
-        what: "model read",
-        path: &args.model,
-    }])?;
     let model = checkpoint::load(&args.model)?.model;
     let prime = match &args.prime {
         Some(p) => Some(p.to_str().ok_or_else(|| {

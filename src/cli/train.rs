@@ -331,7 +331,6 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
             path: r,
         });
     }
-    outputs::check_streams(&inputs)?;
     let best = best_path(&args.output);
     if keep_best {
         check_output("the best model (beside -o)", &best, &inputs)?;

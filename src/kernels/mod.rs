@@ -26,9 +26,11 @@
 //! `.cargo/config.toml`); [`SIMD_PATH`] names what this build uses. The
 //! cargo feature `scalar-kernels` makes the engine run the scalar twins
 //! instead (CI tests it; `bench` with it measures what the SIMD kernels gain).
-//! The feature `f32x16` makes an AVX2 (or older) build run the AVX-512
-//! build's kernels, panels and padding on `f32x16` in two halves, so that
-//! CI tests that path on any x86-64 machine (slower: not for use).
+//! The feature `f32x16` makes a build without AVX-512 run the AVX-512
+//! build's kernels, panels and padding on `f32x16` in two halves; on an
+//! AVX2+FMA build (any x86-64 server of the last decade, built for itself)
+//! its results are the AVX-512 build's bit for bit, so that CI tests that
+//! path there (slower: not for use).
 
 pub mod aligned;
 pub mod chunk;

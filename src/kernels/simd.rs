@@ -223,9 +223,10 @@ impl_lane!(f32x16, i32x16, 16, reduce_add_x16);
 /// The sum of an f32x16's lanes as a tree of halves: `(lo + hi)` lane by
 /// lane, then f32x8's sum (also halves against halves where the build has
 /// AVX). On AVX-512 that is the order `_mm512_reduce_add_ps` adds in, and
-/// it is the same order where f32x16 is two f32x8 halves, so the feature
-/// `f32x16` reproduces the AVX-512 build's results bit for bit (`wide`'s
-/// own sum there is `lo.sum() + hi.sum()`, another order).
+/// it is the same order where f32x16 is two AVX f32x8 halves, so the
+/// feature `f32x16` on an AVX2+FMA build reproduces the AVX-512 build's
+/// results bit for bit (`wide`'s own sum there is `lo.sum() + hi.sum()`,
+/// another order).
 #[inline(always)]
 fn reduce_add_x16(v: f32x16) -> f32 {
     let a = v.as_array();
