@@ -882,37 +882,67 @@ fn new_outputs_take_the_umask() {
     }
 }
 
-/// A file put at `-o` (or `--log`) while the run trains is not replaced:
-/// the checkpoints are skipped with a warning and the run is saved beside
-/// it (the log goes on beside it).
-#[test]
-fn a_file_put_at_the_output_during_the_run_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), "c.txt", 200_000);
-    let out = dir.path().join("m.safetensors");
-    let log = dir.path().join("l.csv");
+/// A run in `dir` on a words text, saving `m.safetensors` every 0.05 s and
+/// logging to `l.csv` for 2 s, under way: the run, its standard output
+/// still to read, the model's path and the log's.
+fn a_run_saving_often(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    impl Iterator<Item = std::io::Result<String>>,
+    PathBuf,
+    PathBuf,
+) {
+    let text = words_file(dir, "c.txt", 200_000);
+    let out = dir.join("m.safetensors");
+    let log = dir.join("l.csv");
     let (child, lines) = common::start_training(
         bin()
-            .args([
-                "train",
-                "--hidden",
-                "16",
-                "--sample-len",
-                "0",
-                "--epochs",
-                "1000",
-            ])
-            .args(["--max-seconds", "2", "--eval-every", "20000"])
-            .args(["--checkpoint-every", "0.05", "--log"])
+            .args(["train", "--hidden", "16", "--sample-len", "0"])
+            .args(["--epochs", "1000", "--max-seconds", "2"])
+            .args(["--eval-every", "20000", "--log"])
             .arg(&log)
-            .arg("-o")
+            .args(["--checkpoint-every", "0.05", "-o"])
             .arg(&out)
             .arg(&text),
     );
+    (child, lines, out, log)
+}
+
+/// Waits for `child` to end, and checks that it kept the file at `-o` and
+/// saved the run beside it (`m.1.safetensors`), saying so, exit 1; returns
+/// its standard error.
+fn saved_beside(child: std::process::Child, dir: &Path, why: &str) -> String {
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let beside = dir.join("m.1.safetensors");
+    assert!(err.contains(why), "{err}");
+    assert!(
+        err.contains(&format!("the run is saved in {} instead", beside.display())),
+        "{err}"
+    );
+    assert!(
+        rnn_fast::checkpoint::load(&beside)
+            .unwrap()
+            .checkpoint
+            .is_some()
+    );
+    err
+}
+
+/// A file put at `-o` (or `--log`) while the run trains is not replaced:
+/// the checkpoints are skipped with a warning and the run is saved beside
+/// it (the log goes on beside it, from its first row).
+#[test]
+fn a_file_put_at_the_output_during_the_run_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, lines, out, log) = a_run_saving_often(d);
     // Put in place by a rename, as an editor saves: notes at the model's
     // name, a text at the log's.
     let put = |content: &[u8], at: &Path| {
-        let tmp = dir.path().join("put.tmp");
+        let tmp = d.join("put.tmp");
         std::fs::write(&tmp, content).unwrap();
         std::fs::rename(&tmp, at).unwrap();
     };
@@ -927,28 +957,13 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
         std::thread::sleep(Duration::from_millis(5));
     };
     assert!(before.lines().count() >= 3, "{before}");
-    let other = std::fs::read(&text).unwrap();
+    let other = std::fs::read(d.join("c.txt")).unwrap();
     put(&other, &log);
     lines.for_each(drop);
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = saved_beside(child, d, "was put there during the run");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "my notes");
-    let beside = dir.path().join("m.1.safetensors");
-    assert!(err.contains("was put there during the run"), "{err}");
-    assert!(
-        err.contains(&format!("the run is saved in {} instead", beside.display())),
-        "{err}"
-    );
-    assert!(
-        rnn_fast::checkpoint::load(&beside)
-            .unwrap()
-            .checkpoint
-            .is_some()
-    );
-    // The log goes on beside the file put at its name, from its first row.
     assert_eq!(std::fs::read(&log).unwrap(), other);
-    let beside = dir.path().join("l.1.csv");
+    let beside = d.join("l.1.csv");
     assert!(
         err.contains(&format!(
             "--log {}: its name no longer holds this run's log (another file was put there, or it was removed): the whole log is in {}",
@@ -968,19 +983,8 @@ fn a_file_put_at_the_output_during_the_run_is_kept() {
 #[test]
 fn files_written_over_in_place_during_the_run_are_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), "c.txt", 200_000);
-    let out = dir.path().join("m.safetensors");
-    let log = dir.path().join("l.csv");
-    let (child, lines) = common::start_training(
-        bin()
-            .args(["train", "--hidden", "16", "--sample-len", "0"])
-            .args(["--epochs", "1000", "--max-seconds", "2"])
-            .args(["--eval-every", "20000", "--log"])
-            .arg(&log)
-            .args(["--checkpoint-every", "0.05", "-o"])
-            .arg(&out)
-            .arg(&text),
-    );
+    let d = dir.path();
+    let (child, lines, out, log) = a_run_saving_often(d);
     let started = Instant::now();
     while !out.exists() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
@@ -1004,25 +1008,16 @@ fn files_written_over_in_place_during_the_run_are_kept() {
     let (model_id, model_notes) = write_over(&out);
     let (log_id, log_notes) = write_over(&log);
     lines.for_each(drop);
-    let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = saved_beside(
+        child,
+        d,
+        "another file was put there during the run (or the file was written over)",
+    );
     assert_eq!(rnn_fast::files::file_id(&out), model_id);
     assert_eq!(std::fs::read(&out).unwrap(), model_notes);
     assert_eq!(rnn_fast::files::file_id(&log), log_id);
     assert_eq!(std::fs::read(&log).unwrap(), log_notes);
-    let beside = dir.path().join("m.1.safetensors");
-    assert!(
-        err.contains("another file was put there during the run (or the file was written over)"),
-        "{err}"
-    );
-    assert!(
-        rnn_fast::checkpoint::load(&beside)
-            .unwrap()
-            .checkpoint
-            .is_some()
-    );
-    let log_beside = dir.path().join("l.1.csv");
+    let log_beside = d.join("l.1.csv");
     assert!(
         err.contains(&format!(
             "warning: --log {}: another program wrote into it during the run, and it is kept as it is: the log goes on in {}, from this report",
