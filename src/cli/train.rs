@@ -558,7 +558,7 @@ fn print_header(
     };
     out.line(format_args!(
         "training on {}: {} characters{held_out}, {} distinct",
-        run.corpus,
+        rnn_fast::message::one_line(&run.corpus),
         corpus.len() + val.len(),
         corpus.vocab.len()
     ));
