@@ -27,18 +27,14 @@ pub struct Row {
 /// Parses a log; the error says which line is wrong. A last line cut short
 /// ([`cut_short`]) is left out.
 pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
-    let mut lines = text.lines();
+    let mut lines = without_cut_short(text).0.lines();
     if lines.next().map(str::trim) != Some(CSV_HEADER) {
         return Err(format!(
             "not a training log: the first line must be {CSV_HEADER:?} (write one with rnn-fast train --log FILE.csv)"
         ));
     }
-    let cut = cut_short(text);
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        if Some(i + 2) == cut {
-            break;
-        }
         rows.push(row(line).ok_or_else(|| {
             format!(
                 "line {}: expected 5 comma-separated numbers, got {line:?}",
@@ -57,12 +53,20 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
 /// stops while writing it (a full disk; or the row being written as the
 /// log is read).
 pub fn cut_short(text: &str) -> Option<usize> {
-    if text.is_empty() || text.ends_with('\n') {
-        return None;
+    let (whole, cut) = without_cut_short(text);
+    cut.map(|_| whole.lines().count() + 1)
+}
+
+/// `text` up to a last line cut short (see [`cut_short`]), and that line.
+/// Only the last line is read: a log's lines are counted only when one is
+/// cut.
+fn without_cut_short(text: &str) -> (&str, Option<&str>) {
+    match text.rfind('\n') {
+        Some(end) if end + 1 < text.len() && row(&text[end + 1..]).is_none() => {
+            (&text[..=end], Some(&text[end + 1..]))
+        }
+        _ => (text, None),
     }
-    let n = text.lines().count();
-    let last = text.lines().last()?;
-    (n > 1 && row(last).is_none()).then_some(n)
 }
 
 /// One row of the log, if `line` is one: five comma-separated finite

@@ -6,9 +6,9 @@
 //! Floating-point results depend on the kernels' instruction set (f32x16,
 //! f32x8 with or without FMA, the scalar twins), so the hashes are recorded
 //! per kernel path (`kernel_path`). The AVX-512 build's are checked on any
-//! AVX2+FMA machine by the tests built with `--features f32x16` (CI does). On a path
-//! with no recorded hashes the test still checks that two identical runs
-//! write identical files, and says so.
+//! AVX2+FMA machine by the tests built with `--features f32x16` (CI does).
+//! On a path with no recorded hashes the test still checks that two
+//! identical runs write identical files, and says so.
 
 mod common;
 
@@ -19,9 +19,9 @@ use rnn_fast::kernels::{SIMD_PATH, chunk};
 
 /// What decides the rounding of the pinned runs: the arithmetic of the
 /// compiled `wide` path (the feature `f32x16` on an AVX2+FMA build computes
-/// what the AVX-512 build does, two halves a vector) and, unless the scalar twins run everything,
-/// whether the `gemm` crate's run-time microkernel fuses its multiplies and
-/// adds. Which fused microkernel it picks (AVX2 or AVX-512) and its
+/// what the AVX-512 build does, two halves a vector) and, unless the scalar
+/// twins run everything, whether the `gemm` crate's run-time microkernel
+/// fuses its multiplies and adds. Which fused microkernel it picks (AVX2 or AVX-512) and its
 /// k-blocks (from the L1's size) do not matter here: the pinned models'
 /// chunk products sum over k of at most 65, shorter than any k-block, in
 /// one chain (measured: a Zen 1 with AVX2 and a 32 KiB L1 writes the bytes
@@ -44,7 +44,7 @@ fn kernel_path() -> String {
     };
     if cfg!(feature = "scalar-kernels") {
         lanes.to_string()
-    } else if chunk::chunk_path().starts_with("gemm sse2") {
+    } else if chunk::chunk_isa() == "sse2" {
         format!("{lanes}; gemm unfused")
     } else {
         format!("{lanes}; gemm fused")

@@ -90,8 +90,10 @@ impl CsvLog {
     /// it is, and the log goes on beside it from this report. Returns, once
     /// for each, the name given up and what happened, for the user.
     pub fn row(&mut self, r: &Report) -> Result<Option<(PathBuf, String)>> {
-        let ours = files::open_file_id(self.file.get_ref());
-        let moved = if ours.is_some() && files::file_id(&self.path) != ours {
+        let now = files::open_file_version(self.file.get_ref());
+        let moved = if let Some((ours, ..)) = now
+            && files::file_id(&self.path) != Some(ours)
+        {
             let beside = files::beside(&self.path);
             let mut written = Vec::new();
             {
@@ -113,7 +115,7 @@ impl CsvLog {
                     beside.display()
                 ),
             ))
-        } else if files::open_file_version(self.file.get_ref()) != self.last {
+        } else if now != self.last {
             let beside = files::beside(&self.path);
             let (log, _, _) = CsvLog::open(&beside, None)?;
             let given_up = std::mem::replace(self, log);

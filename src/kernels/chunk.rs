@@ -117,19 +117,25 @@ pub fn gemm_nt_set(a: MatRef, b: MatRef, c: &mut MatMut) {
     product(m, n, k, (a, false), (b, true), c, false);
 }
 
-/// What decides the chunk products' rounding on this machine: the
-/// microkernel the crate picks and the L1 geometry its k-blocks come from.
-pub fn chunk_path() -> String {
-    let isa = if is_x86_feature_detected!("avx512f") {
+/// The instruction set of the microkernel the crate picks on this
+/// machine: `avx512f`, `avx2+fma` or `sse2` (the one without FMA).
+pub fn chunk_isa() -> &'static str {
+    if is_x86_feature_detected!("avx512f") {
         "avx512f"
     } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         "avx2+fma"
     } else {
         "sse2"
-    };
+    }
+}
+
+/// What decides the chunk products' rounding on this machine: the
+/// microkernel the crate picks and the L1 geometry its k-blocks come from.
+pub fn chunk_path() -> String {
     let l1 = &gemm_common::cache::CACHE_INFO[0];
     format!(
-        "gemm {isa}, L1d {} KiB {}-way",
+        "gemm {}, L1d {} KiB {}-way",
+        chunk_isa(),
         l1.cache_bytes / 1024,
         l1.associativity
     )
