@@ -291,6 +291,56 @@ fn one_row_dot_products_do_not_depend_on_the_row_block() {
     }
 }
 
+/// `gemm_nn`/`gemm_tn` over an A of more rows than one L2 block
+/// (`tuning::rows_per_l2_block`, from the L2 read at run time) give bit for
+/// bit what the same product gives six rows at a time (each slice within
+/// one block), on both widths, with panels and a column tail (n 53) and k
+/// past two k-blocks: each entry is one FMA chain over k in order, however
+/// the rows are blocked.
+#[test]
+fn l2_row_blocks_change_no_bit() {
+    fn check<V: Lane>() {
+        let (m, n, k) = (2 * tuning::rows_per_l2_block() + 7, 53, 2 * KC + 3);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
+        let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+        let c0 = random(m * n, &mut rng);
+        let b = MatRef::dense(&b, k, n);
+        for transposed in [false, true] {
+            let a = if transposed {
+                MatRef::dense(&a, k, m)
+            } else {
+                MatRef::dense(&a, m, k)
+            };
+            let gemm = if transposed {
+                simd::gemm_tn_v::<V>
+            } else {
+                simd::gemm_nn_v::<V>
+            };
+            let mut all = c0.clone();
+            gemm(a, b, &mut MatMut::dense(&mut all, m, n));
+            let mut sliced = c0.clone();
+            for i0 in (0..m).step_by(6) {
+                let rows = 6.min(m - i0);
+                let a_rows = if transposed {
+                    a.sub(0..k, i0..i0 + rows)
+                } else {
+                    a.sub(i0..i0 + rows, 0..k)
+                };
+                let c = &mut sliced[i0 * n..(i0 + rows) * n];
+                gemm(a_rows, b, &mut MatMut::dense(c, rows, n));
+            }
+            assert!(all != c0, "transposed {transposed}: C unchanged");
+            assert!(
+                common::same_bits(&all, &sliced),
+                "{} lanes, transposed {transposed}, m {m}: the sums depend on the L2 blocks",
+                V::N
+            );
+        }
+    }
+    check::<f32x8>();
+    check::<f32x16>();
+}
+
 /// One stream's backward product `g (1 × Hp) += dpre · W_hh` runs on W_hh's
 /// two column halves in turn, either half first (`gates::BackProduct`):
 /// the engine's `gemm_nn` (which picks f32x8 for a small B) gives one

@@ -389,6 +389,15 @@ fn row_blocks(m: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(MR, full).chain(tail.iter().copied())
 }
 
+/// The first row and the number of rows of each L2 block of A (m ≥ 2
+/// rows): blocks of equal size, multiples of [`MR`] but the last, at most
+/// [`tuning::rows_per_l2_block`] rows; one block where m fits.
+fn l2_row_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = m.div_ceil(tuning::rows_per_l2_block());
+    let rows = m.div_ceil(blocks).next_multiple_of(MR);
+    (0..m).step_by(rows).map(move |i0| (i0, rows.min(m - i0)))
+}
+
 /// `C (m × nv vectors) += A-block · B-block` for m ≥ 2 rows, the row
 /// blocks of [`row_blocks`] one after the other over the same `kc` rows of
 /// B (a panel's k-block, which stays in L1 while they pass): A, B and C as
@@ -450,16 +459,19 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
         }
     } else {
         let panel = panel_vectors(V::N);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            let mut jv = 0;
-            while jv < vectors {
-                let nv = (vectors - jv).min(panel);
-                let j0 = jv * V::N;
-                let a_k = (&a_s[k0 * step..], rs, step);
-                let b_p = (&b_s[k0 * ldb + j0..], ldb);
-                row_blocks_on::<V>(m, nv, a_k, b_p, kc, &mut c.as_mut_slice()[j0..], ldc);
-                jv += nv;
+        for (i0, rows) in l2_row_blocks(m) {
+            for k0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - k0);
+                let mut jv = 0;
+                while jv < vectors {
+                    let nv = (vectors - jv).min(panel);
+                    let j0 = jv * V::N;
+                    let a_k = (&a_s[i0 * rs + k0 * step..], rs, step);
+                    let b_p = (&b_s[k0 * ldb + j0..], ldb);
+                    let c_p = &mut c.as_mut_slice()[i0 * ldc + j0..];
+                    row_blocks_on::<V>(rows, nv, a_k, b_p, kc, c_p, ldc);
+                    jv += nv;
+                }
             }
         }
     }

@@ -60,6 +60,21 @@ pub fn one_row_back_on_panels(rows: usize, hp: usize) -> bool {
 /// characters/s; 128 is kept.
 pub const KC: usize = 128;
 
+/// Rows of A per L2 block of `gemm_nn`/`gemm_tn` (from two rows of C on):
+/// the products pass over every row of A once per panel of B, so an A of
+/// more rows than fit the L2 came from L3 or memory once per panel. Cut
+/// into blocks of at most this many rows (`mc × KC` values, a quarter of the
+/// L2 read at run time, [`cache_bytes`]; a multiple of [`MR`]), each block
+/// is read from beyond L2 once and from L2 for the other panels. The
+/// logits `Yᵀ = Why · Hᵀ` of one stream at a large vocabulary is such a
+/// product (A = `Why`, 3,440 rows at V 3,440, three panels of `Hᵀ` on
+/// f32x8). The sums are the same (each entry one FMA chain over k in
+/// order), so this changes no result.
+pub fn rows_per_l2_block() -> usize {
+    let rows = cache_bytes().1 / 4 / (KC * size_of::<f32>());
+    (rows / MR * MR).max(MR)
+}
+
 /// Column vectors of the one-row block of `gemm_nn`/`gemm_tn` (m = 1,
 /// a matrix-vector product such as the recurrence of one stream) on f32x8:
 /// 8 independent accumulators hide the FMA latency, and 8 accumulators plus
