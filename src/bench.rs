@@ -94,8 +94,17 @@ pub struct BenchReport {
     /// the L1d: see `whh_in_l1`).
     pub recurrent_bytes_per_cycle: f64,
     pub fraction_of_l2: f64,
-    /// True when Whh (4GH² bytes) fits in this CPU's L1d.
+    /// L3 read bandwidth of one core measured in this run (a buffer of four
+    /// times the L2), GB/s, the same per cycle, and the recurrence's
+    /// traffic as a fraction of it (the bound once Whh exceeds the L2: see
+    /// `whh_in_l2`).
+    pub l3_gbs: f64,
+    pub l3_bytes_per_cycle: f64,
+    pub fraction_of_l3: f64,
+    /// True when one layer's Whh (4GH² bytes) fits in this CPU's L1d.
     pub whh_in_l1: bool,
+    /// True when it fits in this CPU's L2.
+    pub whh_in_l2: bool,
     /// Mean training loss over the measured window, nats per character.
     pub loss: f64,
 }
@@ -151,11 +160,13 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
     let fpc = flops_per_char(gates, config.layers, config.hidden, v);
     let gflops = chars_per_sec * fpc / 1e9;
     let l2_gbs = peak::l2_read_gbs::<Fast>(PEAK_TIME);
+    let l3_gbs = peak::l3_read_gbs::<Fast>(PEAK_TIME);
     let clock_ghz = peak::clock_ghz(CLOCK_TIME);
     let streams = config.streams_per_pass();
     let rbpc = recurrent_bytes_per_char(gates, config.layers, config.hidden, streams);
     let recurrent_gbs = chars_per_sec * rbpc / 1e9;
     let whh_bytes = 4 * gates * config.hidden * config.hidden;
+    let (l1, l2) = kernels::tuning::cache_bytes();
     Ok(BenchReport {
         cell: config.cell,
         layers: config.layers,
@@ -193,7 +204,11 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         recurrent_bytes_per_char: rbpc,
         recurrent_bytes_per_cycle: recurrent_gbs / cores as f64 / clock_ghz,
         fraction_of_l2: recurrent_gbs / (l2_gbs * cores as f64),
-        whh_in_l1: whh_bytes <= kernels::tuning::cache_bytes().0,
+        l3_gbs,
+        l3_bytes_per_cycle: l3_gbs / clock_ghz,
+        fraction_of_l3: recurrent_gbs / (l3_gbs * cores as f64),
+        whh_in_l1: whh_bytes <= l1,
+        whh_in_l2: whh_bytes <= l2,
         loss: loss_sum / chars.max(1) as f64,
     })
 }
@@ -242,7 +257,11 @@ impl BenchReport {
             "recurrent_bytes_per_char": self.recurrent_bytes_per_char,
             "recurrent_bytes_per_cycle": self.recurrent_bytes_per_cycle,
             "fraction_of_l2": self.fraction_of_l2,
+            "l3_gbs": self.l3_gbs,
+            "l3_bytes_per_cycle": self.l3_bytes_per_cycle,
+            "fraction_of_l3": self.fraction_of_l3,
             "whh_in_l1": self.whh_in_l1,
+            "whh_in_l2": self.whh_in_l2,
             "loss": self.loss,
         })
     }
@@ -297,10 +316,12 @@ impl std::fmt::Display for BenchReport {
         )?;
         let whh = if self.whh_in_l1 {
             "Whh fits in L1d, so L2 does not bound it"
-        } else {
+        } else if self.whh_in_l2 {
             "Whh is read from L2"
+        } else {
+            "Whh exceeds the L2: see L3"
         };
-        write!(
+        writeln!(
             f,
             "recurrence reads 8GH^2/B = {:.0} bytes/char: {:.1} bytes/cycle per core; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
             self.recurrent_bytes_per_char,
@@ -309,6 +330,18 @@ impl std::fmt::Display for BenchReport {
             self.l2_bytes_per_cycle,
             self.clock_ghz,
             100.0 * self.fraction_of_l2
+        )?;
+        write!(
+            f,
+            "measured L3 read peak {:.1} GB/s per core = {:.1} bytes/cycle: {:.1}% of it ({})",
+            self.l3_gbs,
+            self.l3_bytes_per_cycle,
+            100.0 * self.fraction_of_l3,
+            if self.whh_in_l2 {
+                "Whh fits in L2, so L3 does not bound it"
+            } else {
+                "Whh is read from L3, so this bounds it"
+            }
         )
     }
 }

@@ -8,6 +8,10 @@
 //! - L2 read bandwidth: vector loads summed over a buffer half the size of
 //!   this CPU's L2 (read at run time) and several times its L1d, so every
 //!   pass comes from L2. Bytes: 4 per `f32` read.
+//! - L3 read bandwidth: the same loop over a buffer of four times
+//!   the L2, so every pass comes from L3 (or memory where the L3 is
+//!   smaller): the bound of a recurrence whose `Whh` exceeds the L2 (an
+//!   LSTM's 1 MiB at H 256 on a 512 KiB L2).
 //! - Clock: a chain of dependent 64-bit integer squarings (`x ← x²`, which
 //!   the compiler cannot fold into fewer multiplies), 3 cycles each on
 //!   every x86-64 core of the last fifteen years (Intel since Nehalem, AMD
@@ -71,11 +75,29 @@ pub fn l2_buffer_len() -> usize {
     (l2 / 2).max(4 * l1) / 4
 }
 
+/// Floats of the L3 bandwidth buffer: four times the L2.
+pub fn l3_buffer_len() -> usize {
+    4 * cache_bytes().1 / 4
+}
+
 /// Single-thread read bandwidth from L2 with vector type `V`, in GB/s
 /// (10⁹ bytes), measured for about `duration` (the best pass).
 pub fn l2_read_gbs<V: Lane>(duration: Duration) -> f64 {
+    read_gbs::<V>(l2_buffer_len(), duration)
+}
+
+/// Single-thread read bandwidth from L3 (from memory where the L3 is smaller
+/// than [`l3_buffer_len`]) with vector type `V`, in GB/s, measured for
+/// about `duration` (the best pass).
+pub fn l3_read_gbs<V: Lane>(duration: Duration) -> f64 {
+    read_gbs::<V>(l3_buffer_len(), duration)
+}
+
+/// Single-thread read bandwidth over a buffer of about `floats` values with
+/// vector type `V`, in GB/s, the best pass over about `duration`.
+fn read_gbs<V: Lane>(floats: usize, duration: Duration) -> f64 {
     let block = READ_CHAINS * V::N;
-    let len = l2_buffer_len() / block * block;
+    let len = floats / block * block;
     // Aligned as the engine's buffers are: a load never splits a cache line.
     let mut buf = aligned::zeros(len);
     for (i, x) in buf.iter_mut().enumerate() {
@@ -182,6 +204,13 @@ mod tests {
         let bytes = 4 * l2_buffer_len();
         assert!(bytes >= 4 * l1, "{bytes} bytes against L1d {l1}");
         assert!(bytes <= l2.max(4 * l1), "{bytes} bytes against L2 {l2}");
+    }
+
+    #[test]
+    fn the_l3_buffer_exceeds_l2() {
+        let bytes = 4 * l3_buffer_len();
+        assert!(bytes >= 4 * cache_bytes().1, "{bytes} bytes");
+        assert!(bytes > 4 * l2_buffer_len(), "{bytes} bytes");
     }
 
     #[test]

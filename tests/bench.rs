@@ -152,6 +152,35 @@ fn the_recurrence_traffic_is_set_against_the_l2_peak() {
     assert!((f("fraction_of_l2") - frac).abs() <= 1e-9 * frac);
     // 256 KiB of Whh is more than any L1d.
     assert_eq!(d["whh_in_l1"], false);
+    let l2 = rnn_fast::kernels::tuning::cache_bytes().1;
+    assert_eq!(d["whh_in_l2"], 4 * 256 * 256 <= l2, "L2 {l2}");
+    assert!((f("l3_bytes_per_cycle") - f("l3_gbs") / f("clock_ghz")).abs() < 1e-9);
+    let frac = f("recurrent_bytes_per_cycle") / f("l3_bytes_per_cycle");
+    assert!((f("fraction_of_l3") - frac).abs() <= 1e-9 * frac);
+    assert!(f("l3_gbs") > 0.0, "{d}");
+}
+
+/// An LSTM's Whh of H 256 (1 MiB) fits no L2 of 512 KiB or less: the
+/// report sets the recurrence against the L3 peak it then reads at.
+#[test]
+fn a_whh_past_the_l2_is_set_against_the_l3_peak() {
+    let l2 = rnn_fast::kernels::tuning::cache_bytes().1;
+    let lstm = ["--cell", "lstm", "--hidden", "256", "--streams", "1"];
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .arg("bench")
+        .args(lstm)
+        .args(["--seconds", "0.05"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let d = bench_json(&lstm);
+    assert_eq!(d["whh_in_l2"], 4 * 4 * 256 * 256 <= l2, "L2 {l2}: {d}");
+    let past = 4 * 4 * 256 * 256 > l2;
+    assert_eq!(out.contains("Whh exceeds the L2: see L3"), past, "{out}");
+    let bound = out.contains("Whh is read from L3, so this bounds it");
+    assert_eq!(bound, past, "{out}");
+    assert!(out.contains("measured L3 read peak"), "{out}");
 }
 
 /// The logits' product is named: the `gemm` crate for more than one

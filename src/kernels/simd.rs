@@ -435,9 +435,10 @@ fn row_blocks_on<V: Lane>(
 /// blocks of `row_vectors` vectors, each step of k reading one long run of
 /// a row of B. From two rows on, k is cut into blocks of [`KC`] so that a
 /// panel of B (KC rows × `panel_vectors` vectors) stays in L1 while the row
-/// blocks ([`row_blocks`]) pass over it. Every entry of C is summed over k
-/// in order by one FMA chain, so the blocking does not change a bit of the
-/// result.
+/// blocks ([`row_blocks`]) pass over it, and the rows of A into blocks
+/// that stay in L2 while the panels pass ([`l2_row_blocks`]). Every entry
+/// of C is summed over k in order by one FMA chain, so the blocking does
+/// not change a bit of the result.
 fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
     let (m, n, k) = (c.rows(), c.cols(), b.rows());
     if m == 0 || n == 0 || k == 0 {
