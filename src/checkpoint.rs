@@ -35,7 +35,7 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, TrainConfig};
+use crate::config::{DEFAULT_PATIENCE, InitKind, LrSchedule, Named, OptimizerKind, TrainConfig};
 use crate::error::{Error, Result};
 use crate::files::write_atomic_with;
 use crate::input::{MAX_HEADER_BYTES, MAX_MODEL_BYTES, read_safetensors};
@@ -524,11 +524,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         weights,
     };
     let checkpoint = match tensors.tensor("train.positions") {
-        Ok(_) => Some(Checkpoint {
-            settings: read_settings(&metadata)?,
-            run: read_run(&metadata)?,
-            state: read_state(&tensors, &layout, &metadata)?,
-        }),
+        Ok(_) => {
+            let settings = read_settings(&metadata)?;
+            let state = read_state(&tensors, &layout, &metadata, settings.optimizer)?;
+            Some(Checkpoint {
+                settings,
+                run: read_run(&metadata)?,
+                state,
+            })
+        }
         Err(_) => None,
     };
     // Every tensor is one the layout reads: a file whose metadata names
@@ -642,11 +646,13 @@ fn read_article(tensors: &SafeTensors<'_>, layout: &Layout) -> Result<AlignedVec
     Ok(buf)
 }
 
-/// The training state of a checkpoint (see [`write()`]).
+/// The training state of a checkpoint (see [`write()`]) of a run updated
+/// by `rule`.
 fn read_state(
     tensors: &SafeTensors<'_>,
     layout: &Layout,
     metadata: &HashMap<String, String>,
+    rule: OptimizerKind,
 ) -> Result<TrainState, String> {
     let pos = tensors
         .tensor("train.positions")
@@ -693,6 +699,24 @@ fn read_state(
     let (m_buf, v_buf) = optimizer.split_at_mut(layout.len());
     fill_article(m, layout, m_buf)?;
     fill_article(v, layout, v_buf)?;
+    // Adam's `v` is a mean of squares and Adagrad's `m` a sum of them (the
+    // slots a rule does not use stay zero): a negative value is damage,
+    // which would otherwise load and stop the resumed run as diverged.
+    let squares = [("opt.v.", &*v_buf), ("opt.m.", &*m_buf)];
+    let checked = if rule == OptimizerKind::Adagrad { 2 } else { 1 };
+    for (prefix, buf) in &squares[..checked] {
+        if let Some(at) = buf.iter().position(|&x| x < 0.0) {
+            let offsets = layout.offsets();
+            let (_, spec) = offsets
+                .iter()
+                .rfind(|(start, _)| *start <= at)
+                .expect("offset 0");
+            return Err(format!(
+                "tensor {prefix}{} holds a negative value ({}), where the optimizer keeps squares",
+                spec.name, buf[at]
+            ));
+        }
+    }
     Ok(TrainState {
         epoch: parse_key(metadata, "train.epoch")?,
         in_epoch: parse_key(metadata, "train.in_epoch")?,

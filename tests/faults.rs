@@ -10,6 +10,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rnn_fast::checkpoint;
+use rnn_fast::config::OptimizerKind;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
@@ -246,6 +247,59 @@ const DIVERGING: [&str; 7] = [
     "--clip",
     "inf",
 ];
+
+/// A resumed run keeps its checkpoint's settings, so its divergence says
+/// how to follow the advice to lower --lr: from the checkpoint's weights,
+/// with --init-from (a changed --lr with --resume is refused).
+#[test]
+fn a_resumed_run_that_diverges_says_how_to_change_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 20_000);
+    let ck = dir.path().join("my ck.safetensors");
+    let first = bin()
+        .args([
+            "train",
+            "--optimizer",
+            "sgd",
+            "--epochs",
+            "1",
+            "--sample-len",
+            "0",
+        ])
+        .arg("-o")
+        .arg(&ck)
+        .arg(&text)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(first.success());
+    // The checkpoint's settings edited to DIVERGING's.
+    let mut loaded = checkpoint::load(&ck).unwrap();
+    let c = loaded.checkpoint.as_mut().unwrap();
+    (c.settings.lr, c.settings.clip) = (1e38, f32::INFINITY);
+    std::fs::write(&ck, checkpoint::to_bytes(&loaded.model, Some(c))).unwrap();
+    let o = bin()
+        .args(["train", "--epochs", "2", "--sample-len", "0", "--resume"])
+        .arg(&ck)
+        .arg("-o")
+        .arg(&ck)
+        .arg(&text)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("training diverged")
+            && err.contains("lower --lr")
+            && err.contains("is kept as it was")
+            && err.ends_with(&format!(
+                "; a resumed run keeps its checkpoint's settings: to change them, train from its weights with --init-from '{}'\n",
+                ck.display()
+            )),
+        "{err}"
+    );
+}
 
 #[test]
 fn a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint() {
@@ -491,6 +545,33 @@ fn corrupt_model_files_are_errors_not_panics() {
     model.weights[3] = f32::NAN;
     let nan = checkpoint::to_bytes(&model, None);
     check(nan, "non-finite value");
+    // An optimizer's slot of squares with a negative value (Adam's `v`;
+    // Adagrad's `m`) is damage, named at load: it used to load and stop
+    // the resumed run as diverged. Adam's `m` takes either sign.
+    let ck = checkpoint::from_bytes(&good).unwrap().checkpoint.unwrap();
+    let len = loaded.model.layout.len();
+    let with_slot = |rule: OptimizerKind, at: usize, x: f32| {
+        let mut ck = ck.clone();
+        ck.settings.optimizer = rule;
+        ck.state.optimizer.iter_mut().for_each(|s| *s = s.abs());
+        ck.state.optimizer[at] = x;
+        checkpoint::to_bytes(&loaded.model, Some(&ck))
+    };
+    let offsets = loaded.model.layout.offsets();
+    let why = offsets.iter().find(|(_, t)| t.name == "Why").unwrap().0;
+    check(
+        with_slot(OptimizerKind::Adam, len + why, -1.0),
+        "tensor opt.v.Why holds a negative value (-1), where the optimizer keeps squares",
+    );
+    check(
+        with_slot(OptimizerKind::Adagrad, 0, -0.5),
+        "tensor opt.m.Wxh holds a negative value (-0.5)",
+    );
+    assert!(checkpoint::from_bytes(&with_slot(OptimizerKind::Adam, 0, -2.0)).is_ok());
+    check(
+        with_slot(OptimizerKind::Sgd, len, -2.0),
+        "tensor opt.v.Wxh holds a negative value",
+    );
     // Finite weights so large that a forward pass would overflow.
     let mut huge = loaded.model.clone();
     huge.weights

@@ -371,6 +371,28 @@ fn wrong_resumes_are_clear_errors() {
     let latin = dir.path().join("latin.txt");
     std::fs::write(&latin, "abc déjà vu").unwrap();
     fails(&["train", "--init-from", c, "-o", x], &latin, 1, "'é'");
+    // A character the vocabulary lacks gives the other text away: said as
+    // that, not only as the character (which sounded like a bad text).
+    fails(
+        &["train", "--resume", c, "-o", x],
+        &latin,
+        1,
+        "latin.txt is not the text this checkpoint was trained on (",
+    );
+    fails(&["train", "--resume", c, "-o", x], &latin, 1, "'é'");
+    // No corpus given: the built-in text was taken; the error names the
+    // text to give instead.
+    let o = bin()
+        .args(["train", "--resume", c, "-o", x])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: this checkpoint was trained on ")
+            && err.ends_with(", not the built-in text: give that file before --resume\n"),
+        "{err}"
+    );
     fails(
         &["train", "--init-from", c, "--hidden", "32", "-o", x],
         &text,

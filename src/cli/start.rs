@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rnn_fast::checkpoint::{self, Checkpoint};
 use rnn_fast::config::TrainConfig;
-use rnn_fast::corpus::Corpus;
+use rnn_fast::corpus::{BUILTIN_NAME, Corpus};
 use rnn_fast::message::counted;
 use rnn_fast::model::Model;
 use rnn_fast::{Error, Result};
@@ -70,16 +70,35 @@ pub fn resumed_settings(
     corpus_hash: u64,
 ) -> Result<TrainConfig> {
     if ck.run.corpus_hash != corpus_hash {
-        return Err(Error::Checkpoint(format!(
-            "{corpus_name} is not the text this checkpoint was trained on ({}): resume with the same corpus",
-            ck.run.corpus
-        )));
+        return Err(not_its_corpus(args, corpus_name, ck, None));
     }
     Ok(TrainConfig {
         epochs: args.epochs.unwrap_or(ck.settings.epochs),
         threads: args.threads.unwrap_or_else(rnn_fast::config::cores),
         ..ck.settings.clone()
     })
+}
+
+/// The error of resuming `ck` on `corpus_name`, a text it was not trained
+/// on (`why`: what gave it away, where more than its hash did, such as a
+/// character its vocabulary lacks). Where no corpus was given, the text
+/// was the built-in one, and the error says which text to give.
+pub fn not_its_corpus(
+    args: &TrainArgs,
+    corpus_name: &str,
+    ck: &Checkpoint,
+    why: Option<&Error>,
+) -> Error {
+    let trained_on = &ck.run.corpus;
+    if args.corpus.is_none() && trained_on != BUILTIN_NAME {
+        return Error::Checkpoint(format!(
+            "this checkpoint was trained on {trained_on}, not the built-in text: give that file before --resume"
+        ));
+    }
+    let why = why.map_or(":".to_string(), |e| format!(": {e};"));
+    Error::Checkpoint(format!(
+        "{corpus_name} is not the text this checkpoint was trained on ({trained_on}){why} resume with the same corpus"
+    ))
 }
 
 /// Refuses a resumed run with nothing left to train: `epochs` (the run's,

@@ -170,7 +170,12 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     }
     let (text, name) = read_corpus(&args)?;
     let start = Start::load(&args)?;
-    let mut corpus = start.encode(&text).map_err(|e| e.in_file(name.as_ref()))?;
+    // A text the resumed checkpoint's vocabulary cannot encode is not its
+    // corpus, whatever character gave it away.
+    let mut corpus = start.encode(&text).map_err(|e| match start.checkpoint() {
+        Some(ck) => start::not_its_corpus(&args, &name, ck, Some(&e)),
+        None => e.in_file(name.as_ref()),
+    })?;
     drop(text);
     let (mut config, mut run) = plan(&args, &start, &name, &corpus)?;
     let val = split_validation(&mut corpus, run.val_frac)?;
@@ -621,7 +626,15 @@ fn finish(
         Err(Error::Diverged(msg)) => {
             observer.out.finish();
             let kept = kept_on_disk(observer);
-            return Err(Error::Diverged(format!("{msg}{kept}")));
+            // A resumed run keeps the checkpoint's settings, --lr and the
+            // clips included: the advice is followed from its weights.
+            let from = args.resume.as_ref().map_or(String::new(), |ck| {
+                format!(
+                    "; a resumed run keeps its checkpoint's settings: to change them, train from its weights with --init-from {}",
+                    message::shell_word(ck)
+                )
+            });
+            return Err(Error::Diverged(format!("{msg}{kept}{from}")));
         }
         other => other?,
     };
