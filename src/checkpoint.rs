@@ -482,6 +482,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
         }
     }
     let vocab = Vocab::from_chars(chars).map_err(|e| format!("bad vocabulary ({e})"))?;
+    // Written for readers of the file (a Python loader); checked where present.
+    if let Some(size) = metadata.get("vocab_size")
+        && size.parse() != Ok(vocab.len())
+    {
+        return Err(format!(
+            "vocab_size in its metadata ({size:?}) disagrees with its vocabulary of {}",
+            counted(vocab.len(), "character")
+        ));
+    }
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
 
@@ -526,6 +535,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
     let checkpoint = match tensors.tensor("train.positions") {
         Ok(_) => {
             let settings = read_settings(&metadata)?;
+            if settings.hidden != h {
+                return Err(format!(
+                    "its settings' hidden ({}) disagrees with its tensors' H ({h})",
+                    settings.hidden
+                ));
+            }
             let state = read_state(&tensors, &layout, &metadata, settings.optimizer)?;
             Some(Checkpoint {
                 settings,

@@ -530,15 +530,41 @@ fn corrupt_model_files_are_errors_not_panics() {
         ),
         "format version \"2\" is not supported (this build reads \"1\")",
     );
-    // A vocabulary that does not match the tensors: one character fewer.
+    // A vocabulary that does not match the tensors: one character fewer
+    // (and the vocabulary size written beside it to match).
     let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
     let header = String::from_utf8(good[8..8 + n].to_vec()).unwrap();
-    let shorter = header.replacen("\\\"y\\\",", "", 1);
+    let size = header.split("\"vocab_size\":\"").nth(1).unwrap();
+    let size = &size[..size.find('"').unwrap()];
+    let fewer = size.parse::<usize>().unwrap() - 1;
+    let shorter = header.replacen("\\\"y\\\",", "", 1).replacen(
+        &format!("\"vocab_size\":\"{size}\""),
+        &format!("\"vocab_size\":\"{fewer}\""),
+        1,
+    );
     assert_ne!(shorter, header);
     let mut bytes = (shorter.len() as u64).to_le_bytes().to_vec();
     bytes.extend(shorter.into_bytes());
     bytes.extend(&good[8 + n..]);
     check(bytes, "expected [");
+    // Metadata that disagrees with the tensors: the settings' H (which a
+    // resumed run would train at), the written vocabulary size.
+    check(
+        edit_header(&good, "\"hidden\":\"8\"", "\"hidden\":\"9\""),
+        "its settings' hidden (9) disagrees with its tensors' H (8)",
+    );
+    let wrong = format!("{}", size.parse::<usize>().unwrap() % 9 + 1);
+    let wrong = format!("{wrong:0>width$}", width = size.len());
+    check(
+        edit_header(
+            &good,
+            &format!("\"vocab_size\":\"{size}\""),
+            &format!("\"vocab_size\":\"{wrong}\""),
+        ),
+        &format!(
+            "vocab_size in its metadata (\"{wrong}\") disagrees with its vocabulary of {size} characters"
+        ),
+    );
     // NaN weights.
     let loaded = checkpoint::from_bytes(&good).unwrap();
     let mut model = loaded.model.clone();
