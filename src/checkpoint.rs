@@ -714,23 +714,26 @@ fn read_state(
     let (m_buf, v_buf) = optimizer.split_at_mut(layout.len());
     fill_article(m, layout, m_buf)?;
     fill_article(v, layout, v_buf)?;
-    // Adam's `v` is a mean of squares and Adagrad's `m` a sum of them (the
-    // slots a rule does not use stay zero): a negative value is damage,
-    // which would otherwise load and stop the resumed run as diverged.
-    let squares = [("opt.v.", &*v_buf), ("opt.m.", &*m_buf)];
-    let checked = if rule == OptimizerKind::Adagrad { 2 } else { 1 };
-    for (prefix, buf) in &squares[..checked] {
-        if let Some(at) = buf.iter().position(|&x| x < 0.0) {
-            let offsets = layout.offsets();
-            let (_, spec) = offsets
-                .iter()
-                .rfind(|(start, _)| *start <= at)
-                .expect("offset 0");
-            return Err(format!(
-                "tensor {prefix}{} holds a negative value ({}), where the optimizer keeps squares",
-                spec.name, buf[at]
-            ));
-        }
+    // Adam's `v` is a mean of squares and Adagrad's `m` a sum of them: a
+    // negative value is damage, which would otherwise load and stop the
+    // resumed run as diverged. (The slots a rule does not use are not read.)
+    let squares = match rule {
+        OptimizerKind::Adam => Some(("opt.v.", "Adam's mean of squares", &*v_buf)),
+        OptimizerKind::Adagrad => Some(("opt.m.", "Adagrad's sum of squares", &*m_buf)),
+        OptimizerKind::Sgd => None,
+    };
+    if let Some((prefix, what, buf)) = squares
+        && let Some(at) = buf.iter().position(|&x| x < 0.0)
+    {
+        let offsets = layout.offsets();
+        let (_, spec) = offsets
+            .iter()
+            .rfind(|(start, _)| *start <= at)
+            .expect("offset 0");
+        return Err(format!(
+            "tensor {prefix}{} holds a negative value ({}), where it keeps {what}",
+            spec.name, buf[at]
+        ));
     }
     Ok(TrainState {
         epoch: parse_key(metadata, "train.epoch")?,

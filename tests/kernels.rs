@@ -24,7 +24,7 @@ type Gemm = fn(MatRef, MatRef, &mut MatMut);
 /// Rows and columns of a stored matrix.
 type Dims = (usize, usize);
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Form {
     NN,
     TN,
@@ -292,32 +292,34 @@ fn one_row_dot_products_do_not_depend_on_the_row_block() {
 }
 
 /// `gemm_nn`/`gemm_tn` over an A of more rows than one L2 block
-/// (`tuning::rows_per_l2_block`, from the L2 read at run time) give bit for
-/// bit what the same product gives six rows at a time (each slice within
-/// one block), on both widths, with panels and a column tail (n 53) and k
-/// past two k-blocks: each entry is one FMA chain over k in order, however
-/// the rows are blocked.
+/// (`tuning::rows_per_l2_block`, from the L2 read at run time: at least
+/// three blocks here) agree with the scalar twin, and give bit for bit what
+/// the same product gives six rows at a time (each slice within one
+/// block), on both widths, on padded rows (A, B and C each at a stride
+/// past its columns), with panels and a column tail (n 53) and k past two
+/// k-blocks: each entry is one FMA chain over k in order, however the rows
+/// are blocked.
 #[test]
 fn l2_row_blocks_change_no_bit() {
     fn check<V: Lane>() {
         let (m, n, k) = (2 * tuning::rows_per_l2_block() + 7, 53, 2 * KC + 3);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
-        let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
-        let c0 = random(m * n, &mut rng);
-        let b = MatRef::dense(&b, k, n);
-        for transposed in [false, true] {
-            let a = if transposed {
-                MatRef::dense(&a, k, m)
-            } else {
-                MatRef::dense(&a, m, k)
-            };
-            let gemm = if transposed {
-                simd::gemm_tn_v::<V>
-            } else {
-                simd::gemm_nn_v::<V>
-            };
+        let forms: [(Form, Gemm, Gemm); 2] = [
+            (Form::NN, simd::gemm_nn_v::<V>, scalar::gemm_nn),
+            (Form::TN, simd::gemm_tn_v::<V>, scalar::gemm_tn),
+        ];
+        for (form, fast, slow) in forms {
+            check_gemm(form, fast, slow, (m, n, k), 1, 61);
+            let transposed = matches!(form, Form::TN);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
+            let (a_rows, a_cols) = if transposed { (k, m) } else { (m, k) };
+            let (lda, ldb, ldc) = (a_cols + 5, n + 3, n + 7);
+            let a = random(a_rows * lda, &mut rng);
+            let a = MatRef::new(&a, a_rows, a_cols, lda);
+            let b = random(k * ldb, &mut rng);
+            let b = MatRef::new(&b, k, n, ldb);
+            let c0 = random(m * ldc, &mut rng);
             let mut all = c0.clone();
-            gemm(a, b, &mut MatMut::dense(&mut all, m, n));
+            fast(a, b, &mut MatMut::new(&mut all, m, n, ldc));
             let mut sliced = c0.clone();
             for i0 in (0..m).step_by(6) {
                 let rows = 6.min(m - i0);
@@ -326,13 +328,13 @@ fn l2_row_blocks_change_no_bit() {
                 } else {
                     a.sub(i0..i0 + rows, 0..k)
                 };
-                let c = &mut sliced[i0 * n..(i0 + rows) * n];
-                gemm(a_rows, b, &mut MatMut::dense(c, rows, n));
+                let c = &mut sliced[i0 * ldc..];
+                fast(a_rows, b, &mut MatMut::new(c, rows, n, ldc));
             }
-            assert!(all != c0, "transposed {transposed}: C unchanged");
+            assert!(all != c0, "{form:?}: C unchanged");
             assert!(
                 common::same_bits(&all, &sliced),
-                "{} lanes, transposed {transposed}, m {m}: the sums depend on the L2 blocks",
+                "{} lanes, {form:?}, m {m}: the sums depend on the L2 blocks",
                 V::N
             );
         }

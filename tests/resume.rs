@@ -380,18 +380,35 @@ fn wrong_resumes_are_clear_errors() {
         "latin.txt is not the text this checkpoint was trained on (",
     );
     fails(&["train", "--resume", c, "-o", x], &latin, 1, "'é'");
-    // No corpus given: the built-in text was taken; the error names the
-    // text to give instead.
+    // No corpus given: the built-in text was taken; the error gives the
+    // command with the checkpoint's text. And the other way round: a text
+    // given for a checkpoint of the built-in text.
     let o = bin()
         .args(["train", "--resume", c, "-o", x])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.starts_with("error: this checkpoint was trained on ")
-            && err.ends_with(", not the built-in text: give that file before --resume\n"),
-        "{err}"
+    assert_eq!(
+        err,
+        format!(
+            "error: this checkpoint was trained on {t}, not the built-in text: resume with: rnn-fast train {t} --resume {c} -o {x}\n",
+            t = text.display()
+        )
+    );
+    let built_in = dir.path().join("b.safetensors");
+    ok(bin()
+        .args(["train", "--epochs", "1", "--sample-len", "0", "-o"])
+        .arg(&built_in));
+    let b = built_in.to_str().unwrap();
+    fails(
+        &["train", "--resume", b, "-o", x],
+        &text,
+        1,
+        &format!(
+            "{} is not the text this checkpoint was trained on (the built-in text): resume with: rnn-fast train --resume {b} -o {x}\n",
+            text.display()
+        ),
     );
     fails(
         &["train", "--init-from", c, "--hidden", "32", "-o", x],

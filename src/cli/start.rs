@@ -7,7 +7,7 @@ use std::path::Path;
 use rnn_fast::checkpoint::{self, Checkpoint};
 use rnn_fast::config::TrainConfig;
 use rnn_fast::corpus::{BUILTIN_NAME, Corpus};
-use rnn_fast::message::counted;
+use rnn_fast::message::{counted, shell_word};
 use rnn_fast::model::Model;
 use rnn_fast::{Error, Result};
 
@@ -81,8 +81,9 @@ pub fn resumed_settings(
 
 /// The error of resuming `ck` on `corpus_name`, a text it was not trained
 /// on (`why`: what gave it away, where more than its hash did, such as a
-/// character its vocabulary lacks). Where no corpus was given, the text
-/// was the built-in one, and the error says which text to give.
+/// character its vocabulary lacks). Where no corpus was given (the text
+/// was the built-in one), or one was given for a checkpoint of the
+/// built-in text, the error gives the command that resumes it.
 pub fn not_its_corpus(
     args: &TrainArgs,
     corpus_name: &str,
@@ -90,15 +91,28 @@ pub fn not_its_corpus(
     why: Option<&Error>,
 ) -> Error {
     let trained_on = &ck.run.corpus;
-    if args.corpus.is_none() && trained_on != BUILTIN_NAME {
-        return Error::Checkpoint(format!(
-            "this checkpoint was trained on {trained_on}, not the built-in text: give that file before --resume"
-        ));
-    }
-    let why = why.map_or(":".to_string(), |e| format!(": {e};"));
-    Error::Checkpoint(format!(
-        "{corpus_name} is not the text this checkpoint was trained on ({trained_on}){why} resume with the same corpus"
-    ))
+    let built_in = trained_on == BUILTIN_NAME;
+    let command = |corpus: &str| {
+        let resume = args.resume.as_deref().map_or(String::new(), shell_word);
+        let o = shell_word(&args.output);
+        format!("resume with: rnn-fast train{corpus} --resume {resume} -o {o}")
+    };
+    Error::Checkpoint(match (&args.corpus, built_in) {
+        (None, false) => format!(
+            "this checkpoint was trained on {trained_on}, not the built-in text: {}",
+            command(&format!(" {}", shell_word(Path::new(trained_on))))
+        ),
+        (Some(_), true) => format!(
+            "{corpus_name} is not the text this checkpoint was trained on (the built-in text): {}",
+            command("")
+        ),
+        _ => {
+            let why = why.map_or(":".to_string(), |e| format!(": {e};"));
+            format!(
+                "{corpus_name} is not the text this checkpoint was trained on ({trained_on}){why} resume with the same corpus"
+            )
+        }
+    })
 }
 
 /// Refuses a resumed run with nothing left to train: `epochs` (the run's,

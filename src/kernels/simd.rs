@@ -365,7 +365,7 @@ fn block_rows<V: Lane>(
     }
 }
 
-/// The row blocks that cover `m` rows (m ≥ 2): as many of [`MR`] (6) as
+/// The row blocks that cover `m` rows (m ≥ 1): as many of [`MR`] (6) as
 /// fit, the rest as blocks of 4 and 3 where it can be (32 = 6·4 + 4 + 4,
 /// 13 = 6 + 4 + 3), else one block of what is left.
 fn row_blocks(m: usize) -> impl Iterator<Item = usize> {
@@ -389,17 +389,19 @@ fn row_blocks(m: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(MR, full).chain(tail.iter().copied())
 }
 
-/// The first row and the number of rows of each L2 block of A (m ≥ 2
-/// rows): blocks of equal size, multiples of [`MR`] but the last, at most
-/// [`tuning::rows_per_l2_block`] rows; one block where m fits.
-fn l2_row_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
-    let blocks = m.div_ceil(tuning::rows_per_l2_block());
+/// The first row and the number of rows of each L2 block of the `m` rows
+/// of A: blocks of about equal size, multiples of [`MR`] but the last
+/// (which may hold a single row), at most `most` rows (a multiple of
+/// [`MR`]: [`tuning::rows_per_l2_block`]); one block where m fits.
+fn l2_row_blocks(m: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = m.div_ceil(most);
     let rows = m.div_ceil(blocks).next_multiple_of(MR);
     (0..m).step_by(rows).map(move |i0| (i0, rows.min(m - i0)))
 }
 
-/// `C (m × nv vectors) += A-block · B-block` for m ≥ 2 rows, the row
-/// blocks of [`row_blocks`] one after the other over the same `kc` rows of
+/// `C (m × nv vectors) += A-block · B-block` for m ≥ 1 rows (a product's
+/// rows, 2 or more, or one L2 block of them), the row blocks of
+/// [`row_blocks`] one after the other over the same `kc` rows of
 /// B (a panel's k-block, which stays in L1 while they pass): A, B and C as
 /// for [`block`].
 #[inline(always)]
@@ -460,7 +462,7 @@ fn gemm_b<V: Lane, const TA: bool>(a: MatRef, b: MatRef, c: &mut MatMut) {
         }
     } else {
         let panel = panel_vectors(V::N);
-        for (i0, rows) in l2_row_blocks(m) {
+        for (i0, rows) in l2_row_blocks(m, tuning::rows_per_l2_block()) {
             for k0 in (0..k).step_by(KC) {
                 let kc = KC.min(k - k0);
                 let mut jv = 0;
@@ -1049,6 +1051,33 @@ pub fn transpose(a: MatRef, b: &mut MatMut) {
                 for (j, &x) in (j0..j1).zip(row) {
                     b.row_mut(j)[i] = x;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The L2 blocks tile the rows: each row once, in order, no block empty
+    /// or over the most, each a multiple of [`MR`] but the last, and as few
+    /// blocks as the most allows.
+    #[test]
+    fn l2_row_blocks_tile_the_rows() {
+        for most in [MR, 2 * MR, 42, 252] {
+            for m in 1..=3 * most + 13 {
+                let blocks: Vec<_> = l2_row_blocks(m, most).collect();
+                assert_eq!(blocks.len(), m.div_ceil(most), "m {m} most {most}");
+                let mut next = 0;
+                for (b, &(i0, rows)) in blocks.iter().enumerate() {
+                    assert_eq!(i0, next, "m {m} most {most}: block {b}");
+                    assert!((1..=most).contains(&rows), "m {m} most {most}: {rows}");
+                    let last = b + 1 == blocks.len();
+                    assert!(last || rows % MR == 0, "m {m} most {most}: {rows}");
+                    next += rows;
+                }
+                assert_eq!(next, m, "m {m} most {most}");
             }
         }
     }

@@ -63,8 +63,9 @@ pub const KC: usize = 128;
 /// Rows of A per L2 block of `gemm_nn`/`gemm_tn` (from two rows of C on):
 /// the products pass over every row of A once per panel of B, so an A of
 /// more rows than fit the L2 came from L3 or memory once per panel. Cut
-/// into blocks of at most this many rows (`mc × KC` values, a quarter of the
-/// L2 read at run time, [`cache_bytes`]; a multiple of [`MR`]), each block
+/// into blocks of at most this many rows (this many × `KC` values, a
+/// quarter of the L2 read at run time, [`cache_bytes`]; a multiple of
+/// [`MR`]), each block
 /// is read from beyond L2 once and from L2 for the other panels. The
 /// logits `Yᵀ = Why · Hᵀ` of one stream at a large vocabulary is such a
 /// product (A = `Why`, 3,440 rows at V 3,440, three panels of `Hᵀ` on
@@ -300,7 +301,8 @@ pub fn row_stride(cols: usize) -> usize {
 }
 
 /// L1d and L2 data-cache sizes of this CPU in bytes, as the `gemm` crate
-/// reads them at run time (CPUID or the OS).
+/// reads them at run time (CPUID or the OS): a core's share, so where two
+/// hardware threads share a core's caches, half of them.
 pub fn cache_bytes() -> (usize, usize) {
     let info = &gemm_common::cache::CACHE_INFO;
     (info[0].cache_bytes, info[1].cache_bytes)
