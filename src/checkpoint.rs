@@ -631,15 +631,26 @@ fn checked_article<'a>(
 }
 
 /// The inverse of [`article_entries`]: the `checked` tensors' values into
-/// `buf`, a zeroed buffer of `layout` (its pad stays zero).
+/// `buf`, a zeroed buffer of `layout` (its pad stays zero). Where they hold
+/// `squares` (what an optimizer's slot keeps, such as "Adam's mean of
+/// squares"), a negative value is an error.
 fn fill_article(
     checked: CheckedTensors<'_>,
     layout: &Layout,
     buf: &mut [f32],
+    squares: Option<&str>,
 ) -> Result<(), String> {
     for (at, spec, name, t) in checked {
         for (k, x) in finite_f32(&t, &name).enumerate() {
-            buf[at + spec.stored_index(layout, k)] = x.map_err(|e| in_model(e, layout))?;
+            let x = x.map_err(|e| in_model(e, layout))?;
+            if let Some(what) = squares
+                && x < 0.0
+            {
+                return Err(format!(
+                    "tensor {name} holds a negative value ({x}), where it keeps {what}"
+                ));
+            }
+            buf[at + spec.stored_index(layout, k)] = x;
         }
     }
     Ok(())
@@ -657,7 +668,7 @@ fn in_model(e: String, layout: &Layout) -> String {
 fn read_article(tensors: &SafeTensors<'_>, layout: &Layout) -> Result<AlignedVec, String> {
     let checked = checked_article(tensors, layout, "")?;
     let mut buf = layout.zeros();
-    fill_article(checked, layout, &mut buf)?;
+    fill_article(checked, layout, &mut buf, None)?;
     Ok(buf)
 }
 
@@ -712,29 +723,16 @@ fn read_state(
     }
     let mut optimizer = vec![0.0; 2 * layout.len()];
     let (m_buf, v_buf) = optimizer.split_at_mut(layout.len());
-    fill_article(m, layout, m_buf)?;
-    fill_article(v, layout, v_buf)?;
     // Adam's `v` is a mean of squares and Adagrad's `m` a sum of them: a
     // negative value is damage, which would otherwise load and stop the
     // resumed run as diverged. (The slots a rule does not use are not read.)
-    let squares = match rule {
-        OptimizerKind::Adam => Some(("opt.v.", "Adam's mean of squares", &*v_buf)),
-        OptimizerKind::Adagrad => Some(("opt.m.", "Adagrad's sum of squares", &*m_buf)),
-        OptimizerKind::Sgd => None,
+    let (m_squares, v_squares) = match rule {
+        OptimizerKind::Adam => (None, Some("Adam's mean of squares")),
+        OptimizerKind::Adagrad => (Some("Adagrad's sum of squares"), None),
+        OptimizerKind::Sgd => (None, None),
     };
-    if let Some((prefix, what, buf)) = squares
-        && let Some(at) = buf.iter().position(|&x| x < 0.0)
-    {
-        let offsets = layout.offsets();
-        let (_, spec) = offsets
-            .iter()
-            .rfind(|(start, _)| *start <= at)
-            .expect("offset 0");
-        return Err(format!(
-            "tensor {prefix}{} holds a negative value ({}), where it keeps {what}",
-            spec.name, buf[at]
-        ));
-    }
+    fill_article(m, layout, m_buf, m_squares)?;
+    fill_article(v, layout, v_buf, v_squares)?;
     Ok(TrainState {
         epoch: parse_key(metadata, "train.epoch")?,
         in_epoch: parse_key(metadata, "train.in_epoch")?,

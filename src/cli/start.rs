@@ -92,19 +92,18 @@ pub fn not_its_corpus(
 ) -> Error {
     let trained_on = &ck.run.corpus;
     let built_in = trained_on == BUILTIN_NAME;
-    let command = |corpus: &str| {
-        let resume = args.resume.as_deref().map_or(String::new(), shell_word);
-        let o = shell_word(&args.output);
-        format!("resume with: rnn-fast train{corpus} --resume {resume} -o {o}")
+    let command = |corpus: Option<&Path>| {
+        let resumed = args.resume.as_deref().expect("a checkpoint is resumed");
+        resume_command(corpus, resumed, &args.output)
     };
     Error::Checkpoint(match (&args.corpus, built_in) {
         (None, false) => format!(
-            "this checkpoint was trained on {trained_on}, not the built-in text: {}",
-            command(&format!(" {}", shell_word(Path::new(trained_on))))
+            "this checkpoint was trained on {trained_on}, not the built-in text: resume with: {}",
+            command(Some(Path::new(trained_on)))
         ),
         (Some(_), true) => format!(
-            "{corpus_name} is not the text this checkpoint was trained on (the built-in text): {}",
-            command("")
+            "{corpus_name} is not the text this checkpoint was trained on (the built-in text): resume with: {}",
+            command(None)
         ),
         _ => {
             let why = why.map_or(":".to_string(), |e| format!(": {e};"));
@@ -113,6 +112,14 @@ pub fn not_its_corpus(
             )
         }
     })
+}
+
+/// The command that resumes `checkpoint` on `corpus` (the built-in text
+/// where none) into `output`, each path quoted for a shell.
+pub fn resume_command(corpus: Option<&Path>, checkpoint: &Path, output: &Path) -> String {
+    let corpus = corpus.map_or(String::new(), |c| format!(" {}", shell_word(c)));
+    let (ck, o) = (shell_word(checkpoint), shell_word(output));
+    format!("rnn-fast train{corpus} --resume {ck} -o {o}")
 }
 
 /// Refuses a resumed run with nothing left to train: `epochs` (the run's,

@@ -563,7 +563,7 @@ fn print_header(
     };
     out.line(format_args!(
         "training on {}: {} characters{held_out}, {} distinct",
-        rnn_fast::message::one_line(&run.corpus),
+        message::one_line(&run.corpus),
         corpus.len() + val.len(),
         corpus.vocab.len()
     ));
@@ -647,12 +647,7 @@ fn finish(
     // last lines) ends the process at once.
     observer.interrupts.set_training(false);
     // The command that resumes the run, to paste into a shell.
-    let corpus_arg = args
-        .corpus
-        .as_ref()
-        .map_or(String::new(), |p| format!(" {}", message::shell_word(p)));
-    let o = message::shell_word(&output);
-    let resume = format!("rnn-fast train{corpus_arg} --resume {o} -o {o}");
+    let resume = start::resume_command(args.corpus.as_deref(), &output, &output);
     if stop == Stop::Stopped
         && let Some((signal, code)) = observer.signal()
     {

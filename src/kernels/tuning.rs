@@ -65,12 +65,11 @@ pub const KC: usize = 128;
 /// more rows than fit the L2 came from L3 or memory once per panel. Cut
 /// into blocks of at most this many rows (this many × `KC` values, a
 /// quarter of the L2 read at run time, [`cache_bytes`]; a multiple of
-/// [`MR`]), each block
-/// is read from beyond L2 once and from L2 for the other panels. The
-/// logits `Yᵀ = Why · Hᵀ` of one stream at a large vocabulary is such a
-/// product (A = `Why`, 3,440 rows at V 3,440, three panels of `Hᵀ` on
-/// f32x8). The sums are the same (each entry one FMA chain over k in
-/// order), so this changes no result.
+/// [`MR`]), each block is read from beyond L2 once and from L2 for the
+/// other panels. The logits `Yᵀ = Why · Hᵀ` of one stream at a large
+/// vocabulary is such a product (A = `Why`, 3,440 rows at V 3,440, three
+/// panels of `Hᵀ` on f32x8). The sums are the same (each entry one FMA
+/// chain over k in order), so this changes no result.
 pub fn rows_per_l2_block() -> usize {
     let rows = cache_bytes().1 / 4 / (KC * size_of::<f32>());
     (rows / MR * MR).max(MR)
