@@ -15,14 +15,16 @@ pub fn far_above_chance(loss: f64, vocab_size: usize) -> bool {
 }
 
 /// One line explaining a diverging run, or `None` when the loss looks
-/// healthy. A run diverges when its epoch loss is both far above chance
-/// (ln V + 1 nats) and more than twice the best epoch loss so far; a brief
-/// rise in the first epochs of a healthy run is neither. The article's
-/// settings diverge: summed gradients make its lr 0.2 act like lr 8 on the
-/// mean loss.
+/// healthy. A run diverges when its epoch loss is far above chance
+/// ([`far_above_chance`], from the first report on), or both above ln V + 1
+/// nats and more than twice the best epoch loss so far; a brief rise in the
+/// first epochs of a healthy run is neither. The article's settings
+/// diverge: summed gradients make its lr 0.2 act like lr 8 on the mean loss
+/// (a run of them is warned, not stopped).
 pub fn diagnose(loss: f64, best: f64, vocab_size: usize, config: &TrainConfig) -> Option<String> {
     let chance = (vocab_size as f64).ln();
-    if loss.is_finite() && (loss <= chance + 1.0 || loss <= 2.0 * best) {
+    let rising = loss > chance + 1.0 && loss > 2.0 * best;
+    if !far_above_chance(loss, vocab_size) && !rising {
         return None;
     }
     Some(format!(
@@ -75,5 +77,15 @@ mod tests {
         let line = diagnose(60.0, 3.9, 24, &c).unwrap();
         assert!(line.contains("summed over 40 steps"), "{line}");
         assert!(diagnose(3.0, 2.9, 24, &c).is_none());
+        // ln 24 = 3.18: a rise to 4.5 (above ln V + 1, more than twice the
+        // best) warns; the same 4.5 against a best of 3 does not.
+        assert!(diagnose(4.5, 2.2, 24, &c).is_some());
+        assert!(diagnose(4.5, 3.0, 24, &c).is_none());
+        // Far above chance (2 ln V = 6.36) warns at the first report, with
+        // no best yet, and whatever the best.
+        assert!(diagnose(56.6, f64::INFINITY, 24, &c).is_some());
+        assert!(diagnose(7.0, 6.0, 24, &c).is_some());
+        assert!(diagnose(6.3, f64::INFINITY, 24, &c).is_none());
+        assert!(diagnose(f64::NAN, 3.0, 24, &c).is_some());
     }
 }

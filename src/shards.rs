@@ -32,7 +32,9 @@ impl Shards {
     /// `count` shards over a corpus of `n` characters, read in chunks of up
     /// to `seq_len` predictions. With `drop_tail` a shard takes a chunk only
     /// while more than `seq_len` predictions remain, as the article's loop
-    /// `while p + seq_len + 1 < N` does: its last partial chunk is never trained.
+    /// `while p + seq_len + 1 < N` does: its last partial chunk is never
+    /// trained, and a split with no whole chunk at all, which would train
+    /// nothing, is an error.
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
         let predictions = n.saturating_sub(1);
         if count == 0 || count > Shards::most(n) {
@@ -50,12 +52,23 @@ impl Shards {
             start = end;
         }
         let pos = bounds.iter().map(|&(s, _)| s).collect();
-        Ok(Shards {
+        let shards = Shards {
             bounds,
             pos,
             seq_len,
             drop_tail,
-        })
+        };
+        if shards.chars_per_epoch() == 0 {
+            let fix = match n.checked_sub(2).filter(|&most| most > 0) {
+                Some(most) => format!("a --seq-len of at most {most}, or a longer text"),
+                None => "a longer text".into(),
+            };
+            return Err(Error::Usage(format!(
+                "the article's loop (--preset article) trains only whole chunks of seq_len + 1 = {} characters (while p + seq_len + 1 < N), and a text of {n} characters holds none, so nothing would be trained: use {fix}",
+                seq_len + 1
+            )));
+        }
+        Ok(shards)
     }
 
     /// Number of shards.
@@ -245,6 +258,27 @@ mod tests {
             Shards::new(104, 3, 40, false).unwrap().chars_per_epoch(),
             103
         );
+    }
+
+    /// Without a whole chunk, the article's loop trains nothing: refused.
+    #[test]
+    fn a_text_without_a_whole_chunk_is_an_error_under_drop_tail() {
+        // 42 characters: one chunk of 41 at 0 (0 + 40 + 1 < 42).
+        assert_eq!(Shards::new(42, 1, 40, true).unwrap().chars_per_epoch(), 40);
+        for n in [2, 3, 26, 41] {
+            let e = Shards::new(n, 1, 40, true).unwrap_err().to_string();
+            assert!(e.contains(&format!("a text of {n} characters")), "{e}");
+            assert!(e.contains("nothing would be trained"), "{e}");
+        }
+        let e = Shards::new(41, 1, 40, true).unwrap_err().to_string();
+        assert!(
+            e.ends_with("a --seq-len of at most 39, or a longer text"),
+            "{e}"
+        );
+        let e = Shards::new(2, 1, 40, true).unwrap_err().to_string();
+        assert!(e.ends_with("use a longer text"), "{e}");
+        // Without drop_tail the partial chunk is trained.
+        assert_eq!(Shards::new(26, 1, 40, false).unwrap().chars_per_epoch(), 25);
     }
 
     #[test]

@@ -148,6 +148,53 @@ fn article_preset_diverges_as_the_article_did() {
     assert!(*losses.last().unwrap() < 0.5, "{losses:?}");
 }
 
+/// The article's loop trains whole chunks only: a text without one is an
+/// error (it trained nothing and reported a loss of 0.000), and a run whose
+/// first report is already far above chance is warned at once (the warning
+/// waited for the loss to double after it).
+#[test]
+fn article_preset_refuses_a_text_without_a_chunk_and_warns_a_first_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "hello world, this is short").unwrap();
+    let model = dir.path().join("m.safetensors");
+    let (short_s, model_s) = (short.to_str().unwrap(), model.to_str().unwrap());
+    let args = ["train", short_s, "--preset", "article", "-o", model_s];
+    fails_with(
+        &args,
+        2,
+        "whole chunks of seq_len + 1 = 41 characters (while p + seq_len + 1 < N), and a text of 26 characters holds none, so nothing would be trained: use a --seq-len of at most 24, or a longer text",
+    );
+    assert!(!model.exists());
+    // 19,554 characters, V 38: the summed gradients diverge within the
+    // first epoch.
+    let text: String = (0..400)
+        .map(|i| {
+            format!(
+                "the quick brown fox jumps over the lazy dog {}\n",
+                i * 7919 % 10007
+            )
+        })
+        .collect();
+    let long = dir.path().join("long.txt");
+    std::fs::write(&long, text).unwrap();
+    let o = ok(bin()
+        .args(["train", "--preset", "article", "--epochs", "1", "-o"])
+        .arg(&model)
+        .arg(&long));
+    let losses = epoch_losses(&stdout(&o));
+    assert!(
+        losses.len() == 1 && losses[0] > 2.0 * 38f64.ln(),
+        "{losses:?}"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("far above chance") && err.contains("summed over 40 steps"),
+        "{err}"
+    );
+    assert!(model.is_file());
+}
+
 #[test]
 fn saved_model_loads_and_evaluates_identically() {
     let dir = tempfile::tempdir().unwrap();
