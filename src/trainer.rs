@@ -531,8 +531,14 @@ impl Trainer {
     }
 
     /// One step (see [`Trainer::train_chunk`]); `parallel`: spread the
-    /// workers over the current pool.
+    /// workers over the current pool. One worker (one group) steps and
+    /// updates on this thread: the pool's other threads would have no
+    /// group, only a share of the update, whose weights' and gradients'
+    /// cache lines then crossed cores every step; `bench --shards 1` on 2
+    /// threads ran 10-60% slower than on 1 (H 32 to 512, Zen 3). The sums
+    /// are the same either way.
     fn step(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
+        let parallel = parallel && self.workers.len() > 1;
         if !self.in_epoch {
             for_each_worker(&mut self.workers, false, Worker::start_epoch);
             self.in_epoch = true;
