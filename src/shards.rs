@@ -36,6 +36,10 @@ impl Shards {
     /// trained, and a split with no whole chunk at all, which would train
     /// nothing, is an error.
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
+        debug_assert!(
+            !drop_tail || count == 1,
+            "the article's loop reads one shard"
+        );
         let predictions = n.saturating_sub(1);
         if count == 0 || count > Shards::most(n) {
             return Err(Error::Usage(format!(
@@ -60,11 +64,13 @@ impl Shards {
         };
         if shards.chars_per_epoch() == 0 {
             let fix = match n.checked_sub(2).filter(|&most| most > 0) {
-                Some(most) => format!("a --seq-len of at most {most}, or a longer text"),
-                None => "a longer text".into(),
+                Some(most) => {
+                    format!("train with a --seq-len of at most {most}, or on a longer text")
+                }
+                None => "train on a longer text".into(),
             };
             return Err(Error::Usage(format!(
-                "the article's loop (--preset article) trains only whole chunks of seq_len + 1 = {} characters (while p + seq_len + 1 < N), and a text of {n} characters holds none, so nothing would be trained: use {fix}",
+                "the article's loop (--preset article) trains only whole chunks of seq_len + 1 = {} characters (while p + seq_len + 1 < N), and the training text ({n} characters) holds none, so nothing would be trained: {fix}",
                 seq_len + 1
             )));
         }
@@ -267,16 +273,22 @@ mod tests {
         assert_eq!(Shards::new(42, 1, 40, true).unwrap().chars_per_epoch(), 40);
         for n in [2, 3, 26, 41] {
             let e = Shards::new(n, 1, 40, true).unwrap_err().to_string();
-            assert!(e.contains(&format!("a text of {n} characters")), "{e}");
+            assert!(
+                e.contains(&format!("training text ({n} characters)")),
+                "{e}"
+            );
             assert!(e.contains("nothing would be trained"), "{e}");
         }
         let e = Shards::new(41, 1, 40, true).unwrap_err().to_string();
         assert!(
-            e.ends_with("a --seq-len of at most 39, or a longer text"),
+            e.ends_with("train with a --seq-len of at most 39, or on a longer text"),
             "{e}"
         );
         let e = Shards::new(2, 1, 40, true).unwrap_err().to_string();
-        assert!(e.ends_with("use a longer text"), "{e}");
+        assert!(
+            e.ends_with("nothing would be trained: train on a longer text"),
+            "{e}"
+        );
         // Without drop_tail the partial chunk is trained.
         assert_eq!(Shards::new(26, 1, 40, false).unwrap().chars_per_epoch(), 25);
     }

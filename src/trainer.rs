@@ -476,7 +476,9 @@ impl Trainer {
     /// [`eval::evaluate_segments`]), on this trainer's threads.
     pub fn validate(&mut self, ids: &[u16]) -> Score {
         let segments = self.config.shards;
-        self.pooled(|t, parallel| eval::evaluate_segments(&t.model, ids, segments, parallel))
+        self.pooled(true, |t, parallel| {
+            eval::evaluate_segments(&t.model, ids, segments, parallel)
+        })
     }
 
     /// One training step on `ids` (the corpus this trainer was made for):
@@ -485,7 +487,7 @@ impl Trainer {
     /// of an epoch; the call after it starts the next (states zero, shards
     /// rewound).
     pub fn train_chunk(&mut self, ids: &[u16]) -> Option<ChunkLoss> {
-        self.pooled(|t, parallel| t.step(ids, parallel))
+        self.pooled(self.steps_spread(), |t, parallel| t.step(ids, parallel))
     }
 
     /// Trains steps until at least `chars` characters are trained, the
@@ -500,7 +502,7 @@ impl Trainer {
         limit: Option<Duration>,
     ) -> (ChunkLoss, bool) {
         let start = Instant::now();
-        self.pooled(|t, parallel| {
+        self.pooled(self.steps_spread(), |t, parallel| {
             let mut total = ChunkLoss::default();
             loop {
                 let Some(loss) = t.step(ids, parallel) else {
@@ -517,10 +519,26 @@ impl Trainer {
         })
     }
 
-    /// Runs `f` on the thread pool (with `parallel` true), or on this thread
-    /// when there is no pool.
-    fn pooled<R: Send>(&mut self, f: impl FnOnce(&mut Trainer, bool) -> R + Send) -> R {
-        match self.pool.take() {
+    /// Whether training steps go to the thread pool: where there are
+    /// several workers (groups). One worker steps and updates on the
+    /// calling thread: the pool's other threads would have no group, only a
+    /// share of the update, whose weights' and gradients' cache lines then
+    /// crossed cores every step; `bench --shards 1` on 2 threads ran at
+    /// 40-90% of one thread's speed (H 32 to 512, Zen 3). The sums are the
+    /// same either way.
+    fn steps_spread(&self) -> bool {
+        self.workers.len() > 1
+    }
+
+    /// Runs `f` on the thread pool (with `parallel` true) where `spread`
+    /// and there is one, else on this thread.
+    fn pooled<R: Send>(
+        &mut self,
+        spread: bool,
+        f: impl FnOnce(&mut Trainer, bool) -> R + Send,
+    ) -> R {
+        let pool = if spread { self.pool.take() } else { None };
+        match pool {
             Some(pool) => {
                 let r = pool.install(|| f(self, true));
                 self.pool = Some(pool);
@@ -531,14 +549,8 @@ impl Trainer {
     }
 
     /// One step (see [`Trainer::train_chunk`]); `parallel`: spread the
-    /// workers over the current pool. One worker (one group) steps and
-    /// updates on this thread: the pool's other threads would have no
-    /// group, only a share of the update, whose weights' and gradients'
-    /// cache lines then crossed cores every step; `bench --shards 1` on 2
-    /// threads ran 10-60% slower than on 1 (H 32 to 512, Zen 3). The sums
-    /// are the same either way.
+    /// workers over the current pool.
     fn step(&mut self, ids: &[u16], parallel: bool) -> Option<ChunkLoss> {
-        let parallel = parallel && self.workers.len() > 1;
         if !self.in_epoch {
             for_each_worker(&mut self.workers, false, Worker::start_epoch);
             self.in_epoch = true;

@@ -163,7 +163,7 @@ fn article_preset_refuses_a_text_without_a_chunk_and_warns_a_first_report() {
     fails_with(
         &args,
         2,
-        "whole chunks of seq_len + 1 = 41 characters (while p + seq_len + 1 < N), and a text of 26 characters holds none, so nothing would be trained: use a --seq-len of at most 24, or a longer text",
+        "whole chunks of seq_len + 1 = 41 characters (while p + seq_len + 1 < N), and the training text (26 characters) holds none, so nothing would be trained: train with a --seq-len of at most 24, or on a longer text",
     );
     assert!(!model.exists());
     // 19,554 characters, V 38: the summed gradients diverge within the

@@ -88,7 +88,9 @@ fn avg_model_files_are_byte_identical_across_threads() {
                 dir.path(),
                 &text,
                 &name,
-                &["--shards", "4", "--threads", threads],
+                // 2 groups of 2 (one group runs on one thread whatever
+                // --threads says).
+                &["--shards", "4", "--streams", "2", "--threads", threads],
             )
         })
         .collect();

@@ -171,9 +171,10 @@ impl TrainObserver {
         self.interrupts.received()
     }
 
-    /// Warns once when the loss rises far above its best; stops a run
-    /// whose loss is far above chance (the article's preset excepted: it
-    /// reproduces a published diverging run), keeping what is on disk.
+    /// Warns once when the loss rises far above its best (or, for the
+    /// article's preset, is far above chance); stops a run whose loss is
+    /// far above chance (the article's preset excepted: it reproduces a
+    /// published diverging run), keeping what is on disk.
     fn judge_divergence(&mut self, loss: f64, chars_seen: usize) -> Result<()> {
         if !self.config.drop_tail && far_above_chance(loss, self.vocab_len) {
             let chance = (self.vocab_len as f64).ln();
