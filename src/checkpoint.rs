@@ -19,7 +19,8 @@
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
 //! plateau schedule `train.lr_factor`, `train.plateau_best`,
-//! `train.plateau_bad`, `train.eval_every`). A checkpoint
+//! `train.plateau_bad`), and `train.eval_every` for the plateau schedule or
+//! a spacing not the default. A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
 //! state; an LSTM's cell state too, `train.cell [K, H]`; layer k above the
@@ -180,8 +181,9 @@ pub struct RunInfo {
     /// file only with a better model).
     pub best_val: Option<f64>,
     /// Characters between two reports, recorded when the learning-rate
-    /// schedule follows the validation loss (plateau): a resumed run must
-    /// report where the saved one would have.
+    /// schedule follows the validation loss (plateau) or the spacing is not
+    /// the default: a resumed run reports where the saved one would have
+    /// (the reports pick the `.best` model and the plateau's cuts).
     pub eval_every: Option<usize>,
 }
 

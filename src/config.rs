@@ -58,7 +58,7 @@ named_setting! {
     /// How the per-character gradients of a chunk are combined.
     pub enum GradReduce {
         Mean = "mean", "the mean over the chunk's predictions, matching the reported loss: the step size does not depend on seq_len";
-        Sum = "sum", "the sum over the chunk (the article): the step grows with seq_len";
+        Sum = "sum", "the sum over the chunk (the article): with SGD the step grows with seq_len (Adam and Adagrad divide the scale away)";
     }
 }
 
@@ -158,9 +158,10 @@ pub const MAX_STREAMS: usize = 4_096;
 /// Most epochs (so that counts of characters cannot overflow).
 pub const MAX_EPOCHS: usize = 1_000_000_000;
 
-/// The automatic epoch count: 5 epochs, but at least this many characters...
+/// The automatic epoch count: 5 epochs, but the fewest that train at least
+/// this many characters...
 pub const AUTO_MIN_CHARS: usize = 300_000;
-/// ...and at most this many (and at least one epoch).
+/// ...and no more than the fewest that train this many (at least one).
 pub const AUTO_MAX_CHARS: usize = 5_000_000;
 /// Shards when their count is not given (fewer for short texts): 64 make
 /// 16 groups of [`DEFAULT_STREAMS`], one per thread on 16 cores. Measured
@@ -300,9 +301,11 @@ impl TrainConfig {
     }
 
     /// The default epoch count for a corpus of `corpus_len` characters: 5
-    /// epochs, stretched to train at least [`AUTO_MIN_CHARS`] characters
-    /// (a short text is memorised) and cut to at most [`AUTO_MAX_CHARS`]
-    /// (a big one takes seconds, not hours), never below one epoch.
+    /// epochs, stretched to the fewest that train at least
+    /// [`AUTO_MIN_CHARS`] characters (a short text is memorised) and cut to
+    /// the fewest that train [`AUTO_MAX_CHARS`] (a big one takes seconds, not
+    /// hours; 4,845,000 characters train 2 epochs, 9,690,000), never below
+    /// one epoch.
     pub fn auto_epochs(corpus_len: usize) -> usize {
         let n = corpus_len.max(1);
         let chars = n.saturating_mul(5).clamp(AUTO_MIN_CHARS, AUTO_MAX_CHARS);
@@ -381,6 +384,19 @@ impl TrainConfig {
             return bad(format!(
                 "--weight-decay must be a finite number of at least 0, not {}",
                 self.weight_decay
+            ));
+        }
+        // The decay multiplies the weights by 1 − lr·F each update (at the
+        // peak rate lr): at lr·F ≥ 1 that zeroes them or flips their signs.
+        if self.lr * self.weight_decay >= 1.0 {
+            // 1/lr to 4 significant digits.
+            let most = 1.0 / self.lr as f64;
+            let decimals = (3 - most.log10().floor() as i32).max(0) as usize;
+            return bad(format!(
+                "--weight-decay {} at lr {} multiplies every weight by 1 - lr·F = {:.3} each update, which zeroes it or flips its sign: use a --weight-decay below 1/lr = {most:.decimals$}",
+                self.weight_decay,
+                self.lr,
+                1.0 - self.lr as f64 * self.weight_decay as f64,
             ));
         }
         Ok(())
@@ -480,6 +496,18 @@ mod tests {
             let e = ok(f).unwrap_err().to_string();
             assert!(e.contains("--weight-decay"), "{e}");
         }
+        // At lr·F ≥ 1 each update would zero the weights or flip their
+        // signs (the defaults' lr for 1,000 characters is 0.002: F 500).
+        let lr = TrainConfig::defaults(1_000).lr;
+        assert_eq!(lr, 0.002);
+        assert!(ok(499.0).is_ok());
+        for f in [500.0, 1e10] {
+            let e = ok(f).unwrap_err().to_string();
+            assert!(
+                e.contains("zeroes it or flips its sign") && e.contains("below 1/lr = 500"),
+                "{e}"
+            );
+        }
         assert_eq!(TrainConfig::article().init, InitKind::Article);
         assert_eq!(TrainConfig::article().weight_decay, 0.0);
     }
@@ -489,5 +517,8 @@ mod tests {
         assert_eq!(TrainConfig::auto_epochs(104), 2_885);
         assert_eq!(TrainConfig::auto_epochs(1_000_000), 5);
         assert_eq!(TrainConfig::auto_epochs(40_000_000), 1);
+        // Whole epochs: the fewest that reach 5,000,000 characters.
+        assert_eq!(TrainConfig::auto_epochs(4_845_000), 2);
+        assert_eq!(TrainConfig::auto_epochs(1_300_000), 4);
     }
 }

@@ -2,7 +2,7 @@
 //! character (a model that knows nothing predicts each of the V characters
 //! with probability 1/V), or above twice the best so far.
 
-use crate::config::{GradReduce, TrainConfig};
+use crate::config::{GradReduce, OptimizerKind, TrainConfig};
 
 /// True when a training loss is so far above chance that the run has
 /// diverged and its weights are worth nothing: above `2 ln V` and `ln V + 3`
@@ -33,10 +33,12 @@ pub fn diagnose(loss: f64, best: f64, vocab_size: usize, config: &TrainConfig) -
     ))
 }
 
-/// What makes the step too large, and the fix.
+/// What makes the step too large, and the fix: with SGD, summed gradients
+/// multiply the step by the predictions summed; Adam's and Adagrad's steps
+/// divide the gradient's scale away, so there only the rate is to blame.
 pub fn cause(config: &TrainConfig) -> String {
-    match config.grad {
-        GradReduce::Sum => {
+    match (config.grad, config.optimizer) {
+        (GradReduce::Sum, OptimizerKind::Sgd) => {
             // Summed over T steps of each of K shards.
             let n = config.seq_len * config.shards;
             let what = if config.shards == 1 {
@@ -50,7 +52,7 @@ pub fn cause(config: &TrainConfig) -> String {
                 config.lr * n as f32
             )
         }
-        GradReduce::Mean => format!("lower --lr (now {})", config.lr),
+        _ => format!("lower --lr (now {})", config.lr),
     }
 }
 
@@ -77,6 +79,15 @@ mod tests {
         let line = diagnose(60.0, 3.9, 24, &c).unwrap();
         assert!(line.contains("summed over 40 steps"), "{line}");
         assert!(diagnose(3.0, 2.9, 24, &c).is_none());
+        // Adam and Adagrad divide the gradient's scale away: summing is not
+        // the cause there.
+        for optimizer in [OptimizerKind::Adam, OptimizerKind::Adagrad] {
+            let c = TrainConfig {
+                optimizer,
+                ..TrainConfig::article()
+            };
+            assert_eq!(cause(&c), "lower --lr (now 0.2)");
+        }
         // ln 24 = 3.18: a rise to 4.5 (above ln V + 1, more than twice the
         // best) warns; the same 4.5 against a best of 3 does not.
         assert!(diagnose(4.5, 2.2, 24, &c).is_some());

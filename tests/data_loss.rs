@@ -767,6 +767,66 @@ fn a_run_far_above_chance_is_stopped_and_saves_nothing() {
     assert!(!out.exists(), "the garbage model was saved");
 }
 
+/// A model far above chance on the held-out text is never kept as the
+/// `.best` model: here the first report's training loss (3.9 nats/char,
+/// under 2 ln V = 7.3) hid a divergence that the held-out text showed
+/// (15.2), and that model was saved as the best and named kept when the
+/// next report stopped the run.
+#[test]
+fn a_model_far_above_chance_on_held_out_text_is_not_kept_as_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("fox.txt");
+    let lines: String = (0..4000)
+        .map(|i| {
+            format!(
+                "the quick brown fox jumps over the lazy dog {}\n",
+                i * 7919 % 10007
+            )
+        })
+        .collect();
+    std::fs::write(&text, lines).unwrap();
+    let out = dir.path().join("dv.safetensors");
+    let o = bin()
+        .args([
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--optimizer",
+            "sgd",
+        ])
+        .args([
+            "--lr",
+            "5",
+            "--eval-every",
+            "10000",
+            "--sample-len",
+            "0",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&text)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    let first = stdout.lines().find(|l| l.starts_with("epoch")).unwrap();
+    let field = |at: usize| -> f64 { first.split_whitespace().nth(at).unwrap().parse().unwrap() };
+    assert!(
+        field(3) < 2.0 * 38f64.ln() && field(8) > 2.0 * 38f64.ln(),
+        "{first}"
+    );
+    assert!(
+        stderr.contains("far above chance") && !stderr.contains("kept"),
+        "{stderr}"
+    );
+    assert!(!out.exists() && !dir.path().join("dv.best.safetensors").exists());
+}
+
 /// An output named through a symbolic link is the file the link leads to:
 /// checked, locked and replaced as that file, the link left a link (a
 /// rename over the link made it a file of its own and left the run's file

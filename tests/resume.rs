@@ -520,8 +520,20 @@ fn interrupted_with_ctrl_c_and_resumed_gives_the_same_file() {
 fn schedules_resume_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let text = words_file(dir.path(), 400_000);
-    let schedules: [&[&str]; 2] = [
+    let schedules: [&[&str]; 3] = [
         &["--lr-schedule", "cosine", "--warmup", "30000"],
+        // A report spacing not the default is recorded under any schedule:
+        // resumed without --eval-every, the run reports where the straight
+        // one did (it reported every 200,000 characters, and so could
+        // record another best validation loss and `.best` model).
+        &[
+            "--lr-schedule",
+            "step",
+            "--lr-decay",
+            "0.5",
+            "--eval-every",
+            "20000",
+        ],
         &[
             "--lr-schedule",
             "plateau",
@@ -548,7 +560,17 @@ fn schedules_resume_exactly() {
         let part = train(dir.path(), &text, &format!("part{i}.safetensors"), &stop);
         let state = checkpoint::load(&part).unwrap().checkpoint.unwrap().state;
         assert!(state.in_epoch && state.epoch == 0, "{extra:?}");
-        resume_matches(dir.path(), &text, &part, &straight, &[]);
+        let out = resume_matches(dir.path(), &text, &part, &straight, &[]);
+        if extra.contains(&"step") {
+            // 2 epochs of 380,000 characters, reported every 20,000.
+            let reports = out.lines().filter(|l| l.starts_with("epoch")).count();
+            assert!(reports >= 20, "{reports} reports after the resume:\n{out}");
+        }
+        let best = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        assert!(
+            best(&format!("straight{i}.best.safetensors")) == best("resumed.best.safetensors"),
+            "{extra:?}: the resumed run's .best model differs"
+        );
         for f in ["resumed.safetensors", "resumed.best.safetensors"] {
             std::fs::remove_file(dir.path().join(f)).unwrap();
         }

@@ -296,8 +296,12 @@ impl Observer for TrainObserver {
         }
         self.judge_divergence(r.train_loss, r.chars_seen)?;
         self.last_train = r.train_loss;
+        // A model far above chance on the held-out text is no best model,
+        // whatever came before (a run that diverged between two reports
+        // whose training loss did not show it yet).
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
+            && !far_above_chance(val.loss_nats, self.vocab_len)
         {
             let before = std::mem::replace(&mut self.best_val, val.loss_nats);
             if self.keep_best {

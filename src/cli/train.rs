@@ -31,6 +31,12 @@ const DEFAULT_EVAL_EVERY: usize = 200_000;
 /// ...or this many times the held-out text, so that evaluating a large one
 /// costs a small fraction of the training time.
 const EVAL_EVERY_VAL_TIMES: usize = 5;
+
+/// The report spacing when `--eval-every` is not given (and a checkpoint
+/// records none), for `val_len` held-out characters.
+fn default_eval_every(val_len: usize) -> usize {
+    DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val_len)
+}
 /// How often the session hands control back (progress, checkpoints, signals).
 const TICK: Duration = Duration::from_millis(200);
 
@@ -227,7 +233,13 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
             if replaceable { " (--force replaces it)" } else { "" }
         ));
     }
-    if trainer.config().lr_schedule == LrSchedule::Plateau {
+    // Recorded where a resume without --eval-every would report elsewhere:
+    // reports pick the `.best` model and the plateau schedule's cuts. (A
+    // default spacing is not recorded, outside plateau, so that such a
+    // run's file keeps the bytes it always had.)
+    if trainer.config().lr_schedule == LrSchedule::Plateau
+        || options.eval_every != default_eval_every(val.len())
+    {
         run.eval_every = Some(options.eval_every);
     }
     let begin = Progress {
@@ -495,9 +507,7 @@ fn session_options(
             floor
         }
         Some(n) => n,
-        None => run
-            .eval_every
-            .unwrap_or(DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val.len())),
+        None => run.eval_every.unwrap_or(default_eval_every(val.len())),
     };
     if let Some(stored) = run.eval_every
         && stored != eval_every

@@ -58,7 +58,7 @@ pub struct TrainArgs {
     /// Clamp every gradient entry to [-F, F] [default: 5].
     #[arg(long, value_name = "F", value_parser = positive_f32_or_inf, allow_negative_numbers = true)]
     pub clip: Option<f32>,
-    /// Passes over the corpus [default: 5, stretched to at least 300,000 and cut to at most 5,000,000 characters].
+    /// Passes over the corpus [default: 5, stretched to the fewest that train 300,000 characters, and cut to the fewest that train 5,000,000 (at least 1)].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Seed of the weight initialisation [default: 42].
