@@ -1001,7 +1001,7 @@ fn cells_on_the_command_line() {
             out.to_str().unwrap(),
         ],
         USAGE,
-        "--layers 2 differs from the 1 layers of",
+        "--layers 2 differs from the 1 layer of",
     );
     let stacked = dir.path().join("lstm2.safetensors");
     ok(bin()

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
 use rnn_fast::config::TrainConfig;
 use rnn_fast::divergence::{cause, diagnose, far_above_chance};
+use rnn_fast::message::counted;
 use rnn_fast::sample::{Pick, Sampler};
 use rnn_fast::session::{self, Observer, Progress, Report};
 use rnn_fast::trainer::Trainer;
@@ -265,8 +266,8 @@ impl Observer for TrainObserver {
         self.out.line(format_args!("{}", report_line(r)));
         if let Some(lr) = r.lr_cut {
             self.out.line(format_args!(
-                "no new best validation loss in {} reports: learning rate now {lr:.3e}",
-                self.config.patience
+                "no new best validation loss in {}: learning rate now {lr:.3e}",
+                counted(self.config.patience, "report")
             ));
         }
         match self.log.as_mut().map(|log| log.row(r)) {

@@ -202,8 +202,8 @@ pub fn init_hidden(args: &TrainArgs, model: &Model, path: &Path) -> Result<usize
     }
     if let Some(n) = args.layers.filter(|&n| n != model.layout.layers) {
         return Err(Error::Usage(format!(
-            "--layers {n} differs from the {} layers of {}",
-            model.layout.layers,
+            "--layers {n} differs from the {} of {}",
+            counted(model.layout.layers, "layer"),
             path.display()
         )));
     }
