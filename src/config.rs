@@ -386,20 +386,30 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        // The decay multiplies the weights by 1 − lr·F each update (at the
-        // peak rate lr): at lr·F ≥ 1 that zeroes them or flips their signs.
-        if self.lr * self.weight_decay >= 1.0 {
-            // 1/lr to 4 significant digits.
-            let most = 1.0 / self.lr as f64;
-            let decimals = (3 - most.log10().floor() as i32).max(0) as usize;
-            return bad(format!(
-                "--weight-decay {} at lr {} multiplies every weight by 1 - lr·F = {:.3} each update, which zeroes it or flips its sign: use a --weight-decay below 1/lr = {most:.decimals$}",
-                self.weight_decay,
-                self.lr,
-                1.0 - self.lr as f64 * self.weight_decay as f64,
-            ));
-        }
         Ok(())
+    }
+
+    /// Checks that weight decay keeps the weights' signs: it multiplies them
+    /// by 1 − lr·F each update (lr the peak rate: the schedules only lower
+    /// it, warm-up rises to it), which at lr·F ≥ 1 zeroes them or flips
+    /// their signs. For settings given on the command line (a new run or
+    /// `--init-from`): a file trained with such settings still loads and
+    /// resumes as it was.
+    pub fn check_weight_decay(&self) -> Result<()> {
+        let keep = 1.0 - self.lr * self.weight_decay;
+        if keep > 0.0 {
+            return Ok(());
+        }
+        // 1/lr to 4 significant digits, rounded down (below it, lr·F < 1).
+        let most = 1.0 / self.lr as f64;
+        let decimals = (3 - most.log10().floor() as i32).max(0);
+        let most = (most * 10f64.powi(decimals)).floor() / 10f64.powi(decimals);
+        Err(Error::Usage(format!(
+            "--weight-decay {} at lr {} multiplies every weight by 1 - lr·F = {keep:.3} each update, which zeroes it or flips its sign: use a --weight-decay below {most:.decimals$}",
+            self.weight_decay,
+            self.lr,
+            decimals = decimals as usize,
+        )))
     }
 }
 
@@ -497,17 +507,37 @@ mod tests {
             assert!(e.contains("--weight-decay"), "{e}");
         }
         // At lr·F ≥ 1 each update would zero the weights or flip their
-        // signs (the defaults' lr for 1,000 characters is 0.002: F 500).
-        let lr = TrainConfig::defaults(1_000).lr;
-        assert_eq!(lr, 0.002);
-        assert!(ok(499.0).is_ok());
-        for f in [500.0, 1e10] {
-            let e = ok(f).unwrap_err().to_string();
+        // signs (the defaults' lr for 1,000 characters is 0.002: F 500),
+        // refused for settings from the command line (validate() passes
+        // them: a file trained so still loads).
+        let decay = |f: f32| {
+            TrainConfig {
+                weight_decay: f,
+                ..TrainConfig::defaults(1_000)
+            }
+            .check_weight_decay()
+        };
+        assert_eq!(TrainConfig::defaults(1_000).lr, 0.002);
+        assert!(decay(0.0).is_ok() && decay(499.0).is_ok() && ok(500.0).is_ok());
+        for (f, keep) in [(500.0, "0.000"), (1e10, "-20000000.000")] {
+            let e = decay(f).unwrap_err().to_string();
             assert!(
-                e.contains("zeroes it or flips its sign") && e.contains("below 1/lr = 500"),
+                e.contains(&format!(
+                    "1 - lr·F = {keep} each update, which zeroes it or flips its sign"
+                )) && e.ends_with("use a --weight-decay below 499.9"),
                 "{e}"
             );
         }
+        // 1/lr rounded down: at lr 0.015, 66.66 (66.67 would be refused).
+        let e = TrainConfig {
+            lr: 0.015,
+            weight_decay: 100.0,
+            ..TrainConfig::defaults(1_000)
+        }
+        .check_weight_decay()
+        .unwrap_err()
+        .to_string();
+        assert!(e.ends_with("below 66.66"), "{e}");
         assert_eq!(TrainConfig::article().init, InitKind::Article);
         assert_eq!(TrainConfig::article().weight_decay, 0.0);
     }

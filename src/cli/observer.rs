@@ -55,10 +55,12 @@ pub struct TrainObserver {
     pub samples: Option<Samples>,
     pub interrupts: Interrupts,
     /// Best validation loss (of this run and those it resumes) and best
-    /// training loss, and whether the divergence warning was given.
+    /// training loss, whether the divergence warning was given, and whether
+    /// a model far above chance on the held-out text was said not kept.
     pub best_val: f64,
     pub best_train: f64,
     pub warned: bool,
+    pub warned_held_out: bool,
     pub vocab_len: usize,
     /// The `--log` file that could not be written, and why (the log stops;
     /// training goes on), or whose name was taken during the run (the log
@@ -299,10 +301,24 @@ impl Observer for TrainObserver {
         self.last_train = r.train_loss;
         // A model far above chance on the held-out text is no best model,
         // whatever came before (a run that diverged between two reports
-        // whose training loss did not show it yet).
+        // whose training loss did not show it yet), said once.
+        let held_out_far = r.val.filter(|v| {
+            v.loss_nats < self.best_val && far_above_chance(v.loss_nats, self.vocab_len)
+        });
+        if let Some(val) = held_out_far
+            && self.keep_best
+            && !self.warned_held_out
+        {
+            self.out.warn(&format!(
+                "warning: the held-out loss ({:.3} nats/char) is far above chance (ln V = {:.3}): this model is not kept as the best",
+                val.loss_nats,
+                (self.vocab_len as f64).ln()
+            ));
+            self.warned_held_out = true;
+        }
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
-            && !far_above_chance(val.loss_nats, self.vocab_len)
+            && held_out_far.is_none()
         {
             let before = std::mem::replace(&mut self.best_val, val.loss_nats);
             if self.keep_best {

@@ -186,6 +186,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let (mut config, mut run) = plan(&args, &start, &name, &corpus)?;
     let val = split_validation(&mut corpus, run.val_frac)?;
     config.validate()?;
+    if !matches!(start, Start::Resume(..)) {
+        config.check_weight_decay()?;
+    }
     if config.lr_schedule == LrSchedule::Plateau && val.is_empty() {
         return Err(Error::Usage(
             "--lr-schedule plateau follows the validation loss: hold out text with --val-frac"
@@ -290,6 +293,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         interrupts,
         best_train: f64::INFINITY,
         warned: false,
+        warned_held_out: false,
         vocab_len: corpus.vocab.len(),
         log_failure: None,
         checkpoint_failure: None,
