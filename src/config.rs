@@ -392,9 +392,9 @@ impl TrainConfig {
     /// Checks that weight decay keeps the weights' signs: it multiplies them
     /// by 1 − lr·F each update (lr the peak rate: the schedules only lower
     /// it, warm-up rises to it), which at lr·F ≥ 1 zeroes them or flips
-    /// their signs. For settings given on the command line (a new run or
-    /// `--init-from`): a file trained with such settings still loads and
-    /// resumes as it was.
+    /// their signs. For settings given anew ([`crate::trainer::Trainer::new`],
+    /// and `--init-from`): a file trained with such settings still loads
+    /// and resumes as it was.
     pub fn check_weight_decay(&self) -> Result<()> {
         let keep = 1.0 - self.lr * self.weight_decay;
         if keep > 0.0 {

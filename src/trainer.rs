@@ -191,6 +191,7 @@ impl Trainer {
     /// A freshly initialised model for `corpus`, ready to train with `config`.
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
+        config.check_weight_decay()?;
         resources::check(&config, corpus.vocab.len())?;
         let model = Model::init_cell(
             config.cell,

@@ -319,6 +319,39 @@ fn init_and_weight_decay_are_recorded_and_resume_exactly() {
     }
 }
 
+/// Weight decay with lr·F >= 1 is refused for a new run (each update
+/// would zero or flip every weight), but a file whose settings hold it
+/// (written before that check) still loads, samples and resumes: the
+/// check is not made where a file is read.
+#[test]
+fn a_file_with_a_weight_decay_now_refused_still_loads_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 30_000);
+    let refused = dir.path().join("refused.safetensors");
+    let o = train_command(&text, &refused, &["--weight-decay", "1000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("zeroes it or flips its sign"), "{err}");
+    assert!(!refused.exists());
+    let part = train(dir.path(), &text, "part.safetensors", &["--epochs", "1"]);
+    let mut loaded = checkpoint::load(&part).unwrap();
+    let ck = loaded.checkpoint.as_mut().unwrap();
+    // lr·F = 1.5: each update multiplies the weights by -0.5 (bounded).
+    ck.settings.weight_decay = 1.5 / ck.settings.lr;
+    assert!(ck.settings.check_weight_decay().is_err());
+    checkpoint::save(&part, &loaded.model, Some(ck)).unwrap();
+    ok(bin().arg("sample").arg(&part).args(["--len", "10"]));
+    ok(bin().arg("eval").arg(&part).arg(&text));
+    ok(bin()
+        .args(["train", "--resume"])
+        .arg(&part)
+        .args(["--epochs", "2", "--sample-len", "0", "-o"])
+        .arg(dir.path().join("resumed.safetensors"))
+        .arg(&text));
+}
+
 #[test]
 fn wrong_resumes_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
