@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rnn_fast::checkpoint::{self, Checkpoint, RunInfo};
-use rnn_fast::config::{InitKind, TrainConfig};
+use rnn_fast::config::{InitKind, OptimizerKind, TrainConfig};
 use rnn_fast::corpus::Corpus;
 use rnn_fast::trainer::Trainer;
 
@@ -350,6 +350,39 @@ fn a_file_with_a_weight_decay_now_refused_still_loads_and_resumes() {
         .args(["--epochs", "2", "--sample-len", "0", "-o"])
         .arg(dir.path().join("resumed.safetensors"))
         .arg(&text));
+}
+
+/// `--init-from` without `--lr` trains at the default rate of the model's
+/// H, not of the default H: above H 256, Adam's default falls as (256/H)²
+/// (it was 0.73 times too high at H 300, 4 times at H 512).
+#[test]
+fn init_from_takes_the_default_rate_of_the_models_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 30_000);
+    let run = |first: &[&str], out: &Path| {
+        ok(bin()
+            .arg("train")
+            .args(first)
+            .args(["--shards", "6", "--epochs", "1", "--max-seconds", "0.2"])
+            .args(["--sample-len", "0", "-q", "-o"])
+            .arg(out)
+            .arg(&text));
+    };
+    let (start, tuned) = (
+        dir.path().join("start.safetensors"),
+        dir.path().join("tuned.safetensors"),
+    );
+    run(&["--hidden", "300"], &start);
+    run(&["--init-from", start.to_str().unwrap()], &tuned);
+    let settings = checkpoint::load(&tuned)
+        .unwrap()
+        .checkpoint
+        .unwrap()
+        .settings;
+    assert_eq!(settings.hidden, 300);
+    let adam = |h: usize| TrainConfig::default_lr(OptimizerKind::Adam, 6, h);
+    assert!(adam(300) < adam(128));
+    assert_eq!(settings.lr, adam(300));
 }
 
 #[test]

@@ -37,6 +37,7 @@ const EVAL_EVERY_VAL_TIMES: usize = 5;
 fn default_eval_every(val_len: usize) -> usize {
     DEFAULT_EVAL_EVERY.max(EVAL_EVERY_VAL_TIMES * val_len)
 }
+
 /// How often the session hands control back (progress, checkpoints, signals).
 const TICK: Duration = Duration::from_millis(200);
 
@@ -93,6 +94,11 @@ fn plan(
         let path = args.init_from.as_deref().expect("InitFrom has a path");
         config.hidden = start::init_hidden(args, model, path)?;
         (config.cell, config.layers) = (model.layout.cell, model.layout.layers);
+        // The default rate is the model's H's (it was the default H's: a
+        // model of H 512 fine-tuned with Adam at 4 times its rate).
+        if args.lr.is_none() && args.preset.is_none() {
+            config.lr = TrainConfig::default_lr(config.optimizer, config.shards, config.hidden);
+        }
     }
     Ok((config, run))
 }
