@@ -36,10 +36,6 @@ impl Shards {
     /// trained, and a split with no whole chunk at all, which would train
     /// nothing, is an error.
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
-        debug_assert!(
-            !drop_tail || count == 1,
-            "the article's loop reads one shard"
-        );
         let predictions = n.saturating_sub(1);
         if count == 0 || count > Shards::most(n) {
             return Err(Error::Usage(format!(
