@@ -196,6 +196,24 @@ impl TrainObserver {
         Ok(())
     }
 
+    /// Whether a model whose held-out loss beats the best so far is worth
+    /// keeping as the best: not when that loss is far above chance (a run
+    /// that diverged between two reports, before its training loss showed
+    /// it), which is said once.
+    fn fit_for_best(&mut self, held_out_loss: f64) -> bool {
+        if !far_above_chance(held_out_loss, self.vocab_len) {
+            return true;
+        }
+        if !self.warned_held_out {
+            self.out.warn(&format!(
+                "warning: the held-out loss ({held_out_loss:.3} nats/char) is far above chance (ln V = {:.3}): this model is not kept as the best",
+                (self.vocab_len as f64).ln()
+            ));
+            self.warned_held_out = true;
+        }
+        false
+    }
+
     /// True when the weights are worth a periodic checkpoint: the loss
     /// since the last report is not far above chance.
     fn worth_saving(&self, recent_loss: f64) -> bool {
@@ -299,26 +317,9 @@ impl Observer for TrainObserver {
         }
         self.judge_divergence(r.train_loss, r.chars_seen)?;
         self.last_train = r.train_loss;
-        // A model far above chance on the held-out text is no best model,
-        // whatever came before (a run that diverged between two reports
-        // whose training loss did not show it yet), said once.
-        let held_out_far = r.val.filter(|v| {
-            v.loss_nats < self.best_val && far_above_chance(v.loss_nats, self.vocab_len)
-        });
-        if let Some(val) = held_out_far
-            && self.keep_best
-            && !self.warned_held_out
-        {
-            self.out.warn(&format!(
-                "warning: the held-out loss ({:.3} nats/char) is far above chance (ln V = {:.3}): this model is not kept as the best",
-                val.loss_nats,
-                (self.vocab_len as f64).ln()
-            ));
-            self.warned_held_out = true;
-        }
         if let Some(val) = r.val
             && val.loss_nats < self.best_val
-            && held_out_far.is_none()
+            && self.fit_for_best(val.loss_nats)
         {
             let before = std::mem::replace(&mut self.best_val, val.loss_nats);
             if self.keep_best {

@@ -89,16 +89,18 @@ fn plan(
         best_val: None,
         eval_every: None,
     };
-    let mut config = args.settings(train_args::train_len(total, val_frac));
-    if let Start::InitFrom(model) = start {
-        let path = args.init_from.as_deref().expect("InitFrom has a path");
-        config.hidden = start::init_hidden(args, model, path)?;
-        (config.cell, config.layers) = (model.layout.cell, model.layout.layers);
-        // The default rate is the model's H's (it was the default H's: a
-        // model of H 512 fine-tuned with Adam at 4 times its rate).
-        if args.lr.is_none() && args.preset.is_none() {
-            config.lr = TrainConfig::default_lr(config.optimizer, config.shards, config.hidden);
+    // `--init-from`: the model's H, so that the defaults that follow from H
+    // (Adam's rate) are the model's.
+    let model_hidden = match start {
+        Start::InitFrom(model) => {
+            let path = args.init_from.as_deref().expect("InitFrom has a path");
+            Some(start::init_hidden(args, model, path)?)
         }
+        _ => None,
+    };
+    let mut config = args.settings(train_args::train_len(total, val_frac), model_hidden);
+    if let Start::InitFrom(model) = start {
+        (config.cell, config.layers) = (model.layout.cell, model.layout.layers);
     }
     Ok((config, run))
 }

@@ -185,8 +185,9 @@ impl TrainArgs {
 
     /// The settings a fresh run asks for, for a training text of
     /// `train_len` characters: the defaults (or the preset's), then every
-    /// option given.
-    pub fn settings(&self, train_len: usize) -> TrainConfig {
+    /// option given; `model_hidden`, the H of the model `--init-from`
+    /// starts from, stands for `--hidden` (and so sets the default rate).
+    pub fn settings(&self, train_len: usize, model_hidden: Option<usize>) -> TrainConfig {
         let article = self.preset == Some(Preset::Article);
         let base = if article {
             TrainConfig::article()
@@ -197,10 +198,11 @@ impl TrainArgs {
         let shards = self.shards.unwrap_or(base.shards);
         let lr_schedule = self.lr_schedule.unwrap_or(base.lr_schedule);
         let epochs = self.epochs.unwrap_or(base.epochs);
+        let hidden = self.hidden.or(model_hidden).unwrap_or(base.hidden);
         let lr = match self.lr {
             Some(lr) => lr,
             None if article => base.lr,
-            None => TrainConfig::default_lr(optimizer, shards, self.hidden.unwrap_or(base.hidden)),
+            None => TrainConfig::default_lr(optimizer, shards, hidden),
         };
         let clip_norm = self.clip_norm.or(base.clip_norm);
         // A norm clip replaces the element-wise one unless both are asked for.
@@ -212,7 +214,7 @@ impl TrainArgs {
         TrainConfig {
             cell: self.cell.unwrap_or(base.cell),
             layers: self.layers.unwrap_or(base.layers),
-            hidden: self.hidden.unwrap_or(base.hidden),
+            hidden,
             seq_len: self.seq_len.unwrap_or(base.seq_len),
             lr,
             clip: self.clip.unwrap_or(default_clip),
