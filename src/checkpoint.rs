@@ -14,7 +14,8 @@
 //! (a JSON array of one-character strings, in id order), `hidden`,
 //! `vocab_size`, and for a checkpoint the settings (their field names;
 //! `clip_norm`, `dropout`, `init`, `weight_decay`, `lr_schedule`, `warmup`
-//! and `patience` only when not the default, which their absence means, so
+//! and `patience` (always under the plateau schedule) only when not the
+//! default, which their absence means, so
 //! that a run without them writes the bytes it always has), the run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
@@ -235,7 +236,10 @@ fn settings_metadata(c: &TrainConfig) -> Vec<(&'static str, String)> {
     if c.warmup > 0 {
         m.push(("warmup", c.warmup.to_string()));
     }
-    if c.lr_schedule == LrSchedule::Plateau {
+    // Under plateau always (as files have been); under another schedule,
+    // which does not read it, when not the default, so that the command
+    // that started the run still matches it on resume.
+    if c.lr_schedule == LrSchedule::Plateau || c.patience != DEFAULT_PATIENCE {
         m.push(("patience", c.patience.to_string()));
     }
     // Only when on: a run without dropout writes the files it always has.

@@ -861,3 +861,76 @@ fn a_resumed_log_moves_the_rows_after_the_checkpoint_beside_it() {
     assert!(!moved.is_empty());
     assert_eq!(moved, straight[straight.len() - moved.len()..]);
 }
+
+/// An option that the schedule does not read (`--patience` under cosine) is
+/// recorded when given, so the command that started a run, re-run with
+/// `--resume` appended, is accepted; a different value is still refused.
+#[test]
+fn a_schedule_option_the_schedule_does_not_read_is_matched_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 20_000);
+    let args = ["--lr-schedule", "cosine", "--patience", "5"];
+    let first = train(
+        dir.path(),
+        &text,
+        "first.safetensors",
+        &[&args[..], &["--epochs", "1"]].concat(),
+    );
+    let p = first.to_str().unwrap();
+    let resumed = dir.path().join("resumed.safetensors");
+    ok(&mut train_command(
+        &text,
+        &resumed,
+        &[&args[..], &["--epochs", "2", "--resume", p]].concat(),
+    ));
+    let o = train_command(
+        &text,
+        &dir.path().join("other.safetensors"),
+        &[
+            "--lr-schedule",
+            "cosine",
+            "--patience",
+            "4",
+            "--epochs",
+            "2",
+            "--resume",
+            p,
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--patience 4 differs"), "{err}");
+}
+
+/// A resumed `--log` whose last time was edited beyond reason (here 2^64 −
+/// 2048 s, which the run's clock would overflow adding to) counts as 0 s:
+/// the run goes on, its rows timed from 0.
+#[test]
+fn a_resumed_log_with_an_absurd_time_is_timed_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 20_000);
+    let log = dir.path().join("run.csv");
+    let l = log.to_str().unwrap();
+    let first = train(
+        dir.path(),
+        &text,
+        "first.safetensors",
+        &["--epochs", "1", "--log", l],
+    );
+    let csv = std::fs::read_to_string(&log).unwrap();
+    let (head, last) = csv.trim_end().rsplit_once('\n').unwrap();
+    let (_, rest) = last.split_once(',').unwrap();
+    std::fs::write(&log, format!("{head}\n18446744073709549568,{rest}\n")).unwrap();
+    let p = first.to_str().unwrap();
+    ok(&mut train_command(
+        &text,
+        &dir.path().join("resumed.safetensors"),
+        &["--epochs", "2", "--resume", p, "--log", l],
+    ));
+    let rows = std::fs::read_to_string(&log).unwrap();
+    let time = |row: &str| -> f64 { row.split(',').next().unwrap().parse().unwrap() };
+    let last = rows.trim_end().lines().last().unwrap();
+    assert!(time(last) < 1e6, "the resumed rows' time:\n{rows}");
+}

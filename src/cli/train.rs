@@ -560,8 +560,14 @@ fn open_log(
             to.display()
         ));
     }
-    // A hand-edited log must not stop the run: a bad time counts as 0.
-    let last = Duration::try_from_secs_f64(last).unwrap_or(Duration::ZERO);
+    // A hand-edited log must not stop the run: a bad time (not a count of
+    // seconds, or over a century, which the run's clock could overflow
+    // adding to) counts as 0.
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let last = Duration::try_from_secs_f64(last)
+        .ok()
+        .filter(|&t| t <= CENTURY)
+        .unwrap_or(Duration::ZERO);
     Ok((Some(log), last))
 }
 
