@@ -86,10 +86,12 @@ impl DynamicSettings {
 
 /// Scores `ids` (encoded with the model's vocabulary; fewer than 2 ids score
 /// no characters) by dynamic evaluation with `settings`, on a copy of the
-/// model's weights. An error when the settings are out of range, or when
+/// model's weights. An error when the settings are out of range or need
+/// more memory than the process can take, or when
 /// the adapted weights make the loss stop being a number (too large an `lr`).
 pub fn evaluate_dynamic(model: &Model, ids: &[u16], settings: &DynamicSettings) -> Result<Score> {
     settings.validate()?;
+    crate::resources::check_dynamic(&model.layout, settings.seq_len)?;
     let DynamicSettings { lr, seq_len, clip } = *settings;
     let mut weights = model.weights.clone();
     let mut grads = model.layout.zeros();

@@ -234,6 +234,36 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     }
 }
 
+/// Refuses a dynamic evaluation of the model of `layout` in chunks of
+/// `seq_len` characters that needs more memory than this process can take
+/// (an allocation would abort instead): what a trainer of one stream and
+/// one shard at that size needs ([`memory_needed`]: the adapted copy of the
+/// weights, its gradient, SGD's unused slots, one stream's BPTT buffers),
+/// and the model itself.
+pub fn check_dynamic(layout: &Layout, seq_len: usize) -> Result<()> {
+    let config = TrainConfig {
+        cell: layout.cell,
+        layers: layout.layers,
+        hidden: layout.h,
+        seq_len,
+        streams: 1,
+        shards: 1,
+        threads: 1,
+        parallel: Parallel::Avg,
+        dropout: 0.0,
+        ..TrainConfig::article()
+    };
+    let needed = memory_needed(&config, layout.v).saturating_add(4 * layout.len() as u64);
+    match available_memory(0) {
+        Some(free) if needed > free => Err(Error::Usage(format!(
+            "dynamic evaluation in chunks of --dynamic-seq-len {seq_len} needs {} of memory for this model, more than the {} this process can take: lower --dynamic-seq-len",
+            gib(needed),
+            gib(free)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to load the model file at `path`, of `size` bytes, where this
 /// process cannot take twice that: the file's bytes and the model (and a
 /// checkpoint's training state) read from them, value by value (where an

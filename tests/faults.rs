@@ -708,3 +708,38 @@ fn a_memory_limit_is_an_error_not_an_abort() {
     assert!(err.contains("holds a run further along"), "{err}");
     assert_eq!(std::fs::metadata(&later).unwrap().len(), 3 << 30);
 }
+
+/// Dynamic evaluation in chunks too long for the memory left (here the
+/// logits of 100,000 characters over a vocabulary of 5,000: 2 GiB, under a
+/// 1 GiB limit on the address space) is refused with one line, where the
+/// allocation would have aborted.
+#[test]
+fn a_dynamic_evaluation_too_large_for_memory_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..20_000u32)
+        .map(|i| char::from_u32(0x4E00 + (i * 7919) % 5_000).unwrap())
+        .collect();
+    std::fs::write(dir.path().join("wide.txt"), &text).unwrap();
+    let o = bin()
+        .args(["train", "wide.txt", "--hidden", "8", "--epochs", "1"])
+        .args(["--sample-len", "0", "-q", "-o", "wide.safetensors"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" eval wide.safetensors wide.txt --dynamic --dynamic-seq-len 100000")
+        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: dynamic evaluation in chunks of --dynamic-seq-len 100000 needs")
+            && err.contains("lower --dynamic-seq-len")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
