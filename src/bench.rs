@@ -326,7 +326,7 @@ impl std::fmt::Display for BenchReport {
         };
         writeln!(
             f,
-            "recurrence reads 8GH^2/B = {:.0} bytes/char: {:.1} bytes/cycle per core; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
+            "recurrence reads 8GH^2L/B = {:.0} bytes/char: {:.1} bytes/cycle per core; measured L2 read peak {:.1} GB/s per core = {:.1} bytes/cycle at {:.2} GHz: {:.1}% of it ({whh})",
             self.recurrent_bytes_per_char,
             self.recurrent_bytes_per_cycle,
             self.l2_gbs,

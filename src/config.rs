@@ -138,8 +138,9 @@ pub struct TrainConfig {
     /// chunk of every epoch is never trained.
     pub drop_tail: bool,
     /// Dropout rate P in [0, 1) on the non-recurrent connections while
-    /// training (the tanh cell's input embedding `Wxh[:, x_t]`, and `h_t`
-    /// where it feeds the readout, per unit; see [`crate::dropout`]); 0: none.
+    /// training (the tanh cell's input embedding `Wxh[:, x_t]`, each layer's
+    /// `h_t` where it feeds the layer above, and the top `h_t` where it feeds
+    /// the readout, per unit; see [`crate::dropout`]); 0: none.
     pub dropout: f32,
     /// How the weights are drawn (a run from `--init-from` or `--resume`
     /// starts from its model's weights instead).

@@ -43,7 +43,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub threads: usize,
     /// Shards (K) [default: train's for this corpus (64 from 640,000
-    /// characters: 16 groups of 4); with --streams B, B × threads].
+    /// training characters, the corpus less the 5% held out: 16 groups of
+    /// 4); with --streams B, B × threads].
     #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub shards: Option<usize>,
     /// How shards train together.

@@ -55,7 +55,7 @@ pub struct TrainArgs {
     /// 256; adagrad 0.05; sgd 0.1].
     #[arg(long, value_name = "F", value_parser = positive_f32, allow_negative_numbers = true)]
     pub lr: Option<f32>,
-    /// Clamp every gradient entry to [-F, F] [default: 5].
+    /// Clamp every gradient entry to [-F, F] [default: 5; none with --clip-norm].
     #[arg(long, value_name = "F", value_parser = positive_f32_or_inf, allow_negative_numbers = true)]
     pub clip: Option<f32>,
     /// Passes over the corpus [default: 5, stretched to the fewest that train 300,000 characters, and cut to the fewest that train 5,000,000 (at least 1)].
@@ -71,7 +71,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = named::<GradReduce>())]
     pub grad: Option<GradReduce>,
     /// Streams per forward/backward pass (B): the shards are processed in
-    /// groups of this many, one group per thread at a time [default: 4].
+    /// groups of this many, one group per thread at a time [default: 4, at
+    /// most the shards; 1 with --preset article].
     #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: Option<usize>,
     /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
