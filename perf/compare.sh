@@ -7,7 +7,8 @@
 # times and interleaved, `rnn-fast bench` and perf/pytorch_bench.py with
 # one-hot and with embedding input, each for SECONDS, and writes a markdown
 # table of the medians (with the spread) and the ratio to the faster
-# PyTorch input. The same total number of streams is trained on both sides:
+# PyTorch input: the median (and spread) of each repetition's own ratio,
+# its three runs back to back. The same total number of streams is trained on both sides:
 # B × threads (rnn-fast: that many shards in groups of B, one group per
 # thread). The table's head names the machine (CPU model, caches) and the
 # FMA peak rnn-fast measures in the same run.
@@ -57,7 +58,7 @@ caches=$(lscpu | grep -E '^(L1d|L2|L3) cache' | sed 's/ cache: */ /; s/  */ /g' 
 torch_version=$("$PY" -c 'import torch; print(torch.__version__)')
 echo "Machine: $model; $caches (all cores); $(nproc) cores. rnn-fast measured FMA peak $peak GFLOP/s per core (f32x16 where AVX-512). PyTorch $torch_version. ${SECONDS_EACH} s per run, median of $REPS interleaved runs (min-max)."
 echo
-echo "| corpus (V) | cell | H | streams × threads | rnn-fast chars/s | PyTorch one-hot | PyTorch embedding | ratio | rnn-fast % of peak |"
+echo "| corpus (V) | cell | H | streams × threads | rnn-fast chars/s | PyTorch one-hot | PyTorch embedding | ratio (per repetition) | rnn-fast % of peak |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for case in $CASES; do
     IFS=: read -r corpus h b t cell layers <<<"$case"
@@ -90,10 +91,13 @@ for line in open(path):
         vocab = d["vocab"]
 def spread(xs):
     return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})"
-best = max(statistics.median(runs["onehot"]), statistics.median(runs["embedding"]))
-ratio = statistics.median(runs["rnn"]) / best
+# Each repetition's ratio: rnn-fast against the faster PyTorch input of the
+# same repetition, run right after it, so that a slow spell of a shared
+# machine weighs on both sides of a ratio; the median of these, and their spread.
+ratios = [r / max(o, e) for r, o, e in zip(runs["rnn"], runs["onehot"], runs["embedding"])]
+ratio = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 print(f"| {corpus} ({vocab}) | {cell} | {h} | {b} × {t} | {spread(runs['rnn'])} | {spread(runs['onehot'])} | "
-      f"{spread(runs['embedding'])} | {ratio:.2f}x | {100 * statistics.median(frac):.0f}% |")
+      f"{spread(runs['embedding'])} | {ratio} | {100 * statistics.median(frac):.0f}% |")
 EOF
     rm -f "$results"
 done
@@ -123,10 +127,11 @@ for line in open(sys.argv[1]):
     runs[kind].append(json.loads(js)["chars_per_sec"])
 def cell(xs):
     return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})"
-numpy = statistics.median(runs["numpy"])
 print(f"| the article's NumPy program | 64 | SGD | {cell(runs['numpy'])} | 1 |")
 for rule, name in [("adam", "Adam (the default)"), ("sgd", "SGD (the article's)")]:
-    ratio = statistics.median(runs[rule]) / numpy
-    print(f"| rnn-fast bench --optimizer {rule}, 1 thread | 64 | {name} | {cell(runs[rule])} | {ratio:.0f}x |")
+    # Per repetition, as above.
+    ratios = [r / n for r, n in zip(runs[rule], runs["numpy"])]
+    ratio = f"{statistics.median(ratios):.0f}x ({min(ratios):.0f}-{max(ratios):.0f})"
+    print(f"| rnn-fast bench --optimizer {rule}, 1 thread | 64 | {name} | {cell(runs[rule])} | {ratio} |")
 EOF2
 rm -f "$results"
