@@ -370,6 +370,32 @@ fn every_cell_loads_into_pytorch_by_name_and_scores_as_eval() {
             assert!((a - b).abs() <= 1e-5 * b, "{cell}: rnn-fast {a}, {via} {b}");
         }
     }
+    // What the script cannot score is one error line, as for rnn-fast: a
+    // file that is no model, a character the model does not know.
+    let model = dir.path().join("rnn1.safetensors");
+    let unknown = dir.path().join("unknown.txt");
+    std::fs::write(&unknown, "hello ZQX").unwrap();
+    for (args, status, says) in [
+        ([&text, &text], 1, "is not an rnn-fast model file"),
+        (
+            [&model, &unknown],
+            1,
+            "character 'Z' (character 6) is not in the model's vocabulary",
+        ),
+    ] {
+        let o = Command::new("python3")
+            .arg(repo("tests/torch_load.py"))
+            .args(args)
+            .arg("--python")
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(status), "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says) && err.lines().count() == 1,
+            "{err}"
+        );
+    }
 }
 
 /// `dir/text.txt`: `words` words of a six-word text.
@@ -955,6 +981,22 @@ fn cells_on_the_command_line() {
         ],
         USAGE,
         "--cell gru differs from the cell lstm",
+    );
+    // The model's own cell is accepted; the header counts the text's own
+    // characters, and the model's vocabulary beside them when it has more.
+    let few = dir.path().join("few.txt");
+    std::fs::write(&few, "the ".repeat(200)).unwrap();
+    let o = ok(bin()
+        .arg("train")
+        .arg(&few)
+        .arg("--init-from")
+        .arg(&model)
+        .args(["--cell", "lstm", "--epochs", "1", "--sample-len", "0", "-o"])
+        .arg(dir.path().join("few.safetensors")));
+    assert!(
+        stdout(&o).contains("800 characters, 4 distinct (the model's vocabulary: 24)"),
+        "{}",
+        stdout(&o)
     );
     // Layers: only a gated cell stacks, 1 to 8 of them, and a model's
     // layers are its own.

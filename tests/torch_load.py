@@ -126,14 +126,36 @@ def loss_python(t, cell, layers, ids, h, v):
     return total
 
 
+def fail(message, status=1):
+    """One error line on standard error, and the exit status."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    t, meta = read_safetensors(args[0])
-    cell = meta.get("cell", "rnn")
-    chars = json.loads(meta["vocab"])
+    if len(args) != 2:
+        fail("usage: torch_load.py MODEL.safetensors TEXT_FILE [--python | --torch]", 2)
+    try:
+        t, meta = read_safetensors(args[0])
+        cell = meta.get("cell", "rnn")
+        chars = json.loads(meta["vocab"])
+        h, v, layers = int(meta["hidden"]), len(chars), int(meta.get("layers", "1"))
+        if cell not in GATES:
+            raise ValueError(f"unknown cell {cell!r}")
+    except (OSError, struct.error, ValueError, KeyError, TypeError) as e:
+        fail(f"{args[0]} is not an rnn-fast model file that this script reads: {e!r}")
     stoi = {c: i for i, c in enumerate(chars)}
-    ids = [stoi[c] for c in open(args[1], encoding="utf-8").read()]
-    h, v, layers = int(meta["hidden"]), len(chars), int(meta.get("layers", "1"))
+    try:
+        text = open(args[1], encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read {args[1]} as UTF-8 text: {e}")
+    unknown = next((i for i, c in enumerate(text) if c not in stoi), None)
+    if unknown is not None:
+        fail(f"{args[1]}: character {text[unknown]!r} (character {unknown}) is not in the model's vocabulary")
+    if len(text) < 2:
+        fail(f"{args[1]}: {len(text)} character{'' if len(text) == 1 else 's'}; at least 2 are needed to score a prediction")
+    ids = [stoi[c] for c in text]
     via = "python"
     if "--python" not in sys.argv:
         try:
@@ -142,7 +164,7 @@ def main():
             via = "torch"
         except ImportError:
             if "--torch" in sys.argv:
-                raise
+                fail("--torch: torch cannot be imported by this Python")
     total = (loss_torch if via == "torch" else loss_python)(t, cell, layers, ids, h, v)
     n = len(ids) - 1
     print(json.dumps({"chars": n, "loss_nats": total / n, "via": via}))

@@ -589,11 +589,22 @@ fn print_header(
             val.len()
         )
     };
+    // The text's own characters: a model this run starts from or resumes
+    // may know more of them than the text holds.
+    let mut seen = vec![false; corpus.vocab.len()];
+    for &id in corpus.ids.iter().chain(val) {
+        seen[usize::from(id)] = true;
+    }
+    let distinct = seen.iter().filter(|&&s| s).count();
+    let of_model = if distinct < corpus.vocab.len() {
+        format!(" (the model's vocabulary: {})", corpus.vocab.len())
+    } else {
+        String::new()
+    };
     out.line(format_args!(
-        "training on {}: {} characters{held_out}, {} distinct",
+        "training on {}: {} characters{held_out}, {distinct} distinct{of_model}",
         message::one_line(&run.corpus),
         corpus.len() + val.len(),
-        corpus.vocab.len()
     ));
     // The article's cell is named only when it is not the default one layer.
     let cell = match (c.cell, c.layers) {

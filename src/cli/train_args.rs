@@ -34,8 +34,8 @@ pub struct TrainArgs {
     /// existing model this run did not start from is kept: see --force).
     #[arg(short, long, default_value = "model.safetensors")]
     pub output: PathBuf,
-    /// The recurrent cell [default: rnn, the article's]. Not with
-    /// --init-from, whose model has its cell.
+    /// The recurrent cell [default: rnn, the article's; with --init-from,
+    /// the model's, and another is an error].
     #[arg(long, value_parser = named::<CellKind>())]
     pub cell: Option<CellKind>,
     /// Layers of the cell stacked, each of H units: layer 1 reads the
