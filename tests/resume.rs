@@ -934,3 +934,77 @@ fn a_resumed_log_with_an_absurd_time_is_timed_from_zero() {
     let last = rows.trim_end().lines().last().unwrap();
     assert!(time(last) < 1e6, "the resumed rows' time:\n{rows}");
 }
+
+/// A resumed run continues its own `--log`, and keeps another run's as a
+/// fresh run does: it writes beside it and says so. Its own is the log
+/// that reports its best validation loss; the line that says how to
+/// resume names the log the run wrote.
+#[test]
+fn a_resumed_run_continues_its_own_log_and_keeps_another_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, log) = (dir.path(), dir.path().join("run.csv"));
+    let l = log.to_str().unwrap();
+    let other_text = d.join("other.txt");
+    std::fs::write(&other_text, common::words(20_000, 3)).unwrap();
+    train(
+        d,
+        &other_text,
+        "other.safetensors",
+        &["--epochs", "1", "--log", l],
+    );
+    let others = std::fs::read(&log).unwrap();
+    // This run's log goes beside the other run's.
+    let text = words_file(d, 20_000);
+    let first = train(
+        d,
+        &text,
+        "first.safetensors",
+        &["--epochs", "1", "--log", l],
+    );
+    let own = d.join("run.1.csv");
+    let own_rows = std::fs::read_to_string(&own).unwrap().lines().count();
+    // Resumed naming the other run's log: that log is kept as it was.
+    let p = first.to_str().unwrap();
+    let o = ok(&mut train_command(
+        &text,
+        &d.join("a.safetensors"),
+        &["--epochs", "2", "--resume", p, "--log", l],
+    ));
+    assert!(
+        std::fs::read(&log).unwrap() == others,
+        "the other run's log changed"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("run.csv exists and is not this run's") && err.contains("run.2.csv"),
+        "{err}"
+    );
+    // Resumed naming its own: continued, with no warning.
+    let o = ok(&mut train_command(
+        &text,
+        &d.join("b.safetensors"),
+        &[
+            "--epochs",
+            "2",
+            "--resume",
+            p,
+            "--log",
+            own.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows = std::fs::read_to_string(&own).unwrap().lines().count();
+    assert!(rows > own_rows, "{own_rows} rows, then {rows}");
+    // A run stopped early says to resume with its log.
+    let o = ok(&mut train_command(
+        &text,
+        &d.join("c.safetensors"),
+        &["--epochs", "50", "--max-seconds", "0.05", "--log", l],
+    ));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("--log ") && out.contains("run.3.csv"), "{out}");
+}

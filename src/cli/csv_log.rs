@@ -133,6 +133,11 @@ impl CsvLog {
         Ok(moved)
     }
 
+    /// The file the log is written to now.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn write_row(&mut self, r: &Report) -> Result<()> {
         let val = r
             .val
@@ -152,6 +157,28 @@ impl CsvLog {
             })?;
         self.last = files::open_file_version(self.file.get_ref());
         Ok(())
+    }
+}
+
+/// Whether the log at `path` can be the log of the run resumed at `chars`
+/// characters whose best validation loss is `best_val`: true when it holds
+/// no row up to `chars` (new, or empty), when the run has no best to
+/// compare, or when one of those rows reports that best (to the log's 6
+/// decimals; the report that set it wrote the row); false for another
+/// run's log, which a resumed run must not continue. A file that is no log
+/// is left to [`super::outputs::check_is_log`].
+pub fn is_run_log(path: &Path, chars: usize, best_val: Option<f64>) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return true;
+    };
+    let Ok(rows) = plot::parse(&rows_before(&text, chars).0) else {
+        return true;
+    };
+    match best_val {
+        Some(best) if !rows.is_empty() => rows
+            .iter()
+            .any(|r| r.val_loss.is_some_and(|v| (v - best).abs() <= 1e-6)),
+        _ => true,
     }
 }
 

@@ -94,7 +94,7 @@ pub fn not_its_corpus(
     let built_in = trained_on == BUILTIN_NAME;
     let command = |corpus: Option<&Path>| {
         let resumed = args.resume.as_deref().expect("a checkpoint is resumed");
-        resume_command(corpus, resumed, &args.output)
+        resume_command(corpus, resumed, &args.output, None)
     };
     Error::Checkpoint(match (&args.corpus, built_in) {
         (None, false) => format!(
@@ -115,11 +115,18 @@ pub fn not_its_corpus(
 }
 
 /// The command that resumes `checkpoint` on `corpus` (the built-in text
-/// where none) into `output`, each path quoted for a shell.
-pub fn resume_command(corpus: Option<&Path>, checkpoint: &Path, output: &Path) -> String {
+/// where none) into `output`, continuing the log `log` where the run keeps
+/// one, each path quoted for a shell.
+pub fn resume_command(
+    corpus: Option<&Path>,
+    checkpoint: &Path,
+    output: &Path,
+    log: Option<&Path>,
+) -> String {
     let corpus = corpus.map_or(String::new(), |c| format!(" {}", shell_word(c)));
     let (ck, o) = (shell_word(checkpoint), shell_word(output));
-    format!("rnn-fast train{corpus} --resume {ck} -o {o}")
+    let log = log.map_or(String::new(), |l| format!(" --log {}", shell_word(l)));
+    format!("rnn-fast train{corpus} --resume {ck} -o {o}{log}")
 }
 
 /// Refuses a resumed run with nothing left to train: `epochs` (the run's,
