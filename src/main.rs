@@ -92,5 +92,5 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// One line on standard error; a closed or full standard error is not a
 /// reason to panic.
 fn say_error(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{}", rnn_fast::message::one_line(line));
+    cli::to_stderr(line);
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use std::io::Write;
 
 use rnn_fast::config::{
     MAX_THREADS_PER_CORE, OptimizerKind, Parallel, TrainConfig, capped_threads,
@@ -77,11 +76,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     })?;
     let (threads, cut) = capped_threads(args.threads);
     if cut {
-        let _ = writeln!(
-            std::io::stderr(),
+        super::output::to_stderr(&format!(
             "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine: using {threads}",
             args.threads
-        );
+        ));
     }
     // What `train` would use on this corpus, unless given: its defaults
     // are sized from the text less the validation part it holds out.

@@ -16,6 +16,8 @@ mod train;
 mod train_args;
 mod values;
 
+pub use output::to_stderr;
+
 use clap::{Parser, Subcommand};
 use rnn_fast::Result;
 

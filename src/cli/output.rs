@@ -42,6 +42,13 @@ const QUEUED_LINES: usize = 65_536;
 /// its last lines to be read before it gives them up.
 pub const LAST_LINES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Says `text` on standard error as one line (see
+/// [`rnn_fast::message::one_line`]), in one write, and ignores a failure:
+/// there is nowhere else to say it.
+pub fn to_stderr(text: &str) {
+    let _ = write_line(Stream::Err, &rnn_fast::message::one_line(text));
+}
+
 /// A standard stream.
 #[derive(Clone, Copy)]
 enum Stream {
@@ -51,12 +58,16 @@ enum Stream {
 
 /// Writes `text` and a line break to `to`, flushed.
 fn write_line(to: Stream, text: &str) -> std::io::Result<()> {
+    // One write of the line and its break: standard error is unbuffered,
+    // and `writeln!` wrote the text and the break apart, so that a line on
+    // standard output could come between them (`2>&1`).
+    let line = format!("{text}\n");
     match to {
         Stream::Out => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}").and_then(|()| out.flush())
+            out.write_all(line.as_bytes()).and_then(|()| out.flush())
         }
-        Stream::Err => writeln!(std::io::stderr(), "{text}"),
+        Stream::Err => std::io::stderr().lock().write_all(line.as_bytes()),
     }
 }
 

@@ -67,11 +67,7 @@ fn read_log(args: &PlotArgs) -> Result<Vec<plot::Row>> {
             "warning: {} line {line} is cut short (the run stopped while writing it, or is writing it now): drawn without it",
             args.log.display()
         );
-        let _ = writeln!(
-            std::io::stderr(),
-            "{}",
-            rnn_fast::message::one_line(&warning)
-        );
+        super::output::to_stderr(&warning);
     }
     Ok(rows)
 }

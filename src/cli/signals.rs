@@ -18,7 +18,6 @@
 //! atomically, so even that leaves no half-written model; the file on disk
 //! is the last complete checkpoint, if any.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -60,9 +59,7 @@ impl Interrupts {
             .spawn(move || {
                 let mut since: Option<Instant> = None;
                 for signal in signals.forever() {
-                    let say = |line: String| {
-                        let _ = writeln!(std::io::stderr(), "{line}");
-                    };
+                    let say = |line: String| super::output::to_stderr(&line);
                     // A repeat within the grace period belongs to the first
                     // request, even once the run has saved and stopped training.
                     match since {
