@@ -798,17 +798,21 @@ fn bad_input_is_one_clear_line() {
     // And in the run's opening line (a corpus named so does train).
     let named = d.join("two\nlines.txt");
     std::fs::write(&named, "to be or not to be\n".repeat(50)).unwrap();
+    let saved_as = d.join("saved\nas.safetensors");
     let o = ok(bin()
         .arg("train")
         .arg(&named)
         .args(["--hidden", "8", "--epochs", "1", "--sample-len", "0"])
         .arg("-o")
-        .arg(d.join("named.safetensors")));
+        .arg(&saved_as));
     assert!(
         stdout(&o).starts_with(&format!("training on {}: ", named.display()).replace('\n', "\\n")),
         "{}",
         stdout(&o)
     );
+    // And in the line that names the model saved.
+    let saved = format!("saved {}", saved_as.display()).replace('\n', "\\n");
+    assert!(stdout(&o).lines().any(|l| l == saved), "{}", stdout(&o));
     fails_with(&["train", dir_s, "-o", out], FAILURE, "is a directory");
     fails_with(&["train", &empty, "-o", out], FAILURE, "the file is empty");
     fails_with(

@@ -16,8 +16,8 @@ pub struct PlotArgs {
     /// CSV written by `rnn-fast train --log`.
     pub log: PathBuf,
     /// The SVG file to write, or - for standard output. A drawing plot
-    /// made before is replaced; another SVG file only with --force; any
-    /// other file never.
+    /// made before (or an empty file) is replaced; another SVG file only
+    /// with --force; any other file never.
     #[arg(short, long, default_value = "loss.svg")]
     pub output: PathBuf,
     /// Replace an SVG drawing at OUTPUT that plot did not make.

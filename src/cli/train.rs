@@ -725,15 +725,17 @@ fn finish(
             args.max_seconds.unwrap_or(0.0),
         ));
     }
-    observer.out.line(format_args!("saved {out}"));
+    // Paths as the header names them: a line break in a name is escaped.
+    let saved = message::one_line(&format!("saved {out}")).into_owned();
+    observer.out.line(format_args!("{saved}"));
     if let Some(epoch) = observer
         .best_epoch
         .filter(|_| observer.best_failure.is_none())
     {
+        let best = message::one_line(&best_path(&output).display().to_string()).into_owned();
         observer.out.line(format_args!(
-            "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {}",
+            "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {best}",
             observer.best_val,
-            best_path(&output).display()
         ));
     }
     report_lost_output(&output, observer)

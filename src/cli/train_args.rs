@@ -148,7 +148,8 @@ pub struct TrainArgs {
     pub sample_every: Option<usize>,
     /// Replace an existing model at the output (or log at --log) that this
     /// run did not start from (without it, the run saves beside it and says
-    /// so). A file that is not an rnn-fast model (or log) is never replaced.
+    /// so). A file that is not an rnn-fast model (or log) is never replaced;
+    /// an empty file, which holds nothing to lose, is.
     #[arg(long)]
     pub force: bool,
     /// Print nothing but warnings and errors.
