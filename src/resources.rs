@@ -238,8 +238,8 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
 /// `seq_len` characters that needs more memory than this process can take
 /// (an allocation would abort instead): what a trainer of one stream and
 /// one shard at that size needs ([`memory_needed`]: the adapted copy of the
-/// weights, its gradient, SGD's unused slots, one stream's BPTT buffers),
-/// and the model itself.
+/// weights, its gradient, SGD's two state slots, one stream's BPTT
+/// buffers). The model itself is loaded already, counted in what is taken.
 pub fn check_dynamic(layout: &Layout, seq_len: usize) -> Result<()> {
     let config = TrainConfig {
         cell: layout.cell,
@@ -253,7 +253,7 @@ pub fn check_dynamic(layout: &Layout, seq_len: usize) -> Result<()> {
         dropout: 0.0,
         ..TrainConfig::article()
     };
-    let needed = memory_needed(&config, layout.v).saturating_add(4 * layout.len() as u64);
+    let needed = memory_needed(&config, layout.v);
     match available_memory(0) {
         Some(free) if needed > free => Err(Error::Usage(format!(
             "dynamic evaluation in chunks of --dynamic-seq-len {seq_len} needs {} of memory for this model, more than the {} this process can take: lower --dynamic-seq-len",

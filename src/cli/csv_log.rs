@@ -160,28 +160,6 @@ impl CsvLog {
     }
 }
 
-/// Whether the log at `path` can be the log of the run resumed at `chars`
-/// characters whose best validation loss is `best_val`: true when it holds
-/// no row up to `chars` (new, or empty), when the run has no best to
-/// compare, or when one of those rows reports that best (to the log's 6
-/// decimals; the report that set it wrote the row); false for another
-/// run's log, which a resumed run must not continue. A file that is no log
-/// is left to [`super::outputs::check_is_log`].
-pub fn is_run_log(path: &Path, chars: usize, best_val: Option<f64>) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return true;
-    };
-    let Ok(rows) = plot::parse(&rows_before(&text, chars).0) else {
-        return true;
-    };
-    match best_val {
-        Some(best) if !rows.is_empty() => rows
-            .iter()
-            .any(|r| r.val_loss.is_some_and(|v| (v - best).abs() <= 1e-6)),
-        _ => true,
-    }
-}
-
 /// The lines of a log `old` that a run resumed at `chars` characters
 /// continues, and those it does not: the rows after `chars` (trained by a
 /// run killed after its last checkpoint; the resumed run trains them again,

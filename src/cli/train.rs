@@ -16,7 +16,7 @@ use rnn_fast::session::{self, Progress, SessionOptions, Stop};
 use rnn_fast::trainer::Trainer;
 use rnn_fast::{Error, Result};
 
-use super::csv_log::{self, CsvLog, MovedLines};
+use super::csv_log::{CsvLog, MovedLines};
 use super::observer::best_path;
 use super::observer::{Samples, TrainObserver};
 use super::output::{LAST_LINES_WAIT, Output, say};
@@ -210,7 +210,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let RunOutputs {
         model: output,
         log,
-        log_continues,
         moved,
         locks,
     } = claim_outputs(&args, &start, keep_best)?;
@@ -230,7 +229,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
     // every check has passed: a refused run leaves the files as they were.
-    let resumed_chars = (resuming && log_continues).then_some(run.chars_seen);
+    let resumed_chars = resuming.then_some(run.chars_seen);
     let (log, start_elapsed) = open_log(log.as_deref(), resumed_chars, &mut warnings)?;
     options.start_elapsed = start_elapsed;
     let mut out = Output::new(args.quiet);
@@ -329,8 +328,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
 struct RunOutputs {
     model: ModelOutput,
     log: Option<PathBuf>,
-    /// Whether the log is the resumed run's own, continued.
-    log_continues: bool,
     /// (kept, written instead, whether `--force` would replace the kept one)
     moved: Vec<(PathBuf, PathBuf, bool)>,
     /// The claims on the `.best` model and the log, held to the end.
@@ -378,22 +375,13 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     };
     files::check_writable(&args.output)?;
     let model = outputs::model_output(&args.output, resumed, args.force)?;
-    // A resumed run continues its own log; another run's is kept as a
-    // fresh run keeps it (the run writes beside it, or replaces it with
-    // --force), and the run's log starts anew.
-    let continues = |log: &std::path::Path| {
-        start.checkpoint().is_some_and(|ck| {
-            args.resume.is_some() && csv_log::is_run_log(log, ck.run.chars_seen, ck.run.best_val)
-        })
-    };
     let mut moved = Vec::new();
     if let Some(kept) = &model.moved_from {
         let replaceable = outputs::is_model_or_empty(kept);
         moved.push((kept.clone(), model.path.clone(), replaceable));
     }
-    let log_continues = args.log.as_deref().is_some_and(continues);
     let log = match &args.log {
-        Some(path) if log_continues => {
+        Some(path) if resumed.is_some() => {
             outputs::check_is_log(path, "appended to")?;
             Some(path.clone())
         }
@@ -423,7 +411,6 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     Ok(RunOutputs {
         model,
         log,
-        log_continues,
         moved,
         locks,
     })

@@ -95,9 +95,8 @@ pub struct TrainArgs {
     pub eval_every: Option<usize>,
     /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
     /// Every report's training loss (line, CSV, progress bar) is the mean over the
-    /// characters trained since the report before it. With --resume, the run's own
-    /// log (the one that reports its best validation loss) is continued; another
-    /// run's is kept, as --force says.
+    /// characters trained since the report before it. With --resume, the log named
+    /// is continued: a stopped run's "resume with" line names the one it wrote.
     #[arg(long, value_name = "FILE.csv")]
     pub log: Option<PathBuf>,
     /// Stop training after S seconds (evaluations not counted) and save the model.
