@@ -186,9 +186,9 @@ pub struct RunInfo {
     /// the default: a resumed run reports where the saved one would have
     /// (the reports pick the `.best` model and the plateau's cuts).
     pub eval_every: Option<usize>,
-    /// The `--log` file the run was writing when it saved (as named, through
-    /// links; none without a log, or for a name that is not UTF-8): a run
-    /// resumed with another run's log named continues its own.
+    /// The `--log` file the run was writing when it saved (its absolute
+    /// path, through links; none without a log, or for a path that is not
+    /// UTF-8): a run resumed with another run's log named continues its own.
     pub log: Option<String>,
 }
 

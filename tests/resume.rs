@@ -970,9 +970,32 @@ fn a_resumed_run_continues_its_own_log() {
     let o = run(&["--max-seconds", "0.05", "--resume", s, "--log", l]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("is not this run's log") && err.contains("this run continues"),
+        err.contains("run.csv holds another run's log") && err.contains("continues its own"),
         "{err}"
     );
+    assert!(rows(&own) > before, "the run's log was not continued");
+    assert!(
+        std::fs::read(&log).unwrap() == others,
+        "the other run's log changed"
+    );
+    // So with --force, and from another directory (the checkpoint records
+    // the log's absolute path).
+    let before = rows(&own);
+    let elsewhere = tempfile::tempdir().unwrap();
+    ok(train_command(
+        &text,
+        &stopped,
+        &[
+            "--max-seconds",
+            "0.05",
+            "--force",
+            "--resume",
+            s,
+            "--log",
+            l,
+        ],
+    )
+    .current_dir(elsewhere.path()));
     assert!(rows(&own) > before, "the run's log was not continued");
     assert!(
         std::fs::read(&log).unwrap() == others,

@@ -211,7 +211,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let RunOutputs {
         model: output,
         log,
-        log_continues,
         log_note,
         moved,
         locks,
@@ -233,7 +232,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
     // The log is opened (a new one written, an old one replaced) only once
     // every check has passed: a refused run leaves the files as they were.
-    let resumed_chars = (resuming && log_continues).then_some(run.chars_seen);
+    let resumed_chars = resuming.then_some(run.chars_seen);
     let (log, start_elapsed) = open_log(log.as_deref(), resumed_chars, &mut warnings)?;
     options.start_elapsed = start_elapsed;
     let mut out = Output::new(args.quiet);
@@ -332,9 +331,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
 struct RunOutputs {
     model: ModelOutput,
     log: Option<PathBuf>,
-    /// Whether a resumed run's log goes on from its rows (false for a log
-    /// begun beside another run's).
-    log_continues: bool,
     /// Said when a resumed run continues its own log, not the one named.
     log_note: Option<String>,
     /// (kept, written instead, whether `--force` would replace the kept one)
@@ -389,47 +385,39 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
         let replaceable = outputs::is_model_or_empty(kept);
         moved.push((kept.clone(), model.path.clone(), replaceable));
     }
-    // A new log: an existing file that is not this run's is kept (the run
-    // writes beside it) unless --force.
-    let mut fresh = |path: &std::path::Path| -> Result<PathBuf> {
-        if args.force {
-            outputs::check_is_log(path, "replaced, even with --force")?;
-        }
-        let (to, kept) = outputs::beside_unless_forced(path, args.force);
-        if let Some(kept) = kept {
-            let replaceable = outputs::is_log_or_new(&kept);
-            moved.push((kept, to.clone(), replaceable));
-        }
-        Ok(to)
-    };
-    // A resumed run continues its own log: the one named, unless the
-    // checkpoint records another (the log the run was writing when it
-    // saved) and the one named holds rows, which are then another run's.
+    // A resumed run continues the log named, or its own where the named one
+    // holds another run's rows: the log its checkpoint records, where that
+    // is still a log (see `continues_own`).
     let own = start
         .checkpoint()
         .and_then(|ck| ck.run.log.as_deref())
-        .map(PathBuf::from);
-    let (mut log_continues, mut log_note) = (true, None);
+        .map(|own| files::through_links(std::path::Path::new(own)));
+    let mut log_note = None;
     let log = match (&args.log, own) {
-        (Some(path), Some(own)) if resumed.is_some() && another_runs_log(path, &own) => {
-            if own.is_file() && outputs::is_log_or_new(&own) {
-                log_note = Some(format!(
-                    "--log {} is not this run's log, which is {}: it is kept as it is, and this run continues {}",
-                    path.display(),
-                    own.display(),
-                    own.display()
-                ));
-                Some(own)
-            } else {
-                log_continues = false;
-                Some(fresh(path)?)
-            }
+        (Some(path), Some(own)) if resumed.is_some() && continues_own(path, &own) => {
+            check_output("--log", &own, &inputs)?;
+            log_note = Some(format!(
+                "--log {} holds another run's log: it is kept as it is, and this run continues its own, {}",
+                path.display(),
+                own.display()
+            ));
+            Some(own)
         }
         (Some(path), _) if resumed.is_some() => {
             outputs::check_is_log(path, "appended to")?;
             Some(path.clone())
         }
-        (Some(path), _) => Some(fresh(path)?),
+        (Some(path), _) => {
+            if args.force {
+                outputs::check_is_log(path, "replaced, even with --force")?;
+            }
+            let (to, kept) = outputs::beside_unless_forced(path, args.force);
+            if let Some(kept) = kept {
+                let replaceable = outputs::is_log_or_new(&kept);
+                moved.push((kept, to.clone(), replaceable));
+            }
+            Some(to)
+        }
         (None, _) => None,
     };
     check_final_paths(args, &model.path, log.as_deref(), &inputs, keep_best)?;
@@ -445,18 +433,23 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     Ok(RunOutputs {
         model,
         log,
-        log_continues,
         log_note,
         moved,
         locks,
     })
 }
 
-/// Whether the log named `path` on resume is another run's, where the
-/// checkpoint records `own` as the run's: another file, holding rows.
-fn another_runs_log(path: &std::path::Path, own: &std::path::Path) -> bool {
+/// Whether a resumed run given the log `path` continues its own log `own`
+/// (its checkpoint's record, an absolute path) instead: `path` holds rows
+/// and is another file, and `own` is still a log file. Anywhere else the
+/// run continues `path`, as it always has (never truncating a log).
+fn continues_own(path: &std::path::Path, own: &std::path::Path) -> bool {
     let holds_rows = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-    holds_rows && !files::same_file(path, own) && files::absolute(path) != files::absolute(own)
+    holds_rows
+        && own.is_file()
+        && outputs::is_log_or_new(own)
+        && !files::same_file(path, own)
+        && files::absolute(path) != files::absolute(own)
 }
 
 /// The same checks on the paths the run will really write (a model or log
