@@ -20,8 +20,8 @@
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
 //! plateau schedule `train.lr_factor`, `train.plateau_best`,
-//! `train.plateau_bad`), `train.eval_every` for the plateau schedule or
-//! a spacing not the default, and `train.log` for a run writing a `--log`. A checkpoint
+//! `train.plateau_bad`), and `train.eval_every` for the plateau schedule or
+//! a spacing not the default. A checkpoint
 //! adds the tensors `opt.m.*` and `opt.v.*` (the optimizer's two slots, in
 //! the weights' orientation), `train.hidden [K, H]` (each shard's hidden
 //! state; an LSTM's cell state too, `train.cell [K, H]`; layer k above the
@@ -186,10 +186,6 @@ pub struct RunInfo {
     /// the default: a resumed run reports where the saved one would have
     /// (the reports pick the `.best` model and the plateau's cuts).
     pub eval_every: Option<usize>,
-    /// The `--log` file the run was writing when it saved (its absolute
-    /// path, through links; none without a log, or for a path that is not
-    /// UTF-8): a run resumed with another run's log named continues its own.
-    pub log: Option<String>,
 }
 
 /// Everything a model file holds besides the model for a run to continue
@@ -279,9 +275,6 @@ fn checkpoint_metadata<O>(ck: &Checkpoint<O>) -> Vec<(&'static str, String)> {
     }
     if let Some(n) = run.eval_every {
         m.push(("train.eval_every", n.to_string()));
-    }
-    if let Some(log) = &run.log {
-        m.push(("train.log", log.clone()));
     }
     if ck.settings.lr_schedule == LrSchedule::Plateau {
         let p = &st.plateau;
@@ -858,6 +851,5 @@ fn read_run(meta: &HashMap<String, String>) -> Result<RunInfo, String> {
         chars_seen: parse_key(meta, "train.chars_seen")?,
         best_val: parse_opt(meta, "train.best_val")?,
         eval_every: parse_opt(meta, "train.eval_every")?,
-        log: meta.get("train.log").cloned(),
     })
 }

@@ -139,11 +139,6 @@ impl TrainObserver {
             run: RunInfo {
                 chars_seen,
                 best_val: Some(self.best_val),
-                log: self.log.as_ref().and_then(|log| {
-                    rnn_fast::files::absolute(log.path())
-                        .to_str()
-                        .map(String::from)
-                }),
                 ..self.run.clone()
             },
             state: trainer.state_ref(),

@@ -88,7 +88,6 @@ fn plan(
         chars_seen: 0,
         best_val: None,
         eval_every: None,
-        log: None,
     };
     // `--init-from`: the model's H, so that the defaults that follow from H
     // (Adam's rate) are the model's.
@@ -211,11 +210,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let RunOutputs {
         model: output,
         log,
-        log_note,
         moved,
         locks,
     } = claim_outputs(&args, &start, keep_best)?;
-    warnings.extend(log_note.map(|note| format!("warning: {note}")));
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
@@ -331,8 +328,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
 struct RunOutputs {
     model: ModelOutput,
     log: Option<PathBuf>,
-    /// Said when a resumed run continues its own log, not the one named.
-    log_note: Option<String>,
     /// (kept, written instead, whether `--force` would replace the kept one)
     moved: Vec<(PathBuf, PathBuf, bool)>,
     /// The claims on the `.best` model and the log, held to the end.
@@ -385,29 +380,12 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
         let replaceable = outputs::is_model_or_empty(kept);
         moved.push((kept.clone(), model.path.clone(), replaceable));
     }
-    // A resumed run continues the log named, or its own where the named one
-    // holds another run's rows: the log its checkpoint records, where that
-    // is still a log (see `continues_own`).
-    let own = start
-        .checkpoint()
-        .and_then(|ck| ck.run.log.as_deref())
-        .map(|own| files::through_links(std::path::Path::new(own)));
-    let mut log_note = None;
-    let log = match (&args.log, own) {
-        (Some(path), Some(own)) if resumed.is_some() && continues_own(path, &own) => {
-            check_output("--log", &own, &inputs)?;
-            log_note = Some(format!(
-                "--log {} holds another run's log: it is kept as it is, and this run continues its own, {}",
-                path.display(),
-                own.display()
-            ));
-            Some(own)
-        }
-        (Some(path), _) if resumed.is_some() => {
+    let log = match &args.log {
+        Some(path) if resumed.is_some() => {
             outputs::check_is_log(path, "appended to")?;
             Some(path.clone())
         }
-        (Some(path), _) => {
+        Some(path) => {
             if args.force {
                 outputs::check_is_log(path, "replaced, even with --force")?;
             }
@@ -418,7 +396,7 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
             }
             Some(to)
         }
-        (None, _) => None,
+        None => None,
     };
     check_final_paths(args, &model.path, log.as_deref(), &inputs, keep_best)?;
     // The other files the run writes are claimed too, so that a second run
@@ -433,23 +411,9 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     Ok(RunOutputs {
         model,
         log,
-        log_note,
         moved,
         locks,
     })
-}
-
-/// Whether a resumed run given the log `path` continues its own log `own`
-/// (its checkpoint's record, an absolute path) instead: `path` holds rows
-/// and is another file, and `own` is still a log file. Anywhere else the
-/// run continues `path`, as it always has (never truncating a log).
-fn continues_own(path: &std::path::Path, own: &std::path::Path) -> bool {
-    let holds_rows = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-    holds_rows
-        && own.is_file()
-        && outputs::is_log_or_new(own)
-        && !files::same_file(path, own)
-        && files::absolute(path) != files::absolute(own)
 }
 
 /// The same checks on the paths the run will really write (a model or log

@@ -95,9 +95,8 @@ pub struct TrainArgs {
     pub eval_every: Option<usize>,
     /// Write one CSV row per report: elapsed_s,epoch,chars_seen,train_loss,val_loss.
     /// Every report's training loss (line, CSV, progress bar) is the mean over the
-    /// characters trained since the report before it. With --resume, the run's own
-    /// log goes on: the one named, or, where that holds another run's rows, the one
-    /// the run was writing when it saved (its checkpoint records it).
+    /// characters trained since the report before it. With --resume, the log named
+    /// is continued: a stopped run's "resume with" line names the one it wrote.
     #[arg(long, value_name = "FILE.csv")]
     pub log: Option<PathBuf>,
     /// Stop training after S seconds (evaluations not counted) and save the model.

@@ -125,7 +125,6 @@ pub fn small_files(hidden: usize) -> (Vec<u8>, Vec<u8>) {
             chars_seen: 120,
             best_val: None,
             eval_every: None,
-            log: None,
         },
         state: t.state(),
     };
