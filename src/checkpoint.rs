@@ -15,8 +15,8 @@
 //! `vocab_size`, and for a checkpoint the settings (their field names;
 //! `clip_norm`, `dropout`, `init`, `weight_decay`, `lr_schedule`, `warmup`
 //! and `patience` (always under the plateau schedule) only when not the
-//! default, which their absence means, so
-//! that a run without them writes the bytes it always has), the run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
+//! default, which their absence means, so that a run without them writes
+//! the bytes it always has), the run's keys (`corpus`, `val_frac`, `train.corpus_len`, `train.corpus_hash`,
 //! `train.chars_seen`, `train.best_val`) and the state's counters
 //! (`train.epoch`, `train.in_epoch`, `train.optimizer_steps`, and for the
 //! plateau schedule `train.lr_factor`, `train.plateau_best`,

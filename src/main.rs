@@ -40,8 +40,8 @@ fn fail(e: Error) -> ExitCode {
                 let _ = writeln!(std::io::stdout(), "{}", rnn_fast::message::one_line(&line));
             }
         }
-        Error::Interrupted { .. } => say_error(&e.to_string()),
-        _ => say_error(&format!("error: {e}")),
+        Error::Interrupted { .. } => cli::to_stderr(&e.to_string()),
+        _ => cli::to_stderr(&format!("error: {e}")),
     }
     ExitCode::from(e.exit_code())
 }
@@ -60,7 +60,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
         // closed pipe (`--help | head`) is not.
         return match e.print() {
             Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                say_error(&format!("error: cannot write output: {err}"));
+                cli::to_stderr(&format!("error: cannot write output: {err}"));
                 ExitCode::from(rnn_fast::error::EXIT_FAILURE)
             }
             _ => ExitCode::SUCCESS,
@@ -85,12 +85,6 @@ fn usage_error(e: clap::Error) -> ExitCode {
                 .is_some()
         })
         .map_or(String::new(), |c| format!(" {c}"));
-    say_error(&format!("{line} (see 'rnn-fast{command} --help')"));
+    cli::to_stderr(&format!("{line} (see 'rnn-fast{command} --help')"));
     ExitCode::from(EXIT_USAGE)
-}
-
-/// One line on standard error; a closed or full standard error is not a
-/// reason to panic.
-fn say_error(line: &str) {
-    cli::to_stderr(line);
 }

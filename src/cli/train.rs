@@ -713,16 +713,19 @@ fn finish(
         ));
     }
     // Paths as the header names them: a line break in a name is escaped.
-    let saved = message::one_line(&format!("saved {out}")).into_owned();
-    observer.out.line(format_args!("{saved}"));
+    observer.out.line(format_args!(
+        "{}",
+        message::one_line(&format!("saved {out}"))
+    ));
     if let Some(epoch) = observer
         .best_epoch
         .filter(|_| observer.best_failure.is_none())
     {
-        let best = message::one_line(&best_path(&output).display().to_string()).into_owned();
+        let best = best_path(&output).display().to_string();
         observer.out.line(format_args!(
-            "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {best}",
+            "best validation loss {:.3} nats/char, at epoch {epoch:.2}: saved {}",
             observer.best_val,
+            message::one_line(&best)
         ));
     }
     report_lost_output(&output, observer)
