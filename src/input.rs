@@ -188,8 +188,18 @@ pub(crate) fn text_from_reader(r: impl Read, cap: u64, size: Option<u64>) -> Res
     // `buf` is checked: without NUL, valid UTF-8.
     let (mut skipped, mut valid, mut first) = (0, 0, true);
     loop {
-        buf.try_reserve(CHUNK as usize)
+        // A file of known size has its room from the reservation above;
+        // past it (a pipe, a file that grew as it was read) room comes a
+        // chunk at a time, doubling only where the size was not known, so
+        // that a file's buffer is never twice the file.
+        if buf.len() as u64 + skipped >= whole {
+            if whole > 0 {
+                buf.try_reserve_exact(CHUNK as usize)
+            } else {
+                buf.try_reserve(CHUNK as usize)
+            }
             .map_err(|_| no_room(&buf, CHUNK))?;
+        }
         let n = r.by_ref().take(CHUNK).read_to_end(&mut buf)?;
         if skipped + buf.len() as u64 > cap {
             return Err(Stop::Bad(over_limit(None, cap)));

@@ -28,15 +28,17 @@ use crate::message::counted;
 /// the file as it is made). Saturates instead of overflowing.
 pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
-    let (t, b) = (config.seq_len as u128, config.streams as u128);
+    // A group is never larger than the shards (see `streams_per_pass`).
+    let streams = config.streams_per_pass();
+    let (t, b) = (config.seq_len as u128, streams as u128);
     let (hp, vp, params) = (l.hp as u128, l.vp as u128, l.len() as u128);
     let groups = (config.shards as u128).div_ceil(b.max(1));
     let hogwild = u128::from(config.parallel == Parallel::Hogwild);
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
-    let scratch = cell.scratch_len(&l, config.streams, config.seq_len) as u128;
-    let prepared = cell.prepared_len(&l, config.streams) as u128;
-    let back_panels = l.back_panels_len(config.streams) as u128;
+    let scratch = cell.scratch_len(&l, streams, config.seq_len) as u128;
+    let prepared = cell.prepared_len(&l, streams) as u128;
+    let back_panels = l.back_panels_len(streams) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let (layers, gates) = (l.layers as u128, cell.gates() as u128);
     let above = match layers {
@@ -77,10 +79,10 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
         return Err(Error::Usage(format!(
-            "these settings make checkpoints of up to {} ({} of {} layers, H {}, V {vocab_len}, {}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
+            "these settings make checkpoints of up to {} ({} of {}, H {}, V {vocab_len}, {}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
             gib(checkpoint),
             config.cell,
-            config.layers,
+            counted(config.layers, "layer"),
             config.hidden,
             counted(config.shards, "shard"),
             gib(MAX_MODEL_BYTES)
@@ -282,10 +284,12 @@ pub fn check_load(path: &Path, size: u64) -> Result<()> {
     }
 }
 
-/// `bytes` in GiB to a tenth, or in MiB below 1 GiB (where tenths of a GiB
-/// would make two different amounts read the same).
+/// `bytes` in GiB to a tenth, or in MiB below 1 GiB and KiB below 1 MiB
+/// (where tenths of a GiB, or whole MiB, would make two different amounts
+/// read the same: "0 MiB").
 fn gib(bytes: u64) -> String {
     match bytes as f64 / (1u64 << 30) as f64 {
+        g if g * 1024.0 < 1.0 => format!("{:.0} KiB", g * 1024.0 * 1024.0),
         g if g < 1.0 => format!("{:.0} MiB", g * 1024.0),
         g => format!("{g:.1} GiB"),
     }
@@ -310,6 +314,26 @@ mod tests {
         assert!((500.0..560.0).contains(&needed), "{needed}");
         let small = TrainConfig::defaults(1_000_000);
         assert!(memory_needed(&small, 65) < 100 << 20);
+        // A group is never larger than the shards: more streams than shards
+        // need what as many streams as shards need.
+        let shards = |streams| TrainConfig {
+            streams,
+            shards: 24,
+            seq_len: 100_000,
+            ..TrainConfig::defaults(1_000_000)
+        };
+        assert_eq!(
+            memory_needed(&shards(4_096), 65),
+            memory_needed(&shards(24), 65)
+        );
+    }
+
+    /// Amounts under a MiB are not written as "0 MiB".
+    #[test]
+    fn small_amounts_keep_their_size() {
+        assert_eq!(gib(374_784), "366 KiB");
+        assert_eq!(gib(3 << 20), "3 MiB");
+        assert_eq!(gib(3 << 30), "3.0 GiB");
     }
 
     /// The limits are read from the kernel's own files: `/proc` lines and

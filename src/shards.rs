@@ -29,6 +29,19 @@ impl Shards {
         n.saturating_sub(1)
     }
 
+    /// Refuses `count` shards where a corpus of `n` characters cannot give
+    /// each of them two: checked before what the run needs of the machine,
+    /// which is counted per shard.
+    pub fn check_count(n: usize, count: usize) -> Result<()> {
+        if count == 0 || count > Shards::most(n) {
+            return Err(Error::Usage(format!(
+                "--shards {count} cannot cut {n} characters: each shard needs at least 2 (at most {} shards for this text)",
+                n.saturating_sub(1).max(1)
+            )));
+        }
+        Ok(())
+    }
+
     /// `count` shards over a corpus of `n` characters, read in chunks of up
     /// to `seq_len` predictions. With `drop_tail` a shard takes a chunk only
     /// while more than `seq_len` predictions remain, as the article's loop
@@ -36,13 +49,8 @@ impl Shards {
     /// trained, and a split with no whole chunk at all, which would train
     /// nothing, is an error.
     pub fn new(n: usize, count: usize, seq_len: usize, drop_tail: bool) -> Result<Shards> {
+        Shards::check_count(n, count)?;
         let predictions = n.saturating_sub(1);
-        if count == 0 || count > Shards::most(n) {
-            return Err(Error::Usage(format!(
-                "--shards {count} cannot cut {n} characters: each shard needs at least 2 (at most {} shards for this text)",
-                predictions.max(1)
-            )));
-        }
         let (base, extra) = (predictions / count, predictions % count);
         let mut bounds = Vec::with_capacity(count);
         let mut start = 0;

@@ -192,6 +192,7 @@ impl Trainer {
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         config.check_weight_decay()?;
+        Shards::check_count(corpus.len(), config.shards)?;
         resources::check(&config, corpus.vocab.len())?;
         let model = Model::init_cell(
             config.cell,
@@ -218,6 +219,7 @@ impl Trainer {
                 model.hidden()
             )));
         }
+        Shards::check_count(corpus.len(), config.shards)?;
         resources::check(&config, model.vocab.len())?;
         if model.vocab != corpus.vocab {
             return Err(Error::Text(

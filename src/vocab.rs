@@ -118,9 +118,17 @@ impl Vocab {
     }
 
     /// Encodes `text`; a character outside the vocabulary is an error naming
-    /// it and its position.
+    /// it and its position, and room the machine refuses for the ids (`ulimit
+    /// -v`) an error too, not an abort.
     pub fn encode(&self, text: &str) -> Result<Vec<u16>> {
-        let mut ids = Vec::with_capacity(text.len());
+        let chars = text.chars().count();
+        let mut ids = Vec::new();
+        ids.try_reserve_exact(chars).map_err(|_| {
+            Error::Text(format!(
+                "does not fit in memory: the machine refused room for the {chars} characters of the text as ids ({} bytes)",
+                chars.saturating_mul(size_of::<u16>())
+            ))
+        })?;
         for (pos, c) in text.chars().enumerate() {
             match self.id(c) {
                 Some(id) => ids.push(id),

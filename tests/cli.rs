@@ -938,6 +938,15 @@ fn bad_input_is_one_clear_line() {
         USAGE,
         "--shards 500 cannot cut 104 characters",
     );
+    // So many that their memory and checkpoints are absurd: still named
+    // as shards the text cannot cut.
+    for shards in ["100000000", "18446744073709551615"] {
+        fails_with(
+            &["train", "--shards", shards, "-o", out],
+            USAGE,
+            &format!("--shards {shards} cannot cut 104 characters"),
+        );
+    }
     fails_with(&["train", "--parallel", "sometimes"], USAGE, "sometimes");
     fails_with(
         &["train", "--lr-decay", "1.5"],
