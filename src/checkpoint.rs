@@ -548,9 +548,11 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
                 ));
             }
             let state = read_state(&tensors, &layout, &metadata, settings.optimizer)?;
+            let run = read_run(&metadata)?;
+            check_counts(&run, &state)?;
             Some(Checkpoint {
                 settings,
-                run: read_run(&metadata)?,
+                run,
                 state,
             })
         }
@@ -835,6 +837,45 @@ fn read_settings(meta: &HashMap<String, String>) -> Result<TrainConfig, String> 
         .validate()
         .map_err(|e| format!("its settings cannot train ({e})"))?;
     Ok(config)
+}
+
+/// Refuses a record that no run writes (a hand-edited or damaged header),
+/// where a resumed run would count on from it: its counts wrapping past the
+/// largest integer, its learning rate scaled by a factor that is not in
+/// [0, 1] (the plateau's cuts by `--lr-decay` ≤ 1), or a best loss that is
+/// not a number, which no loss beats. An epoch trains at most the corpus's
+/// characters once, so a run in its epoch `e` has trained at most
+/// `(e + 1)·n` (checked with a slack of one epoch and one character).
+fn check_counts(run: &RunInfo, state: &TrainState) -> Result<(), String> {
+    if state.epoch > crate::config::MAX_EPOCHS {
+        return Err(format!(
+            "its train.epoch {} is past the most epochs a run trains ({})",
+            state.epoch,
+            crate::config::MAX_EPOCHS
+        ));
+    }
+    let most = (state.epoch as u128 + 2) * (run.corpus_len as u128 + 1);
+    if run.chars_seen as u128 > most {
+        return Err(format!(
+            "its train.chars_seen {} is more than {} of its {} characters could train",
+            run.chars_seen,
+            counted(state.epoch + 1, "epoch"),
+            run.corpus_len
+        ));
+    }
+    let factor = state.plateau.factor;
+    if !(0.0..=1.0).contains(&factor) {
+        return Err(format!("its train.lr_factor {factor} is not in [0, 1]"));
+    }
+    for (key, loss) in [
+        ("train.best_val", run.best_val),
+        ("train.plateau_best", Some(state.plateau.best)),
+    ] {
+        if loss.is_some_and(f64::is_nan) {
+            return Err(format!("its {key} is not a number"));
+        }
+    }
+    Ok(())
 }
 
 /// The run's record written by [`checkpoint_metadata`].

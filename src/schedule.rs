@@ -58,7 +58,7 @@ impl Plateau {
             self.bad = 0;
             return false;
         }
-        self.bad += 1;
+        self.bad = self.bad.saturating_add(1);
         if self.bad < patience {
             return false;
         }

@@ -488,14 +488,23 @@ fn a_full_disk_keeps_the_previous_model() {
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
-/// Rewrites a tensor entry of the JSON header (same length, so offsets stay).
+/// The `train.corpus_len` of a checkpoint's header.
+fn n_chars(bytes: &[u8]) -> usize {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let len = header.split("\"train.corpus_len\":\"").nth(1).unwrap();
+    len[..len.find('"').unwrap()].parse().unwrap()
+}
+
+/// Rewrites the first `from` of the JSON header to `to`, and the header's
+/// length before it (the tensors' offsets count from the header's end).
 fn edit_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
-    assert_eq!(from.len(), to.len());
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
     assert!(header.contains(from), "{from} not in {header}");
-    let mut out = bytes[..8].to_vec();
-    out.extend(header.replacen(from, to, 1).into_bytes());
+    let header = header.replacen(from, to, 1);
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.into_bytes());
     out.extend(&bytes[8 + n..]);
     out
 }
@@ -547,6 +556,52 @@ fn corrupt_model_files_are_errors_not_panics() {
     bytes.extend(shorter.into_bytes());
     bytes.extend(&good[8 + n..]);
     check(bytes, "expected [");
+    // A record no run writes (a hand edit), which a resumed run would count
+    // on from: characters past what its epochs hold (the count would wrap),
+    // an epoch past the most a run trains, a rate factor outside [0, 1],
+    // best losses that are not numbers.
+    let epoch = "\"train.epoch\":\"0\"";
+    for (from, to, expect) in [
+        (
+            "\"train.chars_seen\":\"120\"",
+            "\"train.chars_seen\":\"18446744073709551606\"".to_string(),
+            "its train.chars_seen 18446744073709551606 is more than 1 epoch of its",
+        ),
+        (
+            epoch,
+            "\"train.epoch\":\"1000000001\"".to_string(),
+            "its train.epoch 1000000001 is past the most epochs a run trains (1000000000)",
+        ),
+        (
+            epoch,
+            format!("{epoch},\"train.lr_factor\":\"NaN\""),
+            "its train.lr_factor NaN is not in [0, 1]",
+        ),
+        (
+            epoch,
+            format!("{epoch},\"train.lr_factor\":\"-1\""),
+            "its train.lr_factor -1 is not in [0, 1]",
+        ),
+        (
+            epoch,
+            format!("{epoch},\"train.best_val\":\"NaN\""),
+            "its train.best_val is not a number",
+        ),
+        (
+            epoch,
+            format!("{epoch},\"train.plateau_best\":\"NaN\""),
+            "its train.plateau_best is not a number",
+        ),
+    ] {
+        check(edit_header(&good, from, &to), expect);
+    }
+    // The largest count the epochs allow still loads.
+    let most = edit_header(
+        &good,
+        "\"train.chars_seen\":\"120\"",
+        &format!("\"train.chars_seen\":\"{}\"", 2 * (n_chars(&good) + 1)),
+    );
+    assert!(checkpoint::from_bytes(&most).is_ok());
     // Metadata that disagrees with the tensors: the settings' H (which a
     // resumed run would train at), the written vocabulary size.
     check(
@@ -707,6 +762,49 @@ fn a_memory_limit_is_an_error_not_an_abort() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("holds a run further along"), "{err}");
     assert_eq!(std::fs::metadata(&later).unwrap().len(), 3 << 30);
+}
+
+/// A text that fits under a limit on the address space but whose encoding
+/// (two bytes a character) does not: one line, where the allocation aborted
+/// (the read also doubled its buffer past the file's size).
+#[test]
+fn a_text_too_large_for_memory_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "hello world, hello rnn.\n";
+    std::fs::write(dir.path().join("small.txt"), line.repeat(1_000)).unwrap();
+    std::fs::write(
+        dir.path().join("big.txt"),
+        line.repeat((64 << 20) / line.len()),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["train", "small.txt", "--hidden", "8", "--epochs", "1"])
+        .args(["--sample-len", "0", "-q", "-o", "m.safetensors"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 195 MiB: the 64 MiB text and the program, not its 128 MiB of ids.
+    for command in [
+        "eval m.safetensors big.txt",
+        "train big.txt -o big.safetensors",
+    ] {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 200000 && exec \"$0\" {command}"))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{command}: {err}");
+        assert!(
+            err.starts_with("error: big.txt: does not fit in memory: the machine refused room for")
+                && err.lines().count() == 1,
+            "{command}: {err}"
+        );
+    }
+    assert!(!dir.path().join("big.safetensors").exists());
 }
 
 /// Dynamic evaluation in chunks too long for the memory left (here the
