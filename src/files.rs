@@ -122,11 +122,22 @@ pub fn write_atomic_unless(
     refuse().map_err(write_err)?;
     let written = tmp.as_file().metadata().map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
-    // Make the rename itself durable (best effort where directories cannot be opened).
-    if let Ok(d) = std::fs::File::open(dir) {
-        d.sync_all().map_err(write_err)?;
-    }
+    // Make the rename itself durable, as far as the directory allows: the
+    // file is in place, whole and flushed, so a failure here is not a
+    // failure to save (taken for one, the run would go on as if the file
+    // held what was there before); a crash could at most undo the rename,
+    // which leaves the previous file, whole.
+    sync_dir(dir);
     Ok(version(&written))
+}
+
+/// Flushes the directory `dir`'s entries to disk, as far as it can: where a
+/// directory cannot be opened or flushed (some file systems refuse), the
+/// names written there are as durable as the system makes them.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Writes to a new file in `dir` what `write` writes to it, under a name no
@@ -152,6 +163,8 @@ pub fn write_new_with(
     write(file.as_file()).map_err(err)?;
     file.as_file().sync_all().map_err(err)?;
     let (_, path) = file.keep().map_err(|e| err(e.error))?;
+    // Its name made durable too: this copy may be the run's only one.
+    sync_dir(dir);
     Ok(path)
 }
 
@@ -271,13 +284,29 @@ pub fn with_infix(path: &Path, infix: &str) -> std::path::PathBuf {
     path.with_file_name(name)
 }
 
-/// The first free name beside `path`: `model.safetensors` →
-/// `model.1.safetensors`, `model.2.safetensors`, ...
-pub fn beside(path: &Path) -> std::path::PathBuf {
-    (1u64..)
-        .map(|n| with_infix(path, &format!(".{n}")))
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("a free name")
+/// The first free name beside `path` (`model.safetensors` →
+/// `model.1.safetensors`, `model.2.safetensors`, ...), claimed for this
+/// run (see [`OutputLock`], named by `option` in its errors): free when no
+/// file holds it and no other run has claimed it. A run holds the claim on
+/// the name it picked from then on, before it writes the file, so that
+/// another run picking a name meanwhile (or the rows a resumed run moves
+/// out of its log) takes the next one instead of writing over it.
+pub fn claim_beside(path: &Path, option: &str) -> Result<(std::path::PathBuf, OutputLock)> {
+    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let name = with_infix(path, &format!(".{n}"));
+        if taken(&name) {
+            continue;
+        }
+        match OutputLock::claim(&name, option) {
+            // Free once claimed too: a file may have come between.
+            Ok(lock) if !taken(&name) => return Ok((name, lock)),
+            Ok(_) | Err(Error::Busy(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// An exclusive claim on an output path, held while a run may write it:
@@ -479,8 +508,30 @@ mod tests {
         let taken = dir.path().join(std::ffi::OsStr::from_bytes(b"m\xfe.st"));
         std::fs::write(&taken, "x").unwrap();
         assert_eq!(
-            beside(&taken),
+            claim_beside(&taken, "-o").unwrap().0,
             dir.path().join(std::ffi::OsStr::from_bytes(b"m\xfe.1.st"))
+        );
+    }
+
+    /// A name beside an output that another run has claimed, and not yet
+    /// written, is not picked again: the next free one is.
+    #[test]
+    fn a_name_beside_claimed_by_another_run_is_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.csv");
+        std::fs::write(&log, "x").unwrap();
+        let (first, held) = claim_beside(&log, "--log").unwrap();
+        assert_eq!(first, dir.path().join("run.1.csv"));
+        assert!(!first.exists());
+        let (second, _) = claim_beside(&log, "--log").unwrap();
+        assert_eq!(second, dir.path().join("run.2.csv"));
+        // A file there is passed over too; a claim given up frees the name.
+        std::fs::write(dir.path().join("run.2.csv"), "y").unwrap();
+        drop(held);
+        assert_eq!(claim_beside(&log, "--log").unwrap().0, first);
+        assert_eq!(
+            claim_beside(&first, "--log").unwrap().0,
+            dir.path().join("run.1.1.csv")
         );
     }
 }

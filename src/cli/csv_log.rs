@@ -13,6 +13,9 @@ pub struct CsvLog {
     /// The open file as this log last left it (length, time): anything
     /// else means another program wrote it.
     last: Option<files::FileVersion>,
+    /// The claim on a name beside the `--log` that the log moved to during
+    /// the run (the `--log` itself is claimed by the run), held to its end.
+    claim: Option<files::OutputLock>,
 }
 
 /// Lines a resumed log no longer holds, and the file beside it that does.
@@ -32,7 +35,7 @@ impl CsvLog {
         resumed_chars: Option<usize>,
     ) -> Result<(CsvLog, f64, Option<MovedLines>)> {
         let (old, moved) = match resumed_chars {
-            Some(chars) => rows_before(&std::fs::read_to_string(path).unwrap_or_default(), chars),
+            Some(chars) => rows_before(&read_log(path)?, chars),
             None => Default::default(),
         };
         // Nothing is lost: the lines moved out are kept beside the log (a
@@ -40,7 +43,7 @@ impl CsvLog {
         let moved = match moved.lines().count() {
             0 => None,
             lines => {
-                let to = files::beside(path);
+                let (to, _claim) = files::claim_beside(path, "--log")?;
                 files::write_atomic(&to, format!("{}\n{moved}", plot::CSV_HEADER).as_bytes())?;
                 files::write_atomic(path, old.as_bytes())?;
                 Some(MovedLines { lines, to })
@@ -51,7 +54,7 @@ impl CsvLog {
             .ok()
             .and_then(|rows| rows.last().map(|r| r.elapsed_s))
             .unwrap_or(0.0);
-        let mut log = CsvLog::on(path, resumed_chars.is_some())?;
+        let mut log = CsvLog::on(path, resumed_chars.is_some(), None)?;
         if !existing {
             log.line(format_args!("{}", plot::CSV_HEADER))?;
         }
@@ -61,7 +64,7 @@ impl CsvLog {
     /// The log writing `path`: appending to it, or from empty. Readable
     /// too: a log whose name is taken during the run is copied from this
     /// handle (see [`CsvLog::row`]).
-    fn on(path: &Path, append: bool) -> Result<CsvLog> {
+    fn on(path: &Path, append: bool, claim: Option<files::OutputLock>) -> Result<CsvLog> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(append)
@@ -78,6 +81,7 @@ impl CsvLog {
             path: path.to_path_buf(),
             file: std::io::BufWriter::new(file),
             last,
+            claim,
         })
     }
 
@@ -94,7 +98,7 @@ impl CsvLog {
         let moved = if let Some((ours, ..)) = now
             && files::file_id(&self.path) != Some(ours)
         {
-            let beside = files::beside(&self.path);
+            let (beside, claim) = files::claim_beside(&self.path, "--log")?;
             let mut written = Vec::new();
             {
                 use std::io::{Read, Seek};
@@ -107,7 +111,7 @@ impl CsvLog {
                     })?;
             }
             files::write_atomic(&beside, &written)?;
-            let given_up = std::mem::replace(self, CsvLog::on(&beside, true)?);
+            let given_up = std::mem::replace(self, CsvLog::on(&beside, true, Some(claim))?);
             Some((
                 given_up.path,
                 format!(
@@ -116,8 +120,9 @@ impl CsvLog {
                 ),
             ))
         } else if now != self.last {
-            let beside = files::beside(&self.path);
-            let (log, _, _) = CsvLog::open(&beside, None)?;
+            let (beside, claim) = files::claim_beside(&self.path, "--log")?;
+            let (mut log, _, _) = CsvLog::open(&beside, None)?;
+            log.claim = Some(claim);
             let given_up = std::mem::replace(self, log);
             Some((
                 given_up.path,
@@ -160,6 +165,30 @@ impl CsvLog {
     }
 }
 
+/// The log at `path` that a resumed run continues (empty where there is
+/// none yet). One that cannot be read, or is not all UTF-8 text (a line
+/// written into it by hand), is an error: taken for empty, it would have
+/// been continued with a second header and its time from zero.
+fn read_log(path: &Path) -> Result<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    String::from_utf8(bytes).map_err(|e| Error::Corpus {
+        path: path.to_path_buf(),
+        reason: format!(
+            "the byte at offset {} is not UTF-8 text, so this log cannot be continued: it is kept as it is; choose another --log",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
 /// The lines of a log `old` that a run resumed at `chars` characters
 /// continues, and those it does not: the rows after `chars` (trained by a
 /// run killed after its last checkpoint; the resumed run trains them again,
@@ -190,6 +219,48 @@ fn rows_before(old: &str, chars: usize) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A resumed log with bytes that are not UTF-8 (a note written into
+    /// it) is refused and kept byte for byte: taken for empty, it was
+    /// continued with a second header and its time from zero.
+    #[test]
+    fn a_resumed_log_that_is_not_text_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.csv");
+        let mut bytes = format!("{}\n0.1,1.0,100,2.5,\nnote: caf", plot::CSV_HEADER).into_bytes();
+        bytes.extend(b"\xe9\n");
+        std::fs::write(&path, &bytes).unwrap();
+        let e = CsvLog::open(&path, Some(100)).err().unwrap().to_string();
+        assert!(
+            e.ends_with("run.csv: the byte at offset 73 is not UTF-8 text, so this log cannot be continued: it is kept as it is; choose another --log"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    /// The rows a resumed log moves out go to a name beside it that no
+    /// other run has claimed: one that another run picked for its new log,
+    /// and has not created yet, would have been emptied by it.
+    #[test]
+    fn rows_moved_out_pass_over_a_name_another_run_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.csv");
+        let h = plot::CSV_HEADER;
+        std::fs::write(&path, format!("{h}\n0.1,1.0,100,2.5,\n0.2,2.0,200,2.0,\n")).unwrap();
+        let (taken, _other_run) = files::claim_beside(&path, "--log").unwrap();
+        assert_eq!(taken, dir.path().join("run.1.csv"));
+        let (_, _, moved) = CsvLog::open(&path, Some(100)).unwrap();
+        let moved = moved.unwrap();
+        assert_eq!(
+            (moved.lines, moved.to.clone()),
+            (1, dir.path().join("run.2.csv"))
+        );
+        assert_eq!(
+            std::fs::read_to_string(&moved.to).unwrap(),
+            format!("{h}\n0.2,2.0,200,2.0,\n")
+        );
+        assert!(!taken.exists());
+    }
 
     #[test]
     fn a_resumed_log_keeps_the_rows_up_to_its_checkpoint() {

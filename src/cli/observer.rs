@@ -117,6 +117,15 @@ impl TrainObserver {
         Ok(())
     }
 
+    /// Whether `path`, one the run writes again and again, still holds the
+    /// file the run last wrote there (or found there at the start): not
+    /// one put there during the run, or written over.
+    pub fn still_holds(&self, path: &Path) -> bool {
+        self.owned.iter().any(|(p, version)| {
+            p == path && version.is_some() && rnn_fast::files::file_version(path) == *version
+        })
+    }
+
     /// The run at `chars_seen` as a checkpoint (with the trainer's model:
     /// everything to resume it), for `path`; weights that are no longer
     /// finite are refused.

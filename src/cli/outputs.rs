@@ -145,13 +145,20 @@ pub fn check_distinct(a: (&str, &Path), b: (&str, &Path)) -> Result<()> {
     Ok(())
 }
 
-/// Where an output goes: `asked` when it is new or `force` is given, else
-/// the first free name beside it (the second value: the path kept).
-pub fn beside_unless_forced(asked: &Path, force: bool) -> (PathBuf, Option<PathBuf>) {
+/// Where an output named by `option` goes, claimed for this run: `asked`
+/// when it is new or `force` is given, else the first free name beside it
+/// (the second value: the path kept).
+pub fn claim_unless_forced(
+    asked: &Path,
+    force: bool,
+    option: &str,
+) -> Result<(PathBuf, Option<PathBuf>, OutputLock)> {
     if std::fs::symlink_metadata(asked).is_ok() && !force {
-        (files::beside(asked), Some(asked.to_path_buf()))
+        let (path, lock) = files::claim_beside(asked, option)?;
+        Ok((path, Some(asked.to_path_buf()), lock))
     } else {
-        (asked.to_path_buf(), None)
+        let lock = OutputLock::claim(asked, option)?;
+        Ok((asked.to_path_buf(), None, lock))
     }
 }
 
@@ -238,8 +245,7 @@ pub fn model_output(
         check_replaces_a_model("-o", asked)?;
         check_not_further_along(asked, resumed.map(|(_, chars)| chars))?;
     }
-    let (path, moved_from) = beside_unless_forced(asked, force || own);
-    let lock = OutputLock::claim(&path, "-o")?;
+    let (path, moved_from, lock) = claim_unless_forced(asked, force || own, "-o")?;
     Ok(ModelOutput {
         path,
         lock,

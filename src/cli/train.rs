@@ -212,6 +212,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         log,
         moved,
         locks,
+        owned,
     } = claim_outputs(&args, &start, keep_best)?;
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
@@ -290,13 +291,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         last_checkpoint: Instant::now(),
         checkpoint_saved: false,
         resumed_in_place: in_place,
-        owned: [output.path.clone(), best_path(&output.path)]
-            .into_iter()
-            .map(|p| {
-                let version = files::file_version(&p);
-                (p, version)
-            })
-            .collect(),
+        owned,
         samples,
         interrupts,
         best_train: f64::INFINITY,
@@ -332,6 +327,10 @@ struct RunOutputs {
     moved: Vec<(PathBuf, PathBuf, bool)>,
     /// The claims on the `.best` model and the log, held to the end.
     locks: Vec<OutputLock>,
+    /// The model output and the `.best` model, each with the version of
+    /// the file found there once the checks let the run replace it (see
+    /// [`TrainObserver::owned`]).
+    owned: Vec<(PathBuf, Option<files::FileVersion>)>,
 }
 
 /// Checks every file the run will write against what it reads, and claims
@@ -380,16 +379,25 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
         let replaceable = outputs::is_model_or_empty(kept);
         moved.push((kept.clone(), model.path.clone(), replaceable));
     }
+    // The other files the run writes are claimed too, so that a second run
+    // naming one of them cannot write it at the same time; a log named as
+    // the model is written (moved beside a file kept) is refused first.
+    if let Some(log) = &args.log {
+        check_distinct(("-o", &model.path), ("--log", log))?;
+    }
+    let mut locks = Vec::new();
     let log = match &args.log {
         Some(path) if resumed.is_some() => {
             outputs::check_is_log(path, "appended to")?;
+            locks.push(OutputLock::claim(path, "--log")?);
             Some(path.clone())
         }
         Some(path) => {
             if args.force {
                 outputs::check_is_log(path, "replaced, even with --force")?;
             }
-            let (to, kept) = outputs::beside_unless_forced(path, args.force);
+            let (to, kept, lock) = outputs::claim_unless_forced(path, args.force, "--log")?;
+            locks.push(lock);
             if let Some(kept) = kept {
                 let replaceable = outputs::is_log_or_new(&kept);
                 moved.push((kept, to.clone(), replaceable));
@@ -399,20 +407,25 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
         None => None,
     };
     check_final_paths(args, &model.path, log.as_deref(), &inputs, keep_best)?;
-    // The other files the run writes are claimed too, so that a second run
-    // naming one of them cannot write it at the same time.
-    let mut locks = Vec::new();
     if keep_best {
         locks.push(OutputLock::claim(&best_path(&model.path), "-o")?);
     }
-    if let Some(log) = &log {
-        locks.push(OutputLock::claim(log, "--log")?);
-    }
+    // What is there now is what the checks above allowed the run to
+    // replace: recorded at once, so that a file put there while the run
+    // sets up (seconds, for a large model) is another's, and kept.
+    let owned = [model.path.clone(), best_path(&model.path)]
+        .into_iter()
+        .map(|p| {
+            let version = files::file_version(&p);
+            (p, version)
+        })
+        .collect();
     Ok(RunOutputs {
         model,
         log,
         moved,
         locks,
+        owned,
     })
 }
 
@@ -734,18 +747,18 @@ fn finish(
 /// What of the run is on disk when its end could not be saved: "; ..."
 /// naming the last checkpoint this run wrote, the checkpoint it resumed in
 /// place or its best model. Only those are named, and only while the file
-/// is still a model: a file --force was to replace, or one put there during
-/// the run, is not this run's.
+/// is still the one the run wrote or resumed: a file --force was to
+/// replace, or one put there during the run, is not this run's.
 fn kept_on_disk(observer: &TrainObserver) -> String {
     let output = &observer.output;
     let out = output.display();
     let best = best_path(output);
-    let ours = rnn_fast::checkpoint::is_model_file(output);
+    let ours = observer.still_holds(output);
     if observer.checkpoint_saved && ours {
         format!("; the last good checkpoint, {out}, is kept")
     } else if observer.resumed_in_place && ours {
         format!("; the checkpoint resumed, {out}, is kept as it was")
-    } else if observer.best_epoch.is_some() && rnn_fast::checkpoint::is_model_file(&best) {
+    } else if observer.best_epoch.is_some() && observer.still_holds(&best) {
         format!(
             "; the best model by validation ({:.3} nats/char), {}, is kept",
             observer.best_val,
@@ -769,10 +782,16 @@ fn save_elsewhere(e: Error, trainer: &Trainer, observer: &mut TrainObserver) -> 
     // under a new name of its own there (a shared folder: no name another
     // user could have prepared).
     let chars = observer.last.chars_seen;
-    let beside = files::beside(&path);
-    let saved = match observer.save(trainer, &beside, chars) {
-        Ok(()) => Some(beside),
-        Err(_) => observer
+    // The name beside is claimed (another run may have picked it) while
+    // the run is saved there; where it cannot be (a folder gone, a full
+    // disk that takes no lock file), the temporary folder is next.
+    let beside = files::claim_beside(&path, "-o").ok();
+    let saved_beside = beside
+        .as_ref()
+        .is_some_and(|(name, _)| observer.save(trainer, name, chars).is_ok());
+    let saved = match beside {
+        Some((name, _claim)) if saved_beside => Some(name),
+        _ => observer
             .checkpoint(trainer, chars, &path)
             .ok()
             .and_then(|ck| {
