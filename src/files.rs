@@ -304,6 +304,9 @@ pub fn claim_beside(path: &Path, option: &str) -> Result<(std::path::PathBuf, Ou
             // Free once claimed too: a file may have come between.
             Ok(lock) if !taken(&name) => return Ok((name, lock)),
             Ok(_) | Err(Error::Busy(_)) => continue,
+            // A lock file this user cannot open (another user's, in a
+            // shared folder) claims its name as well.
+            Err(_) if taken(&OutputLock::path_of(&name)) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -322,12 +325,17 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    /// Claims `output` (named by `option`), or says which run holds it.
-    pub fn claim(output: &Path, option: &str) -> Result<OutputLock> {
+    /// The lock file of `output`: `.NAME.lock` beside it.
+    fn path_of(output: &Path) -> std::path::PathBuf {
         let mut name = std::ffi::OsString::from(".");
         name.push(output.file_name().unwrap_or(std::ffi::OsStr::new("model")));
         name.push(".lock");
-        let path = output.with_file_name(name);
+        output.with_file_name(name)
+    }
+
+    /// Claims `output` (named by `option`), or says which run holds it.
+    pub fn claim(output: &Path, option: &str) -> Result<OutputLock> {
+        let path = OutputLock::path_of(output);
         // The error names the output the user gave, and the lock file as
         // the part of it that failed (an output name a few bytes under
         // the file system's limit has a lock name over it).
@@ -532,6 +540,15 @@ mod tests {
         assert_eq!(
             claim_beside(&first, "--log").unwrap().0,
             dir.path().join("run.1.1.csv")
+        );
+        // A lock file that cannot be opened (another user's; here a link
+        // to nothing) claims its name too.
+        let notes = dir.path().join("notes.csv");
+        std::fs::write(&notes, "z").unwrap();
+        std::os::unix::fs::symlink("/no/such/file", dir.path().join(".notes.1.csv.lock")).unwrap();
+        assert_eq!(
+            claim_beside(&notes, "--log").unwrap().0,
+            dir.path().join("notes.2.csv")
         );
     }
 }

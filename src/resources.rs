@@ -37,8 +37,9 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
     let dropout = 3 * t * b * hp * u128::from(config.dropout > 0.0);
     let cell = l.cell();
     let scratch = cell.scratch_len(&l, streams, config.seq_len) as u128;
-    let prepared = cell.prepared_len(&l, streams) as u128;
-    let back_panels = l.back_panels_len(streams) as u128;
+    // The trainer prepares the weights for `--streams` (see `Trainer`).
+    let prepared = cell.prepared_len(&l, config.streams) as u128;
+    let back_panels = l.back_panels_len(config.streams) as u128;
     let (width, carried) = (cell.state_width(&l) as u128, l.carried_width() as u128);
     let (layers, gates) = (l.layers as u128, cell.gates() as u128);
     let above = match layers {
@@ -229,7 +230,7 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
             config.hidden,
             config.seq_len,
             counted(config.shards, "shard"),
-            config.streams,
+            config.streams_per_pass(),
             gib(free)
         ))),
         _ => Ok(()),
