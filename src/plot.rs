@@ -35,12 +35,7 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
     }
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        rows.push(row(line).ok_or_else(|| {
-            format!(
-                "line {}: expected 5 comma-separated numbers, got {line:?}",
-                i + 2
-            )
-        })?);
+        rows.push(row(line).ok_or_else(|| format!("line {}: {}", i + 2, not_a_row(line)))?);
     }
     if rows.is_empty() {
         return Err("the log has no rows yet".into());
@@ -88,6 +83,47 @@ fn row(line: &str) -> Option<Row> {
             Some(num(f[4])?)
         },
     })
+}
+
+/// Why `line` is not a row (see [`row`]): the count of its fields, or the
+/// column that is not a finite number; the line quoted to its first
+/// [`QUOTED`] characters (a line of a file that is not a log can be long).
+fn not_a_row(line: &str) -> String {
+    let fields: Vec<&str> = line.trim().split(',').collect();
+    let why = if fields.len() != 5 {
+        format!(
+            "expected 5 comma-separated numbers, got {}",
+            crate::message::counted(fields.len(), "field")
+        )
+    } else {
+        let bad = fields
+            .iter()
+            .zip(CSV_HEADER.split(','))
+            .enumerate()
+            .find(|&(i, (f, _))| {
+                let number = f.parse::<f64>().is_ok_and(f64::is_finite);
+                // The validation loss may be left empty.
+                !(number || i == 4 && f.is_empty())
+            });
+        match bad {
+            Some((_, (field, column))) => {
+                format!("{column} is not a finite number ({:?})", quoted(field))
+            }
+            None => "not a row".to_string(),
+        }
+    };
+    format!("{why}, in {:?}", quoted(line))
+}
+
+/// Characters of a line quoted in an error, at most.
+const QUOTED: usize = 80;
+
+/// `s` to its first [`QUOTED`] characters, with "…" where it was cut.
+fn quoted(s: &str) -> String {
+    match s.char_indices().nth(QUOTED) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_string(),
+    }
 }
 
 /// A panel: its title, its x-axis label and the row's x value.
@@ -467,7 +503,33 @@ mod tests {
     fn bad_logs_are_rejected_with_the_line() {
         assert!(parse("a,b\n").unwrap_err().contains("not a training log"));
         let e = parse(&format!("{CSV_HEADER}\n1,2,3\n")).unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
+        assert_eq!(
+            e,
+            "line 2: expected 5 comma-separated numbers, got 3 fields, in \"1,2,3\""
+        );
+        // The column that is not a number is named; a long line is cut.
+        let e = parse(&format!("{CSV_HEADER}\n0.1,1,100,2.5,\n0.2,2,200,NaN,\n")).unwrap_err();
+        assert_eq!(
+            e,
+            "line 3: train_loss is not a finite number (\"NaN\"), in \"0.2,2,200,NaN,\""
+        );
+        let e = parse(&format!("{CSV_HEADER}\n1e400,1,100,2.5,2.4\n")).unwrap_err();
+        assert!(
+            e.starts_with("line 2: elapsed_s is not a finite number (\"1e400\")"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{CSV_HEADER}\n{}\n0.1,1,100,2.5,\n",
+            "1".repeat(100_000)
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "line 2: expected 5 comma-separated numbers, got 1 field, in \"{}…\"",
+                "1".repeat(80)
+            )
+        );
         assert!(
             parse(&format!("{CSV_HEADER}\n"))
                 .unwrap_err()

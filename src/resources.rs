@@ -223,14 +223,14 @@ fn check_memory(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let needed = memory_needed(config, vocab_len);
     match available_memory(config.threads + HELPER_THREADS) {
         Some(free) if needed > free => Err(Error::Usage(format!(
-            "these settings need {} of memory ({} of {}, H {}, seq_len {}, {} in groups of {} streams), more than the {} this process can take: lower --hidden, --layers, --seq-len, --streams or --shards",
+            "these settings need {} of memory ({} of {}, H {}, seq_len {}, {} in groups of {}), more than the {} this process can take: lower --hidden, --layers, --seq-len, --streams or --shards",
             gib(needed),
             config.cell,
             counted(config.layers, "layer"),
             config.hidden,
             config.seq_len,
             counted(config.shards, "shard"),
-            config.streams_per_pass(),
+            counted(config.streams_per_pass(), "stream"),
             gib(free)
         ))),
         _ => Ok(()),

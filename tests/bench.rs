@@ -98,6 +98,25 @@ fn shards_beyond_the_text_are_named() {
         err.contains("--shards 1000000 cannot cut 104 characters"),
         "{err}"
     );
+    // Streams whose product with the threads passes the largest integer are
+    // said to, not given the product it saturated to.
+    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+        .args([
+            "bench",
+            "--streams",
+            "9223372036854775808",
+            "--threads",
+            "2",
+        ])
+        .args(["--seconds", "0.05"])
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--streams 9223372036854775808 on 2 threads trains more shards than an integer counts, more than the 104 characters"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -649,6 +649,38 @@ fn plot_draws_the_log_as_svg() {
             .unwrap()
             .contains(rnn_fast::plot::SVG_MARK)
     );
+    // An SVG drawing is one after a byte-order mark, an XML declaration,
+    // comments or a document type too; an XML file of another kind is not.
+    for (art, svg) in [
+        ("\u{feff}<svg><text>bom</text></svg>", true),
+        ("<!-- made by hand -->\n<svg><text>a</text></svg>", true),
+        (
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"x.dtd\">\n<svg/>",
+            true,
+        ),
+        ("<?xml version=\"1.0\"?>\n<notes>mine</notes>", false),
+        ("<html><body><svg/></body></html>", false),
+    ] {
+        std::fs::write(&theirs, art).unwrap();
+        let o = bin()
+            .arg("plot")
+            .arg(&log)
+            .arg("-o")
+            .arg(&theirs)
+            .arg("--force")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.success(), svg, "{art}: {o:?}");
+        if !svg {
+            assert!(
+                stderr(&o).contains(
+                    "exists and is not an SVG drawing: it is not replaced, even with --force"
+                ),
+                "{o:?}"
+            );
+            assert_eq!(std::fs::read_to_string(&theirs).unwrap(), art);
+        }
+    }
     // `-o -`: the same drawing on standard output, and no file named `-`.
     let o = ok(bin()
         .current_dir(dir.path())

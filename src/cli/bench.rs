@@ -25,17 +25,17 @@ pub struct BenchArgs {
     /// The recurrent cell (see train --cell).
     #[arg(long, default_value = "rnn", value_parser = named::<CellKind>())]
     pub cell: CellKind,
-    /// Layers of the cell stacked (see train --layers).
+    /// Layers of the cell stacked, at most 8 (see train --layers).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     pub layers: usize,
-    /// Hidden size H.
+    /// Hidden size H, at most 16384.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
     /// Streams trained together (B) [default: train's for this corpus: 4
     /// above 40,000 characters].
     #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: Option<usize>,
-    /// Characters per chunk (T).
+    /// Characters per chunk (T), at most 100000.
     #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: usize,
     /// Worker threads.
@@ -96,8 +96,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let (Some(b), None) = (args.streams, args.shards)
         && shards > Shards::most(corpus.len())
     {
+        // A product past the largest integer is said as such, not as the
+        // value it saturated to.
+        let trains = match threads.checked_mul(b) {
+            Some(n) => format!("{n} shards"),
+            None => "more shards than an integer counts".to_string(),
+        };
         return Err(Error::Usage(format!(
-            "--streams {b} on {} trains {shards} shards, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",
+            "--streams {b} on {} trains {trains}, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",
             counted(threads, "thread"),
             corpus.len()
         )));

@@ -32,7 +32,8 @@ pub struct EvalArgs {
     /// Learning rate of the dynamic evaluation's SGD step.
     #[arg(long, value_name = "F", default_value_t = dynamic::DEFAULT_LR, value_parser = positive_f32, allow_negative_numbers = true, requires = "dynamic")]
     pub dynamic_lr: f32,
-    /// Characters per chunk of the dynamic evaluation (scored, then one step).
+    /// Characters per chunk of the dynamic evaluation (scored, then one
+    /// step), at most 100000.
     #[arg(long, value_name = "N", default_value_t = dynamic::DEFAULT_SEQ_LEN, value_parser = at_least_one, allow_negative_numbers = true, requires = "dynamic")]
     pub dynamic_seq_len: usize,
 }

@@ -28,7 +28,7 @@ pub use outputs::check_streams;
 #[command(
     name = "rnn-fast",
     version,
-    after_help = "Examples:\n  rnn-fast                                  train on the article's text and print a sample\n  rnn-fast train big.txt -o big.safetensors\n  rnn-fast sample big.safetensors --prime \"ROMEO:\" --len 500\n  rnn-fast eval big.safetensors held-out.txt --json"
+    after_help = "Examples:\n  rnn-fast                                  train on the article's text, save model.safetensors, print a sample\n  rnn-fast train big.txt -o big.safetensors\n  rnn-fast sample big.safetensors --prime \"ROMEO:\" --len 500\n  rnn-fast eval big.safetensors held-out.txt --json"
 )]
 pub struct Cli {
     #[command(subcommand)]

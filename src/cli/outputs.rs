@@ -203,9 +203,9 @@ pub fn check_replaces_only_plots(out: &Path, force: bool) -> Result<()> {
         return Ok(());
     };
     let mut head = Vec::new();
-    let _ = file.take(512).read_to_end(&mut head);
+    let _ = file.take(4096).read_to_end(&mut head);
     let text = String::from_utf8_lossy(&head);
-    let svg = text.trim_start().starts_with("<svg") || text.starts_with("<?xml");
+    let svg = is_svg(&text);
     if head.is_empty() || (svg && (force || text.contains(rnn_fast::plot::SVG_MARK))) {
         return Ok(());
     }
@@ -220,6 +220,32 @@ pub fn check_replaces_only_plots(out: &Path, force: bool) -> Result<()> {
             out.display()
         )
     }))
+}
+
+/// Whether the start of a file, `head`, is an SVG drawing's: its `<svg`
+/// element after a prolog of a byte-order mark, white space, an XML
+/// declaration, comments and a document type, as SVG editors write them
+/// (an XML file of another kind, or HTML with an SVG inside, is not).
+fn is_svg(head: &str) -> bool {
+    let mut rest = head.trim_start_matches('\u{feff}').trim_start();
+    loop {
+        if rest.starts_with("<svg") {
+            return true;
+        }
+        let end = if rest.starts_with("<?") {
+            rest.find("?>").map(|i| i + 2)
+        } else if rest.starts_with("<!--") {
+            rest.find("-->").map(|i| i + 3)
+        } else if rest.starts_with("<!DOCTYPE") || rest.starts_with("<!doctype") {
+            rest.find('>').map(|i| i + 1)
+        } else {
+            None
+        };
+        match end {
+            Some(end) => rest = rest[end..].trim_start(),
+            None => return false,
+        }
+    }
 }
 
 /// Where a run's model goes, and the lock that claims it.

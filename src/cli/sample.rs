@@ -30,7 +30,8 @@ pub struct SampleArgs {
     /// Draw only among the K most likely characters.
     #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     pub top_k: Option<usize>,
-    /// Always take the most likely character (deterministic; ignores --temperature).
+    /// Always take the most likely character (deterministic): --temperature
+    /// and --top-k are not used (their values are still checked).
     #[arg(long)]
     pub argmax: bool,
     /// Seed of the sampling draws: the same seed gives the same text.

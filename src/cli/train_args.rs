@@ -40,14 +40,14 @@ pub struct TrainArgs {
     pub cell: Option<CellKind>,
     /// Layers of the cell stacked, each of H units: layer 1 reads the
     /// character, each above the h of the one below, the output layer the
-    /// top one's (more than 1: gru or lstm) [default: 1; with --init-from,
-    /// the model's, and another is an error].
+    /// top one's (more than 1: gru or lstm; at most 8) [default: 1; with
+    /// --init-from, the model's, and another is an error].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub layers: Option<usize>,
-    /// Hidden size H [default: 128].
+    /// Hidden size H, at most 16384 [default: 128].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
-    /// Characters per truncated-BPTT chunk T [default: 40].
+    /// Characters per truncated-BPTT chunk T, at most 100000 [default: 40].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub seq_len: Option<usize>,
     /// Learning rate, the schedule's peak [default: adam 0.001875·√K for K
