@@ -83,6 +83,12 @@ pub struct Report {
     /// The learning rate the plateau schedule cut to after this report's
     /// validation loss, when it did.
     pub lr_cut: Option<f32>,
+    /// Whether the report is one at the run's cadence, which an
+    /// uninterrupted run makes too, rather than the one at a stop (a time
+    /// limit, a signal): only those pick the best model, as they feed the
+    /// plateau schedule, so that a run stopped and resumed keeps the same
+    /// `.best` model and record as one that was not.
+    pub scheduled: bool,
 }
 
 /// Loss and training time over a stretch of the run.
@@ -191,6 +197,7 @@ impl Run<'_> {
             val,
             chars_per_sec: w.loss.count as f64 / w.time.as_secs_f64().max(1e-9),
             lr_cut: cut.then(|| trainer.lr()),
+            scheduled,
         };
         observer.report(trainer, &r)
     }
@@ -367,6 +374,50 @@ mod tests {
             .unwrap();
             assert_eq!((got, trainer.epoch()), (want, 1), "{epochs} epochs");
         }
+    }
+
+    /// Keeps every report, and stops at the tick it wants at `stop_at`
+    /// characters.
+    struct StopAt {
+        reports: Vec<Report>,
+        stop_at: usize,
+    }
+
+    impl Observer for StopAt {
+        fn report(&mut self, _: &Trainer, r: &Report) -> Result<()> {
+            self.reports.push(*r);
+            Ok(())
+        }
+        fn tick(&mut self, _: &Trainer, p: &Progress) -> Result<bool> {
+            Ok(p.chars_seen < self.stop_at)
+        }
+        fn next_tick_at(&self) -> Option<usize> {
+            Some(self.stop_at)
+        }
+    }
+
+    /// The report at a stop is not one at the cadence: the observer does
+    /// not let it pick the best model, which a run that was not stopped
+    /// would not have validated there.
+    #[test]
+    fn only_the_report_at_a_stop_is_unscheduled() {
+        let (corpus, config) = small_run();
+        let val: Vec<u16> = corpus.ids[..500].to_vec();
+        let mut trainer = Trainer::new(config, &corpus).unwrap();
+        // Between two reports at the cadence (every quarter epoch).
+        let stop_at = trainer.chars_per_epoch() * 13 / 8;
+        let mut observer = StopAt {
+            reports: Vec::new(),
+            stop_at,
+        };
+        let options = fresh(3, trainer.chars_per_epoch() / 4);
+        let stop = run(&mut trainer, &corpus.ids, &val, &options, &mut observer).unwrap();
+        assert_eq!(stop, Stop::Stopped);
+        let (last, cadence) = observer.reports.split_last().unwrap();
+        assert!(cadence.len() >= 4, "{cadence:?}");
+        assert!(cadence.iter().all(|r| r.scheduled && r.val.is_some()));
+        assert!(!last.scheduled && last.val.is_some(), "{last:?}");
+        assert!(last.chars_seen >= stop_at, "{last:?}");
     }
 
     #[test]

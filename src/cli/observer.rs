@@ -327,6 +327,7 @@ impl Observer for TrainObserver {
         self.judge_divergence(r.train_loss, r.chars_seen)?;
         self.last_train = r.train_loss;
         if let Some(val) = r.val
+            && r.scheduled
             && val.loss_nats < self.best_val
             && self.fit_for_best(val.loss_nats)
         {
