@@ -446,6 +446,35 @@ fn wrong_resumes_are_clear_errors() {
         "latin.txt is not the text this checkpoint was trained on (",
     );
     fails(&["train", "--resume", c, "-o", x], &latin, 1, "'é'");
+    // The text named as it was then, but changed since: said as that.
+    let changed = dir.path().join("changed.txt");
+    std::fs::copy(&text, &changed).unwrap();
+    let ck2 = dir.path().join("ck2.safetensors");
+    ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--sample-len",
+            "0",
+        ])
+        .arg("-o")
+        .arg(&ck2)
+        .arg(&changed));
+    let mut edited = std::fs::read(&changed).unwrap();
+    edited.reverse();
+    std::fs::write(&changed, edited).unwrap();
+    fails(
+        &["train", "--resume", ck2.to_str().unwrap(), "-o", x],
+        &changed,
+        1,
+        &format!(
+            "{0} is not the text this checkpoint was trained on ({0}, as it was then: it has changed since)",
+            changed.display()
+        ),
+    );
     // No corpus given: the built-in text was taken; the error gives the
     // command with the checkpoint's text. And the other way round: a text
     // given for a checkpoint of the built-in text.

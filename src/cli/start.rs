@@ -107,8 +107,14 @@ pub fn not_its_corpus(
         ),
         _ => {
             let why = why.map_or(":".to_string(), |e| format!(": {e};"));
+            // Named as then: the file was changed since.
+            let trained = if trained_on == corpus_name {
+                format!("{trained_on}, as it was then: it has changed since")
+            } else {
+                trained_on.clone()
+            };
             format!(
-                "{corpus_name} is not the text this checkpoint was trained on ({trained_on}){why} resume with the same corpus"
+                "{corpus_name} is not the text this checkpoint was trained on ({trained}){why} resume with the same corpus"
             )
         }
     })
