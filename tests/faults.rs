@@ -687,6 +687,22 @@ fn corrupt_model_files_are_errors_not_panics() {
     }
 }
 
+/// Runs `rnn-fast ARGS` in `dir` under a limit of `kib` KiB on its address
+/// space (`ulimit -v`); its exit code and standard error.
+fn under_memory_limit(dir: &Path, kib: u64, args: &str) -> (Option<i32>, String) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" {args}"))
+        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// Under a limit on the process's address space (`ulimit -v`; a
 /// container's memory limit is read the same way), which the machine's
 /// free memory does not show, a run too large for it and a model file too
@@ -696,17 +712,7 @@ fn corrupt_model_files_are_errors_not_panics() {
 fn a_memory_limit_is_an_error_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
     words_file(dir.path(), 20_000);
-    let limited = |kib: u64, args: &str| {
-        let o = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -v {kib} && exec \"$0\" {args}"))
-            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        (o.status.code(), err)
-    };
+    let limited = |kib: u64, args: &str| under_memory_limit(dir.path(), kib, args);
     // An LSTM of H 4,096: about 2 GiB to train, over a 1 GiB limit.
     let (code, err) = limited(
         1 << 20,
@@ -789,15 +795,8 @@ fn a_text_too_large_for_memory_is_an_error_not_an_abort() {
         "eval m.safetensors big.txt",
         "train big.txt -o big.safetensors",
     ] {
-        let o = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -v 200000 && exec \"$0\" {command}"))
-            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{command}: {err}");
+        let (code, err) = under_memory_limit(dir.path(), 200_000, command);
+        assert_eq!(code, Some(1), "{command}: {err}");
         assert!(
             err.starts_with("error: big.txt: does not fit in memory: the machine refused room for")
                 && err.lines().count() == 1,
@@ -825,15 +824,12 @@ fn a_dynamic_evaluation_too_large_for_memory_is_an_error_not_an_abort() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 1048576 && exec \"$0\" eval wide.safetensors wide.txt --dynamic --dynamic-seq-len 100000")
-        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let (code, err) = under_memory_limit(
+        dir.path(),
+        1 << 20,
+        "eval wide.safetensors wide.txt --dynamic --dynamic-seq-len 100000",
+    );
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.starts_with("error: dynamic evaluation in chunks of --dynamic-seq-len 100000 needs")
             && err.contains("lower --dynamic-seq-len")
