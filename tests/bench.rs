@@ -114,7 +114,7 @@ fn shards_beyond_the_text_are_named() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("--streams 9223372036854775808 on 2 threads trains more shards than an integer counts, more than the 104 characters"),
+        err.contains("--streams 9223372036854775808 on 2 threads trains more than 18446744073709551615 shards, more than the 104 characters"),
         "{err}"
     );
 }

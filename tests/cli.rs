@@ -658,8 +658,14 @@ fn plot_draws_the_log_as_svg() {
             "<?xml version=\"1.0\"?>\n<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"x.dtd\">\n<svg/>",
             true,
         ),
+        (
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"x.dtd\" [\n<!ENTITY ns \"http://x\">\n]>\n<svg/>",
+            true,
+        ),
         ("<?xml version=\"1.0\"?>\n<notes>mine</notes>", false),
         ("<html><body><svg/></body></html>", false),
+        ("<!DOCTYPE html>\n<svg/>", false),
+        ("<?php echo 1; ?>\n<svg/>", false),
     ] {
         std::fs::write(&theirs, art).unwrap();
         let o = bin()

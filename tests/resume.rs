@@ -458,7 +458,7 @@ fn wrong_resumes_are_clear_errors() {
         &changed,
         1,
         &format!(
-            "{0} is not the text this checkpoint was trained on ({0}, as it was then: it has changed since)",
+            "{0} is not the text this checkpoint was trained on ({0} when it was trained: changed since, or another file of that name)",
             changed.display()
         ),
     );

@@ -100,7 +100,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         // value it saturated to.
         let trains = match threads.checked_mul(b) {
             Some(n) => format!("{n} shards"),
-            None => "more shards than an integer counts".to_string(),
+            None => format!("more than {} shards", usize::MAX),
         };
         return Err(Error::Usage(format!(
             "--streams {b} on {} trains {trains}, more than the {} characters of the text can cut (each shard needs at least 2): give fewer --streams",

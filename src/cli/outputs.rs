@@ -224,20 +224,29 @@ pub fn check_replaces_only_plots(out: &Path, force: bool) -> Result<()> {
 
 /// Whether the start of a file, `head`, is an SVG drawing's: its `<svg`
 /// element after a prolog of a byte-order mark, white space, an XML
-/// declaration, comments and a document type, as SVG editors write them
-/// (an XML file of another kind, or HTML with an SVG inside, is not).
+/// declaration, comments and an SVG document type (with its internal
+/// subset of entities, as Illustrator writes it), as SVG editors write
+/// them (an XML file of another kind, HTML or a PHP template with an SVG
+/// inside, is not).
 fn is_svg(head: &str) -> bool {
     let mut rest = head.trim_start_matches('\u{feff}').trim_start();
     loop {
         if rest.starts_with("<svg") {
             return true;
         }
-        let end = if rest.starts_with("<?") {
+        let end = if rest.starts_with("<?xml") {
             rest.find("?>").map(|i| i + 2)
         } else if rest.starts_with("<!--") {
             rest.find("-->").map(|i| i + 3)
-        } else if rest.starts_with("<!DOCTYPE") || rest.starts_with("<!doctype") {
-            rest.find('>').map(|i| i + 1)
+        } else if rest.starts_with("<!DOCTYPE svg") {
+            // An internal subset `[ ... ]` holds `>`s of its own.
+            let subset = rest
+                .find('[')
+                .filter(|&i| rest.find('>').is_some_and(|gt| i < gt));
+            let after = subset
+                .and_then(|i| rest[i..].find(']').map(|j| i + j))
+                .unwrap_or(0);
+            rest[after..].find('>').map(|i| after + i + 1)
         } else {
             None
         };

@@ -107,9 +107,12 @@ pub fn not_its_corpus(
         ),
         _ => {
             let why = why.map_or(":".to_string(), |e| format!(": {e};"));
-            // Named as then: the file was changed since.
-            let trained = if trained_on == corpus_name {
-                format!("{trained_on}, as it was then: it has changed since")
+            // Named as then: the file has changed since, or the name is
+            // another file's here.
+            let trained = if trained_on == corpus_name && !built_in {
+                format!(
+                    "{trained_on} when it was trained: changed since, or another file of that name"
+                )
             } else {
                 trained_on.clone()
             };

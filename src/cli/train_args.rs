@@ -139,7 +139,8 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
     /// Also save a checkpoint to the output path every S seconds (and at the
     /// end). With held-out text every run also keeps its best model by
-    /// validation beside OUTPUT, with `.best` before the extension.
+    /// validation at its reports beside OUTPUT, with `.best` before the
+    /// extension (a run stopped before its first report keeps none).
     #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub checkpoint_every: Option<f32>,
     /// Print a sample of 200 characters every N trained characters.
