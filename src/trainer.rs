@@ -187,13 +187,22 @@ pub struct Trainer {
     decayed: Vec<Range<usize>>,
 }
 
+/// Refuses settings the corpus or the machine cannot hold: more shards
+/// than a corpus of `n` characters can cut, checked first (the memory is
+/// counted per shard), then what the run needs of the machine
+/// ([`resources::check`]).
+fn check_fits(config: &TrainConfig, n: usize, vocab_len: usize) -> Result<()> {
+    Shards::check_count(n, config.shards)?;
+    resources::check(config, vocab_len)
+}
+
 impl Trainer {
     /// A freshly initialised model for `corpus`, ready to train with `config`.
     pub fn new(config: TrainConfig, corpus: &Corpus) -> Result<Trainer> {
         config.validate()?;
         config.check_weight_decay()?;
-        Shards::check_count(corpus.len(), config.shards)?;
-        resources::check(&config, corpus.vocab.len())?;
+        // Before the model is allocated: it may be what does not fit.
+        check_fits(&config, corpus.len(), corpus.vocab.len())?;
         let model = Model::init_cell(
             config.cell,
             config.layers,
@@ -202,7 +211,7 @@ impl Trainer {
             config.seed,
             config.init,
         );
-        Trainer::with_model(config, model, corpus)
+        Trainer::build(config, model, corpus)
     }
 
     /// Continues training `model` on `corpus` (whose vocabulary must be the model's).
@@ -219,13 +228,18 @@ impl Trainer {
                 model.hidden()
             )));
         }
-        Shards::check_count(corpus.len(), config.shards)?;
-        resources::check(&config, model.vocab.len())?;
+        check_fits(&config, corpus.len(), model.vocab.len())?;
         if model.vocab != corpus.vocab {
             return Err(Error::Text(
                 "the corpus's vocabulary differs from the model's".into(),
             ));
         }
+        Trainer::build(config, model, corpus)
+    }
+
+    /// The trainer of `model` on `corpus` with `config`, checked by the
+    /// caller ([`Trainer::new`], [`Trainer::with_model`]).
+    fn build(config: TrainConfig, model: Model, corpus: &Corpus) -> Result<Trainer> {
         let shards = Shards::new(
             corpus.len(),
             config.shards,

@@ -785,12 +785,8 @@ fn save_elsewhere(e: Error, trainer: &Trainer, observer: &mut TrainObserver) -> 
     // The name beside is claimed (another run may have picked it) while
     // the run is saved there; where it cannot be (a folder gone, a full
     // disk that takes no lock file), the temporary folder is next.
-    let beside = files::claim_beside(&path, "-o").ok();
-    let saved_beside = beside
-        .as_ref()
-        .is_some_and(|(name, _)| observer.save(trainer, name, chars).is_ok());
-    let saved = match beside {
-        Some((name, _claim)) if saved_beside => Some(name),
+    let saved = match files::claim_beside(&path, "-o") {
+        Ok((name, _claim)) if observer.save(trainer, &name, chars).is_ok() => Some(name),
         _ => observer
             .checkpoint(trainer, chars, &path)
             .ok()
