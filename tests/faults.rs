@@ -143,6 +143,7 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
         ("-INT", 130, "SIGINT"),
         ("-TERM", 143, "SIGTERM"),
         ("-HUP", 129, "SIGHUP"),
+        ("-QUIT", 131, "SIGQUIT"),
     ] {
         // A name a shell would split or unquote, to paste the command given.
         let out = dir.path().join(format!("{name} run's.safetensors"));

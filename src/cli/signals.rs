@@ -1,7 +1,9 @@
-//! Signals during training: SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed
-//! terminal or ssh session) stop the run after the current step, with a
-//! checkpoint. A watcher thread receives them (signal-hook's iterator), so
-//! nothing runs in the signal handler itself.
+//! Signals during training: SIGINT (Ctrl-C), SIGTERM, SIGHUP (a closed
+//! terminal or ssh session) and SIGQUIT (Ctrl-\\, whose default action
+//! would end the process with a core dump and nothing saved) stop the run
+//! after the current step, with a checkpoint. A watcher thread receives
+//! them (signal-hook's iterator), so nothing runs in the signal handler
+//! itself.
 //!
 //! A signal while nothing is being trained (reading the corpus or a model,
 //! printing the final sample after the save) ends the process at once, with
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use rnn_fast::{Error, Result};
@@ -31,7 +33,12 @@ use rnn_fast::{Error, Result};
 pub const GRACE: Duration = Duration::from_secs(2);
 
 /// The stop signals handled, with their names.
-const HANDLED: [(i32, &str); 3] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")];
+const HANDLED: [(i32, &str); 4] = [
+    (SIGINT, "SIGINT"),
+    (SIGTERM, "SIGTERM"),
+    (SIGHUP, "SIGHUP"),
+    (SIGQUIT, "SIGQUIT"),
+];
 
 /// The first stop signal received (0 until one arrives).
 pub struct Interrupts {
