@@ -111,6 +111,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Shards the text cannot cut are named as such, before the memory they
     // would take.
     Shards::new(corpus.len(), shards, args.seq_len, false)?;
+    if let Some(warning) = super::train::streams_warning(args.streams, shards) {
+        super::output::to_stderr(&warning);
+    }
     let optimizer = args.optimizer.unwrap_or(defaults.optimizer);
     let config = TrainConfig {
         cell: args.cell,

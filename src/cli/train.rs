@@ -218,6 +218,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
     warnings.extend(cap_threads(&mut config));
+    warnings.extend(streams_warning(args.streams, config.shards));
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let resuming = matches!(start, Start::Resume(..));
     let in_place = args
@@ -502,6 +503,18 @@ fn cap_threads(config: &mut TrainConfig) -> Option<String> {
     );
     config.threads = threads;
     Some(warning)
+}
+
+/// The warning for an explicit `--streams` above the shards: each stream
+/// of a pass reads its own shard, so a pass trains at most `shards`
+/// streams ([`TrainConfig::streams_per_pass`]).
+pub fn streams_warning(asked: Option<usize>, shards: usize) -> Option<String> {
+    let asked = asked.filter(|&b| b > shards)?;
+    Some(format!(
+        "warning: --streams {asked} is more than the {}: training {} per pass (each stream reads its own shard; --shards sets how many there are)",
+        counted(shards, "shard"),
+        counted(shards, "stream")
+    ))
 }
 
 /// When to report and stop. Reports are at least one step apart, and at

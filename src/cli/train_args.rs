@@ -71,8 +71,9 @@ pub struct TrainArgs {
     #[arg(long, value_parser = named::<GradReduce>())]
     pub grad: Option<GradReduce>,
     /// Streams per forward/backward pass (B): the shards are processed in
-    /// groups of this many, one group per thread at a time [default: 4, at
-    /// most the shards; 1 with --preset article].
+    /// groups of this many, one group per thread at a time; more than the
+    /// shards is cut to them, with a warning [default: 4, at most the
+    /// shards; 1 with --preset article].
     #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: Option<usize>,
     /// Worker threads [default: all cores]. With --parallel avg the result does not depend on it.
