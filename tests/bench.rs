@@ -129,18 +129,49 @@ fn given_streams_make_one_group_per_thread() {
 }
 
 /// More streams than shards train the shards in one pass: the report says
-/// so and sets the traffic against that many; shards taken from --streams
+/// so and sets the traffic against that many, and a warning says so once
+/// the run is done (not before a refusal); shards taken from --streams
 /// that the text cannot cut are named by --streams; a window too short for
 /// one step still trains one.
 #[test]
 fn streams_beyond_the_shards_are_the_shards() {
-    let d = bench_json(&["--hidden", "16", "--streams", "5", "--shards", "3"]);
+    let bench = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+            .arg("bench")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = bench(&[
+        "--hidden",
+        "16",
+        "--streams",
+        "5",
+        "--shards",
+        "3",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "warning: --streams 5 is more than the 3 shards: training 3 streams per pass (each stream reads its own shard; --shards sets how many there are)"
+    );
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         (d["streams"].as_u64(), d["groups"].as_u64()),
         (Some(3), Some(1))
     );
     let per_stream = 8.0 * 16.0 * 16.0 / 3.0;
     assert_eq!(d["recurrent_bytes_per_char"].as_f64(), Some(per_stream));
+    // Refused (past --streams' limit): the error alone.
+    let o = bench(&["--hidden", "16", "--shards", "4", "--streams", "5000"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: --streams"), "{err}");
     let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
         .args(["bench", "--hidden", "16", "--streams", "1000"])
         .output()

@@ -122,6 +122,7 @@ fn repeated_signals_within_the_grace_period_still_save() {
         (["-TERM", "-TERM"], 143, "SIGTERM"),
         (["-INT", "-INT"], 130, "SIGINT"),
         (["-HUP", "-TERM"], 129, "SIGHUP"),
+        (["-QUIT", "-QUIT"], 131, "SIGQUIT"),
     ] {
         let out = dir.path().join(format!("{name}-twice.safetensors"));
         let (status, err) = signal_run(&text, &out, &signals, Duration::from_millis(1));
@@ -170,8 +171,9 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
 }
 
 /// A signal ignored when the run starts (`nohup` ignores SIGHUP; a shell
-/// script's `&` job ignores SIGINT) stays ignored: the run trains on to its
-/// end. SIGTERM, not ignored, still stops it with a checkpoint.
+/// script's `&` job ignores SIGINT and SIGQUIT) stays ignored: the run
+/// trains on to its end. SIGTERM, not ignored, still stops it with a
+/// checkpoint.
 #[test]
 fn signals_ignored_at_start_stay_ignored() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,13 +182,14 @@ fn signals_ignored_at_start_stay_ignored() {
     let (mut child, lines) = common::start_training(
         Command::new("sh")
             .arg("-c")
-            .arg("trap '' HUP INT; exec \"$0\" train --hidden 32 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
+            .arg("trap '' HUP INT QUIT; exec \"$0\" train --hidden 32 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
             .arg(env!("CARGO_BIN_EXE_rnn-fast"))
             .arg(&out)
             .arg(&text),
     );
     common::kill("-HUP", child.id());
     common::kill("-INT", child.id());
+    common::kill("-QUIT", child.id());
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),

@@ -31,8 +31,9 @@ pub struct BenchArgs {
     /// Hidden size H, at most 16384.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least_one, allow_negative_numbers = true)]
     pub hidden: usize,
-    /// Streams trained together (B) [default: train's for this corpus: 4
-    /// above 40,000 characters].
+    /// Streams trained together (B); more than --shards is cut to them,
+    /// with a warning [default: train's for this corpus: 4 above 40,000
+    /// characters].
     #[arg(long, value_name = "B", value_parser = at_least_one, allow_negative_numbers = true)]
     pub streams: Option<usize>,
     /// Characters per chunk (T), at most 100000.
@@ -74,9 +75,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(path) => e.in_file(path),
         None => e,
     })?;
+    // Warnings are said once the run has passed every check and trained
+    // (a refused run says only why).
+    let mut warnings = Vec::new();
     let (threads, cut) = capped_threads(args.threads);
     if cut {
-        super::output::to_stderr(&format!(
+        warnings.push(format!(
             "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine: using {threads}",
             args.threads
         ));
@@ -111,9 +115,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     // Shards the text cannot cut are named as such, before the memory they
     // would take.
     Shards::new(corpus.len(), shards, args.seq_len, false)?;
-    if let Some(warning) = super::train::streams_warning(args.streams, shards) {
-        super::output::to_stderr(&warning);
-    }
+    warnings.extend(super::train::streams_warning(args.streams, shards));
     let optimizer = args.optimizer.unwrap_or(defaults.optimizer);
     let config = TrainConfig {
         cell: args.cell,
@@ -130,6 +132,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ..defaults
     };
     let report = bench::run(&corpus, config, args.seconds as f64)?;
+    for warning in &warnings {
+        super::output::to_stderr(warning);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         say(&mut out, format_args!("{}", report.to_json()))

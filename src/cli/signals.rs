@@ -10,8 +10,8 @@
 //! a line saying so: there is nothing to save then.
 //!
 //! A signal ignored when the process starts stays ignored: `nohup` ignores
-//! SIGHUP, and a non-interactive shell ignores SIGINT for a job started
-//! with `&`, so that the run outlives the terminal or the Ctrl-C.
+//! SIGHUP, and a non-interactive shell ignores SIGINT and SIGQUIT for a job
+//! started with `&`, so that the run outlives the terminal or the Ctrl-C.
 //!
 //! Repeats within [`GRACE`] of the first are the same request (GNU
 //! `timeout` signals the process and then its group; a key held down
