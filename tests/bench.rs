@@ -2,15 +2,19 @@
 //! for the corpus) and the consistency of its peaks and ratios. Timing
 //! itself is never asserted.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
-fn bench_json(args: &[&str]) -> serde_json::Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
+/// `rnn-fast bench` with `args`, run to its end.
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
         .arg("bench")
         .args(args)
-        .args(["--seconds", "0.05", "--json"])
         .output()
-        .expect("the binary runs");
+        .expect("the binary runs")
+}
+
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let o = bench(&[args, &["--seconds", "0.05", "--json"]].concat());
     assert!(
         o.status.success(),
         "{args:?}: {}",
@@ -135,13 +139,6 @@ fn given_streams_make_one_group_per_thread() {
 /// one step still trains one.
 #[test]
 fn streams_beyond_the_shards_are_the_shards() {
-    let bench = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
-            .arg("bench")
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let o = bench(&[
         "--hidden",
         "16",
@@ -172,20 +169,14 @@ fn streams_beyond_the_shards_are_the_shards() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: --streams"), "{err}");
-    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
-        .args(["bench", "--hidden", "16", "--streams", "1000"])
-        .output()
-        .unwrap();
+    let o = bench(&["--hidden", "16", "--streams", "1000"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("--streams 1000 on 1 thread trains 1000 shards"),
         "{err}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_rnn-fast"))
-        .args(["bench", "--hidden", "16", "--seconds", "1e-9", "--json"])
-        .output()
-        .unwrap();
+    let o = bench(&["--hidden", "16", "--seconds", "1e-9", "--json"]);
     let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(d["chars"].as_u64().unwrap() >= 40, "{d}");
 }
