@@ -36,6 +36,30 @@ const PEAK_TIME: Duration = Duration::from_millis(300);
 /// Time spent measuring the clock.
 const CLOCK_TIME: Duration = Duration::from_millis(100);
 
+/// Whole chunks every shard holds at least in a bench run: a shorter text
+/// is trained over end to end that many more times ([`repeats`]), so that
+/// the figures are those of chunks of T steps. The 104-character built-in
+/// text cut into 32 shards gave chunks of 3 steps: `bench --hidden 256
+/// --streams 32` ran at 49-51% of the FMA peak where Tiny Shakespeare
+/// gave 65-69% (Xeon 5th generation, interleaved).
+pub const CHUNKS_PER_SHARD: usize = 16;
+
+/// The most characters bench repeats a text to: 16 Mi (32 MiB of ids).
+pub const MAX_REPEATED_CHARS: usize = 1 << 24;
+
+/// How many copies of a text of `n` characters, end to end, bench trains
+/// on so that each of `shards` shards holds [`CHUNKS_PER_SHARD`] chunks of
+/// `seq_len` predictions (`r·n - 1` predictions cut into `shards`): at
+/// least one, and no more than [`MAX_REPEATED_CHARS`] allow.
+pub fn repeats(n: usize, shards: usize, seq_len: usize) -> usize {
+    let wanted = shards
+        .saturating_mul(CHUNKS_PER_SHARD)
+        .saturating_mul(seq_len)
+        .saturating_add(1);
+    let most = (MAX_REPEATED_CHARS / n.max(1)).max(1);
+    wanted.div_ceil(n.max(1)).clamp(1, most)
+}
+
 /// What a benchmark run measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchReport {
@@ -44,6 +68,12 @@ pub struct BenchReport {
     pub hidden: usize,
     pub vocab: usize,
     pub seq_len: usize,
+    /// Characters of the text given, the copies of it trained on end to
+    /// end ([`repeats`]), and the predictions of the smallest shard of
+    /// that.
+    pub text_chars: usize,
+    pub repeats: usize,
+    pub shard_chars: usize,
     pub streams: usize,
     pub shards: usize,
     /// Groups of `streams` shards: the units of work the threads share.
@@ -133,9 +163,16 @@ pub fn recurrent_bytes_per_char(gates: usize, layers: usize, h: usize, streams: 
     8.0 * (gates * h * h * layers) as f64 / streams.max(1) as f64
 }
 
-/// Trains on `corpus` with `config` for about `seconds` after a warm-up and
-/// reports what it measured.
+/// Trains on `corpus` (repeated where it is short: [`repeats`]) with
+/// `config` for about `seconds` after a warm-up and reports what it
+/// measured.
 pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchReport> {
+    let text_chars = corpus.len();
+    let repeats = repeats(text_chars, config.shards, config.seq_len);
+    let corpus = &Corpus {
+        vocab: corpus.vocab.clone(),
+        ids: corpus.ids.repeat(repeats),
+    };
     let mut trainer = Trainer::new(config.clone(), corpus)?;
     let warmup = Instant::now();
     while warmup.elapsed() < WARMUP {
@@ -176,6 +213,9 @@ pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchRe
         hidden: config.hidden,
         vocab: v,
         seq_len: config.seq_len,
+        text_chars,
+        repeats,
+        shard_chars: (corpus.len() - 1) / config.shards,
         streams,
         shards: config.shards,
         groups: config.shards.div_ceil(config.streams),
@@ -233,6 +273,9 @@ impl BenchReport {
             "hidden": self.hidden,
             "vocab": self.vocab,
             "seq_len": self.seq_len,
+            "text_chars": self.text_chars,
+            "repeats": self.repeats,
+            "shard_chars": self.shard_chars,
             "streams": self.streams,
             "shards": self.shards,
             "groups": self.groups,
@@ -297,6 +340,22 @@ impl std::fmt::Display for BenchReport {
             self.chunk_path,
             self.logits
         )?;
+        let repeated = match self.repeats {
+            1 => String::new(),
+            r => format!(", repeated {r} times"),
+        };
+        writeln!(
+            f,
+            "text {} chars{repeated}: {} holds {} chars to predict, {} of {}",
+            self.text_chars,
+            match self.shards {
+                1 => "its one shard".to_string(),
+                k => format!("each of its {k} shards"),
+            },
+            self.shard_chars,
+            counted(self.shard_chars / self.seq_len, "whole chunk"),
+            self.seq_len
+        )?;
         writeln!(
             f,
             "{:.0} chars/s ({} chars in {:.2} s), train loss {:.3} nats/char",
@@ -346,5 +405,53 @@ impl std::fmt::Display for BenchReport {
                 "Whh is read from L3, so this bounds it"
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Predictions of the smallest shard of `r` copies of `n` characters
+    /// cut into `shards`.
+    fn smallest_shard(n: usize, r: usize, shards: usize) -> usize {
+        (r * n - 1) / shards
+    }
+
+    #[test]
+    fn a_short_text_is_repeated_until_each_shard_holds_its_chunks() {
+        // The built-in text, 32 shards of chunks of 40: 197 copies give the
+        // smallest shard 640 predictions, 196 give it 636.
+        assert_eq!(repeats(104, 32, 40), 197);
+        assert_eq!(smallest_shard(104, 197, 32), 640);
+        assert_eq!(smallest_shard(104, 196, 32), 636);
+        // Tiny Shakespeare's 64 shards hold 435 chunks each: once.
+        assert_eq!(repeats(1_115_394, 64, 40), 1);
+        // Every case: the fewest copies that give each shard its chunks.
+        for n in [2, 3, 104, 1000, 4097] {
+            for shards in [1, 2, 7, 32].into_iter().filter(|&k| k < n) {
+                for seq_len in [1, 25, 40, 333] {
+                    let r = repeats(n, shards, seq_len);
+                    let want = CHUNKS_PER_SHARD * seq_len;
+                    assert!(
+                        smallest_shard(n, r, shards) >= want,
+                        "{n} {shards} {seq_len}"
+                    );
+                    assert!(
+                        r == 1 || smallest_shard(n, r - 1, shards) < want,
+                        "{n} {shards} {seq_len}: {r} is not the fewest"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_copies_stop_at_the_most_characters() {
+        // 999 shards of chunks of 100,000 would want 1.6 G characters.
+        let r = repeats(1000, 999, 100_000);
+        assert_eq!(r, MAX_REPEATED_CHARS / 1000);
+        // A text longer than the most is trained once, as it is.
+        assert_eq!(repeats(MAX_REPEATED_CHARS + 5, 1 << 20, 1000), 1);
     }
 }

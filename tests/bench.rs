@@ -123,6 +123,55 @@ fn shards_beyond_the_text_are_named() {
     );
 }
 
+/// A text too short for every shard to hold 16 whole chunks is trained
+/// over end to end until it does, and the report says so; a longer one is
+/// trained once. (The built-in text cut into 32 shards gave chunks of 3
+/// steps, and figures far below those of a real corpus.)
+#[test]
+fn a_short_text_is_repeated_to_whole_chunks() {
+    let o = bench(&["--hidden", "16", "--streams", "4", "--seconds", "0.05"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 25 copies of the 104 characters: 2,599 predictions, 649 a shard.
+    assert_eq!(
+        out.lines().nth(1),
+        Some(
+            "text 104 chars, repeated 25 times: each of its 4 shards holds 649 chars to predict, 16 whole chunks of 40"
+        ),
+        "{out}"
+    );
+    let d = bench_json(&["--hidden", "16", "--streams", "1", "--seq-len", "25"]);
+    assert_eq!(
+        (&d["text_chars"], &d["repeats"], &d["shard_chars"]),
+        (
+            &serde_json::json!(104),
+            &serde_json::json!(4),
+            &serde_json::json!(415)
+        ),
+        "{d}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = text_file(dir.path(), 100_000);
+    let o = bench(&[
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--hidden",
+        "16",
+        "--streams",
+        "2",
+        "--seconds",
+        "0.05",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().nth(1),
+        Some(
+            "text 100000 chars: each of its 2 shards holds 49999 chars to predict, 1249 whole chunks of 40"
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn given_streams_make_one_group_per_thread() {
     let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);

@@ -19,7 +19,10 @@ use super::values::{at_least_one, fraction_f32, named, seconds};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Text to train on [default: the article's text, built in].
+    /// Text to train on [default: the article's text, built in]; one too
+    /// short for every shard to hold 16 chunks of --seq-len is trained over
+    /// end to end as many times as that takes (the report's `text` line
+    /// says so), so that the figures are those of whole chunks.
     #[arg(long, value_name = "FILE")]
     pub corpus: Option<PathBuf>,
     /// The recurrent cell (see train --cell).
