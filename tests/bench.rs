@@ -172,6 +172,37 @@ fn a_short_text_is_repeated_to_whole_chunks() {
     );
 }
 
+/// Threads beyond 4 per core are cut, and said as train says it (with the
+/// machine's cores), once the run is done.
+#[test]
+fn threads_beyond_four_per_core_are_cut_and_said() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let o = bench(&[
+        "--hidden",
+        "16",
+        "--threads",
+        "100000",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(d["threads"].as_u64(), Some(4 * cores as u64), "{d}");
+    let machine = if cores == 1 {
+        "1 core".to_string()
+    } else {
+        format!("{cores} cores")
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "warning: --threads 100000 is more than 4 per core on this machine ({machine}): using {}\n",
+            4 * cores
+        )
+    );
+}
+
 #[test]
 fn given_streams_make_one_group_per_thread() {
     let d = bench_json(&["--hidden", "16", "--streams", "3", "--threads", "2"]);

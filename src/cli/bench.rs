@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use rnn_fast::config::{
-    MAX_THREADS_PER_CORE, OptimizerKind, Parallel, TrainConfig, capped_threads,
-};
+use rnn_fast::config::{OptimizerKind, Parallel, TrainConfig};
 use rnn_fast::corpus::{self, Corpus};
 use rnn_fast::layout::CellKind;
 use rnn_fast::message::counted;
@@ -80,14 +78,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     })?;
     // Warnings are said once the run has passed every check and trained
     // (a refused run says only why).
-    let mut warnings = Vec::new();
-    let (threads, cut) = capped_threads(args.threads);
-    if cut {
-        warnings.push(format!(
-            "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine: using {threads}",
-            args.threads
-        ));
-    }
+    let (threads, cut) = super::train::capped_threads_warning(args.threads);
+    let mut warnings = Vec::from_iter(cut);
     // What `train` would use on this corpus, unless given: its defaults
     // are sized from the text less the validation part it holds out.
     let total = corpus.len();

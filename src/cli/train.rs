@@ -217,7 +217,9 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
-    warnings.extend(cap_threads(&mut config));
+    let (threads, cut) = capped_threads_warning(config.threads);
+    config.threads = threads;
+    warnings.extend(cut);
     warnings.extend(streams_warning(args.streams, config.shards));
     let resumed_epoch = start.checkpoint().map_or(0, |ck| ck.state.epoch);
     let resuming = matches!(start, Start::Resume(..));
@@ -489,20 +491,18 @@ fn best_to_beat(run: &RunInfo, best: &std::path::Path, resumed: Option<&Checkpoi
     on_disk.map_or(recorded, |b| b.min(recorded))
 }
 
-/// Cuts a thread count beyond [`MAX_THREADS_PER_CORE`] per core; the
-/// warning that says so.
-fn cap_threads(config: &mut TrainConfig) -> Option<String> {
-    let (threads, cut) = capped_threads(config.threads);
-    if !cut {
-        return None;
-    }
-    let warning = format!(
-        "warning: --threads {} is more than {MAX_THREADS_PER_CORE} per core on this machine ({} cores): using {threads}",
-        config.threads,
-        rnn_fast::config::cores()
-    );
-    config.threads = threads;
-    Some(warning)
+/// The threads `asked` for, cut to [`MAX_THREADS_PER_CORE`] per core
+/// ([`capped_threads`]), and the warning that says so where it cut them
+/// (train and bench).
+pub fn capped_threads_warning(asked: usize) -> (usize, Option<String>) {
+    let (threads, cut) = capped_threads(asked);
+    let warning = cut.then(|| {
+        format!(
+            "warning: --threads {asked} is more than {MAX_THREADS_PER_CORE} per core on this machine ({}): using {threads}",
+            counted(rnn_fast::config::cores(), "core")
+        )
+    });
+    (threads, warning)
 }
 
 /// The warning for an explicit `--streams` above the shards: each stream
