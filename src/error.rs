@@ -12,7 +12,7 @@ pub enum Error {
     /// that cannot go together. The message names the option.
     #[error("{0}")]
     Usage(String),
-    /// Standard error is a file the command line names (`2>> corpus.txt`):
+    /// Standard error is a file the command reads or writes (`2>> corpus.txt`):
     /// the message goes to standard output instead where that is not one
     /// of them too (`say_on_stdout`), else nowhere; the exit status is 2.
     #[error("{message}")]

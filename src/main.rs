@@ -14,15 +14,21 @@ use rnn_fast::Error;
 use rnn_fast::error::EXIT_USAGE;
 
 fn main() -> ExitCode {
-    // First, before even a usage error could be written into it: a
-    // standard stream opened on a file the command line names.
-    if let Err(e) = cli::check_streams(std::env::args_os().skip(1)) {
-        return fail(e);
-    }
+    // First, before anything is said (a usage error included): a standard
+    // stream opened on a file the command reads or writes.
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => {
+            let words = cli::words_as_paths(std::env::args_os().skip(1), subcommand().as_deref());
+            if let Err(e) = cli::check_streams(&words) {
+                return fail(e);
+            }
+            return usage_error(e);
+        }
     };
+    if let Err(e) = cli::check_streams(&cli.files()) {
+        return fail(e);
+    }
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -75,8 +81,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .collect();
     let line = parts.join(" ");
     // The help to read: the subcommand's, when one was named.
-    // (`args_os`: an argument that is not UTF-8 is no subcommand, not a panic.)
-    let command = std::env::args_os()
+    let command = subcommand().map_or(String::new(), |c| format!(" {c}"));
+    cli::to_stderr(&format!("{line} (see 'rnn-fast{command} --help')"));
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The subcommand the command line names first, if any (`args_os`: an
+/// argument that is not UTF-8 is no subcommand, not a panic).
+fn subcommand() -> Option<String> {
+    std::env::args_os()
         .nth(1)
         .and_then(|a| a.into_string().ok())
         .filter(|a| {
@@ -84,7 +97,4 @@ fn usage_error(e: clap::Error) -> ExitCode {
                 .find_subcommand(a)
                 .is_some()
         })
-        .map_or(String::new(), |c| format!(" {c}"));
-    cli::to_stderr(&format!("{line} (see 'rnn-fast{command} --help')"));
-    ExitCode::from(EXIT_USAGE)
 }

@@ -266,7 +266,7 @@ fn standard_streams_into_a_named_file_are_refused() {
     };
     let said = |stream: &str, path: &Path| {
         format!(
-            "error: {stream} is {}, a file named on the command line: writing to it would destroy it; send {stream} elsewhere\n",
+            "error: {stream} is {}, a file this command reads or writes: writing to it would destroy it; send {stream} elsewhere\n",
             path.display()
         )
     };
@@ -313,6 +313,53 @@ fn standard_streams_into_a_named_file_are_refused() {
     let after: Vec<Vec<u8>> = files.map(|p| std::fs::read(p).unwrap()).into();
     assert!(before == after, "a file named was written to");
     assert!(!d.join("n.safetensors").exists());
+}
+
+/// Only the files a command reads or writes are checked against its
+/// standard streams: a file named like the subcommand or an option's value
+/// (`sample m > sample`, `--len 5 > 5`) is written as asked, and the
+/// default model (`rnn-fast > model.safetensors`) is refused.
+#[test]
+fn standard_streams_named_like_other_words_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, "c.txt", 20_000);
+    small_model(d, &text, "m.safetensors", "1");
+    for (name, len) in [("sample", "20"), ("5", "5"), ("--len", "7")] {
+        let file = d.join(name);
+        std::fs::write(&file, "").unwrap();
+        let o = bin()
+            .current_dir(d)
+            .args(["sample", "m.safetensors", "--len", len])
+            .stdout(std::fs::File::create(&file).unwrap())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "> {name}: {}", stderr(&o));
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            written.chars().count(),
+            len.parse::<usize>().unwrap() + 1,
+            "> {name}"
+        );
+    }
+    let model = d.join("model.safetensors");
+    std::fs::write(&model, "").unwrap();
+    let o = bin()
+        .current_dir(d)
+        .stdout(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&model)
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: standard output is model.safetensors, a file this command reads or writes: writing to it would destroy it; send standard output elsewhere\n"
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), b"");
 }
 
 #[test]

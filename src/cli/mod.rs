@@ -21,7 +21,7 @@ pub use output::to_stderr;
 use clap::{Parser, Subcommand};
 use rnn_fast::Result;
 
-pub use outputs::check_streams;
+pub use outputs::{check_streams, words_as_paths};
 
 /// Train character-level RNN language models (the article's tanh RNN, GRU or LSTM) on a CPU, fast, and sample text from them.
 #[derive(Debug, Parser)]
@@ -64,6 +64,29 @@ pub enum Command {
         after_help = "Example:\n  rnn-fast train input.txt --log run.csv && rnn-fast plot run.csv -o loss.svg"
     )]
     Plot(plot::PlotArgs),
+}
+
+impl Cli {
+    /// The files the command reads or writes as the user gave them (or
+    /// their defaults: `train`'s `model.safetensors`, `plot`'s
+    /// `loss.svg`), which a standard stream must not be
+    /// ([`check_streams`]).
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        use std::path::Path;
+        const DEFAULT_MODEL: &str = "model.safetensors";
+        match &self.command {
+            None => vec![Path::new(DEFAULT_MODEL)],
+            Some(Command::Train(a)) => [a.corpus.as_deref(), Some(&*a.output), a.log.as_deref()]
+                .into_iter()
+                .chain([a.resume.as_deref(), a.init_from.as_deref()])
+                .flatten()
+                .collect(),
+            Some(Command::Sample(a)) => vec![&a.model],
+            Some(Command::Eval(a)) => vec![&a.model, &a.text],
+            Some(Command::Bench(a)) => a.corpus.iter().map(|p| &**p).collect(),
+            Some(Command::Plot(a)) => vec![&a.log, &a.output],
+        }
+    }
 }
 
 /// Runs the parsed command; `None` is `train` with every default.

@@ -71,33 +71,22 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
 /// command line names (`rnn-fast sample m.safetensors >> m.safetensors`,
 /// `train c.txt 2>> c.txt`, `-o m.safetensors > m.safetensors`), as `cat`
 /// refuses its input as its output: checked before anything is said, so
-/// that not even an error line is written into it. `args`: the words of
-/// the command line (an option's value is also looked for after `=` and
-/// after a short option's letter). Where standard error is such a file,
-/// the error is said on standard output.
-pub fn check_streams(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
+/// that not even an error line is written into it. `paths`: the files the
+/// parsed command reads or writes ([`super::Cli::files`]), or, for a
+/// command line that did not parse, every word that may name one
+/// ([`words_as_paths`]). Where standard error is such a file, the error is
+/// said on standard output.
+pub fn check_streams<P: AsRef<Path>>(paths: &[P]) -> Result<()> {
     use std::os::fd::AsFd;
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
-    let mut named = Vec::new();
-    for arg in args {
-        let bytes = arg.as_bytes();
-        let mut words = vec![bytes];
-        if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
-            words.push(&bytes[eq + 1..]);
-        }
-        if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' {
-            words.push(&bytes[2..]);
-        }
-        for w in words {
-            let path = Path::new(std::ffi::OsStr::from_bytes(w));
-            if let Ok(m) = std::fs::metadata(path)
-                && m.is_file()
-            {
-                named.push((path.to_path_buf(), (m.dev(), m.ino())));
-            }
-        }
-    }
+    let named: Vec<_> = paths
+        .iter()
+        .map(AsRef::as_ref)
+        .filter_map(|path| {
+            let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+            Some((path, (m.dev(), m.ino())))
+        })
+        .collect();
     let find = |fd: std::io::Result<std::os::fd::OwnedFd>| {
         let id = files::open_file_id(&std::fs::File::from(fd.ok()?))?;
         named.iter().find(|(_, n)| *n == id).map(|(p, _)| p)
@@ -106,7 +95,7 @@ pub fn check_streams(args: impl IntoIterator<Item = std::ffi::OsString>) -> Resu
     let err = find(std::io::stderr().as_fd().try_clone_to_owned());
     let said = |name: &str, path: &Path| {
         format!(
-            "{name} is {}, a file named on the command line: writing to it would destroy it; send {name} elsewhere",
+            "{name} is {}, a file this command reads or writes: writing to it would destroy it; send {name} elsewhere",
             path.display()
         )
     };
@@ -120,6 +109,37 @@ pub fn check_streams(args: impl IntoIterator<Item = std::ffi::OsString>) -> Resu
         Some(path) => Err(Error::Usage(said("standard output", path))),
         None => Ok(()),
     }
+}
+
+/// The words of a command line that did not parse that may name a file
+/// ([`check_streams`]): each word, and an option's value after `=` and
+/// after a short option's letter, except `subcommand` (the command's own
+/// name, which a file of that name, `sample > sample`, is not).
+pub fn words_as_paths(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    subcommand: Option<&str>,
+) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut paths = Vec::new();
+    for (i, arg) in args.into_iter().enumerate() {
+        if i == 0 && subcommand.is_some_and(|c| arg == c) {
+            continue;
+        }
+        let bytes = arg.as_bytes();
+        let mut words = vec![bytes];
+        if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+            words.push(&bytes[eq + 1..]);
+        }
+        if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' {
+            words.push(&bytes[2..]);
+        }
+        paths.extend(
+            words
+                .into_iter()
+                .map(|w| PathBuf::from(std::ffi::OsStr::from_bytes(w))),
+        );
+    }
+    paths
 }
 
 /// The option a user changes to move an output named by `option`: itself,
