@@ -380,10 +380,14 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         // Best effort: a lock file left behind (after a kill) is harmless.
-        // Removed only while the name still holds the file this run made: an
-        // output written over that name (`-o .m.csv.lock`) is not a lock.
+        // Removed only while the name still holds the file this run made,
+        // and that file is still empty as made: an output written over that
+        // name (`-o .m.csv.lock`) or into it (`--log .m.best.safetensors.lock`,
+        // the lock of the `.best` model, which a log opens in place) is not
+        // a lock.
         let ours = open_file_id(&self.file).is_some_and(|id| file_id(&self.path) == Some(id));
-        if self.created && ours {
+        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
+        if self.created && ours && empty {
             let _ = std::fs::remove_file(&self.path);
         }
     }

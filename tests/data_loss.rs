@@ -999,6 +999,26 @@ fn outputs_through_links_write_the_file_they_lead_to() {
         "l.csv",
     ]));
     assert!(rnn_fast::checkpoint::load(&d.join(".l.csv.lock")).is_ok());
+    // --log into the lock file of the .best model (a log is written in
+    // place): the log stays when the lock goes, fresh and resumed.
+    for args in [
+        &["--epochs", "1", "-o", "b.safetensors"][..],
+        &[
+            "--epochs",
+            "2",
+            "--resume",
+            "b.safetensors",
+            "-o",
+            "b.safetensors",
+        ],
+    ] {
+        ok(&mut train(
+            &[&["--log", ".b.best.safetensors.lock"][..], args].concat(),
+        ));
+        let log = std::fs::read_to_string(d.join(".b.best.safetensors.lock")).unwrap();
+        assert!(log.starts_with(rnn_fast::plot::CSV_HEADER), "{log}");
+        assert!(d.join("b.best.safetensors").exists());
+    }
 }
 
 /// A new model and log take the umask (a private `umask 077` gives
