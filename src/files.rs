@@ -362,11 +362,16 @@ impl OutputLock {
             Err(e) => return Err(err(e)),
         };
         match file.try_lock() {
-            Ok(()) => Ok(OutputLock {
-                path,
-                created,
-                file,
-            }),
+            Ok(()) => {
+                if created && let Some(id) = open_file_id(&file) {
+                    held_claims().push((path.clone(), id));
+                }
+                Ok(OutputLock {
+                    path,
+                    created,
+                    file,
+                })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
                 "another rnn-fast run is writing {} (it holds {}): wait for it to end, or choose another {option}",
                 output.display(),
@@ -377,18 +382,48 @@ impl OutputLock {
     }
 }
 
+/// The lock files this process made and holds, each with its file's id:
+/// what [`release_claims`] removes where the process ends without
+/// unwinding (a signal's "now").
+static HELD_CLAIMS: std::sync::Mutex<Vec<(std::path::PathBuf, FileId)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn held_claims() -> std::sync::MutexGuard<'static, Vec<(std::path::PathBuf, FileId)>> {
+    HELD_CLAIMS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes the lock files this process made and still holds, as their
+/// [`OutputLock`]s would on drop (each only while its name holds the empty
+/// file made): for a process about to end at once, with `exit`, which
+/// runs no destructors.
+pub fn release_claims() {
+    for (path, id) in held_claims().drain(..) {
+        remove_lock(&path, id);
+    }
+}
+
+/// Removes the lock file `path` while its name still holds the file `id`
+/// this run made, and that file is still empty as made: an output written
+/// over that name (`-o .m.csv.lock`) or into it (`--log
+/// .m.best.safetensors.lock`, the lock of the `.best` model, which a log
+/// opens in place) is not a lock. Best effort: a lock file left behind
+/// (after a kill) is harmless.
+fn remove_lock(path: &Path, id: FileId) {
+    let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+    if file_id(path) == Some(id) && empty {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 impl Drop for OutputLock {
     fn drop(&mut self) {
-        // Best effort: a lock file left behind (after a kill) is harmless.
-        // Removed only while the name still holds the file this run made,
-        // and that file is still empty as made: an output written over that
-        // name (`-o .m.csv.lock`) or into it (`--log .m.best.safetensors.lock`,
-        // the lock of the `.best` model, which a log opens in place) is not
-        // a lock.
-        let ours = open_file_id(&self.file).is_some_and(|id| file_id(&self.path) == Some(id));
-        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
-        if self.created && ours && empty {
-            let _ = std::fs::remove_file(&self.path);
+        held_claims().retain(|(path, _)| *path != self.path);
+        if self.created
+            && let Some(id) = open_file_id(&self.file)
+        {
+            remove_lock(&self.path, id);
         }
     }
 }

@@ -170,6 +170,83 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     }
 }
 
+/// A signal at any moment of a run, its set-up included, leaves no lock
+/// file behind, and either nothing (a run stopped before it trained: no
+/// model, no log) or a model that loads with its log. (A signal between
+/// the claims and the first step used to end the process at once, leaving
+/// the lock files and a log of one header line, which the next run took
+/// for another run's and wrote beside.)
+#[test]
+fn a_signal_at_any_moment_leaves_no_claims_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = words_file(d, 200_000);
+    let words = std::fs::read_to_string(&text).unwrap();
+    for (trial, delay_ms) in [0, 1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64, 128, 256]
+        .into_iter()
+        .enumerate()
+    {
+        let child = bin()
+            .current_dir(d)
+            .args([
+                "train",
+                "--hidden",
+                "64",
+                "--epochs",
+                "1000",
+                "--sample-len",
+                "0",
+                "-q",
+            ])
+            .args(["-o", "s.safetensors", "--log", "s.csv"])
+            .arg(&text)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        common::kill("-TERM", child.id());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        // Before its handlers are installed (the first thing it does, before
+        // any file is made), the signal's default action ends the process.
+        let handled = o.status.code().is_some();
+        if handled {
+            assert_eq!(o.status.code(), Some(143), "{delay_ms} ms: {err}");
+            assert_eq!(err.lines().count(), 1, "{delay_ms} ms: {err}");
+        } else {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(o.status.signal(), Some(15), "{delay_ms} ms: {err}");
+        }
+        let names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".lock")),
+            "{delay_ms} ms: {names:?}"
+        );
+        let (model, log) = (d.join("s.safetensors"), d.join("s.csv"));
+        if model.exists() {
+            assert!(
+                err.contains("the run so far is saved in"),
+                "{delay_ms} ms: {err}"
+            );
+            assert_loads_and_evaluates(&model, &words, trial);
+            assert!(log.exists(), "{delay_ms} ms: {names:?}");
+        } else {
+            assert!(
+                !handled || err.contains("nothing is lost"),
+                "{delay_ms} ms: {err}"
+            );
+            assert!(!log.exists(), "{delay_ms} ms: {names:?}");
+        }
+        for f in ["s.safetensors", "s.best.safetensors", "s.csv"] {
+            let _ = std::fs::remove_file(d.join(f));
+        }
+    }
+}
+
 /// A signal ignored when the run starts (`nohup` ignores SIGHUP; a shell
 /// script's `&` job ignores SIGINT and SIGQUIT) stays ignored: the run
 /// trains on to its end. SIGTERM, not ignored, still stops it with a

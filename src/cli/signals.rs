@@ -7,7 +7,12 @@
 //!
 //! A signal while nothing is being trained (reading the corpus or a model,
 //! printing the final sample after the save) ends the process at once, with
-//! a line saying so: there is nothing to save then.
+//! a line saying so: there is nothing to save then. From the moment a run
+//! claims its outputs (the lock files beside them), a signal is held
+//! instead, so that the run undoes its claims on the way out (stopping
+//! before its log is opened, or saving after a step); a process that ends
+//! at once removes the lock files it made first
+//! ([`rnn_fast::files::release_claims`]).
 //!
 //! A signal ignored when the process starts stays ignored: `nohup` ignores
 //! SIGHUP, and a non-interactive shell ignores SIGINT and SIGQUIT for a job
@@ -75,6 +80,7 @@ impl Interrupts {
                                 "interrupted by {}: nothing was being trained, so nothing is lost; exiting",
                                 name(signal)
                             ));
+                            rnn_fast::files::release_claims();
                             std::process::exit(128 + signal);
                         }
                         None => {
@@ -87,6 +93,7 @@ impl Interrupts {
                                 "{} again: exiting now, without saving; the file on disk is the last complete checkpoint, if any",
                                 name(signal)
                             ));
+                            rnn_fast::files::release_claims();
                             std::process::exit(128 + signal);
                         }
                     }
@@ -96,7 +103,7 @@ impl Interrupts {
         Ok(Interrupts { first, training })
     }
 
-    /// Says whether a run is training now: from just before the session
+    /// Says whether a run is training now: from its claims on its outputs
     /// until its model is saved.
     pub fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::SeqCst);

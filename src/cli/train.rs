@@ -214,6 +214,11 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         locks,
         owned,
     } = claim_outputs(&args, &start, keep_best)?;
+    // From the claims on, a signal is recorded rather than ending the
+    // process at once, so that the claims (and a new log) are undone on
+    // the way out: before the log is opened, the run stops there with
+    // nothing trained; after, the session saves and stops after a step.
+    interrupts.set_training(true);
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
@@ -231,6 +236,14 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let best_val = best_to_beat(&run, &best_path(&output.path), resumed_here);
     let mut trainer = trainer(start, config, &corpus)?;
     let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
+    if let Some((signal, code)) = interrupts.received() {
+        return Err(Error::Interrupted {
+            code,
+            message: format!(
+                "interrupted by {signal} while setting up: nothing was trained, so nothing is lost"
+            ),
+        });
+    }
     // The log is opened (a new one written, an old one replaced) only once
     // every check has passed: a refused run leaves the files as they were.
     let resumed_chars = resuming.then_some(run.chars_seen);
@@ -310,7 +323,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     };
     let planned = trainer.chars_per_epoch().saturating_mul(options.epochs);
     observer.out.start(planned, begin.chars_seen);
-    observer.interrupts.set_training(true);
     let result = session::run(&mut trainer, &corpus.ids, &val, &options, &mut observer);
     let finished = finish(&args, &trainer, &mut observer, result);
     observer.interrupts.set_training(false);
