@@ -96,6 +96,37 @@ fn a_closed_or_full_standard_output_never_loses_the_run() {
         "{err}"
     );
     rnn_fast::checkpoint::load(&out2).unwrap();
+    // So does plot: its drawing is written.
+    let log = dir.path().join("l.csv");
+    std::fs::write(
+        &log,
+        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
+    )
+    .unwrap();
+    let svg = dir.path().join("l.svg");
+    let o = bin()
+        .arg("plot")
+        .arg(&log)
+        .arg("-o")
+        .arg(&svg)
+        .stdout(Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        ))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {} is saved, but writing to standard output failed: cannot write output: No space left on device (os error 28)\n",
+            svg.display()
+        )
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     // Help on a full disk is a failure too.
     let full = std::fs::OpenOptions::new()
         .write(true)

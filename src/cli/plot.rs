@@ -53,6 +53,17 @@ pub fn run(mut args: PlotArgs) -> Result<()> {
             counted(rows.len(), "point")
         ),
     )
+    // The drawing is on disk whatever became of the line saying so: a full
+    // disk under standard output says so, as train does (a closed pipe is
+    // no failure).
+    .map_err(|e| match e {
+        e if e.is_broken_pipe() => e,
+        e => Error::AfterSave {
+            saved: args.output.clone(),
+            what: "writing to standard output".into(),
+            source: Box::new(e),
+        },
+    })
 }
 
 /// The rows of the log.
