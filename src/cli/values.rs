@@ -10,7 +10,12 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
-            Err(format!("is too large: at most {} is allowed", usize::MAX))
+            // Past any count; the option's own limit is in the help the
+            // usage error points to (`--hidden`: at most 16384).
+            Err(format!(
+                "is too large: past {}, the largest whole number this machine counts",
+                usize::MAX
+            ))
         }
         Err(_) => Err("must be a whole number of at least 1".into()),
     }
@@ -140,10 +145,12 @@ mod tests {
             let e = positive_f32(bad).unwrap_err();
             assert!(e.starts_with("must be a positive number"), "{bad}: {e}");
         }
+        // Past any count: not said as if that count were the option's limit.
+        let huge = at_least_one("99999999999999999999").unwrap_err();
+        assert!(huge.starts_with("is too large: past "), "{huge}");
         assert!(
-            at_least_one("99999999999999999999")
-                .unwrap_err()
-                .starts_with("is too large")
+            huge.ends_with(", the largest whole number this machine counts"),
+            "{huge}"
         );
         assert_eq!(at_least_one("0").unwrap_err(), "must be at least 1");
         // inf only as written; a year at most, before any rounding.
