@@ -689,6 +689,26 @@ fn print_header(
     }
 }
 
+/// How a run that received a stop `signal` (exit status `code`) ended, as
+/// its session stopped: at the signal, after a step (the checkpoint in
+/// `out`, and the command that resumes it); or as the signal came during
+/// the last report or the save, at the time limit or with every epoch done
+/// (such a run used to end without a word, exit 0).
+fn interrupted(stop: Stop, signal: &str, code: u8, out: &str, resume: &str) -> Error {
+    let message = match stop {
+        Stop::Stopped => format!(
+            "interrupted by {signal}: the run so far is saved in {out}; resume with: {resume}"
+        ),
+        Stop::TimeLimit => format!(
+            "interrupted by {signal} as the run reached --max-seconds: saved in {out}; resume with: {resume}"
+        ),
+        Stop::Finished => {
+            format!("interrupted by {signal} as the run ended: it is complete, saved in {out}")
+        }
+    };
+    Error::Interrupted { code, message }
+}
+
 /// After the session: save, and say how the run ended (a divergence, a
 /// signal, the time limit, progress output or a log that failed).
 fn finish(
@@ -726,16 +746,9 @@ fn finish(
     // The command that resumes the run, to paste into a shell.
     let log = observer.log.as_ref().map(CsvLog::path);
     let resume = start::resume_command(args.corpus.as_deref(), &output, &output, log);
-    if stop == Stop::Stopped
-        && let Some((signal, code)) = observer.signal()
-    {
+    if let Some((signal, code)) = observer.signal() {
         observer.out.close_within(LAST_LINES_WAIT);
-        return Err(Error::Interrupted {
-            code,
-            message: format!(
-                "interrupted by {signal}: the run so far is saved in {out}; resume with: {resume}"
-            ),
-        });
+        return Err(interrupted(stop, signal, code, &out.to_string(), &resume));
     }
     let trained = observer.last.elapsed.saturating_sub(observer.start.elapsed);
     if let Some(w) = args
@@ -899,6 +912,38 @@ fn final_sample(args: &TrainArgs, trainer: &Trainer, corpus: &Corpus) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A signal is said however the session stopped: a run it stopped can
+    /// be resumed; one it reached during the last report or the save is
+    /// complete (or at its time limit), and says so with the signal's status.
+    #[test]
+    fn a_signal_is_said_however_the_run_ended() {
+        let said = |stop| match interrupted(
+            stop,
+            "SIGTERM",
+            143,
+            "m.st",
+            "rnn-fast train c.txt --resume m.st -o m.st",
+        ) {
+            Error::Interrupted { code, message } => (code, message),
+            e => panic!("{e}"),
+        };
+        assert_eq!(
+            said(Stop::Stopped),
+            (143, "interrupted by SIGTERM: the run so far is saved in m.st; resume with: rnn-fast train c.txt --resume m.st -o m.st".into())
+        );
+        assert_eq!(
+            said(Stop::TimeLimit),
+            (143, "interrupted by SIGTERM as the run reached --max-seconds: saved in m.st; resume with: rnn-fast train c.txt --resume m.st -o m.st".into())
+        );
+        assert_eq!(
+            said(Stop::Finished),
+            (
+                143,
+                "interrupted by SIGTERM as the run ended: it is complete, saved in m.st".into()
+            )
+        );
+    }
 
     /// A step longer than `--max-seconds` is said; the usual overrun, less
     /// than a step of milliseconds, is not.
