@@ -37,11 +37,12 @@ const PEAK_TIME: Duration = Duration::from_millis(300);
 const CLOCK_TIME: Duration = Duration::from_millis(100);
 
 /// Whole chunks every shard holds at least in a bench run: a shorter text
-/// is trained over end to end that many more times ([`repeats`]), so that
-/// the figures are those of chunks of T steps. The 104-character built-in
-/// text cut into 32 shards gave chunks of 3 steps: `bench --hidden 256
-/// --streams 32` ran at 49-51% of the FMA peak where Tiny Shakespeare
-/// gave 65-69% (Xeon 5th generation, interleaved).
+/// is trained over end to end as many times as that takes, up to
+/// [`MAX_REPEATED_CHARS`] ([`repeats`]), so that the figures are those of
+/// chunks of T steps. The 104-character built-in text cut into 32 shards
+/// gave chunks of 3 steps: `bench --hidden 256 --streams 32` ran at 49-53%
+/// of the FMA peak where Tiny Shakespeare gave 64-71% (Xeon 5th
+/// generation, 5 interleaved rounds; `perf/README.md`).
 pub const CHUNKS_PER_SHARD: usize = 16;
 
 /// The most characters bench repeats a text to: 16 Mi (32 MiB of ids).
@@ -169,9 +170,17 @@ pub fn recurrent_bytes_per_char(gates: usize, layers: usize, h: usize, streams: 
 pub fn run(corpus: &Corpus, config: TrainConfig, seconds: f64) -> Result<BenchReport> {
     let text_chars = corpus.len();
     let repeats = repeats(text_chars, config.shards, config.seq_len);
-    let corpus = &Corpus {
-        vocab: corpus.vocab.clone(),
-        ids: corpus.ids.repeat(repeats),
+    // A copy only where the text is repeated: a large corpus is used as it is.
+    let repeated;
+    let corpus = match repeats {
+        1 => corpus,
+        r => {
+            repeated = Corpus {
+                vocab: corpus.vocab.clone(),
+                ids: corpus.ids.repeat(r),
+            };
+            &repeated
+        }
     };
     let mut trainer = Trainer::new(config.clone(), corpus)?;
     let warmup = Instant::now();

@@ -341,6 +341,15 @@ fn standard_streams_into_a_named_file_are_refused() {
     assert_eq!(stderr(&o), said("standard output", &log));
     let o = run(train().arg("--log=l.csv").stdout(append(&log)));
     assert_eq!(stderr(&o), said("standard output", Path::new("l.csv")));
+    // The .best model beside -o, which the run reads and writes.
+    let best = d.join("n.best.safetensors");
+    std::fs::write(&best, b"a best model").unwrap();
+    let o = run(train().stdout(append(&best)));
+    assert_eq!(
+        stderr(&o),
+        said("standard output", Path::new("n.best.safetensors"))
+    );
+    assert_eq!(std::fs::read(&best).unwrap(), b"a best model");
     let after: Vec<Vec<u8>> = files.map(|p| std::fs::read(p).unwrap()).into();
     assert!(before == after, "a file named was written to");
     assert!(!d.join("n.safetensors").exists());
@@ -373,6 +382,22 @@ fn standard_streams_named_like_other_words_are_written() {
             "> {name}"
         );
     }
+    // plot -o - writes standard output itself: a file named - is no input.
+    let log = d.join("l.csv");
+    std::fs::write(
+        &log,
+        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
+    )
+    .unwrap();
+    let dash = d.join("-");
+    let o = bin()
+        .current_dir(d)
+        .args(["plot", "l.csv", "-o", "-"])
+        .stdout(std::fs::File::create(&dash).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "> ./-: {}", stderr(&o));
+    assert!(std::fs::read_to_string(&dash).unwrap().contains("<svg"));
     let model = d.join("model.safetensors");
     std::fs::write(&model, "").unwrap();
     let o = bin()

@@ -172,7 +172,8 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
 
 /// A signal at any moment of a run, its set-up included, leaves no lock
 /// file behind, and either nothing (a run stopped before it trained: no
-/// model, no log) or a model that loads with its log. (A signal between
+/// model, no log) or a model that loads with its log. (H 1024: a set-up of
+/// milliseconds, which some of the delays fall into.) (A signal between
 /// the claims and the first step used to end the process at once, leaving
 /// the lock files and a log of one header line, which the next run took
 /// for another run's and wrote beside.)
@@ -191,7 +192,7 @@ fn a_signal_at_any_moment_leaves_no_claims_behind() {
             .args([
                 "train",
                 "--hidden",
-                "64",
+                "1024",
                 "--epochs",
                 "1000",
                 "--sample-len",

@@ -19,8 +19,9 @@ use super::values::{at_least_one, fraction_f32, named, seconds};
 pub struct BenchArgs {
     /// Text to train on [default: the article's text, built in]; one too
     /// short for every shard to hold 16 chunks of --seq-len is trained over
-    /// end to end as many times as that takes (the report's `text` line
-    /// says so), so that the figures are those of whole chunks.
+    /// end to end as many times as that takes, up to 16,777,216 characters
+    /// (the report's `text` line says how many times, and how many chunks
+    /// each shard holds), so that the figures are those of whole chunks.
     #[arg(long, value_name = "FILE")]
     pub corpus: Option<PathBuf>,
     /// The recurrent cell (see train --cell).

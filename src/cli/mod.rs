@@ -69,22 +69,26 @@ pub enum Command {
 impl Cli {
     /// The files the command reads or writes as the user gave them (or
     /// their defaults: `train`'s `model.safetensors`, `plot`'s
-    /// `loss.svg`), which a standard stream must not be
-    /// ([`check_streams`]).
-    pub fn files(&self) -> Vec<&std::path::Path> {
-        use std::path::Path;
-        const DEFAULT_MODEL: &str = "model.safetensors";
+    /// `loss.svg`), and the `.best` model beside a run's output, which a
+    /// standard stream must not be ([`check_streams`]). `plot -o -` writes
+    /// standard output itself.
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        use std::path::PathBuf;
+        let run = |output: &std::path::Path| [output.to_path_buf(), observer::best_path(output)];
         match &self.command {
-            None => vec![Path::new(DEFAULT_MODEL)],
-            Some(Command::Train(a)) => [a.corpus.as_deref(), Some(&*a.output), a.log.as_deref()]
+            None => run(std::path::Path::new(train_args::DEFAULT_OUTPUT)).into(),
+            Some(Command::Train(a)) => [&a.corpus, &a.log, &a.resume, &a.init_from]
                 .into_iter()
-                .chain([a.resume.as_deref(), a.init_from.as_deref()])
                 .flatten()
+                .cloned()
+                .chain(run(&a.output))
                 .collect(),
-            Some(Command::Sample(a)) => vec![&a.model],
-            Some(Command::Eval(a)) => vec![&a.model, &a.text],
-            Some(Command::Bench(a)) => a.corpus.iter().map(|p| &**p).collect(),
-            Some(Command::Plot(a)) => vec![&a.log, &a.output],
+            Some(Command::Sample(a)) => vec![a.model.clone()],
+            Some(Command::Eval(a)) => vec![a.model.clone(), a.text.clone()],
+            Some(Command::Bench(a)) => a.corpus.iter().cloned().collect(),
+            Some(Command::Plot(a)) => std::iter::once(a.log.clone())
+                .chain((a.output.as_os_str() != "-").then(|| a.output.clone()))
+                .collect::<Vec<PathBuf>>(),
         }
     }
 }

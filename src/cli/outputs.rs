@@ -68,7 +68,7 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
 }
 
 /// Refuses a standard output or error that the shell opened on a file the
-/// command line names (`rnn-fast sample m.safetensors >> m.safetensors`,
+/// command reads or writes (`rnn-fast sample m.safetensors >> m.safetensors`,
 /// `train c.txt 2>> c.txt`, `-o m.safetensors > m.safetensors`), as `cat`
 /// refuses its input as its output: checked before anything is said, so
 /// that not even an error line is written into it. `paths`: the files the

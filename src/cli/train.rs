@@ -207,6 +207,11 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     // only why).
     let mut warnings = unread_schedule_options(&args, &config);
     let keep_best = !val.is_empty();
+    // From the claims on, a signal is held rather than ending the process
+    // at once, so that the claims (and a new log) are undone on the way
+    // out: before the log is opened, the run stops there with nothing
+    // trained; after, the session saves and stops after a step.
+    interrupts.set_training(true);
     let RunOutputs {
         model: output,
         log,
@@ -214,11 +219,6 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
         locks,
         owned,
     } = claim_outputs(&args, &start, keep_best)?;
-    // From the claims on, a signal is recorded rather than ending the
-    // process at once, so that the claims (and a new log) are undone on
-    // the way out: before the log is opened, the run stops there with
-    // nothing trained; after, the session saves and stops after a step.
-    interrupts.set_training(true);
     if let Some(ck) = start.checkpoint() {
         start::check_epochs_left(config.epochs, args.epochs, ck)?;
     }
@@ -746,7 +746,9 @@ fn finish(
     // The command that resumes the run, to paste into a shell.
     let log = observer.log.as_ref().map(CsvLog::path);
     let resume = start::resume_command(args.corpus.as_deref(), &output, &output, log);
-    if let Some((signal, code)) = observer.signal() {
+    if stop == Stop::Stopped
+        && let Some((signal, code)) = observer.signal()
+    {
         observer.out.close_within(LAST_LINES_WAIT);
         return Err(interrupted(stop, signal, code, &out.to_string(), &resume));
     }
@@ -779,7 +781,17 @@ fn finish(
             message::one_line(&best)
         ));
     }
-    report_lost_output(&output, observer)
+    report_lost_output(&output, observer)?;
+    // A signal that came during the last report or the save, the run done
+    // (or at its time limit): said after any output that failed, which
+    // matters more.
+    match observer.signal() {
+        Some((signal, code)) => {
+            observer.out.close_within(LAST_LINES_WAIT);
+            Err(interrupted(stop, signal, code, &out.to_string(), &resume))
+        }
+        None => Ok(()),
+    }
 }
 
 /// What of the run is on disk when its end could not be saved: "; ..."

@@ -26,13 +26,16 @@ pub enum Preset {
     Article,
 }
 
+/// Where a run saves its model unless `-o` says.
+pub const DEFAULT_OUTPUT: &str = "model.safetensors";
+
 #[derive(Debug, Default, Args)]
 pub struct TrainArgs {
     /// Text file to learn (UTF-8). Without it, the article's 104-character demo text.
     pub corpus: Option<PathBuf>,
     /// Where to save the model (never over the corpus or another input; an
     /// existing model this run did not start from is kept: see --force).
-    #[arg(short, long, default_value = "model.safetensors")]
+    #[arg(short, long, default_value = DEFAULT_OUTPUT)]
     pub output: PathBuf,
     /// The recurrent cell [default: rnn, the article's; with --init-from,
     /// the model's, and another is an error].
@@ -182,7 +185,7 @@ impl TrainArgs {
     /// `rnn-fast` with no arguments: `train` with every default.
     pub fn parse_defaults() -> TrainArgs {
         TrainArgs {
-            output: PathBuf::from("model.safetensors"),
+            output: PathBuf::from(DEFAULT_OUTPUT),
             sample_len: 200,
             ..TrainArgs::default()
         }

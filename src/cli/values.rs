@@ -9,28 +9,34 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
-            // Past any count; the option's own limit is in the help the
-            // usage error points to (`--hidden`: at most 16384).
-            Err(format!(
-                "is too large: past {}, the largest whole number this machine counts",
-                usize::MAX
-            ))
-        }
-        Err(_) => Err("must be a whole number of at least 1".into()),
+        // Past any count: the option's own limit is in the help the usage
+        // error points to (`--hidden`: at most 16384).
+        Err(e) => Err(not_a_count(e, 1)),
+    }
+}
+
+/// The reason for a whole number that did not parse: past the largest
+/// the machine counts (not said as if that were the option's limit, which
+/// its help gives), or not a whole number of at least `least`.
+fn not_a_count(e: std::num::ParseIntError, least: u8) -> String {
+    match e.kind() {
+        std::num::IntErrorKind::PosOverflow => format!(
+            "is too large: past {}, the largest whole number this machine counts",
+            u64::MAX
+        ),
+        _ if least == 0 => "must be a whole number, 0 or more".into(),
+        _ => format!("must be a whole number of at least {least}"),
     }
 }
 
 /// A whole number, 0 or more.
 pub fn count(s: &str) -> Result<usize, String> {
-    s.parse()
-        .map_err(|_| format!("must be a whole number from 0 to {}", usize::MAX))
+    s.parse().map_err(|e| not_a_count(e, 0))
 }
 
 /// A seed: a whole number from 0 to 2^64 - 1.
 pub fn seed(s: &str) -> Result<u64, String> {
-    s.parse()
-        .map_err(|_| format!("must be a whole number from 0 to {}", u64::MAX))
+    s.parse().map_err(|e| not_a_count(e, 0))
 }
 
 /// A number in [0, 1).
@@ -153,6 +159,14 @@ mod tests {
             "{huge}"
         );
         assert_eq!(at_least_one("0").unwrap_err(), "must be at least 1");
+        for parse in [count, |s: &str| seed(s).map(|n| n as usize)] {
+            assert_eq!(parse("7"), Ok(7));
+            assert_eq!(
+                parse("-1").unwrap_err(),
+                "must be a whole number, 0 or more"
+            );
+            assert_eq!(parse("99999999999999999999").unwrap_err(), huge);
+        }
         // inf only as written; a year at most, before any rounding.
         assert_eq!(positive_f32_or_inf("inf"), Ok(f32::INFINITY));
         assert_eq!(positive_f32_or_inf("2.5"), Ok(2.5));
