@@ -19,7 +19,9 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let words = cli::words_as_paths(std::env::args_os().skip(1), subcommand().as_deref());
+            // The words after the program's name and the subcommand's.
+            let named = 1 + usize::from(subcommand().is_some());
+            let words = cli::words_as_paths(std::env::args_os().skip(named));
             if let Err(e) = cli::check_streams(&words) {
                 return fail(e);
             }

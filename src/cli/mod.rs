@@ -73,7 +73,6 @@ impl Cli {
     /// standard stream must not be ([`check_streams`]). `plot -o -` writes
     /// standard output itself.
     pub fn files(&self) -> Vec<std::path::PathBuf> {
-        use std::path::PathBuf;
         let run = |output: &std::path::Path| [output.to_path_buf(), observer::best_path(output)];
         match &self.command {
             None => run(std::path::Path::new(train_args::DEFAULT_OUTPUT)).into(),
@@ -88,7 +87,7 @@ impl Cli {
             Some(Command::Bench(a)) => a.corpus.iter().cloned().collect(),
             Some(Command::Plot(a)) => std::iter::once(a.log.clone())
                 .chain((a.output.as_os_str() != "-").then(|| a.output.clone()))
-                .collect::<Vec<PathBuf>>(),
+                .collect(),
         }
     }
 }

@@ -111,20 +111,14 @@ pub fn check_streams<P: AsRef<Path>>(paths: &[P]) -> Result<()> {
     }
 }
 
-/// The words of a command line that did not parse that may name a file
-/// ([`check_streams`]): each word, and an option's value after `=` and
-/// after a short option's letter, except `subcommand` (the command's own
-/// name, which a file of that name, `sample > sample`, is not).
-pub fn words_as_paths(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-    subcommand: Option<&str>,
-) -> Vec<PathBuf> {
+/// The words `args` of a command line that did not parse that may name a
+/// file ([`check_streams`]): each word, and an option's value after `=`
+/// and after a short option's letter. The caller leaves out the
+/// subcommand's name, which a file of that name (`sample > sample`) is not.
+pub fn words_as_paths(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let mut paths = Vec::new();
-    for (i, arg) in args.into_iter().enumerate() {
-        if i == 0 && subcommand.is_some_and(|c| arg == c) {
-            continue;
-        }
+    for arg in args {
         let bytes = arg.as_bytes();
         let mut words = vec![bytes];
         if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
