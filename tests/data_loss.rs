@@ -18,6 +18,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A `--log` of one row at `path` (3.0 nats after 100 characters), which
+/// plot draws; returns `path`.
+fn one_row_log(path: &Path) -> PathBuf {
+    std::fs::write(
+        path,
+        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
+    )
+    .unwrap();
+    path.to_path_buf()
+}
+
 /// A words text of `len` characters in `dir`.
 fn words_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);
@@ -97,12 +108,7 @@ fn a_closed_or_full_standard_output_never_loses_the_run() {
     );
     rnn_fast::checkpoint::load(&out2).unwrap();
     // So does plot: its drawing is written.
-    let log = dir.path().join("l.csv");
-    std::fs::write(
-        &log,
-        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
-    )
-    .unwrap();
+    let log = one_row_log(&dir.path().join("l.csv"));
     let svg = dir.path().join("l.svg");
     let o = bin()
         .arg("plot")
@@ -221,12 +227,7 @@ fn outputs_never_destroy_inputs() {
         2,
         "the best model (beside -o) c.best.txt is the corpus",
     );
-    let log = d.join("run.csv");
-    std::fs::write(
-        &log,
-        "elapsed_s,epoch,chars_seen,train_loss,val_loss\n1,1,100,3.0,\n",
-    )
-    .unwrap();
+    let log = one_row_log(&d.join("run.csv"));
     fails(
         &mut train(&[
             "c.txt",
@@ -274,12 +275,7 @@ fn standard_streams_into_a_named_file_are_refused() {
     let d = dir.path();
     let text = words_file(d, "c.txt", 20_000);
     let model = small_model(d, &text, "m.safetensors", "1");
-    let log = d.join("l.csv");
-    std::fs::write(
-        &log,
-        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
-    )
-    .unwrap();
+    let log = one_row_log(&d.join("l.csv"));
     let files = [&text, &model, &log];
     let before: Vec<Vec<u8>> = files.map(|p| std::fs::read(p).unwrap()).into();
     let append = |p: &Path| std::fs::OpenOptions::new().append(true).open(p).unwrap();
@@ -383,12 +379,7 @@ fn standard_streams_named_like_other_words_are_written() {
         );
     }
     // plot -o - writes standard output itself: a file named - is no input.
-    let log = d.join("l.csv");
-    std::fs::write(
-        &log,
-        format!("{}\n1,1,100,3.0,\n", rnn_fast::plot::CSV_HEADER),
-    )
-    .unwrap();
+    one_row_log(&d.join("l.csv"));
     let dash = d.join("-");
     let o = bin()
         .current_dir(d)
