@@ -170,6 +170,36 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
     }
 }
 
+/// A run past the soft limit on CPU time (`ulimit -S -t`, as batch
+/// schedulers set it) gets SIGXCPU, whose default action ends the process
+/// with a core dump: it saves and stops as for SIGTERM instead, exit status
+/// 152, and the SIGXCPU the kernel repeats each second while it saves does
+/// not cut the save short. (Before, the run died with nothing saved.)
+#[test]
+fn a_cpu_time_limit_saves_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 200_000);
+    let out = dir.path().join("m.safetensors");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -S -t 1 && exec \"$0\" train --hidden 64 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+        .arg(&out)
+        .arg(&text)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(152), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("interrupted by SIGXCPU: the run so far is saved in"),
+        "{err}"
+    );
+    let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
+    assert!(state.optimizer_steps > 0);
+}
+
 /// A signal at any moment of a run, its set-up included, leaves no lock
 /// file behind, and either nothing (a run stopped before it trained: no
 /// model, no log) or a model that loads with its log. (H 1024: a set-up of

@@ -1,7 +1,8 @@
 //! Signals during training: SIGINT (Ctrl-C), SIGTERM, SIGHUP (a closed
-//! terminal or ssh session) and SIGQUIT (Ctrl-\\, whose default action
-//! would end the process with a core dump and nothing saved) stop the run
-//! after the current step, with a checkpoint. A watcher thread receives
+//! terminal or ssh session), SIGQUIT (Ctrl-\\) and SIGXCPU (the soft limit
+//! on CPU time, `ulimit -S -t`, as batch schedulers set it), the last two
+//! of which would by default end the process with a core dump and nothing
+//! saved, stop the run after the current step, with a checkpoint. A watcher thread receives
 //! them (signal-hook's iterator), so nothing runs in the signal handler
 //! itself.
 //!
@@ -20,7 +21,9 @@
 //!
 //! Repeats within [`GRACE`] of the first are the same request (GNU
 //! `timeout` signals the process and then its group; a key held down
-//! repeats): ignored. A repeat after it means "now": the watcher says so on
+//! repeats): ignored, as is every SIGXCPU after the first (the kernel sends
+//! one a second while the process runs past its soft limit, until the hard
+//! limit's SIGKILL). Any other repeat after it means "now": the watcher says so on
 //! standard error and exits at once with 128 + the signal. Files are written
 //! atomically, so even that leaves no half-written model; the file on disk
 //! is the last complete checkpoint, if any.
@@ -29,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGXCPU};
 use signal_hook::iterator::Signals;
 
 use rnn_fast::{Error, Result};
@@ -38,11 +41,12 @@ use rnn_fast::{Error, Result};
 pub const GRACE: Duration = Duration::from_secs(2);
 
 /// The stop signals handled, with their names.
-const HANDLED: [(i32, &str); 4] = [
+const HANDLED: [(i32, &str); 5] = [
     (SIGINT, "SIGINT"),
     (SIGTERM, "SIGTERM"),
     (SIGHUP, "SIGHUP"),
     (SIGQUIT, "SIGQUIT"),
+    (SIGXCPU, "SIGXCPU"),
 ];
 
 /// The first stop signal received (0 until one arrives).
@@ -87,7 +91,7 @@ impl Interrupts {
                             seen.store(signal as u8, Ordering::SeqCst);
                             since = Some(Instant::now());
                         }
-                        Some(t) if t.elapsed() < GRACE => {}
+                        Some(t) if t.elapsed() < GRACE || signal == SIGXCPU => {}
                         Some(_) => {
                             say(format!(
                                 "{} again: exiting now, without saving; the file on disk is the last complete checkpoint, if any",
