@@ -66,16 +66,24 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
 /// every shard's carried state, the longest header and its length field.
 /// Saturates instead of overflowing.
 pub fn checkpoint_bytes(config: &TrainConfig, vocab_len: usize) -> u64 {
+    checkpoint_tensor_bytes(config, vocab_len).saturating_add(MAX_HEADER_BYTES)
+}
+
+/// Bytes of a checkpoint of `config` before its header, at least: the
+/// weights, the optimizer's two slots and every shard's carried state, and
+/// the header's length field. Saturates instead of overflowing.
+fn checkpoint_tensor_bytes(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
     let floats = 3 * l.len() as u128 + config.shards as u128 * l.carried_width() as u128;
-    u64::try_from(4 * floats + MAX_HEADER_BYTES as u128 + 8).unwrap_or(u64::MAX)
+    u64::try_from(4 * floats + 8).unwrap_or(u64::MAX)
 }
 
 /// Refuses a configuration that needs more memory than is available, or
 /// whose checkpoints would be larger than the model files rnn-fast reads
-/// ([`MAX_MODEL_BYTES`]): such a run would train and then not resume. The
-/// checkpoint is checked first, so that the answer does not depend on the
-/// machine.
+/// ([`MAX_MODEL_BYTES`]): such a run would train and then not resume; or
+/// larger than this process may write (`ulimit -f`): such a run would
+/// train and then fail to save. The checkpoint is checked against the
+/// model files first, so that that answer does not depend on the machine.
 pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
@@ -89,7 +97,20 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
             gib(MAX_MODEL_BYTES)
         )));
     }
-    check_memory(config, vocab_len)
+    let least = checkpoint_tensor_bytes(config, vocab_len);
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    match limits.and_then(|l| soft_limit(&l, "Max file size")) {
+        Some(limit) if least > limit => Err(Error::Usage(format!(
+            "these settings make checkpoints of at least {} ({} of {}, H {}, V {vocab_len}, {}), over this process's limit on the size of a file it writes, {} (ulimit -f): raise the limit, or lower --hidden, --layers or --shards",
+            gib(least),
+            config.cell,
+            counted(config.layers, "layer"),
+            config.hidden,
+            counted(config.shards, "shard"),
+            gib(limit)
+        ))),
+        _ => check_memory(config, vocab_len),
+    }
 }
 
 /// Memory this process can still take, if known, before `threads` more
@@ -104,7 +125,7 @@ pub fn available_memory(threads: usize) -> Option<u64> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|t| kib_field(&t, "MemAvailable:"));
     let address_space = read("/proc/self/limits").and_then(|limits| {
-        let limit = address_space_limit(&limits)?;
+        let limit = soft_limit(&limits, "Max address space")?;
         let used = read("/proc/self/status").and_then(|t| kib_field(&t, "VmSize:"))?;
         let reserved = threads as u64 * THREAD_RESERVE;
         Some(limit.saturating_sub(used).saturating_sub(reserved))
@@ -130,17 +151,11 @@ fn kib_field(text: &str, name: &str) -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
-/// The soft limit of `Max address space` in `/proc/self/limits`, in bytes
-/// (`None` when unlimited).
-fn address_space_limit(limits: &str) -> Option<u64> {
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max address space"))?;
-    line["Max address space".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The soft limit of the `/proc/self/limits` line `name` (such as `Max
+/// address space`, in bytes); `None` when unlimited.
+fn soft_limit(limits: &str, name: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
 }
 
 /// What the memory limits of this process's control group and of the
@@ -347,9 +362,11 @@ mod tests {
         let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
                       Max stack size            8388608              unlimited            bytes     \n\
                       Max address space         1073741824           unlimited            bytes     \n";
-        assert_eq!(address_space_limit(limits), Some(1 << 30));
+        assert_eq!(soft_limit(limits, "Max address space"), Some(1 << 30));
+        assert_eq!(soft_limit(limits, "Max stack size"), Some(8 << 20));
+        assert_eq!(soft_limit(limits, "Max file size"), None, "no such line");
         let unlimited = limits.replace("1073741824 ", "unlimited  ");
-        assert_eq!(address_space_limit(&unlimited), None);
+        assert_eq!(soft_limit(&unlimited, "Max address space"), None);
 
         let dir = tempfile::tempdir().unwrap();
         let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();

@@ -145,6 +145,14 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
         ("-TERM", 143, "SIGTERM"),
         ("-HUP", 129, "SIGHUP"),
         ("-QUIT", 131, "SIGQUIT"),
+        // What batch schedulers send to ask a job to save (Grid Engine's
+        // `qsub -notify`, Slurm's `--signal`), and the timers' signals:
+        // each used to end the run with nothing saved.
+        ("-USR1", 138, "SIGUSR1"),
+        ("-USR2", 140, "SIGUSR2"),
+        ("-ALRM", 142, "SIGALRM"),
+        ("-VTALRM", 154, "SIGVTALRM"),
+        ("-PROF", 155, "SIGPROF"),
     ] {
         // A name a shell would split or unquote, to paste the command given.
         let out = dir.path().join(format!("{name} run's.safetensors"));
@@ -196,6 +204,64 @@ fn a_cpu_time_limit_saves_a_checkpoint() {
         err.contains("interrupted by SIGXCPU: the run so far is saved in"),
         "{err}"
     );
+    let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
+    assert!(state.optimizer_steps > 0);
+}
+
+/// Under a limit on the size of a file the process writes (`ulimit -f`,
+/// which batch systems pass on), settings whose checkpoint would not fit
+/// are refused before training, with nothing written; and a `--log` that
+/// grows past the limit stops, while the run goes on and saves. (Before,
+/// the write past the limit raised SIGXFSZ, whose default action ended the
+/// process: a whole run trained and nothing saved, or a log cut mid-run.)
+#[test]
+fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 100_000);
+    let out = dir.path().join("m.safetensors");
+    let log = dir.path().join("run.csv");
+    let run = |kib: u64, hidden: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -f {kib} && exec \"$0\" train --hidden {hidden} --epochs 1000 --max-seconds 3 --eval-every 1 --sample-len 0 -q -o \"$1\" --log \"$2\" \"$3\""))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .arg(&out)
+            .arg(&log)
+            .arg(&text)
+            .output()
+            .unwrap()
+    };
+    // (`ulimit -f` counts blocks of 512 bytes in dash, of 1 KiB in bash.)
+    // H 64: a checkpoint of about 97 KiB, over a limit of 5 or 10 KiB.
+    let o = run(10, "64");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("over this process's limit on the size of a file it writes,")
+            && err.contains("KiB (ulimit -f): raise the limit"),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["words.txt"], "{err}");
+    // H 16: a checkpoint of about 12 KiB, under a limit of 20 or 40 KiB
+    // that the log of a row a step grows past.
+    let o = run(40, "16");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the log stops here; training goes on"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.safetensors is saved, but the --log file failed"),
+        "{err}"
+    );
+    let log_len = std::fs::metadata(&log).unwrap().len();
+    assert!(log_len == 20 << 10 || log_len == 40 << 10, "{log_len}");
     let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
     assert!(state.optimizer_steps > 0);
 }

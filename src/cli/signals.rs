@@ -1,10 +1,16 @@
-//! Signals during training: SIGINT (Ctrl-C), SIGTERM, SIGHUP (a closed
-//! terminal or ssh session), SIGQUIT (Ctrl-\\) and SIGXCPU (the soft limit
-//! on CPU time, `ulimit -S -t`, as batch schedulers set it), the last two
-//! of which would by default end the process with a core dump and nothing
-//! saved, stop the run after the current step, with a checkpoint. A watcher thread receives
-//! them (signal-hook's iterator), so nothing runs in the signal handler
-//! itself.
+//! Signals during training: these, whose default action would end the
+//! process with nothing saved, stop the run after the current step, with
+//! a checkpoint: SIGINT (Ctrl-C), SIGTERM, SIGHUP (a closed terminal or
+//! ssh session), SIGQUIT (Ctrl-\\), SIGXCPU (the soft limit on CPU time,
+//! `ulimit -S -t`), SIGUSR1 and SIGUSR2 (what Grid Engine's `qsub -notify`
+//! and Slurm's `--signal` send to ask a job to save before it is stopped),
+//! SIGALRM, SIGVTALRM and SIGPROF (the timers' signals, which nothing here
+//! sets: sent by another process). SIGXFSZ (a write past the
+//! limit on file size, `ulimit -f`) is received and dropped, so that the
+//! write fails with an error the run reports (a log that stops, or a save
+//! that fails and says so) instead of ending the process. A watcher thread
+//! receives them (signal-hook's iterator), so nothing runs in the signal
+//! handler itself.
 //!
 //! A signal while nothing is being trained (reading the corpus or a model,
 //! printing the final sample after the save) ends the process at once, with
@@ -32,7 +38,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGXCPU};
+use signal_hook::consts::{
+    SIGALRM, SIGHUP, SIGINT, SIGPROF, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGXCPU,
+    SIGXFSZ,
+};
 use signal_hook::iterator::Signals;
 
 use rnn_fast::{Error, Result};
@@ -41,12 +50,17 @@ use rnn_fast::{Error, Result};
 pub const GRACE: Duration = Duration::from_secs(2);
 
 /// The stop signals handled, with their names.
-const HANDLED: [(i32, &str); 5] = [
+const HANDLED: [(i32, &str); 10] = [
     (SIGINT, "SIGINT"),
     (SIGTERM, "SIGTERM"),
     (SIGHUP, "SIGHUP"),
     (SIGQUIT, "SIGQUIT"),
     (SIGXCPU, "SIGXCPU"),
+    (SIGUSR1, "SIGUSR1"),
+    (SIGUSR2, "SIGUSR2"),
+    (SIGALRM, "SIGALRM"),
+    (SIGVTALRM, "SIGVTALRM"),
+    (SIGPROF, "SIGPROF"),
 ];
 
 /// The first stop signal received (0 until one arrives).
@@ -63,6 +77,7 @@ impl Interrupts {
         let watched = HANDLED
             .iter()
             .map(|&(s, _)| s)
+            .chain([SIGXFSZ])
             .filter(|&s| ignored & (1 << (s - 1)) == 0);
         let mut signals = Signals::new(watched)
             .map_err(|e| Error::System(format!("cannot install signal handlers: {e}")))?;
@@ -74,7 +89,9 @@ impl Interrupts {
             .name("rnn-fast-signals".into())
             .spawn(move || {
                 let mut since: Option<Instant> = None;
-                for signal in signals.forever() {
+                // A write past the file-size limit: the write fails (EFBIG)
+                // and its caller reports it; nothing to stop.
+                for signal in signals.forever().filter(|&s| s != SIGXFSZ) {
                     let say = |line: String| super::output::to_stderr(&line);
                     // A repeat within the grace period belongs to the first
                     // request, even once the run has saved and stopped training.
