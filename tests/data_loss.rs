@@ -221,6 +221,17 @@ fn outputs_never_destroy_inputs() {
         "a value is required for '--output",
     );
     fails(&mut train(&["c.txt", "-o", "sub/"]), 2, "names no file");
+    // A file's name with `/.` after it names no file either: it used to
+    // pass every check, train, fail to save and save beside the corpus
+    // under its name (c.1.txt).
+    for named in ["c.txt/.", "m.safetensors/.", "sub/."] {
+        fails(&mut train(&["c.txt", "-o", named]), 2, "names no file");
+    }
+    fails(
+        &mut train(&["c.txt", "--log", "run.csv/."]),
+        2,
+        "--log \"run.csv/.\" names no file",
+    );
     std::fs::copy(&text, d.join("c.best.txt")).unwrap();
     fails(
         &mut train(&["c.best.txt", "-o", "c.txt", "--val-frac", "0.2"]),

@@ -29,7 +29,10 @@ pub fn check_output(option: &str, out: &Path, inputs: &[Input<'_>]) -> Result<()
             "{option} - : this output is written to a file, not to standard output; name a file (./- for a file named -)"
         )));
     }
-    if out.file_name().is_none() || out.as_os_str().to_string_lossy().ends_with('/') {
+    // `x/` and `x/.` name the folder x (`Path` drops a last `.`, so its
+    // file name would be x).
+    let written = out.as_os_str().as_encoded_bytes();
+    if out.file_name().is_none() || written.ends_with(b"/") || written.ends_with(b"/.") {
         return Err(Error::Usage(format!(
             "{option} {:?} names no file: give a file name",
             out.display().to_string()
