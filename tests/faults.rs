@@ -266,6 +266,49 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
     assert!(state.optimizer_steps > 0);
 }
 
+/// Under a low limit on open files (`ulimit -n`), a run either trains and
+/// saves, or is refused before training with one line and nothing written:
+/// never trained and then unable to save. (At one limit it used to pass
+/// the check made before its locks and log were open, train, and fail to
+/// save: "Too many open files ... nothing was saved".)
+#[test]
+fn a_low_limit_on_open_files_never_costs_a_trained_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = words_file(dir.path(), 50_000);
+    let (mut saved, mut refused) = (0, 0);
+    for limit in 5..=14 {
+        let run_dir = dir.path().join(format!("limit{limit}"));
+        std::fs::create_dir(&run_dir).unwrap();
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" train --hidden 16 --max-seconds 0.3 --sample-len 0 -q -o m.safetensors --log run.csv \"$1\""))
+            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
+            .arg(&text)
+            .current_dir(&run_dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let mut names: Vec<_> = std::fs::read_dir(&run_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        if o.status.success() {
+            saved += 1;
+            assert!(
+                checkpoint::load(&run_dir.join("m.safetensors")).is_ok(),
+                "limit {limit}"
+            );
+        } else {
+            refused += 1;
+            assert_eq!(err.lines().count(), 1, "limit {limit}: {err}");
+            assert!(err.contains("Too many open files"), "limit {limit}: {err}");
+            assert!(names.is_empty(), "limit {limit}: {names:?} left; {err}");
+        }
+    }
+    assert!(saved > 0 && refused > 0, "{saved} saved, {refused} refused");
+}
+
 /// A signal at any moment of a run, its set-up included, leaves no lock
 /// file behind, and either nothing (a run stopped before it trained: no
 /// model, no log) or a model that loads with its log. (H 1024: a set-up of

@@ -425,6 +425,9 @@ fn claim_outputs(args: &TrainArgs, start: &Start, keep_best: bool) -> Result<Run
     if keep_best {
         locks.push(OutputLock::claim(&best_path(&model.path), "-o")?);
     }
+    // With the locks held, the files still to open at once: the log, and a
+    // save's temporary file.
+    files::check_can_open(&model.path, 1 + usize::from(log.is_some()))?;
     // What is there now is what the checks above allowed the run to
     // replace: recorded at once, so that a file put there while the run
     // sets up (seconds, for a large model) is another's, and kept.
