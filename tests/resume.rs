@@ -434,6 +434,26 @@ fn wrong_resumes_are_clear_errors() {
         2,
         "--dropout 0.5 differs from the checkpoint's 0",
     );
+    // A checkpoint that records no report spacing reported at the default
+    // one (200,000 characters at this held-out text): another is refused
+    // as any other setting. (It used to be taken, and recorded, so that
+    // the resumed run reported, and chose its `.best` model, elsewhere.)
+    fails(
+        &[
+            "train",
+            "--resume",
+            c,
+            "--epochs",
+            "2",
+            "--eval-every",
+            "20000",
+            "-o",
+            x,
+        ],
+        &text,
+        2,
+        "--eval-every 20000 differs from the checkpoint's 200000: a resumed run keeps the checkpoint's settings (leave --eval-every out, or give 200000)\n",
+    );
     let latin = dir.path().join("latin.txt");
     std::fs::write(&latin, "abc déjà vu").unwrap();
     fails(&["train", "--init-from", c, "-o", x], &latin, 1, "'é'");

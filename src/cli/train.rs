@@ -235,7 +235,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let resumed_here = start.checkpoint().filter(|_| in_place);
     let best_val = best_to_beat(&run, &best_path(&output.path), resumed_here);
     let mut trainer = trainer(start, config, &corpus)?;
-    let mut options = session_options(&args, &trainer, &val, &run, &mut warnings)?;
+    let mut options = session_options(&args, &trainer, &val, (&run, resuming), &mut warnings)?;
     if let Some((signal, code)) = interrupts.received() {
         return Err(Error::Interrupted {
             code,
@@ -534,13 +534,14 @@ pub fn streams_warning(asked: Option<usize>, shards: usize) -> Option<String> {
 
 /// When to report and stop. Reports are at least one step apart, and at
 /// least the held-out text's length, so that evaluating cannot take most
-/// of the run. A run that recorded its spacing (the plateau schedule
-/// counts reports) keeps it when resumed.
+/// of the run. A resumed run keeps its checkpoint's spacing: the one it
+/// recorded (the plateau schedule counts reports), or else the default
+/// for its held-out text.
 fn session_options(
     args: &TrainArgs,
     trainer: &Trainer,
     val: &[u16],
-    run: &RunInfo,
+    (run, resuming): (&RunInfo, bool),
     warnings: &mut Vec<String>,
 ) -> Result<SessionOptions> {
     let c = trainer.config();
@@ -562,7 +563,12 @@ fn session_options(
         Some(n) => n,
         None => run.eval_every.unwrap_or(default_eval_every(val.len())),
     };
-    if let Some(stored) = run.eval_every
+    // A checkpoint that records no spacing reported at the default one.
+    let stored = match run.eval_every {
+        None if resuming => Some(default_eval_every(val.len())),
+        recorded => recorded,
+    };
+    if let Some(stored) = stored
         && stored != eval_every
     {
         return Err(Error::ResumeMismatch {
