@@ -454,6 +454,21 @@ fn samples_come_every_n_characters() {
             && err.contains("characters the run plans: the learning rate rises for the whole run"),
         "{err}"
     );
+    // 0: no samples, as its help says.
+    let o = ok(bin()
+        .args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--sample-every",
+            "0",
+        ])
+        .args(["--sample-len", "0", "-o"])
+        .arg(dir.path().join("none.safetensors"))
+        .arg(&text));
+    assert!(!stdout(&o).contains("--- sample after "), "{}", stdout(&o));
 }
 
 #[test]

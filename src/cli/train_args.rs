@@ -147,7 +147,8 @@ pub struct TrainArgs {
     /// extension (a run stopped before its first report keeps none).
     #[arg(long, value_name = "S", value_parser = seconds, allow_negative_numbers = true)]
     pub checkpoint_every: Option<f32>,
-    /// Print a sample of 200 characters every N trained characters.
+    /// Print a sample of 200 characters every N trained characters (0:
+    /// none, as without it).
     #[arg(long, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub sample_every: Option<usize>,
     /// Replace an existing model at the output (or log at --log) that this
