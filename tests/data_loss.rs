@@ -705,6 +705,19 @@ fn bad_command_lines_exit_2_with_the_option_value_and_range() {
             .args(args);
         c
     };
+    // A --val-frac that holds out, or leaves to train on, too little says
+    // which, and what would do (it said "no validation text or no training
+    // text", of a run that held out one character).
+    fails(
+        &mut train(&["--val-frac", "0.0009"]),
+        2,
+        "--val-frac 0.0009 holds out 1 character of the text's 2000, too few to score: give at least 0.001 (2 characters), or 0 to hold out none",
+    );
+    fails(
+        &mut train(&["--val-frac", "0.9999"]),
+        2,
+        "--val-frac 0.9999 leaves 1 character of the text's 2000 to train on, too few: give less",
+    );
     fails(
         &mut train(&["--hidden", "16385"]),
         2,

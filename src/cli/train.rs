@@ -56,9 +56,22 @@ fn read_corpus(args: &TrainArgs) -> Result<(String, String)> {
 fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
     let total = corpus.len();
     let train_len = train_args::train_len(total, val_frac);
-    if val_frac > 0.0 && (total - train_len < 2 || train_len < 2) {
+    let held = total - train_len;
+    if val_frac > 0.0 && held < 2 {
+        // The least fraction that holds out 2 characters.
+        let mut least = 2.0 / total as f64;
+        while train_args::train_len(total, least) > total - 2 {
+            least = least.next_up();
+        }
         return Err(Error::Usage(format!(
-            "--val-frac {val_frac} of {total} characters leaves no validation text or no training text"
+            "--val-frac {val_frac} holds out {} of the text's {total}, too few to score: give at least {least} (2 characters), or 0 to hold out none",
+            counted(held, "character")
+        )));
+    }
+    if val_frac > 0.0 && train_len < 2 {
+        return Err(Error::Usage(format!(
+            "--val-frac {val_frac} leaves {} of the text's {total} to train on, too few: give less",
+            counted(train_len, "character")
         )));
     }
     Ok(corpus.ids.split_off(train_len))
