@@ -707,6 +707,47 @@ fn a_full_disk_keeps_the_previous_model() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
+    // A log on the full disk: the run is refused before training with no
+    // log left (it used to leave an empty one, which the next run took for
+    // another's and wrote beside); with --force an old log is replaced
+    // only by a new one written whole, so here it stays.
+    let old_log = "elapsed_s,epoch,chars_seen,train_loss,val_loss\n";
+    std::fs::write(mnt.join("old.csv"), old_log).unwrap();
+    let fill = std::fs::File::create(mnt.join("fill")).unwrap();
+    let mut fill = std::io::BufWriter::new(fill);
+    while std::io::Write::write_all(&mut fill, &[0; 4096]).is_ok() {}
+    drop(fill);
+    let elsewhere = dir.path().join("elsewhere.safetensors");
+    for (log, force) in [("run.csv", false), ("old.csv", true)] {
+        let mut cmd = bin();
+        cmd.args([
+            "train",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--sample-len",
+            "0",
+        ])
+        .arg("-o")
+        .arg(&elsewhere)
+        .arg("--log")
+        .arg(mnt.join(log))
+        .arg(&text);
+        if force {
+            cmd.arg("--force");
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{log}: {err}");
+        assert!(err.contains("No space left on device"), "{log}: {err}");
+        assert!(!elsewhere.exists(), "{log}: it trained");
+    }
+    assert!(!mnt.join("run.csv").exists(), "an empty log is left");
+    assert_eq!(
+        std::fs::read_to_string(mnt.join("old.csv")).unwrap(),
+        old_log
+    );
 }
 
 /// The `train.corpus_len` of a checkpoint's header.

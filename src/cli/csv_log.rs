@@ -54,23 +54,23 @@ impl CsvLog {
             .ok()
             .and_then(|rows| rows.last().map(|r| r.elapsed_s))
             .unwrap_or(0.0);
-        let mut log = CsvLog::on(path, resumed_chars.is_some(), None)?;
+        // A new log starts as its header, written atomically: where that
+        // fails (a full disk) the run is refused with the file at `path`
+        // as it was (none, or the log `--force` would have replaced).
         if !existing {
-            log.line(format_args!("{}", plot::CSV_HEADER))?;
+            files::write_atomic(path, format!("{}\n", plot::CSV_HEADER).as_bytes())?;
         }
+        let log = CsvLog::on(path, None)?;
         Ok((log, last_elapsed, moved))
     }
 
-    /// The log writing `path`: appending to it, or from empty. Readable
-    /// too: a log whose name is taken during the run is copied from this
-    /// handle (see [`CsvLog::row`]).
-    fn on(path: &Path, append: bool, claim: Option<files::OutputLock>) -> Result<CsvLog> {
+    /// The log appending to `path` (written whole just before: its header,
+    /// or the lines kept). Readable too: a log whose name is taken during
+    /// the run is copied from this handle (see [`CsvLog::row`]).
+    fn on(path: &Path, claim: Option<files::OutputLock>) -> Result<CsvLog> {
         let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(append)
+            .append(true)
             .read(true)
-            .write(true)
-            .truncate(!append)
             .open(path)
             .map_err(|source| Error::Write {
                 path: path.to_path_buf(),
@@ -111,7 +111,7 @@ impl CsvLog {
                     })?;
             }
             files::write_atomic(&beside, &written)?;
-            let given_up = std::mem::replace(self, CsvLog::on(&beside, true, Some(claim))?);
+            let given_up = std::mem::replace(self, CsvLog::on(&beside, Some(claim))?);
             Some((
                 given_up.path,
                 format!(
