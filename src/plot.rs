@@ -65,9 +65,10 @@ fn without_cut_short(text: &str) -> (&str, Option<&str>) {
 }
 
 /// One row of the log, if `line` is one: five comma-separated finite
-/// numbers, the last (the validation loss) possibly empty.
+/// numbers (spaces around them allowed, as a spreadsheet may write them),
+/// the last (the validation loss) possibly empty.
 fn row(line: &str) -> Option<Row> {
-    let f: Vec<&str> = line.trim().split(',').collect();
+    let f: Vec<&str> = line.split(',').map(str::trim).collect();
     if f.len() != 5 {
         return None;
     }
@@ -89,7 +90,7 @@ fn row(line: &str) -> Option<Row> {
 /// column that is not a finite number; the line quoted to its first
 /// [`QUOTED`] characters (a line of a file that is not a log can be long).
 fn not_a_row(line: &str) -> String {
-    let fields: Vec<&str> = line.trim().split(',').collect();
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let why = if fields.len() != 5 {
         format!(
             "expected 5 comma-separated numbers, got {}",
@@ -512,6 +513,19 @@ mod tests {
         assert_eq!(
             e,
             "line 3: train_loss is not a finite number (\"NaN\"), in \"0.2,2,200,NaN,\""
+        );
+        // Spaces around the numbers are read past (a spreadsheet may write
+        // them); a non-number with spaces is quoted without them.
+        let spaced = parse(&format!(
+            "{CSV_HEADER}\n 0.1, 1, 100, 2.5, \n0.2 ,2,200,2.4,2.3\n"
+        ));
+        let spaced = spaced.unwrap();
+        assert_eq!((spaced[0].epoch, spaced[0].val_loss), (1.0, None));
+        assert_eq!(spaced[1].val_loss, Some(2.3));
+        let e = parse(&format!("{CSV_HEADER}\n0.1, x ,100,2.5,\n")).unwrap_err();
+        assert!(
+            e.starts_with("line 2: epoch is not a finite number (\"x\")"),
+            "{e}"
         );
         let e = parse(&format!("{CSV_HEADER}\n1e400,1,100,2.5,2.4\n")).unwrap_err();
         assert!(
