@@ -223,7 +223,7 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
     let run = |kib: u64, hidden: &str| {
         Command::new("sh")
             .arg("-c")
-            .arg(format!("ulimit -f {kib} && exec \"$0\" train --hidden {hidden} --epochs 1000 --max-seconds 3 --eval-every 1 --sample-len 0 -q -o \"$1\" --log \"$2\" \"$3\""))
+            .arg(format!("ulimit -f {kib} && exec \"$0\" train --hidden {hidden} --epochs 1000 --max-seconds 3 --val-frac 0 --eval-every 1 --sample-len 0 -q -o \"$1\" --log \"$2\" \"$3\""))
             .arg(env!("CARGO_BIN_EXE_rnn-fast"))
             .arg(&out)
             .arg(&log)
