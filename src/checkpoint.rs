@@ -370,6 +370,25 @@ fn header(entries: &[Entry<'_>], metadata: BTreeMap<String, String>) -> Vec<u8> 
     json
 }
 
+/// The length of the file [`write()`] writes, counted as it is made (not
+/// kept).
+pub fn written_len<O: AsRef<[f32]>>(model: &Model, checkpoint: Option<&Checkpoint<O>>) -> u64 {
+    /// A writer that keeps only the count of what it is given.
+    struct Count(u64);
+    impl Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len() as u64;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    write(&mut count, model, checkpoint).expect("a count takes every write");
+    count.0
+}
+
 /// The file [`write()`] writes, in memory.
 pub fn to_bytes(model: &Model, checkpoint: Option<&Checkpoint>) -> Vec<u8> {
     let mut bytes = Vec::new();

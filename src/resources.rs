@@ -66,24 +66,16 @@ pub fn memory_needed(config: &TrainConfig, vocab_len: usize) -> u64 {
 /// every shard's carried state, the longest header and its length field.
 /// Saturates instead of overflowing.
 pub fn checkpoint_bytes(config: &TrainConfig, vocab_len: usize) -> u64 {
-    checkpoint_tensor_bytes(config, vocab_len).saturating_add(MAX_HEADER_BYTES)
-}
-
-/// Bytes of a checkpoint of `config` before its header, at least: the
-/// weights, the optimizer's two slots and every shard's carried state, and
-/// the header's length field. Saturates instead of overflowing.
-fn checkpoint_tensor_bytes(config: &TrainConfig, vocab_len: usize) -> u64 {
     let l = Layout::stacked(config.cell, config.layers, config.hidden, vocab_len);
     let floats = 3 * l.len() as u128 + config.shards as u128 * l.carried_width() as u128;
-    u64::try_from(4 * floats + 8).unwrap_or(u64::MAX)
+    u64::try_from(4 * floats + MAX_HEADER_BYTES as u128 + 8).unwrap_or(u64::MAX)
 }
 
 /// Refuses a configuration that needs more memory than is available, or
 /// whose checkpoints would be larger than the model files rnn-fast reads
-/// ([`MAX_MODEL_BYTES`]): such a run would train and then not resume; or
-/// larger than this process may write (`ulimit -f`): such a run would
-/// train and then fail to save. The checkpoint is checked against the
-/// model files first, so that that answer does not depend on the machine.
+/// ([`MAX_MODEL_BYTES`]): such a run would train and then not resume. The
+/// checkpoint is checked first, so that the answer does not depend on the
+/// machine.
 pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
@@ -97,20 +89,35 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
             gib(MAX_MODEL_BYTES)
         )));
     }
-    let least = checkpoint_tensor_bytes(config, vocab_len);
+    check_memory(config, vocab_len)
+}
+
+/// Refuses a run whose checkpoints (`bytes` each, asked for only where
+/// there is a limit) would be larger than this process may write (`ulimit
+/// -f`, `Max file size` in `/proc/self/limits`): it would train and then
+/// fail to save.
+pub fn check_file_size(
+    config: &TrainConfig,
+    vocab_len: usize,
+    bytes: impl FnOnce() -> u64,
+) -> Result<()> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok();
-    match limits.and_then(|l| soft_limit(&l, "Max file size")) {
-        Some(limit) if least > limit => Err(Error::Usage(format!(
-            "these settings make checkpoints of at least {} ({} of {}, H {}, V {vocab_len}, {}), over this process's limit on the size of a file it writes, {} (ulimit -f): raise the limit, or lower --hidden, --layers or --shards",
-            gib(least),
-            config.cell,
-            counted(config.layers, "layer"),
-            config.hidden,
-            counted(config.shards, "shard"),
-            gib(limit)
-        ))),
-        _ => check_memory(config, vocab_len),
+    let Some(limit) = limits.and_then(|l| soft_limit(&l, "Max file size")) else {
+        return Ok(());
+    };
+    let bytes = bytes();
+    if bytes <= limit {
+        return Ok(());
     }
+    Err(Error::Usage(format!(
+        "this run's checkpoints take {} ({} of {}, H {}, V {vocab_len}, {}), over this process's limit on the size of a file it writes, {} (ulimit -f): raise the limit, or lower --hidden, --layers or --shards",
+        gib(bytes),
+        config.cell,
+        counted(config.layers, "layer"),
+        config.hidden,
+        counted(config.shards, "shard"),
+        gib(limit)
+    )))
 }
 
 /// Memory this process can still take, if known, before `threads` more

@@ -718,6 +718,19 @@ fn bad_command_lines_exit_2_with_the_option_value_and_range() {
         2,
         "--val-frac 0.9999 leaves 1 character of the text's 2000 to train on, too few: give less",
     );
+    std::fs::write(d.join("abc.txt"), "abc").unwrap();
+    fails(
+        bin().current_dir(d).args([
+            "train",
+            "abc.txt",
+            "--val-frac",
+            "0.5",
+            "-o",
+            "abc.safetensors",
+        ]),
+        2,
+        "--val-frac 0.5: the text's 3 characters are too few to hold any out (2 to score, 2 to train on): give 0",
+    );
     fails(
         &mut train(&["--hidden", "16385"]),
         2,

@@ -209,37 +209,41 @@ fn a_cpu_time_limit_saves_a_checkpoint() {
 }
 
 /// Under a limit on the size of a file the process writes (`ulimit -f`,
-/// which batch systems pass on), settings whose checkpoint would not fit
-/// are refused before training, with nothing written; and a `--log` that
-/// grows past the limit stops, while the run goes on and saves. (Before,
-/// the write past the limit raised SIGXFSZ, whose default action ended the
-/// process: a whole run trained and nothing saved, or a log cut mid-run.)
+/// which batch systems pass on), a run whose checkpoint would not fit is
+/// refused before training, with nothing written, even where only its
+/// header would not (it holds the vocabulary); `bench`, which saves
+/// nothing, runs; and a `--log` that grows past the limit stops, while the
+/// run goes on and saves. (Before, the write past the limit raised SIGXFSZ,
+/// whose default action ended the process: a whole run trained and nothing
+/// saved, or a log cut mid-run.)
 #[test]
 fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), 100_000);
-    let out = dir.path().join("m.safetensors");
-    let log = dir.path().join("run.csv");
-    let run = |kib: u64, hidden: &str| {
+    words_file(dir.path(), 100_000);
+    let (out, log) = (dir.path().join("m.safetensors"), dir.path().join("run.csv"));
+    // `ulimit -f` in `sh` (POSIX) counts blocks of 512 bytes.
+    let under = |blocks: u64, args: &str| {
         Command::new("sh")
             .arg("-c")
-            .arg(format!("ulimit -f {kib} && exec \"$0\" train --hidden {hidden} --epochs 1000 --max-seconds 3 --val-frac 0 --eval-every 1 --sample-len 0 -q -o \"$1\" --log \"$2\" \"$3\""))
+            .arg(format!("ulimit -f {blocks} && exec \"$0\" {args}"))
             .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-            .arg(&out)
-            .arg(&log)
-            .arg(&text)
+            .current_dir(dir.path())
             .output()
             .unwrap()
     };
-    // (`ulimit -f` counts blocks of 512 bytes in dash, of 1 KiB in bash.)
-    // H 64: a checkpoint of about 97 KiB, over a limit of 5 or 10 KiB.
-    let o = run(10, "64");
+    let train = "train words.txt --hidden 16 --val-frac 0 --sample-len 0 -q -o m.safetensors";
+    let o = under(1 << 20, &format!("{train} --epochs 1"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let size = std::fs::metadata(&out).unwrap().len();
+    std::fs::remove_file(&out).unwrap();
+    // A limit a byte or more under the checkpoint: refused.
+    let o = under((size - 1) / 512, &format!("{train} --epochs 1"));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("over this process's limit on the size of a file it writes,")
-            && err.contains("KiB (ulimit -f): raise the limit"),
+            && err.contains("(ulimit -f): raise the limit"),
         "{err}"
     );
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -247,9 +251,14 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["words.txt"], "{err}");
-    // H 16: a checkpoint of about 12 KiB, under a limit of 20 or 40 KiB
-    // that the log of a row a step grows past.
-    let o = run(40, "16");
+    // `bench` writes no checkpoint.
+    let o = under((size - 1) / 512, "bench --hidden 16 --seconds 0.2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 2 KiB over the checkpoint, and a log of a row a step that grows past it.
+    let o = under(
+        (size + 2048).div_ceil(512),
+        &format!("{train} --epochs 1000 --max-seconds 3 --eval-every 1 --log run.csv"),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -260,8 +269,10 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
         err.contains("m.safetensors is saved, but the --log file failed"),
         "{err}"
     );
-    let log_len = std::fs::metadata(&log).unwrap().len();
-    assert!(log_len == 20 << 10 || log_len == 40 << 10, "{log_len}");
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        (size + 2048).div_ceil(512) * 512
+    );
     let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
     assert!(state.optimizer_steps > 0);
 }

@@ -64,8 +64,8 @@ impl CsvLog {
         Ok((log, last_elapsed, moved))
     }
 
-    /// The log appending to `path` (written whole just before: its header,
-    /// or the lines kept). Readable too: a log whose name is taken during
+    /// The log appending to `path`, which exists (a new log's header was
+    /// written just before). Readable too: a log whose name is taken during
     /// the run is copied from this handle (see [`CsvLog::row`]).
     fn on(path: &Path, claim: Option<files::OutputLock>) -> Result<CsvLog> {
         let file = std::fs::OpenOptions::new()

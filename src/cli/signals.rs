@@ -4,8 +4,10 @@
 //! ssh session), SIGQUIT (Ctrl-\\), SIGXCPU (the soft limit on CPU time,
 //! `ulimit -S -t`), SIGUSR1 and SIGUSR2 (what Grid Engine's `qsub -notify`
 //! and Slurm's `--signal` send to ask a job to save before it is stopped),
-//! SIGALRM, SIGVTALRM and SIGPROF (the timers' signals, which nothing here
-//! sets: sent by another process). SIGXFSZ (a write past the
+//! SIGALRM, SIGVTALRM and SIGPROF (the timers' signals, which rnn-fast
+//! never sets: sent by another process; a profiler loaded into the process
+//! that samples on SIGPROF, such as gperftools' through `LD_PRELOAD`, would
+//! stop the run at its first sample). SIGXFSZ (a write past the
 //! limit on file size, `ulimit -f`) is received and dropped, so that the
 //! write fails with an error the run reports (a log that stops, or a save
 //! that fails and says so) instead of ending the process. A watcher thread

@@ -57,6 +57,12 @@ fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
     let total = corpus.len();
     let train_len = train_args::train_len(total, val_frac);
     let held = total - train_len;
+    if val_frac > 0.0 && total < 4 {
+        return Err(Error::Usage(format!(
+            "--val-frac {val_frac}: the text's {} are too few to hold any out (2 to score, 2 to train on): give 0",
+            counted(total, "character")
+        )));
+    }
     if val_frac > 0.0 && held < 2 {
         // The least fraction that holds out 2 characters.
         let mut least = 2.0 / total as f64;
@@ -248,6 +254,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let resumed_here = start.checkpoint().filter(|_| in_place);
     let best_val = best_to_beat(&run, &best_path(&output.path), resumed_here);
     let mut trainer = trainer(start, config, &corpus)?;
+    check_file_size(&trainer, &run, corpus.vocab.len())?;
     let mut options = session_options(&args, &trainer, &val, (&run, resuming), &mut warnings)?;
     if let Some((signal, code)) = interrupts.received() {
         return Err(Error::Interrupted {
@@ -545,11 +552,31 @@ pub fn streams_warning(asked: Option<usize>, shards: usize) -> Option<String> {
     ))
 }
 
+/// Room in a checkpoint's header for the numbers that grow as the run goes
+/// on (characters seen, updates, epochs, the best loss): a few digits each.
+const HEADER_GROWTH: u64 = 512;
+
+/// Refuses a run whose checkpoints would be larger than this process may
+/// write (`ulimit -f`): the size of its checkpoint now, with room for the
+/// header's numbers to grow.
+fn check_file_size(trainer: &Trainer, run: &RunInfo, vocab_len: usize) -> Result<()> {
+    let bytes = || {
+        let ck = Checkpoint {
+            settings: trainer.config().clone(),
+            run: run.clone(),
+            state: trainer.state_ref(),
+        };
+        checkpoint::written_len(trainer.model(), Some(&ck)) + HEADER_GROWTH
+    };
+    rnn_fast::resources::check_file_size(trainer.config(), vocab_len, bytes)
+}
+
 /// When to report and stop. Reports are at least one step apart, and at
 /// least the held-out text's length, so that evaluating cannot take most
-/// of the run. A resumed run keeps its checkpoint's spacing: the one it
-/// recorded (the plateau schedule counts reports), or else the default
-/// for its held-out text.
+/// of the run. A resumed run keeps the spacing its checkpoint recorded (the
+/// plateau schedule counts reports); one that records none reported at the
+/// default, and another is taken with a warning (a checkpoint written
+/// before the others were recorded holds none either).
 fn session_options(
     args: &TrainArgs,
     trainer: &Trainer,
@@ -576,12 +603,7 @@ fn session_options(
         Some(n) => n,
         None => run.eval_every.unwrap_or(default_eval_every(val.len())),
     };
-    // A checkpoint that records no spacing reported at the default one.
-    let stored = match run.eval_every {
-        None if resuming => Some(default_eval_every(val.len())),
-        recorded => recorded,
-    };
-    if let Some(stored) = stored
+    if let Some(stored) = run.eval_every
         && stored != eval_every
     {
         return Err(Error::ResumeMismatch {
@@ -589,6 +611,14 @@ fn session_options(
             stored: stored.to_string(),
             given: eval_every.to_string(),
         });
+    }
+    // A checkpoint that records no spacing reported at the default one, or
+    // was written before rnn-fast recorded the others: said, not refused.
+    let default = default_eval_every(val.len());
+    if resuming && run.eval_every.is_none() && eval_every != default {
+        warnings.push(format!(
+            "warning: the checkpoint records no report spacing, so its run reported every {default} characters (the default), or an earlier rnn-fast that recorded none wrote it: reporting every {eval_every} from here, the resumed run may report, and pick its .best model, elsewhere than that run did"
+        ));
     }
     Ok(SessionOptions {
         epochs: c.epochs,
