@@ -80,12 +80,9 @@ pub fn check(config: &TrainConfig, vocab_len: usize) -> Result<()> {
     let checkpoint = checkpoint_bytes(config, vocab_len);
     if checkpoint > MAX_MODEL_BYTES {
         return Err(Error::Usage(format!(
-            "these settings make checkpoints of up to {} ({} of {}, H {}, V {vocab_len}, {}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
+            "these settings make checkpoints of up to {} ({}), over the {} rnn-fast reads back: lower --hidden, --layers or --shards",
             gib(checkpoint),
-            config.cell,
-            counted(config.layers, "layer"),
-            config.hidden,
-            counted(config.shards, "shard"),
+            checkpoint_shape(config, vocab_len),
             gib(MAX_MODEL_BYTES)
         )));
     }
@@ -110,14 +107,23 @@ pub fn check_file_size(
         return Ok(());
     }
     Err(Error::Usage(format!(
-        "this run's checkpoints take {} ({} of {}, H {}, V {vocab_len}, {}), over this process's limit on the size of a file it writes, {} (ulimit -f): raise the limit, or lower --hidden, --layers or --shards",
+        "this run's checkpoints take {} ({}), over this process's limit on the size of a file it writes, {} (ulimit -f): raise the limit, or lower --hidden, --layers or --shards",
         gib(bytes),
+        checkpoint_shape(config, vocab_len),
+        gib(limit)
+    )))
+}
+
+/// What sets a checkpoint's size, for a message: "lstm of 2 layers, H 512,
+/// V 65, 64 shards".
+fn checkpoint_shape(config: &TrainConfig, vocab_len: usize) -> String {
+    format!(
+        "{} of {}, H {}, V {vocab_len}, {}",
         config.cell,
         counted(config.layers, "layer"),
         config.hidden,
-        counted(config.shards, "shard"),
-        gib(limit)
-    )))
+        counted(config.shards, "shard")
+    )
 }
 
 /// Memory this process can still take, if known, before `threads` more
