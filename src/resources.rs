@@ -98,8 +98,7 @@ pub fn check_file_size(
     vocab_len: usize,
     bytes: impl FnOnce() -> u64,
 ) -> Result<()> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok();
-    let Some(limit) = limits.and_then(|l| soft_limit(&l, "Max file size")) else {
+    let Some(limit) = process_limit("Max file size") else {
         return Ok(());
     };
     let bytes = bytes();
@@ -137,8 +136,7 @@ fn checkpoint_shape(config: &TrainConfig, vocab_len: usize) -> String {
 pub fn available_memory(threads: usize) -> Option<u64> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|t| kib_field(&t, "MemAvailable:"));
-    let address_space = read("/proc/self/limits").and_then(|limits| {
-        let limit = soft_limit(&limits, "Max address space")?;
+    let address_space = process_limit("Max address space").and_then(|limit| {
         let used = read("/proc/self/status").and_then(|t| kib_field(&t, "VmSize:"))?;
         let reserved = threads as u64 * THREAD_RESERVE;
         Some(limit.saturating_sub(used).saturating_sub(reserved))
@@ -162,6 +160,12 @@ fn kib_field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(name))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib.saturating_mul(1024))
+}
+
+/// This process's soft limit `name` (such as `Max address space`, in
+/// bytes) from `/proc/self/limits`; `None` when unlimited or unknown.
+fn process_limit(name: &str) -> Option<u64> {
+    soft_limit(&std::fs::read_to_string("/proc/self/limits").ok()?, name)
 }
 
 /// The soft limit of the `/proc/self/limits` line `name` (such as `Max

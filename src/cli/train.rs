@@ -55,15 +55,18 @@ fn read_corpus(args: &TrainArgs) -> Result<(String, String)> {
 /// Splits the held-out end (`val_frac` of the corpus) off `corpus` and returns it.
 fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
     let total = corpus.len();
+    if val_frac == 0.0 {
+        return Ok(Vec::new());
+    }
     let train_len = train_args::train_len(total, val_frac);
     let held = total - train_len;
-    if val_frac > 0.0 && total < 4 {
+    if total < 4 {
         return Err(Error::Usage(format!(
             "--val-frac {val_frac}: the text's {} are too few to hold any out (2 to score, 2 to train on): give 0",
             counted(total, "character")
         )));
     }
-    if val_frac > 0.0 && held < 2 {
+    if held < 2 {
         // The least fraction that holds out 2 characters.
         let mut least = 2.0 / total as f64;
         while train_args::train_len(total, least) > total - 2 {
@@ -74,7 +77,7 @@ fn split_validation(corpus: &mut Corpus, val_frac: f64) -> Result<Vec<u16>> {
             counted(held, "character")
         )));
     }
-    if val_frac > 0.0 && train_len < 2 {
+    if train_len < 2 {
         return Err(Error::Usage(format!(
             "--val-frac {val_frac} leaves {} of the text's {total} to train on, too few: give less",
             counted(train_len, "character")
@@ -254,7 +257,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let resumed_here = start.checkpoint().filter(|_| in_place);
     let best_val = best_to_beat(&run, &best_path(&output.path), resumed_here);
     let mut trainer = trainer(start, config, &corpus)?;
-    check_file_size(&trainer, &run, corpus.vocab.len())?;
+    check_file_size(&trainer, &run)?;
     let mut options = session_options(&args, &trainer, &val, (&run, resuming), &mut warnings)?;
     if let Some((signal, code)) = interrupts.received() {
         return Err(Error::Interrupted {
@@ -559,7 +562,7 @@ const HEADER_GROWTH: u64 = 512;
 /// Refuses a run whose checkpoints would be larger than this process may
 /// write (`ulimit -f`): the size of its checkpoint now, with room for the
 /// header's numbers to grow.
-fn check_file_size(trainer: &Trainer, run: &RunInfo, vocab_len: usize) -> Result<()> {
+fn check_file_size(trainer: &Trainer, run: &RunInfo) -> Result<()> {
     let bytes = || {
         let ck = Checkpoint {
             settings: trainer.config().clone(),
@@ -568,6 +571,7 @@ fn check_file_size(trainer: &Trainer, run: &RunInfo, vocab_len: usize) -> Result
         };
         checkpoint::written_len(trainer.model(), Some(&ck)) + HEADER_GROWTH
     };
+    let vocab_len = trainer.model().vocab.len();
     rnn_fast::resources::check_file_size(trainer.config(), vocab_len, bytes)
 }
 
