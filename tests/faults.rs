@@ -186,24 +186,19 @@ fn sigint_and_sigterm_save_a_checkpoint_and_say_how_to_resume() {
 #[test]
 fn a_cpu_time_limit_saves_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), 200_000);
-    let out = dir.path().join("m.safetensors");
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -S -t 1 && exec \"$0\" train --hidden 64 --epochs 1000 --sample-len 0 -o \"$1\" \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-        .arg(&out)
-        .arg(&text)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(152), "{err}");
+    words_file(dir.path(), 200_000);
+    let (code, err) = under_ulimit(
+        dir.path(),
+        "-S -t 1",
+        "train words.txt --hidden 64 --epochs 1000 --sample-len 0 -o m.safetensors",
+    );
+    assert_eq!(code, Some(152), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("interrupted by SIGXCPU: the run so far is saved in"),
         "{err}"
     );
+    let out = dir.path().join("m.safetensors");
     let state = checkpoint::load(&out).unwrap().checkpoint.unwrap().state;
     assert!(state.optimizer_steps > 0);
 }
@@ -222,24 +217,15 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
     words_file(dir.path(), 100_000);
     let (out, log) = (dir.path().join("m.safetensors"), dir.path().join("run.csv"));
     // `ulimit -f` in `sh` (POSIX) counts blocks of 512 bytes.
-    let under = |blocks: u64, args: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -f {blocks} && exec \"$0\" {args}"))
-            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
+    let under = |blocks: u64, args: &str| under_ulimit(dir.path(), &format!("-f {blocks}"), args);
     let train = "train words.txt --hidden 16 --val-frac 0 --sample-len 0 -q -o m.safetensors";
-    let o = under(1 << 20, &format!("{train} --epochs 1"));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, err) = under(1 << 20, &format!("{train} --epochs 1"));
+    assert_eq!(code, Some(0), "{err}");
     let size = std::fs::metadata(&out).unwrap().len();
     std::fs::remove_file(&out).unwrap();
     // A limit a byte or more under the checkpoint: refused.
-    let o = under((size - 1) / 512, &format!("{train} --epochs 1"));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let (code, err) = under((size - 1) / 512, &format!("{train} --epochs 1"));
+    assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("over this process's limit on the size of a file it writes,")
@@ -252,15 +238,14 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
         .collect();
     assert_eq!(names, ["words.txt"], "{err}");
     // `bench` writes no checkpoint.
-    let o = under((size - 1) / 512, "bench --hidden 16 --seconds 0.2");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, err) = under((size - 1) / 512, "bench --hidden 16 --seconds 0.2");
+    assert_eq!(code, Some(0), "{err}");
     // 2 KiB over the checkpoint, and a log of a row a step that grows past it.
-    let o = under(
+    let (code, err) = under(
         (size + 2048).div_ceil(512),
         &format!("{train} --epochs 1000 --max-seconds 3 --eval-every 1 --log run.csv"),
     );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("the log stops here; training goes on"),
         "{err}"
@@ -285,26 +270,14 @@ fn a_file_size_limit_is_met_before_training_or_stops_only_the_log() {
 #[test]
 fn a_low_limit_on_open_files_never_costs_a_trained_run() {
     let dir = tempfile::tempdir().unwrap();
-    let text = words_file(dir.path(), 50_000);
+    words_file(dir.path(), 50_000);
+    let train = "train ../words.txt --hidden 16 --max-seconds 0.3 --sample-len 0 -q -o m.safetensors --log run.csv";
     let (mut saved, mut refused) = (0, 0);
     for limit in 5..=14 {
         let run_dir = dir.path().join(format!("limit{limit}"));
         std::fs::create_dir(&run_dir).unwrap();
-        let o = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" train --hidden 16 --max-seconds 0.3 --sample-len 0 -q -o m.safetensors --log run.csv \"$1\""))
-            .arg(env!("CARGO_BIN_EXE_rnn-fast"))
-            .arg(&text)
-            .current_dir(&run_dir)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        let mut names: Vec<_> = std::fs::read_dir(&run_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        if o.status.success() {
+        let (code, err) = under_ulimit(&run_dir, &format!("-n {limit}"), train);
+        if code == Some(0) {
             saved += 1;
             assert!(
                 checkpoint::load(&run_dir.join("m.safetensors")).is_ok(),
@@ -314,7 +287,8 @@ fn a_low_limit_on_open_files_never_costs_a_trained_run() {
             refused += 1;
             assert_eq!(err.lines().count(), 1, "limit {limit}: {err}");
             assert!(err.contains("Too many open files"), "limit {limit}: {err}");
-            assert!(names.is_empty(), "limit {limit}: {names:?} left; {err}");
+            let left = std::fs::read_dir(&run_dir).unwrap().count();
+            assert_eq!(left, 0, "limit {limit}: files left; {err}");
         }
     }
     assert!(saved > 0 && refused > 0, "{saved} saved, {refused} refused");
@@ -722,8 +696,8 @@ fn a_full_disk_keeps_the_previous_model() {
     // log left (it used to leave an empty one, which the next run took for
     // another's and wrote beside); with --force an old log is replaced
     // only by a new one written whole, so here it stays.
-    let old_log = "elapsed_s,epoch,chars_seen,train_loss,val_loss\n";
-    std::fs::write(mnt.join("old.csv"), old_log).unwrap();
+    let old_log = format!("{}\n", rnn_fast::plot::CSV_HEADER);
+    std::fs::write(mnt.join("old.csv"), &old_log).unwrap();
     let fill = std::fs::File::create(mnt.join("fill")).unwrap();
     let mut fill = std::io::BufWriter::new(fill);
     while std::io::Write::write_all(&mut fill, &[0; 4096]).is_ok() {}
@@ -960,12 +934,14 @@ fn corrupt_model_files_are_errors_not_panics() {
     }
 }
 
-/// Runs `rnn-fast ARGS` in `dir` under a limit of `kib` KiB on its address
-/// space (`ulimit -v`); its exit code and standard error.
-fn under_memory_limit(dir: &Path, kib: u64, args: &str) -> (Option<i32>, String) {
+/// Runs `rnn-fast ARGS` in `dir` under the limit `ulimit LIMIT` sets (`-v
+/// KIB` on the address space, `-f BLOCKS` of 512 bytes on a file's size in
+/// a POSIX `sh`, `-n` on open files, `-S -t` on CPU seconds); its exit code
+/// and standard error.
+fn under_ulimit(dir: &Path, limit: &str, args: &str) -> (Option<i32>, String) {
     let o = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -v {kib} && exec \"$0\" {args}"))
+        .arg(format!("ulimit {limit} && exec \"$0\" {args}"))
         .arg(env!("CARGO_BIN_EXE_rnn-fast"))
         .current_dir(dir)
         .output()
@@ -985,7 +961,7 @@ fn under_memory_limit(dir: &Path, kib: u64, args: &str) -> (Option<i32>, String)
 fn a_memory_limit_is_an_error_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
     words_file(dir.path(), 20_000);
-    let limited = |kib: u64, args: &str| under_memory_limit(dir.path(), kib, args);
+    let limited = |kib: u64, args: &str| under_ulimit(dir.path(), &format!("-v {kib}"), args);
     // An LSTM of H 4,096: about 2 GiB to train, over a 1 GiB limit.
     let (code, err) = limited(
         1 << 20,
@@ -1068,7 +1044,7 @@ fn a_text_too_large_for_memory_is_an_error_not_an_abort() {
         "eval m.safetensors big.txt",
         "train big.txt -o big.safetensors",
     ] {
-        let (code, err) = under_memory_limit(dir.path(), 200_000, command);
+        let (code, err) = under_ulimit(dir.path(), "-v 200000", command);
         assert_eq!(code, Some(1), "{command}: {err}");
         assert!(
             err.starts_with("error: big.txt: does not fit in memory: the machine refused room for")
@@ -1097,9 +1073,9 @@ fn a_dynamic_evaluation_too_large_for_memory_is_an_error_not_an_abort() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (code, err) = under_memory_limit(
+    let (code, err) = under_ulimit(
         dir.path(),
-        1 << 20,
+        &format!("-v {}", 1 << 20),
         "eval wide.safetensors wide.txt --dynamic --dynamic-seq-len 100000",
     );
     assert_eq!(code, Some(2), "{err}");
